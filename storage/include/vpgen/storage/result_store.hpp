@@ -1,0 +1,128 @@
+// The results database: one SQLite file holds many runs (schema in docs/SCHEMA.md). ResultStore
+// owns one connection; it is not thread-safe — use one per thread. RunWriter is the engine's
+// OutcomeSink: one transaction per block, prepared statements reused, WAL journal.
+#pragma once
+
+#include "vpgen/engine/course_params.hpp"
+#include "vpgen/engine/outcome.hpp"
+#include "vpgen/engine/sink.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace vpgen {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Provenance recorded in `runs` when a run starts.
+struct RunProvenance {
+  std::string scenario_name;
+  std::string scenario_text;    // every input file verbatim (Scenario::source_text)
+  std::string scenario_hash;    // hex digest of scenario_text
+  std::uint64_t seed = 0;
+  std::uint64_t patients = 0;   // cohort size requested
+  std::string vpgen_version;
+  std::string git_commit;
+  std::string compiler;
+  std::string boost_version;
+  std::string tbb_version;
+  std::string sqlite_version;
+  int rng_scheme = 0;
+  int threads = 0;
+  std::uint64_t block_size = 0;
+  bool store_events = true;
+  std::vector<std::string> arm_names;     // arm index = position
+  std::vector<std::string> arm_regimens;  // regimen name per arm
+};
+
+struct RunInfo {
+  std::int64_t id = 0;
+  RunProvenance provenance;
+  std::string started_at;       // ISO 8601 UTC
+  std::string finished_at;      // empty while incomplete
+  std::string status;           // "incomplete" | "complete" | "failed"
+  std::uint64_t patients_stored = 0;
+  std::uint64_t candidates_screened = 0;  // sum over stored patients
+  double wall_seconds = 0.0;
+};
+
+// Per-arm counts for the report (all from SQL over stored rows).
+struct ArmCounts {
+  std::uint32_t arm_index = 0;
+  std::string arm_name;
+  std::string regimen;
+  std::uint64_t n = 0;
+  std::uint64_t cr = 0, pr = 0, sd = 0, pd = 0, ne = 0;
+  std::uint64_t irae_grade3plus = 0;
+  std::uint64_t durable_cr = 0;
+};
+
+// A distinct event time with its number of events and censorings (input to Kaplan-Meier).
+struct SurvivalTimeRow {
+  double time_months = 0.0;
+  std::uint64_t events = 0;
+  std::uint64_t censored = 0;
+};
+
+enum class SurvivalEndpoint { kOs, kPfs };
+
+// What is stored about one patient in one run (for `vpgen patient` and replay tests).
+struct StoredPatient {
+  PatientResult result;   // patient, outcomes (arm order), events (arm, then time order)
+};
+
+class ResultStore {
+ public:
+  // Opens or creates `path` (":memory:" allowed), creates or checks the schema, sets WAL.
+  // Throws StorageError (with the SQLite code) if the file is not a vpgen database of a known
+  // schema version.
+  explicit ResultStore(const std::string& path);
+  ~ResultStore();
+  ResultStore(const ResultStore&) = delete;
+  ResultStore& operator=(const ResultStore&) = delete;
+
+  // Inserts the `runs` and `arms` rows with status "incomplete" and returns the run id.
+  std::int64_t begin_run(const RunProvenance& provenance);
+  // Marks the run complete (or failed), with end time and wall time.
+  void finish_run(std::int64_t run_id, bool success, double wall_seconds);
+
+  std::vector<RunInfo> list_runs();
+  RunInfo run_info(std::int64_t run_id);             // throws InputError if no such run
+  std::optional<std::int64_t> latest_run_id();
+
+  std::vector<ArmCounts> arm_counts(std::int64_t run_id);
+  // Distinct times in increasing order, for one arm and endpoint. Streams rows through `visit`.
+  void survival_times(std::int64_t run_id, std::uint32_t arm_index, SurvivalEndpoint endpoint,
+                      const std::function<void(const SurvivalTimeRow&)>& visit);
+  // Throws InputError if the patient is not stored in that run.
+  StoredPatient patient(std::int64_t run_id, std::uint64_t patient_index);
+
+  sqlite3* handle() { return db_; }   // for tests and tools that run their own SQL
+
+ private:
+  friend class RunWriter;
+  sqlite3* db_ = nullptr;
+};
+
+// Writes the blocks of one run. One transaction per block: a block is stored whole or not at all.
+class RunWriter final : public OutcomeSink {
+ public:
+  RunWriter(ResultStore& store, std::int64_t run_id, bool store_events);
+  ~RunWriter() override;
+  void write_block(const Block& block) override;
+
+ private:
+  struct Statements;
+  ResultStore& store_;
+  std::int64_t run_id_;
+  bool store_events_;
+  std::unique_ptr<Statements> statements_;
+};
+
+}  // namespace vpgen

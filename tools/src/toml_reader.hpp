@@ -1,0 +1,198 @@
+// Strict reading of TOML tables into validated structs. Every key is required unless read with
+// optional(); every value is type- and range-checked; finish() rejects keys nobody read, so a typo
+// can never fall back to a default. Errors are InputError with "file:line: key 'a.b.c': why".
+// Not thread-safe (one reader per table, on one thread).
+#pragma once
+
+#include "vpgen/population/error.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vpgen::config {
+
+// "file:line: key 'k': message" for a node (line from the TOML source region).
+inline std::string located(const std::string& file, const toml::source_region& where,
+                           std::string_view key, std::string_view message) {
+  if (where.begin.line > 0)
+    return fmt::format("{}:{}: key '{}': {}", file, where.begin.line, key, message);
+  return fmt::format("{}: key '{}': {}", file, key, message);
+}
+
+// Parses a TOML document; a syntax error becomes InputError "file:line:col: message".
+inline toml::table parse_file_text(const std::string& text, const std::string& file) {
+  try {
+    return toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    throw InputError(fmt::format("{}:{}:{}: syntax error: {}", file, e.source().begin.line,
+                                 e.source().begin.column, e.description()));
+  }
+}
+
+class TableReader {
+ public:
+  // `prefix` is the dotted path of this table in its file ("" at the root).
+  TableReader(const toml::table& table, std::string file, std::string prefix)
+      : table_(table), file_(std::move(file)), prefix_(std::move(prefix)) {}
+
+  const std::string& file() const { return file_; }
+  const std::string& prefix() const { return prefix_; }
+  const toml::table& table() const { return table_; }
+  std::string key_path(std::string_view key) const {
+    return prefix_.empty() ? std::string(key) : fmt::format("{}.{}", prefix_, key);
+  }
+
+  bool has(std::string_view key) const { return table_.contains(key); }
+
+  // An error located at `key` (or at this table if the key is absent).
+  [[noreturn]] void fail(std::string_view key, std::string_view message) const {
+    const toml::node* node = table_.get(key);
+    throw InputError(located(file_, node ? node->source() : table_.source(), key_path(key),
+                             message));
+  }
+
+  double number(std::string_view key, double min = -std::numeric_limits<double>::infinity(),
+                double max = std::numeric_limits<double>::infinity()) {
+    const toml::node& node = require(key);
+    double value = 0.0;
+    if (auto d = node.value_exact<double>()) {
+      value = *d;
+    } else if (auto i = node.value_exact<std::int64_t>()) {
+      value = static_cast<double>(*i);
+    } else {
+      fail(key, fmt::format("expected a number, found {}", type_name(node)));
+    }
+    if (!std::isfinite(value)) fail(key, "must be finite");
+    if (value < min || value > max) fail(key, range_message(value, min, max));
+    return value;
+  }
+
+  // A probability or fraction in [0, 1].
+  double probability(std::string_view key) { return number(key, 0.0, 1.0); }
+
+  std::int64_t integer(std::string_view key,
+                       std::int64_t min = std::numeric_limits<std::int64_t>::min(),
+                       std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
+    const toml::node& node = require(key);
+    auto i = node.value_exact<std::int64_t>();
+    if (!i) fail(key, fmt::format("expected an integer, found {}", type_name(node)));
+    if (*i < min || *i > max)
+      fail(key, fmt::format("{} is out of range [{}, {}]", *i, min, max));
+    return *i;
+  }
+
+  bool boolean(std::string_view key) {
+    const toml::node& node = require(key);
+    auto b = node.value_exact<bool>();
+    if (!b) fail(key, fmt::format("expected true or false, found {}", type_name(node)));
+    return *b;
+  }
+
+  std::string string(std::string_view key) {
+    const toml::node& node = require(key);
+    auto s = node.value_exact<std::string>();
+    if (!s) fail(key, fmt::format("expected a string, found {}", type_name(node)));
+    return *s;
+  }
+
+  // A sub-table; its own unknown keys are checked by its own finish().
+  TableReader table(std::string_view key) {
+    const toml::node& node = require(key);
+    const toml::table* t = node.as_table();
+    if (!t) fail(key, fmt::format("expected a table, found {}", type_name(node)));
+    return TableReader(*t, file_, key_path(key));
+  }
+
+  const toml::array& array(std::string_view key) {
+    const toml::node& node = require(key);
+    const toml::array* a = node.as_array();
+    if (!a) fail(key, fmt::format("expected an array, found {}", type_name(node)));
+    return *a;
+  }
+
+  // Array of numbers, each in [min, max], of exactly `size` elements if size > 0.
+  std::vector<double> numbers(std::string_view key, std::size_t size = 0,
+                              double min = -std::numeric_limits<double>::infinity(),
+                              double max = std::numeric_limits<double>::infinity()) {
+    const toml::array& a = array(key);
+    if (size > 0 && a.size() != size)
+      fail(key, fmt::format("expected {} numbers, found {}", size, a.size()));
+    std::vector<double> out;
+    for (const toml::node& element : a) {
+      double value = 0.0;
+      if (auto d = element.value_exact<double>()) value = *d;
+      else if (auto i = element.value_exact<std::int64_t>()) value = static_cast<double>(*i);
+      else throw InputError(located(file_, element.source(), key_path(key),
+                                    fmt::format("expected numbers, found {}", type_name(element))));
+      if (!std::isfinite(value) || value < min || value > max)
+        throw InputError(located(file_, element.source(), key_path(key),
+                                 range_message(value, min, max)));
+      out.push_back(value);
+    }
+    return out;
+  }
+
+  std::vector<std::string> strings(std::string_view key) {
+    const toml::array& a = array(key);
+    std::vector<std::string> out;
+    for (const toml::node& element : a) {
+      auto s = element.value_exact<std::string>();
+      if (!s) throw InputError(located(file_, element.source(), key_path(key),
+                                       fmt::format("expected strings, found {}", type_name(element))));
+      out.push_back(*s);
+    }
+    return out;
+  }
+
+  // Marks a key as read without reading it (e.g. documentation-only keys such as `source`).
+  void skip(std::string_view key) { seen_.insert(std::string(key)); }
+
+  // Rejects every key that was not read: a typo must not silently fall back to a default.
+  void finish() const {
+    for (const auto& [key, node] : table_) {
+      if (!seen_.count(std::string(key.str())))
+        throw InputError(located(file_, node.source(), key_path(key.str()), "unknown key"));
+    }
+  }
+
+  static std::string_view type_name(const toml::node& node) {
+    switch (node.type()) {
+      case toml::node_type::string: return "a string";
+      case toml::node_type::integer: return "an integer";
+      case toml::node_type::floating_point: return "a number";
+      case toml::node_type::boolean: return "a boolean";
+      case toml::node_type::table: return "a table";
+      case toml::node_type::array: return "an array";
+      default: return "a date or time";
+    }
+  }
+
+ private:
+  const toml::node& require(std::string_view key) {
+    seen_.insert(std::string(key));
+    const toml::node* node = table_.get(key);
+    if (!node)
+      throw InputError(located(file_, table_.source(), key_path(key), "missing required key"));
+    return *node;
+  }
+
+  static std::string range_message(double value, double min, double max) {
+    return fmt::format("{} is out of range [{}, {}]", value, min, max);
+  }
+
+  const toml::table& table_;
+  std::string file_;
+  std::string prefix_;
+  std::set<std::string> seen_;
+};
+
+}  // namespace vpgen::config
