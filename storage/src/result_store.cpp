@@ -1,1 +1,885 @@
-// placeholder: being written
+// The SQLite results database: schema version 1 (docs/SCHEMA.md), the block writer and the readers.
+#include "vpgen/storage/result_store.hpp"
+
+#include "sqlite_raii.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "vpgen/population/error.hpp"
+
+namespace vpgen {
+namespace {
+
+using sqlite::Statement;
+using sqlite::Transaction;
+
+// PRAGMA application_id marks the file as a vpgen database ("vpgn" in ASCII), so a foreign SQLite
+// file that happens to have user_version 1 is not mistaken for one.
+constexpr std::int64_t kApplicationId = 0x7670676E;
+constexpr int kBusyTimeoutMs = 5000;
+constexpr std::uint64_t kMaxStorable = static_cast<std::uint64_t>(
+    std::numeric_limits<std::int64_t>::max());  // SQLite integers are signed 64-bit
+
+// The CHECK lists below spell out the enum names of outcome.hpp and patient.hpp. Appending an
+// enumerator changes what a version-1 file accepts, so it must bump kSchemaVersion as well.
+static_assert(kResponseNames.size() == 5, "new Response: update the schema and kSchemaVersion");
+static_assert(kStopReasonNames.size() == 5, "new StopReason: update the schema and kSchemaVersion");
+static_assert(kDeathCauseNames.size() == 4, "new DeathCause: update the schema and kSchemaVersion");
+static_assert(kEventKindNames.size() == 7, "new EventKind: update the schema and kSchemaVersion");
+static_assert(kCancerTypeCount == 8, "new CancerType: update the schema and kSchemaVersion");
+static_assert(kSchemaVersion == 1, "the schema below is version 1");
+
+// CHECK constraints spell enumerations as OR chains, not `x IN ('a', 'b', 'c')`: SQLite codes an IN
+// list of more than two constants as an ephemeral index built on every execution of the
+// statement, which for a one-row INSERT multiplied the cost of an insert several times over.
+// Primary keys lead with run_id, so every per-run query is a range scan of one key prefix and
+// deleting a run (ON DELETE CASCADE) finds its children without extra indexes. Per-patient tables
+// are WITHOUT ROWID: rows are stored in key order, which is the order the writer produces, so
+// inserts append and nothing depends on an internal rowid. No secondary indexes: each would be
+// one more B-tree insert per row, and the report's per-arm queries read one run's key range.
+// `events`, by far the largest table, has no foreign key: checking one costs a parent lookup per
+// row (about 13% of the writer's instructions); the writer inserts an event only with its outcome,
+// in the same transaction, and the trigger keeps deletes cascading as a foreign key would.
+constexpr std::string_view kSchemaSql = R"sql(
+CREATE TABLE runs (
+  run_id             INTEGER PRIMARY KEY,
+  schema_version     INTEGER NOT NULL,
+  scenario_name      TEXT    NOT NULL,
+  scenario_text      TEXT    NOT NULL,
+  scenario_hash      TEXT    NOT NULL,
+  seed               INTEGER NOT NULL CHECK (seed >= 0),
+  patients_requested INTEGER NOT NULL CHECK (patients_requested >= 0),
+  vpgen_version      TEXT    NOT NULL,
+  git_commit         TEXT    NOT NULL,
+  compiler           TEXT    NOT NULL,
+  boost_version      TEXT    NOT NULL,
+  tbb_version        TEXT    NOT NULL,
+  sqlite_version     TEXT    NOT NULL,
+  rng_scheme         INTEGER NOT NULL,
+  threads            INTEGER NOT NULL,
+  block_size         INTEGER NOT NULL CHECK (block_size >= 0),
+  store_events       INTEGER NOT NULL CHECK (store_events IN (0, 1)),
+  started_at         TEXT    NOT NULL,
+  finished_at        TEXT,
+  wall_seconds       REAL,
+  status             TEXT    NOT NULL
+                     CHECK (status = 'incomplete' OR status = 'complete' OR status = 'failed')
+) STRICT;
+
+CREATE TABLE arms (
+  run_id    INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  arm_index INTEGER NOT NULL CHECK (arm_index >= 0),
+  name      TEXT    NOT NULL,
+  regimen   TEXT    NOT NULL,
+  PRIMARY KEY (run_id, arm_index)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE patients (
+  run_id              INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  patient_index       INTEGER NOT NULL CHECK (patient_index >= 0),
+  cancer_type         TEXT    NOT NULL CHECK (cancer_type = 'melanoma' OR cancer_type = 'nsclc'
+                        OR cancer_type = 'rcc' OR cancer_type = 'urothelial'
+                        OR cancer_type = 'head_neck' OR cancer_type = 'crc_msi_high'
+                        OR cancer_type = 'crc_mss' OR cancer_type = 'tnbc'),
+  tmb_mut_per_mb      REAL    NOT NULL,
+  pdl1_tps_percent    REAL    NOT NULL,
+  infiltration        REAL    NOT NULL,
+  hot                 INTEGER NOT NULL CHECK (hot IN (0, 1)),
+  memory_capacity     REAL    NOT NULL,
+  tumour_burden_mm    REAL    NOT NULL,
+  metastatic_sites    INTEGER NOT NULL,
+  age_years           REAL    NOT NULL,
+  sex                 TEXT    NOT NULL CHECK (sex IN ('F', 'M')),
+  ecog                INTEGER NOT NULL,
+  ldh_elevated        INTEGER NOT NULL CHECK (ldh_elevated IN (0, 1)),
+  line_of_therapy     INTEGER NOT NULL,
+  prior_anti_pd1      INTEGER NOT NULL CHECK (prior_anti_pd1 IN (0, 1)),
+  candidates_screened INTEGER NOT NULL CHECK (candidates_screened >= 1),
+  PRIMARY KEY (run_id, patient_index)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE outcomes (
+  run_id                      INTEGER NOT NULL,
+  patient_index               INTEGER NOT NULL,
+  arm_index                   INTEGER NOT NULL,
+  best_response               TEXT    NOT NULL
+                                CHECK (best_response = 'CR' OR best_response = 'PR'
+                                  OR best_response = 'SD' OR best_response = 'PD'
+                                  OR best_response = 'NE'),
+  time_to_response_months     REAL,
+  duration_of_response_months REAL,
+  dor_event                   INTEGER CHECK (dor_event IN (0, 1)),
+  pfs_months                  REAL    NOT NULL,
+  pfs_event                   INTEGER NOT NULL CHECK (pfs_event IN (0, 1)),
+  os_months                   REAL    NOT NULL,
+  os_event                    INTEGER NOT NULL CHECK (os_event IN (0, 1)),
+  worst_irae_grade            INTEGER NOT NULL CHECK (worst_irae_grade BETWEEN 0 AND 5),
+  irae_onset_months           REAL,
+  stop_reason                 TEXT    NOT NULL
+                                CHECK (stop_reason = 'progression' OR stop_reason = 'toxicity'
+                                  OR stop_reason = 'completed' OR stop_reason = 'death'
+                                  OR stop_reason = 'end_of_follow_up'),
+  treatment_months            REAL    NOT NULL,
+  durable_cr                  INTEGER NOT NULL CHECK (durable_cr IN (0, 1)),
+  death_cause                 TEXT    NOT NULL
+                                CHECK (death_cause = 'alive' OR death_cause = 'disease'
+                                  OR death_cause = 'toxicity' OR death_cause = 'other'),
+  eradicated                  INTEGER NOT NULL CHECK (eradicated IN (0, 1)),
+  best_percent_change         REAL,
+  PRIMARY KEY (run_id, patient_index, arm_index),
+  FOREIGN KEY (run_id, patient_index) REFERENCES patients (run_id, patient_index)
+    ON DELETE CASCADE,
+  FOREIGN KEY (run_id, arm_index) REFERENCES arms (run_id, arm_index) ON DELETE CASCADE,
+  CHECK (dor_event IS NULL OR best_response IN ('CR', 'PR'))
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE events (
+  run_id        INTEGER NOT NULL,
+  patient_index INTEGER NOT NULL,
+  arm_index     INTEGER NOT NULL,
+  seq           INTEGER NOT NULL CHECK (seq >= 0),
+  day           REAL    NOT NULL,
+  kind          TEXT    NOT NULL CHECK (kind = 'treatment_start' OR kind = 'assessment'
+                  OR kind = 'irae' OR kind = 'treatment_stop' OR kind = 'progression'
+                  OR kind = 'death' OR kind = 'response'),
+  code          INTEGER NOT NULL,
+  detail        TEXT,
+  value         REAL,
+  PRIMARY KEY (run_id, patient_index, arm_index, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER outcomes_delete_events AFTER DELETE ON outcomes
+BEGIN
+  DELETE FROM events
+  WHERE run_id = OLD.run_id AND patient_index = OLD.patient_index AND arm_index = OLD.arm_index;
+END;
+
+CREATE VIEW arm_summary AS
+SELECT a.run_id,
+       a.arm_index,
+       a.name                                                  AS arm,
+       a.regimen,
+       COUNT(o.arm_index)                                      AS n,
+       COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR')) AS responders,
+       COUNT(*) FILTER (WHERE o.best_response = 'CR')          AS complete_responses,
+       COUNT(*) FILTER (WHERE o.best_response = 'PR')          AS partial_responses,
+       COUNT(*) FILTER (WHERE o.best_response = 'SD')          AS stable_disease,
+       COUNT(*) FILTER (WHERE o.best_response = 'PD')          AS progressive_disease,
+       COUNT(*) FILTER (WHERE o.best_response = 'NE')          AS not_evaluable,
+       CAST(COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR')) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS orr,
+       CAST(COUNT(*) FILTER (WHERE o.best_response = 'CR') AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS cr_rate,
+       CAST(COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR', 'SD')) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS dcr,
+       COUNT(*) FILTER (WHERE o.worst_irae_grade >= 3)         AS irae_grade3plus,
+       CAST(COUNT(*) FILTER (WHERE o.worst_irae_grade >= 3) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS irae_grade3plus_rate,
+       COUNT(*) FILTER (WHERE o.durable_cr = 1)                AS durable_cr,
+       CAST(COUNT(*) FILTER (WHERE o.durable_cr = 1) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS durable_cr_rate,
+       COUNT(*) FILTER (WHERE o.os_event = 1)                  AS deaths
+FROM arms AS a
+LEFT JOIN outcomes AS o ON o.run_id = a.run_id AND o.arm_index = a.arm_index
+GROUP BY a.run_id, a.arm_index;
+)sql";
+
+// What a version-1 file must contain, checked when an existing file is opened.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kSchemaObjects = {{
+    {"table", "runs"},
+    {"table", "arms"},
+    {"table", "patients"},
+    {"table", "outcomes"},
+    {"table", "events"},
+    {"trigger", "outcomes_delete_events"},
+    {"view", "arm_summary"},
+}};
+
+constexpr std::string_view kNowUtc = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
+
+constexpr std::array<std::string_view, 6> kGradeLabels = {"grade 0", "grade 1", "grade 2",
+                                                          "grade 3", "grade 4", "grade 5"};
+
+// The largest valid `code` of an event kind.
+int max_event_code(EventKind kind) {
+  switch (kind) {
+    case EventKind::kAssessment:
+    case EventKind::kResponse: return static_cast<int>(kResponseNames.size()) - 1;
+    case EventKind::kIrae: return static_cast<int>(kGradeLabels.size()) - 1;  // CTCAE grade
+    case EventKind::kTreatmentStop: return static_cast<int>(kStopReasonNames.size()) - 1;
+    case EventKind::kDeath: return static_cast<int>(kDeathCauseNames.size()) - 1;
+    case EventKind::kTreatmentStart:
+    case EventKind::kProgression: return std::numeric_limits<int>::max();  // code unused
+  }
+  return -1;
+}
+
+// events.detail: a readable label of (kind, code), empty for NULL. REQUIRES: a valid code. The
+// labels are stored rather than generated by SQL: a generated column, even VIRTUAL, is evaluated
+// on every INSERT, which cost more than storing the few bytes.
+std::string_view event_detail(EventKind kind, int code) {
+  const auto index = static_cast<std::size_t>(code);
+  switch (kind) {
+    case EventKind::kAssessment:
+    case EventKind::kResponse: return kResponseNames[index];
+    case EventKind::kIrae: return kGradeLabels[index];
+    case EventKind::kTreatmentStop: return kStopReasonNames[index];
+    case EventKind::kDeath: return kDeathCauseNames[index];
+    case EventKind::kTreatmentStart:
+    case EventKind::kProgression: return {};
+  }
+  return {};
+}
+
+template <typename Enum, std::size_t N>
+std::string_view checked_name(Enum value, const std::array<std::string_view, N>& names,
+                              const char* what) {
+  const auto index = static_cast<std::size_t>(value);
+  if (index >= N)
+    throw StorageError(fmt::format("invalid {} value {}; refusing to store it", what, index));
+  return names[index];
+}
+
+template <typename Enum, std::size_t N>
+Enum enum_from_name(std::string_view name, const std::array<std::string_view, N>& names,
+                    const char* what) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (names[i] == name) return static_cast<Enum>(i);
+  throw StorageError(fmt::format("the database holds an unknown {} '{}'", what, name));
+}
+
+std::string db_name(sqlite3* db) {
+  const char* file = sqlite3_db_filename(db, "main");
+  return file != nullptr && *file != '\0' ? std::string(file) : std::string(":memory:");
+}
+
+bool is_file_database(sqlite3* db) {
+  const char* file = sqlite3_db_filename(db, "main");
+  return file != nullptr && *file != '\0';
+}
+
+struct SchemaState {
+  std::int64_t application_id = 0;
+  std::int64_t user_version = 0;
+  std::int64_t objects = 0;  // tables, indexes, views, triggers
+
+  bool empty() const { return application_id == 0 && user_version == 0 && objects == 0; }
+};
+
+SchemaState read_schema_state(sqlite3* db) {
+  Statement query(db,
+                  "SELECT (SELECT application_id FROM pragma_application_id),"
+                  " (SELECT user_version FROM pragma_user_version),"
+                  " (SELECT COUNT(*) FROM sqlite_schema)",
+                  "reading the schema version");
+  SchemaState state;
+  if (query.step()) {
+    state.application_id = query.column_int64(0);
+    state.user_version = query.column_int64(1);
+    state.objects = query.column_int64(2);
+  }
+  return state;
+}
+
+// Why an existing file is not a complete vpgen schema of this version, or nullopt if it is.
+std::optional<std::string> refusal(sqlite3* db, const SchemaState& state, const std::string& path) {
+  if (state.application_id != kApplicationId)
+    return fmt::format(
+        "{} is not a vpgen results database (SQLite application_id {:#x}, user_version {}, {} "
+        "schema objects; vpgen files have application_id {:#x}); refusing to use it",
+        path, state.application_id, state.user_version, state.objects, kApplicationId);
+  if (state.user_version != kSchemaVersion)
+    return fmt::format("{} was written by schema version {}; this vpgen reads version {}", path,
+                       state.user_version, kSchemaVersion);
+  Statement query(db, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2",
+                  "checking the schema objects");
+  for (const auto& [type, name] : kSchemaObjects) {
+    query.bind_static_text(1, type);
+    query.bind_static_text(2, name);
+    if (!query.step())
+      return fmt::format("{} is marked as vpgen schema version {} but has no {} '{}'; it is damaged",
+                         path, kSchemaVersion, type, name);
+    query.reset();
+  }
+  return std::nullopt;
+}
+
+void set_wal(sqlite3* db) {
+  // An in-memory database has no WAL; it keeps its "memory" journal.
+  if (!is_file_database(db)) return;
+  Statement pragma(db, "PRAGMA journal_mode = WAL", "switching to the WAL journal");
+  pragma.step();
+}
+
+// Creates the schema in a new (empty) database, or checks an existing one. Returns why the file
+// is refused, if it is; SQLite failures throw.
+std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
+  SchemaState state = read_schema_state(db);
+  if (state.empty()) {
+    set_wal(db);
+    Statement begin(db, "BEGIN IMMEDIATE", "creating the schema");
+    Statement commit(db, "COMMIT", "committing the new schema");
+    Transaction transaction(db, begin);
+    // Another process may have created the schema between the first look and the write lock.
+    state = read_schema_state(db);
+    if (state.empty()) {
+      sqlite::exec(db, std::string(kSchemaSql).c_str(), "creating the schema");
+      sqlite::exec(db,
+                   fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {};",
+                               kApplicationId, kSchemaVersion)
+                       .c_str(),
+                   "setting the schema version");
+      transaction.commit(commit);
+      return std::nullopt;
+    }
+  }
+  // Checked before anything is written, so a foreign file is never modified.
+  std::optional<std::string> why = refusal(db, state, path);
+  if (!why) set_wal(db);
+  return why;
+}
+
+std::int64_t storable(std::uint64_t value, std::string_view what) {
+  if (value > kMaxStorable)
+    throw InputError(fmt::format("{} {} exceeds {}, the largest integer the results database "
+                                 "stores (SQLite integers are signed 64-bit)",
+                                 what, value, kMaxStorable));
+  return static_cast<std::int64_t>(value);
+}
+
+const char* const kRunColumns =
+    "SELECT r.run_id, r.scenario_name, r.scenario_text, r.scenario_hash, r.seed,"
+    " r.patients_requested, r.vpgen_version, r.git_commit, r.compiler, r.boost_version,"
+    " r.tbb_version, r.sqlite_version, r.rng_scheme, r.threads, r.block_size, r.store_events,"
+    " r.started_at, r.finished_at, r.wall_seconds, r.status,"
+    " (SELECT COUNT(*) FROM patients AS p WHERE p.run_id = r.run_id),"
+    " (SELECT COALESCE(SUM(p.candidates_screened), 0) FROM patients AS p"
+    "  WHERE p.run_id = r.run_id)"
+    " FROM runs AS r";
+
+RunInfo read_run_row(const Statement& row) {
+  RunInfo info;
+  info.id = row.column_int64(0);
+  RunProvenance& p = info.provenance;
+  p.scenario_name = row.column_text(1);
+  p.scenario_text = row.column_text(2);
+  p.scenario_hash = row.column_text(3);
+  p.seed = static_cast<std::uint64_t>(row.column_int64(4));
+  p.patients = static_cast<std::uint64_t>(row.column_int64(5));
+  p.vpgen_version = row.column_text(6);
+  p.git_commit = row.column_text(7);
+  p.compiler = row.column_text(8);
+  p.boost_version = row.column_text(9);
+  p.tbb_version = row.column_text(10);
+  p.sqlite_version = row.column_text(11);
+  p.rng_scheme = static_cast<int>(row.column_int64(12));
+  p.threads = static_cast<int>(row.column_int64(13));
+  p.block_size = static_cast<std::uint64_t>(row.column_int64(14));
+  p.store_events = row.column_bool(15);
+  info.started_at = row.column_text(16);
+  info.finished_at = row.column_text(17);
+  info.wall_seconds = row.column_is_null(18) ? 0.0 : row.column_real(18);
+  info.status = row.column_text(19);
+  info.patients_stored = static_cast<std::uint64_t>(row.column_int64(20));
+  info.candidates_screened = static_cast<std::uint64_t>(row.column_int64(21));
+  return info;
+}
+
+}  // namespace
+
+std::string_view schema_sql() { return kSchemaSql; }
+
+// ---------------------------------------------------------------------------------------------
+// ResultStore
+
+ResultStore::ResultStore(const std::string& path) {
+  if (path.empty()) throw InputError("the results database path is empty");
+  sqlite3* raw = nullptr;
+  // NOMUTEX: a ResultStore is used by one thread at a time, so SQLite's per-call mutex is waste.
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
+  sqlite::Connection db(raw);  // closes on every exit below, including a failed open
+  if (rc != SQLITE_OK) sqlite::throw_error(raw, rc, fmt::format("opening {}", path));
+  std::optional<std::string> refused;
+  try {
+    sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+    sqlite::exec(raw, "PRAGMA foreign_keys = ON", "enabling foreign keys");
+    refused = open_schema(raw, path);
+    if (!refused) sqlite::exec(raw, "PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL");
+  } catch (const StorageError& e) {
+    throw StorageError(fmt::format("{} (opening {})", e.what(), path));
+  }
+  if (refused) throw StorageError(*refused);
+  db_ = db.release();
+}
+
+ResultStore::~ResultStore() { sqlite::ConnectionCloser{}(db_); }
+
+std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
+  const std::int64_t seed = storable(provenance.seed, "seed");
+  const std::int64_t patients = storable(provenance.patients, "patient count");
+  const std::int64_t block_size = storable(provenance.block_size, "block size");
+  if (provenance.arm_names.empty()) throw InputError("a run needs at least one arm");
+  if (provenance.arm_names.size() != provenance.arm_regimens.size())
+    throw InputError(fmt::format("a run has {} arm names but {} arm regimens",
+                                 provenance.arm_names.size(), provenance.arm_regimens.size()));
+
+  Statement begin(db_, "BEGIN IMMEDIATE", "starting a run");
+  Statement commit(db_, "COMMIT", "committing the new run");
+  Statement insert_run(
+      db_,
+      fmt::format("INSERT INTO runs (schema_version, scenario_name, scenario_text, scenario_hash,"
+                  " seed, patients_requested, vpgen_version, git_commit, compiler, boost_version,"
+                  " tbb_version, sqlite_version, rng_scheme, threads, block_size, store_events,"
+                  " started_at, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                  " ?13, ?14, ?15, ?16, {}, 'incomplete')",
+                  kNowUtc),
+      "inserting the run");
+  Statement insert_arm(db_,
+                       "INSERT INTO arms (run_id, arm_index, name, regimen) VALUES (?1, ?2, ?3, ?4)",
+                       "inserting the arms");
+
+  Transaction transaction(db_, begin);
+  insert_run.bind_int64(1, kSchemaVersion);
+  insert_run.bind_text(2, provenance.scenario_name);
+  insert_run.bind_text(3, provenance.scenario_text);
+  insert_run.bind_text(4, provenance.scenario_hash);
+  insert_run.bind_int64(5, seed);
+  insert_run.bind_int64(6, patients);
+  insert_run.bind_text(7, provenance.vpgen_version);
+  insert_run.bind_text(8, provenance.git_commit);
+  insert_run.bind_text(9, provenance.compiler);
+  insert_run.bind_text(10, provenance.boost_version);
+  insert_run.bind_text(11, provenance.tbb_version);
+  insert_run.bind_text(12, provenance.sqlite_version);
+  insert_run.bind_int64(13, provenance.rng_scheme);
+  insert_run.bind_int64(14, provenance.threads);
+  insert_run.bind_int64(15, block_size);
+  insert_run.bind_bool(16, provenance.store_events);
+  insert_run.execute();
+  const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
+  for (std::size_t arm = 0; arm < provenance.arm_names.size(); ++arm) {
+    insert_arm.bind_int64(1, run_id);
+    insert_arm.bind_int64(2, static_cast<std::int64_t>(arm));
+    insert_arm.bind_text(3, provenance.arm_names[arm]);
+    insert_arm.bind_text(4, provenance.arm_regimens[arm]);
+    insert_arm.execute();
+  }
+  transaction.commit(commit);
+  return run_id;
+}
+
+void ResultStore::finish_run(std::int64_t run_id, bool success, double wall_seconds) {
+  Statement update(db_,
+                   fmt::format("UPDATE runs SET status = ?2, finished_at = {}, wall_seconds = ?3"
+                               " WHERE run_id = ?1",
+                               kNowUtc),
+                   "finishing the run");
+  update.bind_int64(1, run_id);
+  update.bind_static_text(2, success ? std::string_view("complete") : std::string_view("failed"));
+  update.bind_real(3, wall_seconds);
+  update.execute();
+  if (sqlite3_changes(db_) == 0)
+    throw InputError(fmt::format("no run {} in {}", run_id, db_name(db_)));
+}
+
+namespace {
+
+// Arms of the selected runs in (run, arm) order, appended to the matching RunInfo.
+void attach_arms(sqlite3* db, std::vector<RunInfo>& runs, std::optional<std::int64_t> only) {
+  Statement arms(db,
+                 only ? "SELECT run_id, name, regimen FROM arms WHERE run_id = ?1"
+                        " ORDER BY run_id, arm_index"
+                      : "SELECT run_id, name, regimen FROM arms ORDER BY run_id, arm_index",
+                 "reading the arms");
+  if (only) arms.bind_int64(1, *only);
+  std::size_t next = 0;
+  while (arms.step()) {
+    const std::int64_t run_id = arms.column_int64(0);
+    while (next < runs.size() && runs[next].id < run_id) ++next;
+    if (next == runs.size()) break;
+    if (runs[next].id != run_id) continue;
+    runs[next].provenance.arm_names.emplace_back(arms.column_text(1));
+    runs[next].provenance.arm_regimens.emplace_back(arms.column_text(2));
+  }
+}
+
+}  // namespace
+
+std::vector<RunInfo> ResultStore::list_runs() {
+  std::vector<RunInfo> runs;
+  {
+    Statement query(db_, fmt::format("{} ORDER BY r.run_id", kRunColumns), "listing the runs");
+    while (query.step()) runs.push_back(read_run_row(query));
+  }
+  attach_arms(db_, runs, std::nullopt);
+  return runs;
+}
+
+RunInfo ResultStore::run_info(std::int64_t run_id) {
+  std::vector<RunInfo> runs;
+  {
+    Statement query(db_, fmt::format("{} WHERE r.run_id = ?1", kRunColumns), "reading the run");
+    query.bind_int64(1, run_id);
+    while (query.step()) runs.push_back(read_run_row(query));
+  }
+  if (runs.empty()) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db_)));
+  attach_arms(db_, runs, run_id);
+  return std::move(runs.front());
+}
+
+std::optional<std::int64_t> ResultStore::latest_run_id() {
+  Statement query(db_, "SELECT MAX(run_id) FROM runs", "finding the latest run");
+  if (!query.step() || query.column_is_null(0)) return std::nullopt;
+  return query.column_int64(0);
+}
+
+namespace {
+
+void require_run(sqlite3* db, std::int64_t run_id) {
+  Statement query(db, "SELECT 1 FROM runs WHERE run_id = ?1", "looking up the run");
+  query.bind_int64(1, run_id);
+  if (!query.step()) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db)));
+}
+
+}  // namespace
+
+std::vector<ArmCounts> ResultStore::arm_counts(std::int64_t run_id) {
+  require_run(db_, run_id);
+  // The report reads the same view analysts query, so the two cannot disagree.
+  Statement query(db_,
+                  "SELECT arm_index, arm, regimen, n, complete_responses, partial_responses,"
+                  " stable_disease, progressive_disease, not_evaluable, irae_grade3plus,"
+                  " durable_cr FROM arm_summary WHERE run_id = ?1 ORDER BY arm_index",
+                  "counting outcomes per arm");
+  query.bind_int64(1, run_id);
+  std::vector<ArmCounts> counts;
+  while (query.step()) {
+    ArmCounts c;
+    c.arm_index = static_cast<std::uint32_t>(query.column_int64(0));
+    c.arm_name = query.column_text(1);
+    c.regimen = query.column_text(2);
+    c.n = static_cast<std::uint64_t>(query.column_int64(3));
+    c.cr = static_cast<std::uint64_t>(query.column_int64(4));
+    c.pr = static_cast<std::uint64_t>(query.column_int64(5));
+    c.sd = static_cast<std::uint64_t>(query.column_int64(6));
+    c.pd = static_cast<std::uint64_t>(query.column_int64(7));
+    c.ne = static_cast<std::uint64_t>(query.column_int64(8));
+    c.irae_grade3plus = static_cast<std::uint64_t>(query.column_int64(9));
+    c.durable_cr = static_cast<std::uint64_t>(query.column_int64(10));
+    counts.push_back(std::move(c));
+  }
+  return counts;
+}
+
+void ResultStore::survival_times(std::int64_t run_id, std::uint32_t arm_index,
+                                 SurvivalEndpoint endpoint,
+                                 const std::function<void(const SurvivalTimeRow&)>& visit) {
+  require_run(db_, run_id);
+  const bool os = endpoint == SurvivalEndpoint::kOs;
+  Statement query(db_,
+                  os ? "SELECT os_months, SUM(os_event), COUNT(*) FROM outcomes"
+                       " WHERE run_id = ?1 AND arm_index = ?2 GROUP BY os_months"
+                       " ORDER BY os_months"
+                     : "SELECT pfs_months, SUM(pfs_event), COUNT(*) FROM outcomes"
+                       " WHERE run_id = ?1 AND arm_index = ?2 GROUP BY pfs_months"
+                       " ORDER BY pfs_months",
+                  os ? "reading overall-survival times" : "reading progression-free times");
+  query.bind_int64(1, run_id);
+  query.bind_int64(2, arm_index);
+  SurvivalTimeRow row;
+  while (query.step()) {
+    row.time_months = query.column_real(0);
+    row.events = static_cast<std::uint64_t>(query.column_int64(1));
+    row.censored = static_cast<std::uint64_t>(query.column_int64(2)) - row.events;
+    visit(row);
+  }
+}
+
+StoredPatient ResultStore::patient(std::int64_t run_id, std::uint64_t patient_index) {
+  require_run(db_, run_id);
+  const auto not_stored = [&] {
+    return InputError(
+        fmt::format("no patient {} in run {} of {}", patient_index, run_id, db_name(db_)));
+  };
+  if (patient_index > kMaxStorable) throw not_stored();
+  const auto index = static_cast<std::int64_t>(patient_index);
+
+  StoredPatient stored;
+  PatientResult& result = stored.result;
+  {
+    Statement query(db_,
+                    "SELECT cancer_type, tmb_mut_per_mb, pdl1_tps_percent, infiltration, hot,"
+                    " memory_capacity, tumour_burden_mm, metastatic_sites, age_years, sex, ecog,"
+                    " ldh_elevated, line_of_therapy, prior_anti_pd1, candidates_screened"
+                    " FROM patients WHERE run_id = ?1 AND patient_index = ?2",
+                    "reading the patient");
+    query.bind_int64(1, run_id);
+    query.bind_int64(2, index);
+    if (!query.step()) throw not_stored();
+    Patient& p = result.patient;
+    p.index = patient_index;
+    p.cancer_type = enum_from_name<CancerType>(query.column_text(0), kCancerTypeNames, "cancer type");
+    p.tmb_mut_per_mb = query.column_real(1);
+    p.pdl1_tps_percent = query.column_real(2);
+    p.infiltration = query.column_real(3);
+    p.hot = query.column_bool(4);
+    p.memory_capacity = query.column_real(5);
+    p.tumour_burden_mm = query.column_real(6);
+    p.metastatic_sites = static_cast<int>(query.column_int64(7));
+    p.age_years = query.column_real(8);
+    const std::string_view sex = query.column_text(9);
+    if (sex != "F" && sex != "M")
+      throw StorageError(fmt::format("the database holds an unknown sex '{}'", sex));
+    p.sex = sex == "F" ? Sex::kFemale : Sex::kMale;
+    p.ecog = static_cast<int>(query.column_int64(10));
+    p.ldh_elevated = query.column_bool(11);
+    p.line_of_therapy = static_cast<int>(query.column_int64(12));
+    p.prior_anti_pd1 = query.column_bool(13);
+    p.candidates_screened = static_cast<std::uint32_t>(query.column_int64(14));
+    query.reset();
+  }
+  {
+    Statement query(db_,
+                    "SELECT arm_index, best_response, time_to_response_months,"
+                    " duration_of_response_months, dor_event, pfs_months, pfs_event, os_months,"
+                    " os_event, worst_irae_grade, irae_onset_months, stop_reason,"
+                    " treatment_months, durable_cr, death_cause, eradicated, best_percent_change"
+                    " FROM outcomes WHERE run_id = ?1 AND patient_index = ?2 ORDER BY arm_index",
+                    "reading the patient's outcomes");
+    query.bind_int64(1, run_id);
+    query.bind_int64(2, index);
+    while (query.step()) {
+      Outcome& o = result.outcomes.emplace_back();
+      o.arm_index = static_cast<std::uint32_t>(query.column_int64(0));
+      o.best_response = enum_from_name<Response>(query.column_text(1), kResponseNames, "response");
+      o.time_to_response_months = query.column_real(2);
+      o.duration_of_response_months = query.column_real(3);
+      o.dor_event = query.column_bool(4);  // NULL (no response) reads as false
+      o.pfs_months = query.column_real(5);
+      o.pfs_event = query.column_bool(6);
+      o.os_months = query.column_real(7);
+      o.os_event = query.column_bool(8);
+      o.worst_irae_grade = static_cast<int>(query.column_int64(9));
+      o.irae_onset_months = query.column_real(10);
+      o.stop_reason =
+          enum_from_name<StopReason>(query.column_text(11), kStopReasonNames, "stop reason");
+      o.treatment_months = query.column_real(12);
+      o.durable_cr = query.column_bool(13);
+      o.death_cause =
+          enum_from_name<DeathCause>(query.column_text(14), kDeathCauseNames, "death cause");
+      o.eradicated = query.column_bool(15);
+      o.best_percent_change = query.column_real(16);
+    }
+  }
+  {
+    Statement query(db_,
+                    "SELECT arm_index, day, kind, code, value FROM events"
+                    " WHERE run_id = ?1 AND patient_index = ?2 ORDER BY arm_index, seq",
+                    "reading the patient's events");
+    query.bind_int64(1, run_id);
+    query.bind_int64(2, index);
+    while (query.step()) {
+      CourseEvent& e = result.events.emplace_back();
+      e.arm_index = static_cast<std::uint32_t>(query.column_int64(0));
+      e.day = query.column_real(1);
+      e.kind = enum_from_name<EventKind>(query.column_text(2), kEventKindNames, "event kind");
+      e.code = static_cast<int>(query.column_int64(3));
+      e.value = query.column_real(4);
+    }
+  }
+  return stored;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RunWriter
+
+struct RunWriter::Statements {
+  Statement begin;
+  Statement commit;
+  Statement patient;
+  Statement outcome;
+  Statement event;
+  std::uint32_t arm_count = 0;
+};
+
+RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
+    : store_(store), run_id_(run_id), store_events_(store_events) {
+  sqlite3* db = store_.db_;
+  {
+    Statement query(db,
+                    "SELECT status, (SELECT COUNT(*) FROM arms AS a WHERE a.run_id = r.run_id)"
+                    " FROM runs AS r WHERE run_id = ?1",
+                    "looking up the run to write");
+    query.bind_int64(1, run_id);
+    if (!query.step()) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db)));
+    if (query.column_text(0) != "incomplete")
+      throw StorageError(fmt::format("run {} in {} is already {}; its results cannot change",
+                                     run_id, db_name(db), query.column_text(0)));
+    statements_ = std::make_unique<Statements>();
+    statements_->arm_count = static_cast<std::uint32_t>(query.column_int64(1));
+    query.reset();
+  }
+  Statements& s = *statements_;
+  s.begin = Statement(db, "BEGIN IMMEDIATE", "starting a block transaction", true);
+  s.commit = Statement(db, "COMMIT", "committing a block", true);
+  s.patient = Statement(
+      db,
+      "INSERT INTO patients (run_id, patient_index, cancer_type, tmb_mut_per_mb,"
+      " pdl1_tps_percent, infiltration, hot, memory_capacity, tumour_burden_mm, metastatic_sites,"
+      " age_years, sex, ecog, ldh_elevated, line_of_therapy, prior_anti_pd1, candidates_screened)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+      "inserting patients", true);
+  s.outcome = Statement(
+      db,
+      "INSERT INTO outcomes (run_id, patient_index, arm_index, best_response,"
+      " time_to_response_months, duration_of_response_months, dor_event, pfs_months, pfs_event,"
+      " os_months, os_event, worst_irae_grade, irae_onset_months, stop_reason, treatment_months,"
+      " durable_cr, death_cause, eradicated, best_percent_change) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+      " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+      "inserting outcomes", true);
+  if (store_events_)
+    s.event = Statement(db,
+                        "INSERT INTO events (run_id, patient_index, arm_index, seq, day, kind, code,"
+                        " detail, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        "inserting events", true);
+}
+
+RunWriter::~RunWriter() = default;
+
+void RunWriter::write_block(const Block& block) {
+  if (block.results.empty()) return;
+  Statements& s = *statements_;
+  std::uint64_t index = block.first_index;  // the patient being written, for error messages
+  const std::uint64_t last_index = block.first_index + block.results.size() - 1;
+  try {
+    storable(last_index, "patient index");
+    Transaction transaction(store_.db_, s.begin);
+    for (const PatientResult& result : block.results) {
+      const Patient& p = result.patient;
+      if (result.error)
+        throw StorageError(fmt::format("the simulation failed ({}); refusing to store it",
+                                       *result.error));
+      if (p.index != index)
+        throw StorageError(fmt::format("the patient record carries index {} at that position",
+                                       p.index));
+      const auto stored_index = static_cast<std::int64_t>(index);
+
+      Statement& patient = s.patient;
+      patient.bind_int64(1, run_id_);
+      patient.bind_int64(2, stored_index);
+      patient.bind_static_text(3, checked_name(p.cancer_type, kCancerTypeNames, "cancer type"));
+      patient.bind_real(4, p.tmb_mut_per_mb);
+      patient.bind_real(5, p.pdl1_tps_percent);
+      patient.bind_real(6, p.infiltration);
+      patient.bind_bool(7, p.hot);
+      patient.bind_real(8, p.memory_capacity);
+      patient.bind_real(9, p.tumour_burden_mm);
+      patient.bind_int64(10, p.metastatic_sites);
+      patient.bind_real(11, p.age_years);
+      patient.bind_static_text(12, to_string(p.sex));
+      patient.bind_int64(13, p.ecog);
+      patient.bind_bool(14, p.ldh_elevated);
+      patient.bind_int64(15, p.line_of_therapy);
+      patient.bind_bool(16, p.prior_anti_pd1);
+      patient.bind_int64(17, p.candidates_screened);
+      patient.execute();
+
+      // One outcome per arm, in arm order: the view's n and the replay rely on it.
+      if (result.outcomes.size() != s.arm_count)
+        throw StorageError(fmt::format("the patient has {} outcomes but the run has {} arms",
+                                       result.outcomes.size(), s.arm_count));
+      Statement& outcome = s.outcome;
+      for (std::uint32_t arm = 0; arm < s.arm_count; ++arm) {
+        const Outcome& o = result.outcomes[arm];
+        if (o.arm_index != arm)
+          throw StorageError(fmt::format("outcome {} is for arm {}; outcomes must be in arm order",
+                                         arm, o.arm_index));
+        const bool responded =
+            o.best_response == Response::kCR || o.best_response == Response::kPR;
+        outcome.bind_int64(1, run_id_);
+        outcome.bind_int64(2, stored_index);
+        outcome.bind_int64(3, arm);
+        outcome.bind_static_text(4, checked_name(o.best_response, kResponseNames, "response"));
+        outcome.bind_real(5, o.time_to_response_months);
+        outcome.bind_real(6, o.duration_of_response_months);
+        if (responded)
+          outcome.bind_bool(7, o.dor_event);
+        else
+          outcome.bind_null(7);
+        outcome.bind_real(8, o.pfs_months);
+        outcome.bind_bool(9, o.pfs_event);
+        outcome.bind_real(10, o.os_months);
+        outcome.bind_bool(11, o.os_event);
+        outcome.bind_int64(12, o.worst_irae_grade);
+        outcome.bind_real(13, o.irae_onset_months);
+        outcome.bind_static_text(14, checked_name(o.stop_reason, kStopReasonNames, "stop reason"));
+        outcome.bind_real(15, o.treatment_months);
+        outcome.bind_bool(16, o.durable_cr);
+        outcome.bind_static_text(17, checked_name(o.death_cause, kDeathCauseNames, "death cause"));
+        outcome.bind_bool(18, o.eradicated);
+        outcome.bind_real(19, o.best_percent_change);
+        outcome.execute();
+      }
+
+      if (!store_events_) {
+        ++index;
+        continue;
+      }
+      Statement& event = s.event;
+      std::uint32_t arm = 0;
+      std::int64_t seq = 0;
+      for (const CourseEvent& e : result.events) {
+        if (e.arm_index != arm) {
+          if (e.arm_index < arm || e.arm_index >= s.arm_count)
+            throw StorageError(fmt::format(
+                "an event of arm {} follows one of arm {} (the run has {} arms); events must be "
+                "in arm order",
+                e.arm_index, arm, s.arm_count));
+          arm = e.arm_index;
+          seq = 0;
+        }
+        const std::string_view kind = checked_name(e.kind, kEventKindNames, "event kind");
+        if (e.code < 0 || e.code > max_event_code(e.kind))
+          throw StorageError(fmt::format("a {} event of arm {} has invalid code {}", kind,
+                                         e.arm_index, e.code));
+        event.bind_int64(1, run_id_);
+        event.bind_int64(2, stored_index);
+        event.bind_int64(3, arm);
+        event.bind_int64(4, seq);
+        event.bind_real(5, e.day);
+        event.bind_static_text(6, kind);
+        event.bind_int64(7, e.code);
+        const std::string_view detail = event_detail(e.kind, e.code);
+        if (detail.empty())
+          event.bind_null(8);
+        else
+          event.bind_static_text(8, detail);
+        event.bind_real(9, e.value);
+        event.execute();
+        ++seq;
+      }
+      ++index;
+    }
+    transaction.commit(s.commit);
+  } catch (const Error& e) {
+    // The transaction guard has rolled the block back by now.
+    throw StorageError(fmt::format("{} (run {}, patient {}; patients {}..{} of this block were "
+                                   "not stored)",
+                                   e.what(), run_id_, index, block.first_index, last_index));
+  }
+}
+
+}  // namespace vpgen

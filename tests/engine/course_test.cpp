@@ -1,1 +1,208 @@
-// placeholder: being written
+// Behaviour of the course model on constructed patients (engine/src/course.hpp).
+#include "course.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace {
+
+using namespace vpgen;
+
+RegimenSpec anti_pd1() {
+  RegimenSpec r;
+  r.name = "anti_pd1";
+  r.pd1_blockade = 1.0;
+  r.cycle_length_days = 14;
+  r.max_duration_months = 24;
+  r.irae_hazard_per_month = 0.0;
+  return r;
+}
+
+Scenario scenario_with(std::vector<RegimenSpec> regimens) {
+  Scenario s;
+  s.name = "test";
+  s.horizon_months = 120;
+  for (auto& r : regimens) s.arms.push_back(ArmSpec{r.name, r});
+  return s;
+}
+
+Patient patient(double tmb, double pdl1, double infiltration, double memory) {
+  Patient p;
+  p.index = 7;
+  p.cancer_type = CancerType::kMelanoma;
+  p.tmb_mut_per_mb = tmb;
+  p.pdl1_tps_percent = pdl1;
+  p.infiltration = infiltration;
+  p.memory_capacity = memory;
+  p.tumour_burden_mm = 80;
+  p.metastatic_sites = 2;
+  p.age_years = 40;
+  return p;
+}
+
+detail::PatientBiology biology_for(const Scenario& s, const Patient& p) {
+  detail::PatientBiology b = detail::draw_biology(s.course, p, 11);
+  b.effector_strength = 1.0;
+  b.onset_days = 30;
+  b.growth_per_day = std::log(2.0) / 90.0;
+  b.escape_threshold = 1e300;          // no escape unless a test wants it
+  b.other_death_day = 1e9;
+  return b;
+}
+
+Outcome run(const Scenario& s, const Patient& p, const detail::PatientBiology& b,
+            std::uint32_t arm = 0, std::vector<CourseEvent>* events = nullptr) {
+  return detail::simulate_course(s, detail::assessment_days(s.assessment, 120 * kDaysPerMonth), p,
+                                 b, 11, arm, events);
+}
+
+}  // namespace
+
+TEST_CASE("assessments are six-weekly for a year, then twelve-weekly, up to the horizon") {
+  AssessmentSchedule schedule;
+  const auto days = detail::assessment_days(schedule, 120 * kDaysPerMonth);
+  REQUIRE(days.size() > 10);
+  CHECK(days[0] == doctest::Approx(42));
+  CHECK(days[1] - days[0] == doctest::Approx(42));
+  const auto first_late = std::find_if(days.begin(), days.end(), [](double d) { return d > 366; });
+  REQUIRE(first_late != days.end());
+  CHECK(*(first_late + 1) - *first_late == doctest::Approx(84));
+  CHECK(days.back() <= 120 * kDaysPerMonth);
+}
+
+TEST_CASE("a tumour without antigens progresses at the first assessment") {
+  const Scenario s = scenario_with({anti_pd1()});
+  const Patient p = patient(0.01, 0, 0.05, 0.5);
+  detail::PatientBiology b = biology_for(s, p);
+  b.growth_per_day = std::log(2.0) / 30.0;   // fast growth: +20% diameter well within 6 weeks
+  const Outcome o = run(s, p, b);
+  CHECK(o.best_response == Response::kPD);
+  CHECK(o.pfs_event);
+  CHECK(o.pfs_months == doctest::Approx(42 / kDaysPerMonth));
+  CHECK(o.stop_reason == StopReason::kProgression);
+  CHECK_FALSE(o.eradicated);
+  CHECK(std::isnan(o.time_to_response_months));
+}
+
+TEST_CASE("a strong response in a high-memory patient is a confirmed, durable, eradicating CR") {
+  const Scenario s = scenario_with({anti_pd1()});
+  const Patient p = patient(50, 60, 0.9, 1.0);
+  const detail::PatientBiology b = biology_for(s, p);
+  std::vector<CourseEvent> events;
+  const Outcome o = run(s, p, b, 0, &events);
+  CHECK(o.best_response == Response::kCR);
+  CHECK(o.durable_cr);
+  CHECK(o.eradicated);
+  CHECK_FALSE(o.pfs_event);
+  CHECK(o.time_to_response_months > 1.0);   // responses take weeks to months
+  CHECK(o.best_percent_change == doctest::Approx(-100));
+  CHECK(std::is_sorted(events.begin(), events.end(),
+                       [](const CourseEvent& x, const CourseEvent& y) { return x.day < y.day; }));
+  CHECK(std::count_if(events.begin(), events.end(), [](const CourseEvent& e) {
+          return e.kind == EventKind::kResponse;
+        }) == 1);
+}
+
+TEST_CASE("immune memory decides whether control outlasts treatment") {
+  // A moderate responder: shrinks on treatment but is not eradicated within 24 months.
+  const Scenario s = scenario_with({anti_pd1()});
+  Patient low = patient(8, 20, 0.5, 0.0);
+  Patient high = low;
+  high.memory_capacity = 1.0;
+  detail::PatientBiology b = biology_for(s, low);
+  b.growth_per_day = std::log(2.0) / 60.0;
+  const Outcome forgetful = run(s, low, b);
+  const Outcome remembering = run(s, high, b);
+  REQUIRE(forgetful.best_response != Response::kPD);
+  // Without memory the tumour regrows after the last dose (month 24) and progresses.
+  CHECK(forgetful.pfs_event);
+  CHECK(forgetful.pfs_months > 24.0);
+  CHECK((!remembering.pfs_event || remembering.pfs_months > forgetful.pfs_months));
+}
+
+TEST_CASE("the combination kills at least as fast as either of its drugs") {
+  RegimenSpec combo = anti_pd1();
+  combo.name = "combo";
+  combo.ctla4_blockade = 1.0;
+  RegimenSpec ctla4 = anti_pd1();
+  ctla4.name = "ctla4";
+  ctla4.pd1_blockade = 0.0;
+  ctla4.ctla4_blockade = 1.0;
+  const Scenario s = scenario_with({combo, anti_pd1(), ctla4});
+  const Patient p = patient(6, 5, 0.3, 0.5);
+  const detail::PatientBiology b = biology_for(s, p);
+  const Outcome c = run(s, p, b, 0);
+  const Outcome pd1 = run(s, p, b, 1);
+  const Outcome ct = run(s, p, b, 2);
+  CHECK(c.best_percent_change <= pd1.best_percent_change);
+  CHECK(c.best_percent_change <= ct.best_percent_change);
+}
+
+TEST_CASE("a grade >= 3 irAE stops treatment for toxicity and a grade 5 one is fatal") {
+  RegimenSpec toxic = anti_pd1();
+  toxic.irae_hazard_per_month = 50.0;   // an irAE in the first days
+  toxic.frac_severe_irae = 1.0;
+  Scenario s = scenario_with({toxic});
+  s.course.severe_grade_probs = {0.0, 0.0, 1.0};
+  const Patient p = patient(10, 10, 0.5, 0.5);
+  const detail::PatientBiology b = biology_for(s, p);
+  std::vector<CourseEvent> events;
+  const Outcome o = run(s, p, b, 0, &events);
+  CHECK(o.worst_irae_grade == 5);
+  CHECK(o.death_cause == DeathCause::kToxicity);
+  CHECK(o.stop_reason == StopReason::kToxicity);
+  CHECK(o.os_event);
+  CHECK(o.os_months < 1.0);
+  CHECK(o.irae_onset_months == doctest::Approx(o.os_months));
+  CHECK(o.best_response == Response::kNE);   // died before the first assessment
+
+  s.course.severe_grade_probs = {1.0, 0.0, 0.0};
+  const Outcome survivor = run(s, p, b);
+  CHECK(survivor.worst_irae_grade == 3);
+  CHECK(survivor.stop_reason == StopReason::kToxicity);
+  CHECK(survivor.treatment_months < 1.0);
+}
+
+TEST_CASE("a course is a pure function of (scenario, patient, seed, arm)") {
+  RegimenSpec r = anti_pd1();
+  r.irae_hazard_per_month = 0.3;
+  r.frac_severe_irae = 0.3;
+  const Scenario s = scenario_with({r});
+  const Patient p = patient(12, 30, 0.6, 0.4);
+  const detail::PatientBiology b1 = detail::draw_biology(s.course, p, 99);
+  const detail::PatientBiology b2 = detail::draw_biology(s.course, p, 99);
+  CHECK(b1.growth_per_day == b2.growth_per_day);
+  CHECK(b1.other_death_day == b2.other_death_day);
+  std::vector<CourseEvent> e1, e2;
+  const auto days = detail::assessment_days(s.assessment, 120 * kDaysPerMonth);
+  const Outcome o1 = detail::simulate_course(s, days, p, b1, 99, 0, &e1);
+  const Outcome o2 = detail::simulate_course(s, days, p, b2, 99, 0, &e2);
+  CHECK(std::memcmp(&o1.os_months, &o2.os_months, sizeof(double)) == 0);
+  CHECK(o1.pfs_months == o2.pfs_months);
+  CHECK(e1.size() == e2.size());
+  const detail::PatientBiology other = detail::draw_biology(s.course, p, 100);
+  CHECK(other.growth_per_day != b1.growth_per_day);
+}
+
+TEST_CASE("chemotherapy response is independent of immune biomarkers") {
+  RegimenSpec chemo;
+  chemo.name = "chemo";
+  chemo.regimen_class = RegimenClass::kChemotherapy;
+  chemo.chemo_kill_per_month = 1.0;
+  chemo.max_cycles = 6;
+  chemo.cycle_length_days = 21;
+  chemo.max_duration_months = 0;
+  const Scenario s = scenario_with({chemo});
+  const Patient cold = patient(0.5, 0, 0.05, 0.1);
+  const Patient hot = patient(50, 90, 0.95, 0.9);
+  detail::PatientBiology b = biology_for(s, cold);
+  const Outcome a = run(s, cold, b);
+  const Outcome c = run(s, hot, b);
+  CHECK(a.best_response == c.best_response);
+  CHECK(a.pfs_months == c.pfs_months);
+  CHECK(a.stop_reason == StopReason::kCompleted);
+  CHECK(a.treatment_months == doctest::Approx(6 * 21 / kDaysPerMonth));
+}

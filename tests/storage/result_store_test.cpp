@@ -1,1 +1,824 @@
-// placeholder: being written
+#include "vpgen/storage/result_store.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "vpgen/population/error.hpp"
+
+using namespace vpgen;
+
+namespace {
+
+// A database file in the temp directory, removed (with its WAL and shared-memory files) before
+// and after the test.
+class TempDb {
+ public:
+  explicit TempDb(std::string_view tag)
+      : path_((std::filesystem::temp_directory_path() /
+               fmt::format("vpgen_storage_test_{}_{}.db", ::getpid(), tag))
+                  .string()) {
+    remove();
+  }
+  ~TempDb() { remove(); }
+  TempDb(const TempDb&) = delete;
+  TempDb& operator=(const TempDb&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  void remove() const {
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+      std::filesystem::remove(path_ + suffix, ignored);
+  }
+  std::string path_;
+};
+
+void exec_sql(sqlite3* db, const std::string& sql) {
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
+  const std::string text = message != nullptr ? message : "";
+  sqlite3_free(message);
+  REQUIRE_MESSAGE(rc == SQLITE_OK, sql, ": ", text);
+}
+
+// The first column of the first row, as text ("NULL" for NULL).
+std::string query_text(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE_MESSAGE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK, sql, ": ",
+                  sqlite3_errmsg(db));
+  std::string result = "NULL";
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+    result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  sqlite3_finalize(stmt);
+  REQUIRE_MESSAGE((rc == SQLITE_ROW || rc == SQLITE_DONE), sql);
+  return result;
+}
+
+std::int64_t query_int(sqlite3* db, const std::string& sql) {
+  return std::stoll(query_text(db, sql));
+}
+
+// Every row of a query, one string per row, with doubles printed to round-trip precision.
+std::vector<std::string> dump(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  std::vector<std::string> rows;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    std::string row;
+    for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+      switch (sqlite3_column_type(stmt, c)) {
+        case SQLITE_NULL: row += "NULL"; break;
+        case SQLITE_INTEGER: row += std::to_string(sqlite3_column_int64(stmt, c)); break;
+        case SQLITE_FLOAT: row += fmt::format("{}", sqlite3_column_double(stmt, c)); break;
+        default: row += reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)); break;
+      }
+      row += '|';
+    }
+    rows.push_back(std::move(row));
+  }
+  sqlite3_finalize(stmt);
+  return rows;
+}
+
+template <typename Exception, typename F>
+std::string thrown_message(F&& f) {
+  try {
+    f();
+  } catch (const Exception& e) {
+    return e.what();
+  }
+  FAIL("expected an exception");
+  return {};
+}
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+RunProvenance make_provenance(std::uint32_t arms, bool store_events = true) {
+  RunProvenance p;
+  p.scenario_name = "test_scenario";
+  p.scenario_text = "[scenario]\nname = \"test_scenario\"\n";
+  p.scenario_hash = "0123456789abcdef";
+  p.seed = 20261127;
+  p.patients = 10;
+  p.vpgen_version = "0.1.0";
+  p.git_commit = "abcdef123456";
+  p.compiler = "g++ 12.2.0";
+  p.boost_version = "1.74.0";
+  p.tbb_version = "2021.8.0";
+  p.sqlite_version = sqlite3_libversion();
+  p.rng_scheme = 1;
+  p.threads = 4;
+  p.block_size = 5;
+  p.store_events = store_events;
+  for (std::uint32_t a = 0; a < arms; ++a) {
+    p.arm_names.push_back(fmt::format("arm_{}", a));
+    p.arm_regimens.push_back(a == 0 ? "nivolumab" : "ipilimumab_nivolumab");
+  }
+  return p;
+}
+
+bool responded(Response r) { return r == Response::kCR || r == Response::kPR; }
+
+// A patient with every field set, values varying with the index so that over ten patients every
+// enumerator occurs, some optional fields are NaN, and survival times repeat (ties to group).
+PatientResult make_result(std::uint64_t index, std::uint32_t arms) {
+  PatientResult r;
+  Patient& p = r.patient;
+  const auto i = static_cast<int>(index);
+  const double x = static_cast<double>(index);
+  p.index = index;
+  p.cancer_type = static_cast<CancerType>(index % kCancerTypeCount);
+  p.tmb_mut_per_mb = 0.1 + 3.7 * x;
+  p.pdl1_tps_percent = 12.5 + x / 7.0;
+  p.infiltration = 0.05 + 0.09 * x;
+  p.hot = index % 2 == 0;
+  p.memory_capacity = 1.0 / (3.0 + x);
+  p.tumour_burden_mm = 45.25 + x * 1.1;
+  p.metastatic_sites = 1 + i % 4;
+  p.age_years = 40.0 + x / 3.0;
+  p.sex = index % 3 == 0 ? Sex::kFemale : Sex::kMale;
+  p.ecog = i % 3;
+  p.ldh_elevated = index % 4 == 1;
+  p.line_of_therapy = 1 + i % 3;
+  p.prior_anti_pd1 = p.line_of_therapy >= 2 && index % 2 == 1;
+  p.candidates_screened = static_cast<std::uint32_t>(1 + index % 5);
+  for (std::uint32_t arm = 0; arm < arms; ++arm) {
+    Outcome& o = r.outcomes.emplace_back();
+    const int k = i + static_cast<int>(arm);
+    o.arm_index = arm;
+    o.best_response = static_cast<Response>(k % 5);
+    const bool resp = responded(o.best_response);
+    o.time_to_response_months = resp ? 2.1 + 0.3 * arm : kNoValue;
+    o.duration_of_response_months = resp ? 7.3 * (x + 1.0) : kNoValue;
+    o.dor_event = resp && index % 2 == 0;
+    o.pfs_months = 3.5 + static_cast<double>(k % 4) * 0.75;  // ties across patients
+    o.pfs_event = k % 3 != 0;
+    o.os_months = 10.0 + static_cast<double>(k % 3) / 3.0;   // ties across patients
+    o.os_event = k % 2 == 0;
+    o.worst_irae_grade = (i + 2 * static_cast<int>(arm)) % 6;
+    o.irae_onset_months = o.worst_irae_grade > 0 ? 1.5 + 0.1 * x : kNoValue;
+    o.stop_reason = static_cast<StopReason>(k % 5);
+    o.treatment_months = 1.0 + 0.5 * x;
+    o.durable_cr = o.best_response == Response::kCR && index % 2 == 0;
+    o.death_cause = o.os_event ? static_cast<DeathCause>(1 + k % 3) : DeathCause::kAlive;
+    o.eradicated = o.durable_cr;
+    o.best_percent_change = index % 4 == 3 ? kNoValue : -35.5 + x;
+
+    const auto event = [&](double day, EventKind kind, int code, double value) {
+      r.events.push_back(CourseEvent{arm, day, kind, code, value});
+    };
+    event(0.0, EventKind::kTreatmentStart, 0, kNoValue);
+    if (o.worst_irae_grade > 0) event(30.5, EventKind::kIrae, o.worst_irae_grade, kNoValue);
+    event(56.0, EventKind::kAssessment, static_cast<int>(o.best_response), 40.0 - x);
+    if (resp) event(84.0, EventKind::kResponse, static_cast<int>(o.best_response), kNoValue);
+    event(120.25, EventKind::kTreatmentStop, static_cast<int>(o.stop_reason), kNoValue);
+    if (o.pfs_event) event(150.0, EventKind::kProgression, 0, kNoValue);
+    if (o.os_event) event(300.0, EventKind::kDeath, static_cast<int>(o.death_cause), kNoValue);
+  }
+  return r;
+}
+
+Block make_block(std::uint64_t first, std::uint64_t count, std::uint32_t arms) {
+  Block block;
+  block.first_index = first;
+  for (std::uint64_t i = first; i < first + count; ++i) block.results.push_back(make_result(i, arms));
+  return block;
+}
+
+bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+void check_same(const PatientResult& got, const PatientResult& want) {
+  const Patient& g = got.patient;
+  const Patient& w = want.patient;
+  CHECK(g.index == w.index);
+  CHECK(g.cancer_type == w.cancer_type);
+  CHECK(g.tmb_mut_per_mb == w.tmb_mut_per_mb);
+  CHECK(g.pdl1_tps_percent == w.pdl1_tps_percent);
+  CHECK(g.infiltration == w.infiltration);
+  CHECK(g.hot == w.hot);
+  CHECK(g.memory_capacity == w.memory_capacity);
+  CHECK(g.tumour_burden_mm == w.tumour_burden_mm);
+  CHECK(g.metastatic_sites == w.metastatic_sites);
+  CHECK(g.age_years == w.age_years);
+  CHECK(g.sex == w.sex);
+  CHECK(g.ecog == w.ecog);
+  CHECK(g.ldh_elevated == w.ldh_elevated);
+  CHECK(g.line_of_therapy == w.line_of_therapy);
+  CHECK(g.prior_anti_pd1 == w.prior_anti_pd1);
+  CHECK(g.candidates_screened == w.candidates_screened);
+  CHECK_FALSE(got.error.has_value());
+  REQUIRE(got.outcomes.size() == want.outcomes.size());
+  for (std::size_t a = 0; a < want.outcomes.size(); ++a) {
+    const Outcome& go = got.outcomes[a];
+    const Outcome& wo = want.outcomes[a];
+    CAPTURE(a);
+    CHECK(go.arm_index == wo.arm_index);
+    CHECK(go.best_response == wo.best_response);
+    CHECK(same(go.time_to_response_months, wo.time_to_response_months));
+    CHECK(same(go.duration_of_response_months, wo.duration_of_response_months));
+    CHECK(go.dor_event == wo.dor_event);
+    CHECK(go.pfs_months == wo.pfs_months);
+    CHECK(go.pfs_event == wo.pfs_event);
+    CHECK(go.os_months == wo.os_months);
+    CHECK(go.os_event == wo.os_event);
+    CHECK(go.worst_irae_grade == wo.worst_irae_grade);
+    CHECK(same(go.irae_onset_months, wo.irae_onset_months));
+    CHECK(go.stop_reason == wo.stop_reason);
+    CHECK(go.treatment_months == wo.treatment_months);
+    CHECK(go.durable_cr == wo.durable_cr);
+    CHECK(go.death_cause == wo.death_cause);
+    CHECK(go.eradicated == wo.eradicated);
+    CHECK(same(go.best_percent_change, wo.best_percent_change));
+  }
+  REQUIRE(got.events.size() == want.events.size());
+  for (std::size_t e = 0; e < want.events.size(); ++e) {
+    CAPTURE(e);
+    CHECK(got.events[e].arm_index == want.events[e].arm_index);
+    CHECK(got.events[e].day == want.events[e].day);
+    CHECK(got.events[e].kind == want.events[e].kind);
+    CHECK(got.events[e].code == want.events[e].code);
+    CHECK(same(got.events[e].value, want.events[e].value));
+  }
+}
+
+std::int64_t count_rows(sqlite3* db, std::string_view table, std::int64_t run_id) {
+  return query_int(db, fmt::format("SELECT COUNT(*) FROM {} WHERE run_id = {}", table, run_id));
+}
+
+}  // namespace
+
+TEST_CASE("a new database gets schema version 1, the vpgen application id and WAL") {
+  TempDb file("new");
+  {
+    ResultStore store(file.path());
+    sqlite3* db = store.handle();
+    CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
+    CHECK(query_int(db, "PRAGMA application_id") == 0x7670676E);
+    CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
+    CHECK(query_int(db, "PRAGMA foreign_keys") == 1);
+    CHECK(query_int(db, "PRAGMA synchronous") == 1);  // NORMAL
+    CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
+                        " 'patients', 'outcomes', 'events', 'arm_summary')") == 6);
+    const std::int64_t run = store.begin_run(make_provenance(2));
+    CHECK(query_int(db, fmt::format("SELECT schema_version FROM runs WHERE run_id = {}", run)) ==
+          kSchemaVersion);
+  }
+  // Reopening an existing vpgen file accepts it and keeps its data.
+  ResultStore again(file.path());
+  CHECK(again.list_runs().size() == 1);
+  CHECK(std::string(schema_sql()).find("CREATE TABLE outcomes") != std::string::npos);
+}
+
+TEST_CASE("STRICT tables refuse values of the wrong type") {
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(1));
+  sqlite3* db = store.handle();
+  char* message = nullptr;
+  const int rc = sqlite3_exec(
+      db,
+      fmt::format("INSERT INTO patients VALUES ({}, 0, 'nsclc', 'high', 1, 0.5, 1, 0.5, 40, 1,"
+                  " 60, 'F', 0, 0, 1, 0, 1)",
+                  run)
+          .c_str(),
+      nullptr, nullptr, &message);
+  sqlite3_free(message);
+  CHECK(rc == SQLITE_CONSTRAINT_DATATYPE);  // extended codes are on: SQLITE_OPEN_EXRESCODE
+}
+
+TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
+  TempDb file("round_trip");
+  std::string path = ":memory:";
+  SUBCASE("in memory") {}
+  SUBCASE("on a file") { path = file.path(); }
+  CAPTURE(path);
+  constexpr std::uint32_t kArms = 2;
+  const Block first = make_block(0, 5, kArms);
+  const Block second = make_block(5, 5, kArms);
+
+  // The fixture covers every enumerator, so the CHECK lists of the schema are exercised.
+  std::set<int> responses, stops, causes, kinds, types;
+  for (const Block* b : {&first, &second})
+    for (const PatientResult& r : b->results) {
+      types.insert(static_cast<int>(r.patient.cancer_type));
+      for (const Outcome& o : r.outcomes) {
+        responses.insert(static_cast<int>(o.best_response));
+        stops.insert(static_cast<int>(o.stop_reason));
+        causes.insert(static_cast<int>(o.death_cause));
+      }
+      for (const CourseEvent& e : r.events) kinds.insert(static_cast<int>(e.kind));
+    }
+  REQUIRE(responses.size() == kResponseNames.size());
+  REQUIRE(stops.size() == kStopReasonNames.size());
+  REQUIRE(causes.size() == kDeathCauseNames.size());
+  REQUIRE(kinds.size() == kEventKindNames.size());
+  REQUIRE(types.size() == kCancerTypeCount);
+
+  std::int64_t run = 0;
+  {
+    ResultStore store(path);
+    run = store.begin_run(make_provenance(kArms));
+    RunWriter writer(store, run, true);
+    writer.write_block(first);
+    writer.write_block(second);
+    for (const Block* b : {&first, &second})
+      for (const PatientResult& want : b->results) {
+        CAPTURE(want.patient.index);
+        check_same(store.patient(run, want.patient.index).result, want);
+      }
+    // NaN became NULL, and dor_event is NULL exactly for the non-responders.
+    sqlite3* db = store.handle();
+    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_percent_change IS NULL") == 4);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE (dor_event IS NULL) <>"
+                        " (best_response NOT IN ('CR', 'PR'))") == 0);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE dor_event IS NULL") > 0);
+    // The generated labels of events.
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'irae'"
+                        " AND detail <> 'grade ' || code") == 0);
+    CHECK(query_text(db, "SELECT detail FROM events WHERE kind = 'assessment' AND code = 0"
+                         " LIMIT 1") == "CR");
+    CHECK(query_text(db, "SELECT detail FROM events WHERE kind = 'treatment_stop' AND code = 4"
+                         " LIMIT 1") == "end_of_follow_up");
+    CHECK(query_text(db, "SELECT detail FROM events WHERE kind = 'death' AND code = 2"
+                         " LIMIT 1") == "toxicity");
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind IN ('treatment_start',"
+                        " 'progression') AND detail IS NOT NULL") == 0);
+    // seq restarts at 0 for every (patient, arm).
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE seq = 0") == 10 * kArms);
+    CHECK(query_text(db, "PRAGMA integrity_check") == "ok");
+    CHECK(dump(db, "PRAGMA foreign_key_check").empty());
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events AS e WHERE NOT EXISTS (SELECT 1 FROM"
+                        " outcomes AS o WHERE o.run_id = e.run_id AND o.patient_index ="
+                        " e.patient_index AND o.arm_index = e.arm_index)") == 0);
+  }
+  if (path != ":memory:") {
+    ResultStore reopened(path);
+    check_same(reopened.patient(run, 7).result, second.results[2]);
+  }
+}
+
+TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
+  constexpr std::uint32_t kArms = 3;
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(kArms));
+  const Block block = make_block(0, 23, kArms);
+  RunWriter(store, run, true).write_block(block);
+
+  struct Hand {
+    std::uint64_t n = 0, cr = 0, pr = 0, sd = 0, pd = 0, ne = 0, g3 = 0, durable = 0, deaths = 0;
+  };
+  std::vector<Hand> hand(kArms);
+  for (const PatientResult& r : block.results)
+    for (const Outcome& o : r.outcomes) {
+      Hand& h = hand[o.arm_index];
+      ++h.n;
+      switch (o.best_response) {
+        case Response::kCR: ++h.cr; break;
+        case Response::kPR: ++h.pr; break;
+        case Response::kSD: ++h.sd; break;
+        case Response::kPD: ++h.pd; break;
+        case Response::kNE: ++h.ne; break;
+      }
+      if (o.worst_irae_grade >= 3) ++h.g3;
+      if (o.durable_cr) ++h.durable;
+      if (o.os_event) ++h.deaths;
+    }
+
+  const std::vector<ArmCounts> counts = store.arm_counts(run);
+  REQUIRE(counts.size() == kArms);
+  for (std::uint32_t a = 0; a < kArms; ++a) {
+    CAPTURE(a);
+    const ArmCounts& c = counts[a];
+    const Hand& h = hand[a];
+    CHECK(c.arm_index == a);
+    CHECK(c.arm_name == fmt::format("arm_{}", a));
+    CHECK(c.regimen == (a == 0 ? "nivolumab" : "ipilimumab_nivolumab"));
+    CHECK(c.n == h.n);
+    CHECK(c.cr == h.cr);
+    CHECK(c.pr == h.pr);
+    CHECK(c.sd == h.sd);
+    CHECK(c.pd == h.pd);
+    CHECK(c.ne == h.ne);
+    CHECK(c.irae_grade3plus == h.g3);
+    CHECK(c.durable_cr == h.durable);
+  }
+
+  // The view: counts, and rates as fractions (the same IEEE division, so exactly equal).
+  sqlite3* db = store.handle();
+  const auto rate = [](std::uint64_t k, std::uint64_t n) {
+    return fmt::format("{}", static_cast<double>(k) / static_cast<double>(n));
+  };
+  const std::vector<std::string> rows = dump(
+      db, fmt::format("SELECT arm_index, arm, regimen, n, responders, complete_responses,"
+                      " partial_responses, stable_disease, progressive_disease, not_evaluable,"
+                      " orr, cr_rate, dcr, irae_grade3plus, irae_grade3plus_rate, durable_cr,"
+                      " durable_cr_rate, deaths FROM arm_summary WHERE run_id = {}"
+                      " ORDER BY arm_index",
+                      run));
+  REQUIRE(rows.size() == kArms);
+  for (std::uint32_t a = 0; a < kArms; ++a) {
+    const Hand& h = hand[a];
+    const std::string want = fmt::format(
+        "{}|arm_{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|", a, a,
+        a == 0 ? "nivolumab" : "ipilimumab_nivolumab", h.n, h.cr + h.pr, h.cr, h.pr, h.sd, h.pd,
+        h.ne, rate(h.cr + h.pr, h.n), rate(h.cr, h.n), rate(h.cr + h.pr + h.sd, h.n), h.g3,
+        rate(h.g3, h.n), h.durable, rate(h.durable, h.n), h.deaths);
+    CHECK(rows[a] == want);
+  }
+
+  // A run with nothing stored yet: zero counts, and NULL (not 0) rates.
+  const std::int64_t empty_run = store.begin_run(make_provenance(2));
+  const std::vector<ArmCounts> empty = store.arm_counts(empty_run);
+  REQUIRE(empty.size() == 2);
+  CHECK(empty[1].n == 0);
+  CHECK(empty[1].cr == 0);
+  CHECK(query_text(db, fmt::format("SELECT orr FROM arm_summary WHERE run_id = {}", empty_run)) ==
+        "NULL");
+}
+
+TEST_CASE("survival_times groups equal times in increasing order with events and censorings") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("survival");
+  ResultStore store(file.path());
+  const std::int64_t run = store.begin_run(make_provenance(kArms));
+  const Block block = make_block(0, 17, kArms);
+  RunWriter(store, run, false).write_block(block);
+  // A second run must not leak into the first.
+  const std::int64_t other = store.begin_run(make_provenance(kArms));
+  RunWriter(store, other, false).write_block(make_block(0, 4, kArms));
+
+  for (std::uint32_t arm = 0; arm < kArms; ++arm)
+    for (const SurvivalEndpoint endpoint : {SurvivalEndpoint::kOs, SurvivalEndpoint::kPfs}) {
+      CAPTURE(arm);
+      std::map<double, std::pair<std::uint64_t, std::uint64_t>> want;  // time -> (events, censored)
+      for (const PatientResult& r : block.results) {
+        const Outcome& o = r.outcomes[arm];
+        const bool os = endpoint == SurvivalEndpoint::kOs;
+        auto& cell = want[os ? o.os_months : o.pfs_months];
+        ((os ? o.os_event : o.pfs_event) ? cell.first : cell.second) += 1;
+      }
+      std::vector<SurvivalTimeRow> got;
+      store.survival_times(run, arm, endpoint, [&](const SurvivalTimeRow& row) { got.push_back(row); });
+      REQUIRE(got.size() == want.size());
+      REQUIRE(got.size() < block.results.size());  // the fixture has ties, so grouping happened
+      std::size_t i = 0;
+      for (const auto& [time, cell] : want) {
+        CHECK(got[i].time_months == time);
+        CHECK(got[i].events == cell.first);
+        CHECK(got[i].censored == cell.second);
+        ++i;
+      }
+    }
+}
+
+TEST_CASE("a run is incomplete after begin_run and complete or failed after finish_run") {
+  TempDb file("lifecycle");
+  ResultStore store(file.path());
+  CHECK_FALSE(store.latest_run_id().has_value());
+  CHECK(store.list_runs().empty());
+
+  const RunProvenance provenance = make_provenance(2);
+  const std::int64_t run = store.begin_run(provenance);
+  CHECK(store.latest_run_id() == run);
+  RunInfo info = store.run_info(run);
+  CHECK(info.id == run);
+  CHECK(info.status == "incomplete");
+  CHECK(info.finished_at.empty());
+  CHECK(info.patients_stored == 0);
+  // ISO 8601 UTC to the second: 2026-11-27T12:00:00Z.
+  REQUIRE(info.started_at.size() == 20);
+  CHECK(info.started_at[4] == '-');
+  CHECK(info.started_at[10] == 'T');
+  CHECK(info.started_at[19] == 'Z');
+  const RunProvenance& p = info.provenance;
+  CHECK(p.scenario_name == provenance.scenario_name);
+  CHECK(p.scenario_text == provenance.scenario_text);
+  CHECK(p.scenario_hash == provenance.scenario_hash);
+  CHECK(p.seed == provenance.seed);
+  CHECK(p.patients == provenance.patients);
+  CHECK(p.vpgen_version == provenance.vpgen_version);
+  CHECK(p.git_commit == provenance.git_commit);
+  CHECK(p.compiler == provenance.compiler);
+  CHECK(p.boost_version == provenance.boost_version);
+  CHECK(p.tbb_version == provenance.tbb_version);
+  CHECK(p.sqlite_version == provenance.sqlite_version);
+  CHECK(p.rng_scheme == provenance.rng_scheme);
+  CHECK(p.threads == provenance.threads);
+  CHECK(p.block_size == provenance.block_size);
+  CHECK(p.store_events == provenance.store_events);
+  CHECK(p.arm_names == provenance.arm_names);
+  CHECK(p.arm_regimens == provenance.arm_regimens);
+
+  {
+    RunWriter writer(store, run, true);
+    writer.write_block(make_block(0, 5, 2));
+    writer.write_block(make_block(5, 3, 2));
+  }
+  info = store.run_info(run);
+  CHECK(info.status == "incomplete");
+  CHECK(info.patients_stored == 8);
+  std::uint64_t screened = 0;
+  for (std::uint64_t i = 0; i < 8; ++i) screened += make_result(i, 2).patient.candidates_screened;
+  CHECK(info.candidates_screened == screened);
+
+  store.finish_run(run, true, 12.5);
+  info = store.run_info(run);
+  CHECK(info.status == "complete");
+  CHECK(info.wall_seconds == 12.5);
+  CHECK(info.finished_at.size() == 20);
+  CHECK(info.finished_at >= info.started_at);
+  // A complete run cannot be written to again.
+  CHECK(contains(thrown_message<StorageError>([&] { RunWriter late(store, run, true); }),
+                 "already complete"));
+
+  const std::int64_t failed = store.begin_run(make_provenance(1, false));
+  CHECK(failed > run);
+  store.finish_run(failed, false, 0.25);
+  const std::vector<RunInfo> runs = store.list_runs();
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0].id == run);
+  CHECK(runs[0].provenance.arm_names.size() == 2);
+  CHECK(runs[1].id == failed);
+  CHECK(runs[1].status == "failed");
+  CHECK(runs[1].provenance.arm_names == std::vector<std::string>{"arm_0"});
+  CHECK_FALSE(runs[1].provenance.store_events);
+  CHECK(store.latest_run_id() == failed);
+
+  // The status column refuses anything else.
+  char* message = nullptr;
+  CHECK(sqlite3_exec(store.handle(), "UPDATE runs SET status = 'done'", nullptr, nullptr,
+                     &message) == SQLITE_CONSTRAINT_CHECK);
+  sqlite3_free(message);
+}
+
+TEST_CASE("refuses a vpgen file of another schema version and says which") {
+  TempDb file("version");
+  { ResultStore store(file.path()); }
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  exec_sql(raw, "PRAGMA user_version = 2");
+  sqlite3_close(raw);
+  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  CHECK(contains(message, file.path()));
+  CHECK(contains(message, "was written by schema version 2; this vpgen reads version 1"));
+}
+
+TEST_CASE("refuses a SQLite file that is not a vpgen database and leaves it untouched") {
+  TempDb file("foreign");
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  // Even with user_version 1 and a table named like ours, it is not ours.
+  exec_sql(raw, "CREATE TABLE runs (x INTEGER); PRAGMA user_version = 1");
+  sqlite3_close(raw);
+
+  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  CHECK(contains(message, "is not a vpgen results database"));
+  CHECK(contains(message, "application_id 0x0"));
+
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  CHECK(query_text(raw, "PRAGMA journal_mode") == "delete");
+  CHECK(query_int(raw, "SELECT COUNT(*) FROM sqlite_schema") == 1);
+  sqlite3_close(raw);
+}
+
+TEST_CASE("refuses a vpgen-marked file whose tables are missing") {
+  TempDb file("damaged");
+  { ResultStore store(file.path()); }
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  exec_sql(raw, "DROP TABLE events");
+  sqlite3_close(raw);
+  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  CHECK(contains(message, "has no table 'events'"));
+}
+
+TEST_CASE("refuses a file that is not SQLite at all and names the SQLite code") {
+  TempDb file("text");
+  std::ofstream(file.path()) << "patient,arm,response\n0,0,CR\n1,0,PD\n"
+                                "this is a CSV file and not a database at all\n";
+  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  CHECK(contains(message, "sqlite error 26 (file is not a database)"));
+  CHECK(contains(message, file.path()));
+  CHECK(contains(thrown_message<StorageError>([] { ResultStore store("/nonexistent/dir/x.db"); }),
+                 "sqlite error 14"));
+}
+
+TEST_CASE("a failure injected mid-block rolls back the whole block and names the SQLite code") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("inject");
+  std::string path = ":memory:";
+  std::string table = "outcomes";
+  SUBCASE("in memory, failing in outcomes") {}
+  SUBCASE("on a file, failing in outcomes") { path = file.path(); }
+  SUBCASE("on a file, failing in events") {
+    path = file.path();
+    table = "events";
+  }
+  CAPTURE(path);
+  CAPTURE(table);
+  ResultStore store(path);
+  sqlite3* db = store.handle();
+  const std::int64_t run = store.begin_run(make_provenance(kArms));
+  RunWriter writer(store, run, true);
+  const Block first = make_block(0, 5, kArms);
+  const Block second = make_block(5, 5, kArms);
+  writer.write_block(first);
+  std::int64_t first_events = 0;
+  for (const PatientResult& r : first.results) first_events += static_cast<std::int64_t>(r.events.size());
+
+  // Patient 7 (the third of the second block), arm 1: rows of patients 5, 6 and of patient 7's
+  // arm 0 are already inserted when it fires, and must be rolled back too.
+  exec_sql(db, fmt::format("CREATE TRIGGER inject BEFORE INSERT ON {} WHEN NEW.patient_index = 7"
+                           " AND NEW.arm_index = 1 BEGIN SELECT RAISE(ABORT, 'injected failure');"
+                           " END",
+                           table));
+  const std::string message = thrown_message<StorageError>([&] { writer.write_block(second); });
+  CHECK(contains(message, fmt::format("sqlite error 19 (constraint failed) inserting {}", table)));
+  CHECK(contains(message, "injected failure"));
+  CHECK(contains(message, "patient 7"));
+  CHECK(sqlite3_get_autocommit(db) != 0);  // no transaction left open
+  CHECK(count_rows(db, "patients", run) == 5);
+  CHECK(count_rows(db, "outcomes", run) == 5 * kArms);
+  CHECK(count_rows(db, "events", run) == first_events);
+  CHECK(query_int(db, "SELECT MAX(patient_index) FROM patients") == 4);
+
+  // The writer is usable after the failure: the same block goes in once the cause is gone.
+  exec_sql(db, "DROP TRIGGER inject");
+  writer.write_block(second);
+  CHECK(count_rows(db, "patients", run) == 10);
+  check_same(store.patient(run, 7).result, second.results[2]);
+}
+
+TEST_CASE("store_events = false writes outcomes but no events") {
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(2, false));
+  const Block block = make_block(0, 6, 2);
+  RunWriter(store, run, false).write_block(block);
+  sqlite3* db = store.handle();
+  CHECK(count_rows(db, "patients", run) == 6);
+  CHECK(count_rows(db, "outcomes", run) == 12);
+  CHECK(count_rows(db, "events", run) == 0);
+  PatientResult want = block.results[3];
+  want.events.clear();
+  check_same(store.patient(run, 3).result, want);
+}
+
+TEST_CASE("two stores on one file: one reads while the other writes a block (WAL)") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("concurrent");
+  ResultStore writer_store(file.path());
+  ResultStore reader_store(file.path());
+  const std::int64_t run = writer_store.begin_run(make_provenance(kArms));
+  RunWriter writer(writer_store, run, true);
+  writer.write_block(make_block(0, 4, kArms));
+
+  // The reader is in the middle of a query (its read transaction is open) while the writer
+  // commits the next block; with a rollback journal the writer would time out with SQLITE_BUSY.
+  std::uint64_t seen = 0;
+  bool wrote = false;
+  reader_store.survival_times(run, 0, SurvivalEndpoint::kOs, [&](const SurvivalTimeRow& row) {
+    seen += row.events + row.censored;
+    if (!wrote) {
+      writer.write_block(make_block(4, 4, kArms));
+      wrote = true;
+    }
+  });
+  CHECK(wrote);
+  CHECK(seen == 4);  // the reader's snapshot predates the second block
+  CHECK(reader_store.run_info(run).patients_stored == 8);
+  CHECK(reader_store.arm_counts(run)[1].n == 8);
+  check_same(reader_store.patient(run, 6).result, make_result(6, kArms));
+}
+
+TEST_CASE("begin_run refuses a seed above 2^63-1 and stores 2^63-1 as is") {
+  ResultStore store(":memory:");
+  RunProvenance provenance = make_provenance(1);
+  provenance.seed = std::uint64_t{1} << 63U;
+  CHECK(contains(thrown_message<InputError>([&] { store.begin_run(provenance); }),
+                 "seed 9223372036854775808 exceeds 9223372036854775807"));
+  CHECK_FALSE(store.latest_run_id().has_value());
+  provenance.seed = (std::uint64_t{1} << 63U) - 1;
+  const std::int64_t run = store.begin_run(provenance);
+  CHECK(store.run_info(run).provenance.seed == provenance.seed);
+  CHECK(query_text(store.handle(), "SELECT seed FROM runs") == "9223372036854775807");
+
+  provenance.arm_regimens.pop_back();
+  CHECK_THROWS_AS(store.begin_run(provenance), InputError);
+}
+
+TEST_CASE("lookups of what is not stored throw InputError naming it") {
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(1));
+  RunWriter(store, run, true).write_block(make_block(0, 2, 1));
+  CHECK(thrown_message<InputError>([&] { store.run_info(99); }) == "no run 99 in :memory:");
+  CHECK(thrown_message<InputError>([&] { store.patient(run, 2); }) ==
+        fmt::format("no patient 2 in run {} of :memory:", run));
+  CHECK_THROWS_AS(store.patient(99, 0), InputError);
+  CHECK_THROWS_AS(store.arm_counts(99), InputError);
+  CHECK_THROWS_AS(store.survival_times(99, 0, SurvivalEndpoint::kOs, [](const SurvivalTimeRow&) {}),
+                  InputError);
+  CHECK_THROWS_AS(store.finish_run(99, true, 1.0), InputError);
+  CHECK_THROWS_AS(RunWriter(store, 99, true), InputError);
+}
+
+TEST_CASE("the writer refuses blocks that break the sink contract and stores none of them") {
+  constexpr std::uint32_t kArms = 2;
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(kArms));
+  RunWriter writer(store, run, true);
+  writer.write_block(make_block(0, 3, kArms));
+  Block block = make_block(3, 3, kArms);
+  std::string expected;
+  SUBCASE("a patient index that does not match its position") {
+    block.results[1].patient.index = 9;
+    expected = "carries index 9";
+  }
+  SUBCASE("a missing arm") {
+    block.results[2].outcomes.pop_back();
+    expected = "has 1 outcomes but the run has 2 arms";
+  }
+  SUBCASE("outcomes out of arm order") {
+    std::swap(block.results[2].outcomes[0], block.results[2].outcomes[1]);
+    expected = "outcomes must be in arm order";
+  }
+  SUBCASE("events out of arm order") {
+    std::swap(block.results[1].events.front(), block.results[1].events.back());
+    expected = "events must be in arm order";
+  }
+  SUBCASE("an event code outside its kind's range") {
+    block.results[1].events[0] = CourseEvent{0, 10.0, EventKind::kIrae, 6, kNoValue};
+    expected = "irae event of arm 0 has invalid code 6";
+  }
+  SUBCASE("an invalid enum value") {
+    block.results[2].outcomes[1].stop_reason = static_cast<StopReason>(17);
+    expected = "invalid stop reason value 17";
+  }
+  SUBCASE("a NaN in a required field") {
+    block.results[2].outcomes[0].os_months = kNoValue;
+    expected = "NOT NULL constraint failed: outcomes.os_months";
+  }
+  SUBCASE("a simulation error") {
+    block.results[1].error = "boom";
+    expected = "the simulation failed (boom)";
+  }
+  const std::string message = thrown_message<StorageError>([&] { writer.write_block(block); });
+  CHECK(contains(message, expected));
+  CHECK(contains(message, "patients 3..5 of this block were not stored"));
+  CHECK(count_rows(store.handle(), "patients", run) == 3);
+  CHECK(count_rows(store.handle(), "outcomes", run) == 3 * kArms);
+}
+
+TEST_CASE("stored rows do not depend on how the cohort was cut into blocks") {
+  constexpr std::uint32_t kArms = 2;
+  ResultStore one_block(":memory:");
+  ResultStore three_blocks(":memory:");
+  const std::int64_t run_a = one_block.begin_run(make_provenance(kArms));
+  const std::int64_t run_b = three_blocks.begin_run(make_provenance(kArms));
+  RunWriter(one_block, run_a, true).write_block(make_block(0, 10, kArms));
+  {
+    RunWriter writer(three_blocks, run_b, true);
+    writer.write_block(make_block(0, 3, kArms));
+    writer.write_block(make_block(3, 3, kArms));
+    writer.write_block(make_block(6, 4, kArms));
+  }
+  for (const char* table : {"arms", "patients", "outcomes", "events"}) {
+    CAPTURE(table);
+    const std::string sql = fmt::format("SELECT * FROM {}", table);
+    const std::vector<std::string> a = dump(one_block.handle(), sql);
+    CHECK(a.size() > 0);
+    CHECK(a == dump(three_blocks.handle(), sql));
+  }
+}
+
+TEST_CASE("deleting a run removes all of its rows and nothing else") {
+  constexpr std::uint32_t kArms = 2;
+  ResultStore store(":memory:");
+  const std::int64_t keep = store.begin_run(make_provenance(kArms));
+  const std::int64_t drop = store.begin_run(make_provenance(kArms));
+  RunWriter(store, keep, true).write_block(make_block(0, 4, kArms));
+  RunWriter(store, drop, true).write_block(make_block(0, 4, kArms));
+  sqlite3* db = store.handle();
+  const std::int64_t kept_events = count_rows(db, "events", keep);
+  exec_sql(db, fmt::format("DELETE FROM runs WHERE run_id = {}", drop));
+  for (const char* table : {"arms", "patients", "outcomes", "events"}) {
+    CAPTURE(table);
+    CHECK(count_rows(db, table, drop) == 0);
+  }
+  CHECK(count_rows(db, "patients", keep) == 4);
+  CHECK(count_rows(db, "events", keep) == kept_events);
+}

@@ -1,1 +1,87 @@
-// placeholder: being written
+// Every file in configs/ loads, and the strict reader refuses what it should.
+#include "population_loader.hpp"
+#include "scenario_loader.hpp"
+#include "toml_reader.hpp"
+#include "vpgen/population/error.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <functional>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace vpgen;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("every scenario in configs/ loads and names its arms' regimens") {
+  int scenarios = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(VPGEN_SOURCE_DIR "/configs")) {
+    if (entry.path().extension() != ".toml" || entry.path().parent_path().filename() == "model")
+      continue;
+    CAPTURE(entry.path().string());
+    const Scenario s = config::load_scenario(entry.path().string());
+    CHECK_FALSE(s.arms.empty());
+    CHECK(s.source_text.find("# ==> ") == 0);
+    ++scenarios;
+  }
+  CHECK(scenarios >= 1);
+}
+
+TEST_CASE("the model parameter files load on their own") {
+  const std::string dir = VPGEN_SOURCE_DIR "/configs/model/";
+  for (const char* name : {"course.toml", "regimens.toml", "population.toml"}) {
+    CAPTURE(name);
+    const std::string path = dir + name;
+    const toml::table doc = config::parse_file_text(config::read_text_file(path), path);
+    config::TableReader root(doc, path, "");
+    if (std::string(name) == "course.toml") CHECK(config::read_course(root).max_kill_per_month > 0);
+    if (std::string(name) == "regimens.toml") CHECK(config::read_regimens(root).count("anti_pd1"));
+    if (std::string(name) == "population.toml")
+      CHECK(config::read_population(root).hot_threshold > 0);
+  }
+}
+
+TEST_CASE("the strict reader names file, line and key") {
+  const toml::table doc = config::parse_file_text("[a]\nx = 1\ny = \"s\"\nz = 2.5\n", "f.toml");
+  config::TableReader root(doc, "f.toml", "");
+  config::TableReader a = root.table("a");
+  CHECK(error_of([&] { a.string("x"); }) == "f.toml:2: key 'a.x': expected a string, found an integer");
+  CHECK(error_of([&] { a.number("z", 0.0, 1.0); }) ==
+        "f.toml:4: key 'a.z': 2.5 is out of range [0, 1]");
+  CHECK(error_of([&] { a.number("w"); }).find("key 'a.w': missing required key") !=
+        std::string::npos);
+  config::TableReader b = root.table("a");
+  b.number("x");
+  b.string("y");
+  CHECK(error_of([&] { b.finish(); }) == "f.toml:4: key 'a.z': unknown key");
+  CHECK(error_of([] { config::parse_file_text("x = = 1", "g.toml"); }).rfind("g.toml:1:", 0) ==
+        0);
+}
+
+TEST_CASE("a regimen with an unknown class or a missing source is refused") {
+  const std::string text =
+      "[r]\ndescription = \"d\"\nclass = \"radiation\"\npd1_blockade = 0\nctla4_blockade = 0\n"
+      "cycle_length_days = 21\nmax_duration_months = 0\nmax_cycles = 4\nchemo_kill_per_month = 0\n"
+      "irae_hazard_per_month = 0\nfrac_severe_irae = 0\nsource = \"s\"\n";
+  const toml::table doc = config::parse_file_text(text, "r.toml");
+  config::TableReader root(doc, "r.toml", "");
+  CHECK(error_of([&] { config::read_regimens(root); }).rfind("r.toml:3: key 'r.class'", 0) == 0);
+  std::string no_source = text.substr(0, text.find("source"));
+  no_source.replace(no_source.find("radiation"), 9, "chemotherapy");
+  const toml::table doc2 = config::parse_file_text(no_source, "r.toml");
+  config::TableReader root2(doc2, "r.toml", "");
+  CHECK(error_of([&] { config::read_regimens(root2); }).find("key 'r.source': missing") !=
+        std::string::npos);
+}

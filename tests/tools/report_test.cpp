@@ -1,1 +1,223 @@
-// placeholder: being written
+#include "report.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "vpgen/population/error.hpp"
+
+namespace {
+
+// The leukaemia remission trial of Freireich et al. (Blood 1963), as tabulated by Gehan
+// (Biometrika 1965): 21 patients per arm, times in weeks (used here as months), event = relapse.
+// Published Kaplan-Meier medians (R survfit, conf.type = "log"): 6-MP 23 (16, NA), placebo
+// 8 (4, 12). Patient i gets the i-th time of each arm.
+struct Time {
+  double months;
+  bool event;
+};
+constexpr std::size_t kPatients = 21;
+constexpr std::array<Time, kPatients> kSixMp = {{
+    {6, true},   {6, true},   {6, true},   {6, false},  {7, true},   {9, false},  {10, true},
+    {10, false}, {11, false}, {13, true},  {16, true},  {17, false}, {19, false}, {20, false},
+    {22, true},  {23, true},  {25, false}, {32, false}, {32, false}, {34, false}, {35, false},
+}};
+constexpr std::array<Time, kPatients> kPlacebo = {{
+    {1, true},  {1, true},  {2, true},  {2, true},  {3, true},  {4, true},  {4, true},
+    {5, true},  {5, true},  {8, true},  {8, true},  {8, true},  {8, true},  {11, true},
+    {11, true}, {12, true}, {12, true}, {15, true}, {17, true}, {22, true}, {23, true},
+}};
+
+vpgen::RunProvenance provenance() {
+  vpgen::RunProvenance p;
+  p.scenario_name = "freireich_1963";
+  p.scenario_text = "# hand-built test scenario\n";
+  p.scenario_hash = "0123456789abcdef0123456789abcdef";
+  p.seed = 1963;
+  p.patients = kPatients;
+  p.vpgen_version = "0.1.0";
+  p.git_commit = "test";
+  p.compiler = "g++";
+  p.boost_version = "1.74";
+  p.tbb_version = "2021";
+  p.sqlite_version = "3";
+  p.rng_scheme = 1;
+  p.threads = 2;
+  p.block_size = 7;
+  p.store_events = false;
+  p.arm_names = {"six_mp", "placebo"};
+  p.arm_regimens = {"mercaptopurine", "placebo"};
+  return p;
+}
+
+// Best responses by patient, for both arms alike: 3 CR, 6 PR, 3 SD, 8 PD, 1 NE.
+vpgen::Response response_of(std::size_t i) {
+  using vpgen::Response;
+  if (i == 20) return Response::kNE;
+  switch (i % 7) {
+    case 0: return Response::kCR;           // 0, 7, 14
+    case 1: case 2: return Response::kPR;   // 1, 2, 8, 9, 15, 16
+    case 3: return Response::kSD;           // 3, 10, 17
+    default: return Response::kPD;          // 4, 5, 6, 11, 12, 13, 18, 19
+  }
+}
+
+vpgen::Outcome outcome(std::uint32_t arm, std::size_t i, const Time& os) {
+  vpgen::Outcome o;
+  o.arm_index = arm;
+  o.best_response = response_of(i);
+  o.os_months = os.months;
+  o.os_event = os.event;
+  // PFS: half the OS time, always an event (21 distinct-or-tied uncensored times).
+  o.pfs_months = os.months / 2.0;
+  o.pfs_event = true;
+  o.worst_irae_grade = static_cast<int>(i % 4);  // grade 3 for i = 3, 7, 11, 15, 19: 5 patients
+  o.durable_cr = (i == 0 || i == 7);             // two of the three CRs
+  o.stop_reason = os.event ? vpgen::StopReason::kDeath : vpgen::StopReason::kEndOfFollowUp;
+  o.death_cause = os.event ? vpgen::DeathCause::kDisease : vpgen::DeathCause::kAlive;
+  o.treatment_months = o.pfs_months;
+  return o;
+}
+
+vpgen::PatientResult patient(std::size_t i) {
+  vpgen::PatientResult r;
+  r.patient.index = i;
+  r.patient.tmb_mut_per_mb = 10.0;
+  r.patient.tumour_burden_mm = 50.0;
+  r.patient.age_years = 60.0;
+  r.patient.candidates_screened = static_cast<std::uint32_t>(1 + i % 3);  // sum 42 over 21
+  r.outcomes.push_back(outcome(0, i, kSixMp[i]));
+  r.outcomes.push_back(outcome(1, i, kPlacebo[i]));
+  return r;
+}
+
+// Stores patients [0, stored) in blocks of 7.
+std::int64_t store_run(vpgen::ResultStore& store, std::size_t stored, bool finish) {
+  const std::int64_t run_id = store.begin_run(provenance());
+  {
+    vpgen::RunWriter writer(store, run_id, false);
+    for (std::size_t first = 0; first < stored; first += 7) {
+      vpgen::Block block;
+      block.first_index = first;
+      for (std::size_t i = first; i < std::min(first + 7, stored); ++i)
+        block.results.push_back(patient(i));
+      writer.write_block(block);
+    }
+  }
+  if (finish) store.finish_run(run_id, true, 1.25);
+  return run_id;
+}
+
+void check_json_interval(const nlohmann::json& j, const vpgen::Interval& expected,
+                         double tolerance = 1e-12) {
+  REQUIRE(j.is_object());
+  CHECK(j.at("estimate").get<double>() == doctest::Approx(expected.estimate).epsilon(tolerance));
+  CHECK(j.at("ci_low").get<double>() == doctest::Approx(expected.low).epsilon(tolerance));
+  CHECK(j.at("ci_high").get<double>() == doctest::Approx(expected.high).epsilon(tolerance));
+}
+
+}  // namespace
+
+TEST_CASE("report of a complete run gives hand-counted proportions and published KM medians") {
+  vpgen::ResultStore store(":memory:");
+  const std::int64_t run_id = store_run(store, kPatients, true);
+  const vpgen::RunReport report = vpgen::build_report(store, run_id);
+  const nlohmann::json j = vpgen::report_json(report);
+
+  const nlohmann::json& run = j.at("run");
+  CHECK(run.at("id").get<std::int64_t>() == run_id);
+  CHECK(run.at("scenario_name") == "freireich_1963");
+  CHECK(run.at("scenario_hash") == "0123456789abcdef0123456789abcdef");
+  CHECK(run.at("seed").get<std::uint64_t>() == 1963);
+  CHECK(run.at("patients_requested").get<std::uint64_t>() == kPatients);
+  CHECK(run.at("patients_stored").get<std::uint64_t>() == kPatients);
+  CHECK(run.at("screening_ratio").get<double>() == doctest::Approx(42.0 / 21.0));
+  CHECK(run.at("status") == "complete");
+  CHECK(run.at("wall_seconds").get<double>() == doctest::Approx(1.25));
+  CHECK(run.at("threads").get<int>() == 2);
+  for (const char* key : {"started_at", "finished_at", "vpgen_version", "git_commit"})
+    CHECK_MESSAGE(run.at(key).is_string(), key);
+  CHECK(j.at("ci_level").get<double>() == 0.95);
+  CHECK(j.at("methods").at("proportions").get<std::string>().find("Clopper") != std::string::npos);
+  CHECK(j.at("methods").at("medians").get<std::string>().find("Brookmeyer") != std::string::npos);
+
+  const nlohmann::json& arms = j.at("arms");
+  REQUIRE(arms.size() == 2);
+  const nlohmann::json& mp = arms.at(0);
+  CHECK(mp.at("arm") == "six_mp");
+  CHECK(mp.at("regimen") == "mercaptopurine");
+  CHECK(mp.at("n").get<std::uint64_t>() == 21);
+  CHECK(mp.at("counts").at("cr").get<std::uint64_t>() == 3);
+  CHECK(mp.at("counts").at("os_events").get<std::uint64_t>() == 9);
+  check_json_interval(mp.at("orr"), vpgen::clopper_pearson(9, 21));
+  check_json_interval(mp.at("cr_rate"), vpgen::clopper_pearson(3, 21));
+  check_json_interval(mp.at("dcr"), vpgen::clopper_pearson(12, 21));
+  check_json_interval(mp.at("irae_grade3plus_rate"), vpgen::clopper_pearson(5, 21));
+  check_json_interval(mp.at("durable_cr_5y_rate"), vpgen::clopper_pearson(2, 21));
+  // 9/21 = 0.4286; its exact 95% interval is (0.21820, 0.65979) (bisection on binomial tails).
+  CHECK(mp.at("orr").at("ci_low").get<double>() == doctest::Approx(0.2182).epsilon(1e-4));
+  CHECK(mp.at("orr").at("ci_high").get<double>() == doctest::Approx(0.6598).epsilon(1e-4));
+
+  // OS: median 23 (16, NR) - the upper limit is not reached and must be JSON null.
+  const nlohmann::json& mp_median = mp.at("median_os_months");
+  CHECK(mp_median.at("estimate").get<double>() == 23.0);
+  CHECK(mp_median.at("ci_low").get<double>() == 16.0);
+  CHECK(mp_median.at("ci_high").is_null());
+  // OS at 12 months: S = 0.7529 (0.5859, 0.9676), the Greenwood log-scale values derived in
+  // tests/engine/statistics_test.cpp; 60 and 120 are after the last observed time (35).
+  check_json_interval(mp.at("os_rate").at("12"),
+                      vpgen::Interval{0.7529411765, 0.5859189820, 0.9675747546}, 1e-9);
+  CHECK(mp.at("os_rate").at("24").at("estimate").get<double>() ==
+        doctest::Approx(0.4481792717).epsilon(1e-9));
+  CHECK(mp.at("os_rate").at("60").at("estimate").is_null());
+  CHECK(mp.at("os_rate").at("120").at("ci_high").is_null());
+  // PFS = OS / 2, all events: 10 of 21 events fall before 8, the 11th at 8, so the median is 8.
+  CHECK(mp.at("median_pfs_months").at("estimate").get<double>() == 8.0);
+  CHECK(mp.at("counts").at("pfs_events").get<std::uint64_t>() == 21);
+
+  const nlohmann::json& pl = arms.at(1);
+  CHECK(pl.at("arm") == "placebo");
+  CHECK(pl.at("median_os_months").at("estimate").get<double>() == 8.0);
+  CHECK(pl.at("median_os_months").at("ci_low").get<double>() == 4.0);
+  CHECK(pl.at("median_os_months").at("ci_high").get<double>() == 12.0);
+  CHECK(pl.at("os_rate").at("12").at("estimate").get<double>() ==
+        doctest::Approx(0.1904761905).epsilon(1e-9));
+  CHECK(pl.at("os_rate").at("24").at("estimate").is_null());  // last time is 23
+
+  const std::string text = vpgen::report_text(report);
+  CHECK(text.find("run " + std::to_string(run_id)) != std::string::npos);
+  CHECK(text.find("freireich_1963") != std::string::npos);
+  CHECK(text.find("seed 1963") != std::string::npos);
+  CHECK(text.find("42.9% (21.8\u201366.0)") != std::string::npos);  // ORR 9/21
+  CHECK(text.find("23.0 mo (16.0\u2013NR)") != std::string::npos);
+  CHECK(text.find("8.0 mo (4.0\u201312.0)") != std::string::npos);
+  CHECK(text.find("INCOMPLETE") == std::string::npos);
+}
+
+TEST_CASE("report of an incomplete run covers the stored patients and warns loudly") {
+  vpgen::ResultStore store(":memory:");
+  const std::int64_t run_id = store_run(store, 14, false);
+  const vpgen::RunReport report = vpgen::build_report(store, run_id);
+  REQUIRE(report.arms.size() == 2);
+  CHECK(report.arms[0].counts.n == 14);
+  // Patients 0..13: CR 0, 7; PR 1, 2, 8, 9; SD 3, 10 -> ORR 6/14.
+  const vpgen::Interval orr = report.arms[0].orr;
+  const vpgen::Interval expected = vpgen::clopper_pearson(6, 14);
+  CHECK(orr.estimate == doctest::Approx(expected.estimate));
+  CHECK(orr.low == doctest::Approx(expected.low));
+  CHECK(orr.high == doctest::Approx(expected.high));
+  const nlohmann::json j = vpgen::report_json(report);
+  CHECK(j.at("run").at("status") == "incomplete");
+  CHECK(j.at("run").at("finished_at").is_null());
+  const std::string text = vpgen::report_text(report);
+  CHECK(text.find("INCOMPLETE RUN: figures cover 14 of 21 patients") != std::string::npos);
+}
+
+TEST_CASE("report of an unknown run is an input error") {
+  vpgen::ResultStore store(":memory:");
+  CHECK_THROWS_AS(static_cast<void>(vpgen::build_report(store, 42)), vpgen::InputError);
+}

@@ -1,1 +1,211 @@
-int main() { return 0; }
+// The vpgen command line. Exit codes: 0 success, 2 bad input (scenario, flags), 1 anything else.
+// This is the only place where an exception becomes an exit code.
+#include "patient_view.hpp"
+#include "provenance.hpp"
+#include "report.hpp"
+#include "scenario_loader.hpp"
+#include "vpgen/engine/build_info.hpp"
+#include "vpgen/engine/simulator.hpp"
+#include "vpgen/population/error.hpp"
+#include "vpgen/storage/result_store.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Rate and ETA on stderr, only when stderr is a terminal and the run lasts over two seconds.
+class ProgressMeter {
+ public:
+  explicit ProgressMeter(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
+  ~ProgressMeter() {
+    if (shown_) std::fputc('\n', stderr);
+  }
+
+  void update(const vpgen::Progress& progress) {
+    if (!enabled_) return;
+    const auto now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    if (elapsed < 2.0 || (shown_ && now - last_ < std::chrono::milliseconds(500) &&
+                          progress.done < progress.total))
+      return;
+    last_ = now;
+    shown_ = true;
+    const double rate = static_cast<double>(progress.done) / elapsed;
+    const double eta = rate > 0 ? static_cast<double>(progress.total - progress.done) / rate : 0.0;
+    fmt::print(stderr, "\r  {:>12}/{} patients  {:>9.0f} patients/s  {:5.1f}%  ETA {:>4.0f} s ",
+               progress.done, progress.total, rate,
+               100.0 * static_cast<double>(progress.done) / static_cast<double>(progress.total),
+               eta);
+    std::fflush(stderr);
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_ = start_;
+};
+
+struct SimulateArgs {
+  std::string scenario;
+  std::string db;
+  std::optional<std::uint64_t> patients;
+  std::optional<std::uint64_t> seed;
+  int threads = 0;
+  std::uint64_t block_size = 2048;
+  bool quiet = false;
+  std::string format = "text";
+};
+
+int simulate(const SimulateArgs& args) {
+  // Everything that can be wrong with the input is checked before the database is touched.
+  vpgen::Scenario scenario = vpgen::config::load_scenario(args.scenario);
+  const std::uint64_t seed = args.seed.value_or(scenario.seed);
+  const std::uint64_t patients = args.patients.value_or(scenario.patients);
+  if (seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    throw vpgen::InputError(fmt::format("--seed {}: must be below 2^63", seed));
+  if (patients == 0) throw vpgen::InputError("--patients: must be at least 1");
+  const vpgen::Simulator simulator(std::move(scenario));
+  const int threads = vpgen::resolve_threads(args.threads);
+
+  vpgen::ResultStore store(args.db);
+  const std::int64_t run_id = store.begin_run(vpgen::make_provenance(
+      simulator.scenario(), seed, patients, threads, args.block_size));
+  const auto start = Clock::now();
+  try {
+    vpgen::RunWriter writer(store, run_id, simulator.scenario().store_events);
+    ProgressMeter meter(!args.quiet);
+    vpgen::RunOptions options;
+    options.seed = seed;
+    options.patients = patients;
+    options.threads = threads;
+    options.block_size = args.block_size;
+    options.on_progress = [&](const vpgen::Progress& p) { meter.update(p); };
+    vpgen::run_cohort(simulator, options, writer);
+  } catch (...) {
+    try {
+      store.finish_run(run_id, false,
+                       std::chrono::duration<double>(Clock::now() - start).count());
+    } catch (...) {
+      // The run stays 'incomplete'; the original error is the one to report.
+    }
+    throw;
+  }
+  store.finish_run(run_id, true, std::chrono::duration<double>(Clock::now() - start).count());
+
+  const vpgen::RunReport report = vpgen::build_report(store, run_id);
+  if (args.format == "json") fmt::print("{}\n", vpgen::report_json(report).dump(2));
+  else fmt::print("{}", vpgen::report_text(report));
+  return 0;
+}
+
+std::int64_t run_or_latest(vpgen::ResultStore& store, const std::string& db,
+                           std::optional<std::int64_t> run) {
+  if (run) return *run;
+  const auto latest = store.latest_run_id();
+  if (!latest) throw vpgen::InputError(fmt::format("{}: holds no runs", db));
+  return *latest;
+}
+
+void require_existing(const std::string& db) {
+  if (::access(db.c_str(), F_OK) != 0)
+    throw vpgen::InputError(fmt::format("--db {}: no such file", db));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vpgen: virtual patients on cancer immunotherapy, simulated and stored in SQLite"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", [] {
+    const vpgen::BuildInfo b = vpgen::build_info();
+    return fmt::format("vpgen {} (commit {}; {}; Boost {}; oneTBB {}; rng scheme {})",
+                       b.vpgen_version, b.git_commit.empty() ? "unknown" : b.git_commit,
+                       b.compiler, b.boost_version, b.tbb_version, b.rng_scheme);
+  });
+
+  SimulateArgs sim;
+  CLI::App* simulate_cmd = app.add_subcommand(
+      "simulate", "Sample a cohort, simulate every patient under every arm, store the run");
+  simulate_cmd->add_option("scenario", sim.scenario, "Scenario file (TOML)")->required();
+  simulate_cmd->add_option("--db", sim.db, "Results database (created if absent)")->required();
+  simulate_cmd->add_option("--patients", sim.patients, "Cohort size (default: the scenario's)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000'000}));
+  simulate_cmd->add_option("--seed", sim.seed, "Master seed (default: the scenario's)");
+  simulate_cmd->add_option("--threads", sim.threads, "Worker threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
+  simulate_cmd->add_option("--block-size", sim.block_size,
+                           "Patients per stored block (one transaction each)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  simulate_cmd->add_flag("--quiet", sim.quiet, "No progress on stderr");
+  simulate_cmd->add_option("--format", sim.format, "Summary format")
+      ->check(CLI::IsMember({"text", "json"}));
+
+  std::string report_db;
+  std::optional<std::int64_t> report_run;
+  std::string report_format = "text";
+  CLI::App* report_cmd = app.add_subcommand(
+      "report", "Per-arm summary of a run: ORR, CR, DCR, irAE, durable CR, PFS, OS with 95% CIs");
+  report_cmd->add_option("--db", report_db, "Results database")->required();
+  report_cmd->add_option("--run", report_run, "Run id (default: the latest run)");
+  report_cmd->add_option("--format", report_format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}));
+
+  std::string patient_db;
+  std::int64_t patient_run = 0;
+  std::uint64_t patient_index = 0;
+  std::string patient_format = "text";
+  CLI::App* patient_cmd = app.add_subcommand(
+      "patient", "Replay one patient alone from the stored scenario and seed, and compare it "
+                 "with what the run stored");
+  patient_cmd->add_option("--db", patient_db, "Results database")->required();
+  patient_cmd->add_option("--run", patient_run, "Run id")->required();
+  patient_cmd->add_option("--patient", patient_index, "Patient index (0-based)")->required();
+  patient_cmd->add_option("--format", patient_format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*simulate_cmd) return simulate(sim);
+    if (*report_cmd) {
+      require_existing(report_db);
+      vpgen::ResultStore store(report_db);
+      const vpgen::RunReport report =
+          vpgen::build_report(store, run_or_latest(store, report_db, report_run));
+      if (report_format == "json") fmt::print("{}\n", vpgen::report_json(report).dump(2));
+      else fmt::print("{}", vpgen::report_text(report));
+      return 0;
+    }
+    if (*patient_cmd) {
+      require_existing(patient_db);
+      vpgen::ResultStore store(patient_db);
+      const vpgen::ReplayResult replay = vpgen::replay_patient(store, patient_run, patient_index);
+      if (patient_format == "json") fmt::print("{}\n", vpgen::replay_json(replay).dump(2));
+      else fmt::print("{}", vpgen::replay_text(replay));
+      return replay.identical ? 0 : 1;
+    }
+  } catch (const vpgen::InputError& e) {
+    fmt::print(stderr, "vpgen: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "vpgen: error: {}\n", e.what());
+    return 1;
+  }
+  return 1;
+}

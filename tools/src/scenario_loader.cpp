@@ -1,1 +1,328 @@
-// placeholder: being written
+#include "scenario_loader.hpp"
+
+#include "population_loader.hpp"
+#include "vpgen/population/error.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+namespace vpgen::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A parameter table whose `source` key must be a non-empty string (sources are part of the data).
+void require_source(TableReader& table) {
+  if (table.string("source").empty()) table.fail("source", "must name the source or assumption");
+}
+
+CourseTypeParams read_course_type(TableReader t) {
+  CourseTypeParams p;
+  p.doubling_time_median_months = t.number("doubling_time_median_months", 0.05, 1200.0);
+  p.doubling_time_sigma_log = t.number("doubling_time_sigma_log", 0.0, 5.0);
+  p.disease_death_hazard_per_month = t.number("disease_death_hazard_per_month", 0.0, 10.0);
+  p.chemo_sensitivity = t.number("chemo_sensitivity", 0.0, 10.0);
+  p.chemo_resistant_fraction_median = t.number("chemo_resistant_fraction_median", 1e-12, 1.0);
+  require_source(t);
+  t.finish();
+  return p;
+}
+
+RegimenSpec read_regimen(TableReader t, const std::string& name) {
+  RegimenSpec r;
+  r.name = name;
+  r.description = t.string("description");
+  const std::string regimen_class = t.string("class");
+  if (regimen_class == "immunotherapy") r.regimen_class = RegimenClass::kImmunotherapy;
+  else if (regimen_class == "chemotherapy") r.regimen_class = RegimenClass::kChemotherapy;
+  else t.fail("class", fmt::format("'{}' is not one of: immunotherapy, chemotherapy",
+                                   regimen_class));
+  r.pd1_blockade = t.probability("pd1_blockade");
+  r.ctla4_blockade = t.probability("ctla4_blockade");
+  r.cycle_length_days = t.number("cycle_length_days", 1.0, 365.0);
+  r.max_duration_months = t.number("max_duration_months", 0.0, 1200.0);
+  r.max_cycles = static_cast<int>(t.integer("max_cycles", 0, 10000));
+  r.chemo_kill_per_month = t.number("chemo_kill_per_month", 0.0, 100.0);
+  r.irae_hazard_per_month = t.number("irae_hazard_per_month", 0.0, 100.0);
+  r.frac_severe_irae = t.probability("frac_severe_irae");
+  require_source(t);
+  t.finish();
+  if (r.regimen_class == RegimenClass::kChemotherapy &&
+      (r.pd1_blockade > 0.0 || r.ctla4_blockade > 0.0))
+    t.fail("class", "a chemotherapy regimen cannot block PD-1 or CTLA-4");
+  return r;
+}
+
+AssessmentSchedule read_assessment(TableReader t) {
+  AssessmentSchedule a;
+  a.first_interval_weeks = t.number("first_interval_weeks", 1.0, 104.0);
+  a.first_phase_months = t.number("first_phase_months", 0.0, 1200.0);
+  a.later_interval_weeks = t.number("later_interval_weeks", 1.0, 104.0);
+  a.confirmation_weeks = t.number("confirmation_weeks", 0.0, 52.0);
+  a.min_sd_weeks = t.number("min_sd_weeks", 0.0, 52.0);
+  t.finish();
+  return a;
+}
+
+// One file of a scenario bundle: "# ==> NAME (N bytes) <==\n" followed by exactly N bytes and a
+// newline. Lengths make the bundle unambiguous whatever the files contain.
+void append_to_bundle(std::string& bundle, const std::string& name, const std::string& text) {
+  bundle += fmt::format("# ==> {} ({} bytes) <==\n", name, text.size());
+  bundle += text;
+  bundle += '\n';
+}
+
+// Returns (path to show in messages, text) of a file named relative to the scenario.
+using FileProvider =
+    std::function<std::pair<std::string, std::string>(const std::string& relative)>;
+
+Scenario load_with(const std::string& path, const std::string& text, const FileProvider& provide);
+
+}  // namespace
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot open file", path));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw InputError(fmt::format("{}: cannot read file", path));
+  return buffer.str();
+}
+
+std::string fingerprint(const std::string& text) {
+  // FNV-1a, 64 bit (Fowler, Noll, Vo): a content fingerprint, not a cryptographic hash.
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+CourseParams read_course(TableReader& root) {
+  CourseParams p;
+  {
+    TableReader t = root.table("immune");
+    p.tmb_scale_mut_per_mb = t.number("tmb_scale_mut_per_mb", 0.01, 1000.0);
+    p.ctla4_priming_gain = t.number("ctla4_priming_gain", 0.0, 1.0);
+    p.pdl1_brake_max = t.probability("pdl1_brake_max");
+    p.pdl1_half_percent = t.number("pdl1_half_percent", 0.01, 100.0);
+    p.exhaustion_brake = t.probability("exhaustion_brake");
+    p.max_kill_per_month = t.number("max_kill_per_month", 0.0, 100.0);
+    p.effector_sigma_log = t.number("effector_sigma_log", 0.0, 5.0);
+    p.onset_mean_months = t.number("onset_mean_months", 0.01, 24.0);
+    p.onset_shape = t.number("onset_shape", 0.1, 100.0);
+    p.escape_per_cell_month = t.number("escape_per_cell_month", 0.0, 1.0);
+    p.escape_clone_cells = t.number("escape_clone_cells", 1.0, 1e12);
+    p.memory_tau_max_months = t.number("memory_tau_max_months", 0.01, 1e4);
+    p.prior_anti_pd1_factor = t.number("prior_anti_pd1_factor", 0.0, 1.0);
+    require_source(t);
+    t.finish();
+  }
+  {
+    TableReader t = root.table("chemotherapy");
+    p.chemo_resistant_sigma_log = t.number("chemo_resistant_sigma_log", 0.0, 5.0);
+    require_source(t);
+    t.finish();
+  }
+  {
+    TableReader t = root.table("tumour");
+    p.cells_per_cm3 = t.number("cells_per_cm3", 1e6, 1e12);
+    p.burden_death_exponent = t.number("burden_death_exponent", 0.0, 5.0);
+    p.ecog_death_hr = t.number("ecog_death_hr", 0.1, 20.0);
+    p.ldh_death_hr = t.number("ldh_death_hr", 0.1, 20.0);
+    p.sites_death_hr = t.number("sites_death_hr", 0.1, 20.0);
+    p.post_progression_growth_factor = t.number("post_progression_growth_factor", 0.0, 10.0);
+    p.residual_alpha = t.number("residual_alpha", 0.01, 1000.0);
+    p.residual_beta = t.number("residual_beta", 0.01, 1000.0);
+    p.residual_resolution_months = t.number("residual_resolution_months", 0.1, 1200.0);
+    require_source(t);
+    t.finish();
+  }
+  {
+    TableReader t = root.table("toxicity");
+    p.irae_activation_coupling = t.number("irae_activation_coupling", 0.0, 100.0);
+    p.irae_early_months = t.number("irae_early_months", 0.01, 1200.0);
+    p.irae_late_fraction = t.probability("irae_late_fraction");
+    p.irae_post_treatment_decay_months = t.number("irae_post_treatment_decay_months", 0.01, 120.0);
+    p.frac_grade2_of_mild = t.probability("frac_grade2_of_mild");
+    const std::vector<double> grades = t.numbers("severe_grade_probs", 3, 0.0, 1.0);
+    if (std::abs(grades[0] + grades[1] + grades[2] - 1.0) > 1e-9)
+      t.fail("severe_grade_probs", "P(grade 3), P(grade 4), P(grade 5) must sum to 1");
+    p.severe_grade_probs = {grades[0], grades[1], grades[2]};
+    p.steroid_kill_factor = t.probability("steroid_kill_factor");
+    require_source(t);
+    t.finish();
+  }
+  {
+    TableReader t = root.table("assessment");
+    p.measurement_sigma_log = t.number("measurement_sigma_log", 0.0, 1.0);
+    p.cr_diameter_fraction = t.number("cr_diameter_fraction", 0.0, 0.7);
+    require_source(t);
+    t.finish();
+  }
+  {
+    TableReader t = root.table("mortality");
+    p.other_death_gompertz_a_per_year = t.number("other_death_gompertz_a_per_year", 1e-12, 1.0);
+    p.other_death_gompertz_b_per_year = t.number("other_death_gompertz_b_per_year", 0.0, 1.0);
+    require_source(t);
+    t.finish();
+  }
+  {
+    TableReader types = root.table("types");
+    for (std::size_t i = 0; i < kCancerTypeCount; ++i)
+      p.types[i] = read_course_type(types.table(kCancerTypeNames[i]));
+    types.finish();
+  }
+  root.finish();
+  return p;
+}
+
+std::map<std::string, RegimenSpec> read_regimens(TableReader& root) {
+  std::map<std::string, RegimenSpec> regimens;
+  for (const auto& [key, node] : root.table()) {
+    const std::string name(key.str());
+    regimens.emplace(name, read_regimen(root.table(name), name));
+  }
+  if (regimens.empty()) throw InputError(fmt::format("{}: defines no regimen", root.file()));
+  root.finish();
+  return regimens;
+}
+
+namespace {
+
+Scenario load_with(const std::string& path, const std::string& text, const FileProvider& provide) {
+  Scenario scenario;
+  append_to_bundle(scenario.source_text, fs::path(path).filename().string(), text);
+  const toml::table document = parse_file_text(text, path);
+  TableReader root(document, path, "");
+
+  {
+    TableReader t = root.table("scenario");
+    scenario.name = t.string("name");
+    if (scenario.name.empty()) t.fail("name", "must not be empty");
+    scenario.description = t.string("description");
+    scenario.seed = static_cast<std::uint64_t>(
+        t.integer("seed", 0, std::numeric_limits<std::int64_t>::max()));
+    scenario.patients = static_cast<std::uint64_t>(t.integer("patients", 1, 1'000'000'000'000));
+    scenario.horizon_months = t.number("horizon_months", 1.0, 1200.0);
+    scenario.store_events = t.boolean("store_events");
+    t.finish();
+  }
+
+  std::map<std::string, RegimenSpec> regimens;
+  {
+    TableReader t = root.table("parameters");
+    // Each included file is read, appended verbatim to the bundle, then parsed.
+    struct Included {
+      std::string name;   // shown in messages
+      std::string text;
+      toml::table document;
+    };
+    auto include = [&](std::string_view key) {
+      Included file;
+      const std::string relative = t.string(key);
+      try {
+        std::tie(file.name, file.text) = provide(relative);
+      } catch (const InputError& e) {
+        t.fail(key, e.what());
+      }
+      append_to_bundle(scenario.source_text, relative, file.text);
+      file.document = parse_file_text(file.text, file.name);
+      return file;
+    };
+    const Included population = include("population");
+    const Included course = include("course");
+    const Included regimen_file = include("regimens");
+    t.finish();
+
+    TableReader population_root(population.document, population.name, "");
+    scenario.population = read_population(population_root);
+    TableReader course_root(course.document, course.name, "");
+    scenario.course = read_course(course_root);
+    TableReader regimens_root(regimen_file.document, regimen_file.name, "");
+    regimens = read_regimens(regimens_root);
+  }
+
+  scenario.assessment = read_assessment(root.table("assessment"));
+  {
+    TableReader t = root.table("cohort");
+    scenario.cohort = read_cohort(t);
+    t.finish();
+  }
+
+  const toml::array& arms = root.array("arms");
+  if (arms.empty()) root.fail("arms", "a scenario needs at least one arm");
+  for (std::size_t i = 0; i < arms.size(); ++i) {
+    const toml::table* arm_table = arms[i].as_table();
+    const std::string prefix = fmt::format("arms[{}]", i);
+    if (!arm_table)
+      throw InputError(located(path, arms[i].source(), prefix, "expected a table ([[arms]])"));
+    TableReader arm(*arm_table, path, prefix);
+    ArmSpec spec;
+    spec.name = arm.string("name");
+    if (spec.name.empty()) arm.fail("name", "must not be empty");
+    for (const ArmSpec& other : scenario.arms)
+      if (other.name == spec.name) arm.fail("name", fmt::format("duplicate arm '{}'", spec.name));
+    const std::string regimen = arm.string("regimen");
+    const auto found = regimens.find(regimen);
+    if (found == regimens.end()) {
+      std::string known;
+      for (const auto& [name, unused] : regimens) known += (known.empty() ? "" : ", ") + name;
+      arm.fail("regimen", fmt::format("unknown regimen '{}' (known: {})", regimen, known));
+    }
+    spec.regimen = found->second;
+    arm.finish();
+    scenario.arms.push_back(std::move(spec));
+  }
+  root.finish();
+  return scenario;
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::string& path) {
+  const fs::path folder = fs::path(path).parent_path();
+  // Included files are named relative to the scenario; errors inside them name their full path.
+  return load_with(path, read_text_file(path), [&](const std::string& relative) {
+    const fs::path file = folder / relative;
+    if (!fs::exists(file)) throw InputError(fmt::format("file '{}' does not exist", file.string()));
+    return std::make_pair(file.string(), read_text_file(file.string()));
+  });
+}
+
+Scenario load_scenario_bundle(const std::string& bundle) {
+  std::map<std::string, std::string> files;
+  std::string first_name;
+  std::size_t at = 0;
+  while (at < bundle.size()) {
+    const std::size_t line_end = bundle.find('\n', at);
+    const std::string header = bundle.substr(at, line_end - at);
+    const std::size_t open = header.rfind(" (");
+    const std::size_t bytes = header.rfind(" bytes) <==");
+    if (line_end == std::string::npos || header.rfind("# ==> ", 0) != 0 || open == std::string::npos ||
+        bytes == std::string::npos || bytes < open)
+      throw InputError("stored scenario text is not a vpgen scenario bundle");
+    const std::string name = header.substr(6, open - 6);
+    const std::size_t size = std::stoull(header.substr(open + 2, bytes - open - 2));
+    if (line_end + 1 + size > bundle.size())
+      throw InputError("stored scenario text is truncated");
+    files[name] = bundle.substr(line_end + 1, size);
+    if (first_name.empty()) first_name = name;
+    at = line_end + 1 + size + 1;
+  }
+  if (first_name.empty()) throw InputError("stored scenario text is empty");
+  return load_with(first_name, files[first_name], [&](const std::string& relative) {
+    const auto found = files.find(relative);
+    if (found == files.end())
+      throw InputError(fmt::format("file '{}' is not in the stored scenario", relative));
+    return std::make_pair(relative, found->second);
+  });
+}
+
+}  // namespace vpgen::config

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -180,9 +181,31 @@ class TableReader {
   const toml::node& require(std::string_view key) {
     seen_.insert(std::string(key));
     const toml::node* node = table_.get(key);
-    if (!node)
+    if (!node) {
+      // A missing key is most often a misspelt one: point at the misspelling instead.
+      for (const auto& [other, other_node] : table_) {
+        if (!seen_.count(std::string(other.str())) && edit_distance(other.str(), key) <= 2)
+          throw InputError(located(file_, other_node.source(), key_path(other.str()),
+                                   fmt::format("unknown key (did you mean '{}'?)", key)));
+      }
       throw InputError(located(file_, table_.source(), key_path(key), "missing required key"));
+    }
     return *node;
+  }
+
+  static std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      std::size_t diagonal = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        const std::size_t above = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        diagonal = above;
+      }
+    }
+    return row[b.size()];
   }
 
   static std::string range_message(double value, double min, double max) {

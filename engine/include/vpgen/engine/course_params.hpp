@@ -15,17 +15,16 @@ namespace vpgen {
 enum class RegimenClass : std::uint8_t { kImmunotherapy = 0, kChemotherapy = 1 };
 
 // One treatment regimen. Blockade levels are fractions 0..1 of the target blocked while the drug
-// is given; the anti-CTLA-4 component is given only for its first `ctla4_doses` cycles.
+// is given.
 struct RegimenSpec {
   std::string name;
   std::string description;
   RegimenClass regimen_class = RegimenClass::kImmunotherapy;
   double pd1_blockade = 0.0;             // anti-PD-1 / anti-PD-L1 fraction of the brake released
   double ctla4_blockade = 0.0;           // anti-CTLA-4 fraction of the priming brake released
-  int ctla4_doses = 0;                   // cycles that carry anti-CTLA-4 (e.g. 4 for ipilimumab)
   double cycle_length_days = 21.0;
-  double max_duration_months = 24.0;     // planned treatment length (or until progression)
-  int max_cycles = 0;                    // 0 = no cap on cycles other than max_duration_months
+  double max_duration_months = 24.0;     // planned treatment length; 0 = until progression
+  int max_cycles = 0;                    // planned cycles; 0 = no cap other than the duration
   double chemo_kill_per_month = 0.0;     // cytotoxic kill rate of sensitive cells, 1/month
   double irae_hazard_per_month = 0.0;    // baseline irAE hazard while on treatment, 1/month
   double frac_severe_irae = 0.0;         // P(grade >= 3 | an irAE occurs)
@@ -33,45 +32,51 @@ struct RegimenSpec {
 
 // Per-cancer-type parameters of the course model.
 struct CourseTypeParams {
-  double doubling_time_median_months = 3.0;   // tumour volume doubling time, median
-  double doubling_time_sigma_log = 0.5;       // its log-normal spread
-  double disease_death_hazard_per_month = 0.03;  // at baseline burden, ECOG 0, normal LDH
-  double chemo_sensitivity = 1.0;             // multiplies regimen chemo_kill_per_month
-  double chemo_resistant_fraction_median = 0.01;  // fraction of cells resistant to chemotherapy
+  double doubling_time_median_months = 3.0;      // tumour volume doubling time, median
+  double doubling_time_sigma_log = 0.5;          // its log-normal spread
+  double disease_death_hazard_per_month = 0.03;  // at baseline burden, ECOG 0, normal LDH, 1 site
+  double chemo_sensitivity = 1.0;                // multiplies the regimen's chemo_kill_per_month
+  double chemo_resistant_fraction_median = 0.01; // cells resistant to chemotherapy at baseline
 };
 
-// Parameters of the immune response and the rest of the course model (see docs/MODEL.md).
+// Parameters of the immune response and the rest of the course model. docs/MODEL.md gives the
+// equations; the comments give the symbol used there.
 struct CourseParams {
   std::array<CourseTypeParams, kCancerTypeCount> types;
-  // Antigenicity: alpha = 1 - exp(-TMB / tmb_scale)
-  double tmb_scale_mut_per_mb = 10.0;
-  // Priming: pi = infiltration + ctla4_priming_gain * ctla4 * (1 - infiltration)
-  double ctla4_priming_gain = 0.5;
-  // PD-L1 brake: b = pdl1_brake_max * P / (P + pdl1_half_percent), released by PD-1 blockade
-  double pdl1_brake_max = 0.8;
+  double tmb_scale_mut_per_mb = 10.0;         // antigenicity a = 1 - exp(-TMB / this)
+  double ctla4_priming_gain = 0.5;            // priming p = I + gain * ctla4 * (1 - I)
+  double pdl1_brake_max = 0.8;                // PD-L1 brake b = max * P / (P + half)
   double pdl1_half_percent = 10.0;
-  double exhaustion_brake = 0.5;              // PD-1-dependent exhaustion independent of PD-L1
-  double max_kill_per_month = 3.0;            // effector kill rate at full potential, 1/month
-  double effector_sigma_log = 1.0;            // patient-to-patient spread of effector strength
-  double onset_mean_months = 2.0;             // delay before the immune effect starts
-  double onset_shape = 2.0;                   // gamma shape of that delay
-  double escape_fraction_median = 1e-4;       // fraction of cells that escape immune killing
-  double escape_fraction_sigma_log = 2.0;
+  double exhaustion_brake = 0.5;              // PD-1 exhaustion brake e, independent of PD-L1
+  double max_kill_per_month = 3.0;            // kill rate at unit potential, 1/month
+  double effector_sigma_log = 1.0;            // spread of the patient's effector strength Z
+  double onset_mean_months = 2.0;             // delay before immune killing starts (gamma)
+  double onset_shape = 2.0;
+  double escape_per_cell_month = 1e-11;       // immune-escape hazard per surviving cell under attack
+  double escape_clone_cells = 1e6;            // size of the escape clone when it emerges, cells
+  double chemo_resistant_sigma_log = 1.0;     // spread of the chemo-resistant fraction
   double memory_tau_max_months = 120.0;       // decay time of control after treatment at memory 1
-  double prior_anti_pd1_factor = 0.3;         // effector potential multiplier after anti-PD-1
+  double prior_anti_pd1_factor = 0.3;         // Z multiplier for immunotherapy after anti-PD-(L)1
   double cells_per_cm3 = 1e9;                 // tumour cells per cm^3
-  double burden_death_exponent = 1.0;         // disease-death hazard ~ (volume / baseline)^this
+  double burden_death_exponent = 1.0;         // disease-death hazard ~ (cells / baseline)^this
   double ecog_death_hr = 1.5;                 // per ECOG point
   double ldh_death_hr = 1.8;                  // LDH above normal
   double sites_death_hr = 1.1;                // per metastatic site beyond the first
   double post_progression_growth_factor = 0.7;  // growth multiplier under later-line therapy
-  double irae_activation_coupling = 2.0;      // irAE hazard multiplier per unit effector potential
+  double residual_alpha = 2.0;                // Beta(alpha, beta) of the residual-mass fraction s0
+  double residual_beta = 6.0;
+  double residual_resolution_months = 24.0;   // the residual mass shrinks as exp(-t / this)
+  double irae_activation_coupling = 2.0;      // irAE hazard multiplier per unit activation
+  double irae_early_months = 3.0;             // on-treatment irAE hazard falls with this constant
+  double irae_late_fraction = 0.1;            // to this fraction of its initial level
+  double irae_post_treatment_decay_months = 2.0;  // irAE hazard decay after the last dose
+  double frac_grade2_of_mild = 0.45;          // P(grade 2 | grade 1-2)
   std::array<double, 3> severe_grade_probs{0.8, 0.17, 0.03};  // P(grade 3,4,5 | grade >= 3)
   double steroid_kill_factor = 0.8;           // immune kill multiplier after grade >= 3 steroids
   double measurement_sigma_log = 0.05;        // RECIST measurement noise on log(SLD)
   double cr_diameter_fraction = 0.1;          // SLD below this fraction of baseline reads as 0
-  double other_death_gompertz_a_per_year = 2e-5;  // background mortality a * exp(b * age)
-  double other_death_gompertz_b_per_year = 0.09;
+  double other_death_gompertz_a_per_year = 6e-5;  // background mortality a * exp(b * age)
+  double other_death_gompertz_b_per_year = 0.085;
 };
 
 // RECIST assessment schedule: every first_interval_weeks until first_phase_months, then every

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace vpgen {
 
@@ -31,6 +32,7 @@ class Simulator {
  private:
   Scenario scenario_;
   PopulationSampler sampler_;
+  std::vector<double> assessment_days_;   // of the scenario's schedule, up to the horizon
 };
 
 struct Progress {
@@ -47,6 +49,9 @@ struct RunOptions {
   bool reverse_within_block = false;      // tests: simulate each block's patients in reverse
   std::function<void(const Progress&)> on_progress;  // called from the writer thread
 };
+
+// The number of worker threads `requested` means: itself if > 0, else all cores.
+int resolve_threads(int requested);
 
 // Simulates the cohort block by block and passes the blocks to `sink` in patient order. Memory is
 // bounded by (2 * threads + 2) blocks whatever the cohort size. Throws SimulationError naming the

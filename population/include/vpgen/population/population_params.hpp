@@ -1,6 +1,7 @@
 // Parameters of the virtual population: per-cancer-type marginal distributions of every attribute
 // and the Gaussian-copula correlation that joins them; plus the cohort definition of a scenario
-// (cancer-type mix and eligibility). Plain value types, validated by validate(); read-only after.
+// (cancer-type mix and eligibility). Plain value types, validated by the loader (file:line:key)
+// and again by PopulationSampler; read-only after.
 #pragma once
 
 #include "vpgen/population/patient.hpp"

@@ -8,8 +8,14 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 namespace vpgen {
+
+namespace detail {
+struct SamplerTables;  // per-type inverse-CDF tables (population/src/marginals.hpp)
+}  // namespace detail
 
 class PopulationSampler {
  public:
@@ -39,6 +45,8 @@ class PopulationSampler {
   CohortSpec cohort_;
   std::array<std::array<double, kCopulaDims>, kCopulaDims> cholesky_{};  // lower triangular
   std::vector<double> mix_cdf_;
+  // Built once in the constructor, immutable, shared by copies of the sampler.
+  std::shared_ptr<const detail::SamplerTables> tables_;
   double pilot_acceptance_ = 1.0;
 };
 

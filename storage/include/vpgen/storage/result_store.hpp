@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct sqlite3;
@@ -19,6 +20,10 @@ struct sqlite3;
 namespace vpgen {
 
 inline constexpr int kSchemaVersion = 1;
+
+// The SQL that creates schema version kSchemaVersion (tables, view) on a new file; docs/SCHEMA.md
+// describes it. For tools that need the same tables (e.g. a benchmark of raw inserts).
+std::string_view schema_sql();
 
 // Provenance recorded in `runs` when a run starts.
 struct RunProvenance {
@@ -113,6 +118,8 @@ class ResultStore {
 // Writes the blocks of one run. One transaction per block: a block is stored whole or not at all.
 class RunWriter final : public OutcomeSink {
  public:
+  // REQUIRES: `store` outlives the writer. Throws InputError if there is no such run, StorageError
+  // if the run is no longer incomplete. write_block() throws StorageError (block rolled back).
   RunWriter(ResultStore& store, std::int64_t run_id, bool store_events);
   ~RunWriter() override;
   void write_block(const Block& block) override;

@@ -1,0 +1,66 @@
+// Test helper: a digest of a run's stored content (every row of patients, outcomes and events,
+// in key order, every value with its SQLite type), so two runs can be compared byte for byte.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace vpgen::testing {
+
+inline std::uint64_t fnv1a(std::uint64_t hash, const void* data, std::size_t size) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < size; ++i) {
+    hash ^= bytes[i];
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+// Digest of `SELECT * FROM table WHERE run_id = ? ORDER BY <primary key>` over all rows.
+inline std::uint64_t table_digest(sqlite3* db, const std::string& table, std::int64_t run_id,
+                                  const std::string& order_by, std::uint64_t* rows = nullptr) {
+  const std::string sql = "SELECT * FROM " + table + " WHERE run_id = ? ORDER BY " + order_by;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
+    throw std::runtime_error(sqlite3_errmsg(db));
+  sqlite3_bind_int64(stmt, 1, run_id);
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  std::uint64_t count = 0;
+  const int columns = sqlite3_column_count(stmt);
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    ++count;
+    for (int c = 0; c < columns; ++c) {
+      if (std::strcmp(sqlite3_column_name(stmt, c), "run_id") == 0) continue;
+      const int type = sqlite3_column_type(stmt, c);
+      hash = fnv1a(hash, &type, sizeof type);
+      if (type == SQLITE_INTEGER) {
+        const sqlite3_int64 v = sqlite3_column_int64(stmt, c);
+        hash = fnv1a(hash, &v, sizeof v);
+      } else if (type == SQLITE_FLOAT) {
+        const double v = sqlite3_column_double(stmt, c);
+        hash = fnv1a(hash, &v, sizeof v);
+      } else if (type != SQLITE_NULL) {
+        hash = fnv1a(hash, sqlite3_column_blob(stmt, c),
+                     static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
+      }
+    }
+  }
+  sqlite3_finalize(stmt);
+  if (rows) *rows = count;
+  return hash;
+}
+
+// Digest of a whole run's content (timestamps, threads and host details excluded by design: they
+// live only in `runs`).
+inline std::uint64_t run_digest(sqlite3* db, std::int64_t run_id) {
+  std::uint64_t h = table_digest(db, "patients", run_id, "patient_index");
+  h ^= table_digest(db, "outcomes", run_id, "patient_index, arm_index") * 31;
+  h ^= table_digest(db, "events", run_id, "patient_index, arm_index, seq") * 131;
+  return h;
+}
+
+}  // namespace vpgen::testing

@@ -1,0 +1,30 @@
+// Loading a scenario file and the parameter files it names into a validated vpgen::Scenario.
+// Every error is an InputError "file:line: key 'a.b': why". Not thread-safe (pure, but allocates).
+#pragma once
+
+#include "toml_reader.hpp"
+#include "vpgen/engine/course_params.hpp"
+
+#include <map>
+#include <string>
+
+namespace vpgen::config {
+
+// Reads the scenario at `path` and the population, course and regimen files it names (paths
+// relative to the scenario's folder). Scenario::source_text holds every file verbatim.
+Scenario load_scenario(const std::string& path);
+
+// Rebuilds a scenario from the bundle stored in runs.scenario_text (Scenario::source_text): the
+// same files, read from the bundle instead of the disk. The result equals the original scenario.
+Scenario load_scenario_bundle(const std::string& bundle);
+
+CourseParams read_course(TableReader& root);
+std::map<std::string, RegimenSpec> read_regimens(TableReader& root);
+
+// Reads a whole file; InputError if it cannot be read.
+std::string read_text_file(const std::string& path);
+
+// Content fingerprint of a scenario's text: FNV-1a 64-bit, 16 hex digits.
+std::string fingerprint(const std::string& text);
+
+}  // namespace vpgen::config
