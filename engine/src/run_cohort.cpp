@@ -18,6 +18,12 @@
 #include <vector>
 
 namespace vpgen {
+namespace {
+
+// Event capacity a recycled patient slot may keep (a typical patient has ~16 events per arm).
+constexpr std::size_t kRetainedEventsPerPatient = 64;
+
+}  // namespace
 
 int resolve_threads(int requested) {
   return requested > 0 ? requested : tbb::info::default_concurrency();
@@ -81,6 +87,12 @@ void run_cohort(const Simulator& simulator, const RunOptions& options, OutcomeSi
                     if (result.error) throw SimulationError(*result.error);
                   sink.write_block(*block);
                   done += block->results.size();
+                  // Recycled slots keep their vectors' capacity, which would ratchet up to the
+                  // largest patient ever seen in that slot and make memory grow with the cohort:
+                  // release event buffers beyond the typical size so memory stays flat.
+                  for (PatientResult& result : block->results)
+                    if (result.events.capacity() > kRetainedEventsPerPatient)
+                      std::vector<CourseEvent>().swap(result.events);
                   free_blocks.push(block);
                   if (options.on_progress) options.on_progress(Progress{done, total});
                 }));

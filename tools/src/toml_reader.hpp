@@ -184,7 +184,8 @@ class TableReader {
     if (!node) {
       // A missing key is most often a misspelt one: point at the misspelling instead.
       for (const auto& [other, other_node] : table_) {
-        if (!seen_.count(std::string(other.str())) && edit_distance(other.str(), key) <= 2)
+        if (key.size() >= 4 && !seen_.count(std::string(other.str())) &&
+            edit_distance(other.str(), key) <= std::min<std::size_t>(2, key.size() / 4))
           throw InputError(located(file_, other_node.source(), key_path(other.str()),
                                    fmt::format("unknown key (did you mean '{}'?)", key)));
       }
