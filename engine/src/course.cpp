@@ -251,8 +251,10 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
   const double baseline_mm = patient.tumour_burden_mm;
   double nadir_mm = baseline_mm;
   double best_change = kInfinity;
-  std::vector<Visit> visits;
-  visits.reserve(assessments.size());
+  // Scratch space reused by each worker thread: no allocation per course on the hot path. It holds
+  // only this course's visits, so its reuse cannot carry state from one patient to the next.
+  thread_local std::vector<Visit> visits;
+  visits.clear();
   std::size_t next_assessment = 0;
 
   auto relative_cells = [&]() {
