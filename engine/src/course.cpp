@@ -257,9 +257,10 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
   visits.clear();
   std::size_t next_assessment = 0;
 
-  auto relative_cells = [&]() {
-    return (sensitive_alive ? std::exp(log_sensitive) : 0.0) +
-           (resistant_alive ? std::exp(log_resistant) : 0.0);
+  // Disease-death hazard per day at `cells` (relative to baseline); pow only when gamma != 1.
+  const double gamma = params.burden_death_exponent;
+  auto death_hazard = [&](double cells) {
+    return biology.death_hazard_per_day * (gamma == 1.0 ? cells : std::pow(cells, gamma));
   };
   auto stop_treatment = [&](double day, StopReason reason) {
     if (!on_treatment) return;
@@ -271,7 +272,8 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
   };
 
   double t0 = 0.0;
-  double cells0 = relative_cells();
+  double sensitive0 = sensitive_alive ? std::exp(log_sensitive) : 0.0;  // relative cells at t0
+  double hazard0 = death_hazard(sensitive0 + (resistant_alive ? std::exp(log_resistant) : 0.0));
   while (t0 < horizon && death_day == kInfinity) {
     double t1 = std::min(horizon, t0 + (t0 < kFineUntilDays ? kFineStepDays : kCoarseStepDays));
     if (next_assessment < assessments.size()) t1 = std::min(t1, assessments[next_assessment]);
@@ -288,18 +290,16 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
     const double immune_kill = rate_integral(immune_rate, t0, t1, biology.onset_days, treat_end,
                                              setup.memory_tau_days);
     const double chemo_kill = on_treatment ? setup.kill_chemo_per_day * dt : 0.0;
-    const double log_sensitive0 = log_sensitive;
     if (sensitive_alive) {
       log_sensitive += growth * dt - immune_kill - chemo_kill;
       if (log_sensitive + log_cells0 < 0.0) sensitive_alive = false;  // fewer than one cell
     }
+    const double sensitive1 = sensitive_alive ? std::exp(log_sensitive) : 0.0;
     if (resistant_alive) log_resistant += growth * dt;
 
     // Immune escape: hazard mu * (cells under attack); a clone of escape_clone_cells emerges.
     if (!chemo && !resistant_alive && immune_kill > 0.0) {
-      const double mean_cells =
-          biology.baseline_cells * 0.5 *
-          (std::exp(log_sensitive0) + (sensitive_alive ? std::exp(log_sensitive) : 0.0));
+      const double mean_cells = biology.baseline_cells * 0.5 * (sensitive0 + sensitive1);
       escape_hazard += params.escape_per_cell_month / kDaysPerMonth * mean_cells *
                        (immune_kill / std::max(immune_rate, 1e-300));
       if (escape_hazard >= biology.escape_threshold) {
@@ -307,11 +307,13 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
         log_resistant = std::log(params.escape_clone_cells) - log_cells0;
       }
     }
-    const double cells1 = relative_cells();
+    const double cells1 = sensitive1 + (resistant_alive ? std::exp(log_resistant) : 0.0);
 
     // irAEs: hazard h (1 + c * activation) while treated, decaying after the last dose; each
     // crossing of an Exp(1) threshold is one event, then a new threshold is drawn.
-    if (setup.irae_hazard_per_day > 0.0) {
+    // Forty decay times after the last dose the hazard is below e^-40 of its level: skip it.
+    if (setup.irae_hazard_per_day > 0.0 &&
+        (on_treatment || t0 - stop_day < 40.0 * setup.irae_decay_days)) {
       double a = t0;
       while (a < t1 && death_day == kInfinity) {
         const double increment =
@@ -351,11 +353,9 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
 
     // Disease death: hazard h0 * (cells / baseline)^gamma, trapezoid over the step.
     {
-      const double h0 = biology.death_hazard_per_day *
-                        std::pow(cells0, params.burden_death_exponent);
-      const double h1 = biology.death_hazard_per_day *
-                        std::pow(cells1, params.burden_death_exponent);
-      const double increment = 0.5 * (h0 + h1) * dt;
+      const double hazard1 = death_hazard(cells1);
+      const double increment = 0.5 * (hazard0 + hazard1) * dt;
+      hazard0 = hazard1;
       if (disease_hazard + increment >= biology.disease_death_threshold && increment > 0.0) {
         const double day =
             t0 + dt * (biology.disease_death_threshold - disease_hazard) / increment;
@@ -411,7 +411,7 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
       }
     }
     t0 = t1;
-    cells0 = cells1;
+    sensitive0 = sensitive1;
   }
   if (on_treatment) {
     out.stop_reason = StopReason::kEndOfFollowUp;
