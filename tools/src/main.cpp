@@ -56,6 +56,11 @@ class ProgressMeter {
   Clock::time_point last_ = start_;
 };
 
+void print_report(const vpgen::RunReport& report, const std::string& format) {
+  if (format == "json") fmt::print("{}\n", vpgen::report_json(report).dump(2));
+  else fmt::print("{}", vpgen::report_text(report));
+}
+
 struct SimulateArgs {
   std::string scenario;
   std::string db;
@@ -103,9 +108,7 @@ int simulate(const SimulateArgs& args) {
   }
   store.finish_run(run_id, true, std::chrono::duration<double>(Clock::now() - start).count());
 
-  const vpgen::RunReport report = vpgen::build_report(store, run_id);
-  if (args.format == "json") fmt::print("{}\n", vpgen::report_json(report).dump(2));
-  else fmt::print("{}", vpgen::report_text(report));
+  print_report(vpgen::build_report(store, run_id), args.format);
   return 0;
 }
 
@@ -186,10 +189,8 @@ int main(int argc, char** argv) {
     if (*report_cmd) {
       require_existing(report_db);
       vpgen::ResultStore store(report_db);
-      const vpgen::RunReport report =
-          vpgen::build_report(store, run_or_latest(store, report_db, report_run));
-      if (report_format == "json") fmt::print("{}\n", vpgen::report_json(report).dump(2));
-      else fmt::print("{}", vpgen::report_text(report));
+      print_report(vpgen::build_report(store, run_or_latest(store, report_db, report_run)),
+                   report_format);
       return 0;
     }
     if (*patient_cmd) {

@@ -1,5 +1,6 @@
 #include "patient_view.hpp"
 
+#include "json_number.hpp"
 #include "scenario_loader.hpp"
 #include "vpgen/engine/simulator.hpp"
 #include "vpgen/population/error.hpp"
@@ -18,10 +19,6 @@ bool same_bits(double a, double b) {
 }
 
 std::string show(double x) { return std::isnan(x) ? "NULL" : fmt::format("{}", x); }
-
-nlohmann::json number_or_null(double x) {
-  return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x);
-}
 
 std::string event_detail(const CourseEvent& e) {
   switch (e.kind) {

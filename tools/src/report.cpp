@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "json_number.hpp"
 #include "vpgen/population/error.hpp"
 
 namespace vpgen {
@@ -49,10 +50,6 @@ Endpoint survival_endpoint(ResultStore& store, std::int64_t run_id, const ArmCou
     result.rates.emplace(months, km.survival_at(static_cast<double>(months), ci_level));
   result.events = km.events();
   return result;
-}
-
-nlohmann::json number_or_null(double value) {
-  return std::isnan(value) ? nlohmann::json(nullptr) : nlohmann::json(value);
 }
 
 nlohmann::json interval_json(const Interval& interval) {
