@@ -143,6 +143,33 @@ struct Visit {
   Response response;
 };
 
+// Years from `age` until the cumulative background hazard reaches `target` (an Exp(1) draw), so
+// that the death time has the life table's survival S(t) = exp(-H(age, age + t)), H the integral of
+// the piecewise-constant hazard mu_i = -ln(1 - q_i) / width_i of interval i: the constant-force
+// relation q = 1 - exp(-mu * width) of life-table construction (Preston, Heuveline & Guillot,
+// Demography, Blackwell 2001, ch. 3). Beyond the last age its hazard continues; below the first
+// age the first hazard applies.
+double other_death_years(const LifeTable& table, Sex sex, double age, double target) {
+  const std::vector<double>& ages = table.age_years;
+  const std::vector<double>& q = sex == Sex::kMale ? table.q_male : table.q_female;
+  if (ages.empty()) return kInfinity;
+  // The interval that holds `age`: the last one starting at or before it, else the first.
+  const auto after = std::upper_bound(ages.begin(), ages.end(), age);
+  std::size_t i = after == ages.begin() ? 0 : static_cast<std::size_t>(after - ages.begin()) - 1;
+  double at = age;
+  double remaining = target;
+  for (;; ++i) {
+    const bool last = i + 1 == ages.size();
+    const double width = last ? 1.0 : ages[i + 1] - ages[i];
+    const double hazard_per_year = -std::log1p(-q[i]) / width;
+    if (last) return hazard_per_year > 0.0 ? at + remaining / hazard_per_year - age : kInfinity;
+    const double span = hazard_per_year * (ages[i + 1] - at);
+    if (hazard_per_year > 0.0 && remaining <= span) return at + remaining / hazard_per_year - age;
+    remaining -= span;
+    at = ages[i + 1];
+  }
+}
+
 }  // namespace
 
 PatientBiology draw_biology(const CourseParams& params, const Patient& patient,
@@ -167,14 +194,12 @@ PatientBiology draw_biology(const CourseParams& params, const Patient& patient,
   boost::random::beta_distribution<double> residual(params.residual_alpha, params.residual_beta);
   biology.residual_fraction = residual(course);
 
-  // Background mortality, Gompertz h(age) = A exp(B age) per year; inverted in closed form.
+  // Background mortality from the life table: one Exp(1) draw, inverted through the cumulative
+  // hazard from the patient's age.
   Stream other(seed, patient.index, kNoArm, Purpose::kOtherDeath);
   const double target = exponential(other);
-  const double a = params.other_death_gompertz_a_per_year;
-  const double b = params.other_death_gompertz_b_per_year;
-  const double years =
-      std::log1p(b * target / (a * std::exp(b * patient.age_years))) / b;
-  biology.other_death_day = years * kDaysPerYear;
+  biology.other_death_day =
+      other_death_years(params.life_table, patient.sex, patient.age_years, target) * kDaysPerYear;
 
   // The sum of diameters split evenly over up to five target lesions (RECIST 1.1 maximum), each a
   // sphere: V = n * pi/6 * (D / n)^3.

@@ -21,7 +21,7 @@ struct PatientBiology {
   double escape_threshold = 0.0;         // Exp(1): escape when its cumulative hazard passes it
   double chemo_resistant_fraction = 0.0; // of baseline cells
   double disease_death_threshold = 0.0;  // Exp(1) for the disease-death cumulative hazard
-  double other_death_day = 0.0;          // death from other causes (Gompertz), days from start
+  double other_death_day = 0.0;          // death from other causes (life table), days from start
   double baseline_cells = 0.0;           // tumour cells at baseline
   double death_hazard_per_day = 0.0;     // disease-death hazard at baseline burden, covariates in
   double residual_fraction = 0.0;        // s0: non-viable residual mass, fraction of baseline SLD

@@ -206,3 +206,94 @@ TEST_CASE("chemotherapy response is independent of immune biomarkers") {
   CHECK(a.stop_reason == StopReason::kCompleted);
   CHECK(a.treatment_months == doctest::Approx(6 * 21 / kDaysPerMonth));
 }
+
+namespace {
+
+// Ages 60-65 of configs/model/life_table.toml (SSA period life table 2017, TR 2020), verbatim.
+LifeTable ssa_2017_ages_60_to_65() {
+  LifeTable t;
+  t.age_years = {60, 61, 62, 63, 64, 65};
+  t.q_male = {0.011519, 0.012419, 0.013307, 0.014164, 0.015032, 0.016013};
+  t.q_female = {0.006886, 0.007391, 0.007931, 0.008508, 0.009142, 0.009874};
+  return t;
+}
+
+// Fraction of `n` virtual patients of this age and sex whose other-cause death comes after
+// `years`, each patient with its own index (hence its own kOtherDeath stream).
+double surviving_fraction(const CourseParams& params, Sex sex, double age, double years, int n) {
+  Patient p = patient(10, 10, 0.5, 0.5);
+  p.sex = sex;
+  p.age_years = age;
+  int alive = 0;
+  for (int i = 0; i < n; ++i) {
+    p.index = static_cast<std::uint64_t>(i);
+    // The engine converts years to days with 365.25 days per year.
+    if (detail::draw_biology(params, p, 20261127).other_death_day > years * 365.25) ++alive;
+  }
+  return static_cast<double>(alive) / n;
+}
+
+// Monte Carlo standard error of a fraction estimated from n independent Bernoulli(p) indicators.
+double bernoulli_se(double p, int n) { return std::sqrt(p * (1.0 - p) / n); }
+
+}  // namespace
+
+TEST_CASE("other-cause deaths of 60-year-olds reproduce the life table's 5-year survival") {
+  CourseParams params;
+  params.life_table = ssa_2017_ages_60_to_65();
+  // With the constant hazard mu_x = -ln(1 - q_x) within each year of age, survival from exact age
+  // 60 to 65 is exp(-sum mu_x) = prod_{x=60..64} (1 - q_x), exactly. Each simulated patient's
+  // "alive at 5 years" is an independent Bernoulli(S) indicator (own stream per index), so the
+  // fraction over n patients has standard error sqrt(S (1 - S) / n); we allow 4 of them.
+  constexpr int kPatients = 100000;
+  for (const Sex sex : {Sex::kMale, Sex::kFemale}) {
+    const std::vector<double>& q =
+        sex == Sex::kMale ? params.life_table.q_male : params.life_table.q_female;
+    double expected = 1.0;
+    for (std::size_t i = 0; i < 5; ++i) expected *= 1.0 - q[i];
+    const double observed = surviving_fraction(params, sex, 60.0, 5.0, kPatients);
+    CAPTURE(to_string(sex));
+    CHECK(std::abs(observed - expected) < 4.0 * bernoulli_se(expected, kPatients));
+  }
+}
+
+TEST_CASE("men die of other causes earlier than women of the same age") {
+  CourseParams params;
+  params.life_table = ssa_2017_ages_60_to_65();
+  // The table gives S_female(5) - S_male(5) = 0.9608 - 0.9353 = 0.025. Men and women with the same
+  // index share their Exp(1) draw, so the two fractions are positively correlated and the standard
+  // error of their difference is at most sqrt(se_m^2 + se_f^2) ~ 0.0010 at n = 100000: requiring
+  // the difference to exceed 4 of those is conservative, and about 20 of them from failing.
+  constexpr int kPatients = 100000;
+  const double men = surviving_fraction(params, Sex::kMale, 60.0, 5.0, kPatients);
+  const double women = surviving_fraction(params, Sex::kFemale, 60.0, 5.0, kPatients);
+  const double se = std::hypot(bernoulli_se(men, kPatients), bernoulli_se(women, kPatients));
+  CHECK(women - men > 4.0 * se);
+  // Patient by patient: the same Exp(1) draw, inverted through the men's larger cumulative hazard,
+  // gives the earlier death.
+  Patient p = patient(10, 10, 0.5, 0.5);
+  p.age_years = 60;
+  p.sex = Sex::kMale;
+  const double man_day = detail::draw_biology(params, p, 5).other_death_day;
+  p.sex = Sex::kFemale;
+  CHECK(man_day < detail::draw_biology(params, p, 5).other_death_day);
+}
+
+TEST_CASE("a fractional age starts mid-year; past the last age its hazard holds") {
+  CourseParams params;
+  params.life_table = ssa_2017_ages_60_to_65();
+  const std::vector<double>& q = params.life_table.q_male;
+  constexpr int kPatients = 100000;
+  // From exact age 60.5 to 61.5: half a year at mu_60 and half at mu_61, so
+  // S = sqrt((1 - q_60)(1 - q_61)). Tolerance: 4 binomial standard errors, as above.
+  const double half_year = std::sqrt((1.0 - q[0]) * (1.0 - q[1]));
+  CHECK(std::abs(surviving_fraction(params, Sex::kMale, 60.5, 1.0, kPatients) - half_year) <
+        4.0 * bernoulli_se(half_year, kPatients));
+  // At 70, past the table's last age (65, open-ended), the hazard stays mu_65: S(2) = (1 - q_65)^2.
+  const double beyond = (1.0 - q[5]) * (1.0 - q[5]);
+  CHECK(std::abs(surviving_fraction(params, Sex::kMale, 70.0, 2.0, kPatients) - beyond) <
+        4.0 * bernoulli_se(beyond, kPatients));
+  // An empty table means no other-cause death at all.
+  const Patient any = patient(10, 10, 0.5, 0.5);
+  CHECK(std::isinf(detail::draw_biology(CourseParams{}, any, 5).other_death_day));
+}

@@ -54,7 +54,7 @@ const std::string kModel = VPGEN_SOURCE_DIR "/configs/model/";
 // The default scenario with its parameter paths made absolute, then edited by `edit`.
 std::string scenario_text() {
   std::string text = slurp(VPGEN_SOURCE_DIR "/configs/default.toml");
-  for (const char* name : {"population", "course", "regimens"}) {
+  for (const char* name : {"population", "course", "regimens", "life_table"}) {
     const std::string from = fmt::format("\"model/{}.toml\"", name);
     const std::string to = fmt::format("\"{}{}.toml\"", kModel, name);
     text.replace(text.find(from), from.size(), to);

@@ -85,3 +85,54 @@ TEST_CASE("a regimen with an unknown class or a missing source is refused") {
   CHECK(error_of([&] { config::read_regimens(root2); }).find("key 'r.source': missing") !=
         std::string::npos);
 }
+
+TEST_CASE("the life table loads verbatim and a bad value is named by file, line and key") {
+  const std::string path = VPGEN_SOURCE_DIR "/configs/model/life_table.toml";
+  const toml::table real = config::parse_file_text(config::read_text_file(path), path);
+  config::TableReader real_root(real, path, "");
+  const LifeTable table = config::read_life_table(real_root);
+  REQUIRE(table.age_years.size() == 102);
+  CHECK(table.age_years.front() == 18);
+  CHECK(table.age_years.back() == 119);
+  // SSA period life table 2017 (TR 2020), q(60): males 0.011519, females 0.006886.
+  CHECK(table.q_male[60 - 18] == 0.011519);
+  CHECK(table.q_female[60 - 18] == 0.006886);
+  const Scenario scenario = config::load_scenario(VPGEN_SOURCE_DIR "/configs/default.toml");
+  CHECK(scenario.course.life_table.q_male == table.q_male);
+  CHECK(scenario.source_text.find("# ==> model/life_table.toml") != std::string::npos);
+
+  const auto error_for = [](const std::string& text) {
+    const toml::table doc = config::parse_file_text(text, "lt.toml");
+    config::TableReader root(doc, "lt.toml", "");
+    return error_of([&] { config::read_life_table(root); });
+  };
+  const std::string good =
+      "source = \"s\"\nage_years = [60, 61, 62]\nq_male = [0.01, 0.02, 0.03]\n"
+      "q_female = [0.005, 0.01, 0.02]\n";
+  CHECK(error_for(good).empty());
+  CHECK(error_for("source = \"s\"\nage_years = [60, 61, 62]\nq_male = [\n  0.01,\n  1.5,\n  0.03,\n]\n"
+                  "q_female = [0.005, 0.01, 0.02]\n") ==
+        "lt.toml:5: key 'q_male': 1.5 is out of range [0, 1]");
+  CHECK(error_for("source = \"s\"\nage_years = [60, 61, 62]\nq_male = [0.01, 0.02, 1.0]\n"
+                  "q_female = [0.005, 0.01, 0.02]\n") ==
+        "lt.toml:3: key 'q_male': must be below 1: q = 1 has no finite hazard");
+  CHECK(error_for("source = \"s\"\nage_years = [60, 62, 61]\nq_male = [0.01, 0.02, 0.03]\n"
+                  "q_female = [0.005, 0.01, 0.02]\n") ==
+        "lt.toml:2: key 'age_years': ages must increase: 61 follows 62");
+  CHECK(error_for("source = \"s\"\nage_years = [60, 61, 62]\nq_male = [0.01, 0.02, 0.03]\n"
+                  "q_female = [0.005, 0.01]\n") ==
+        "lt.toml:4: key 'q_female': expected 3 numbers, found 2");
+  CHECK(error_for(good + "q_other = [0.1, 0.1, 0.1]\n") == "lt.toml:5: key 'q_other': unknown key");
+  CHECK(error_for("source = \"\"\n" + good.substr(good.find('\n') + 1)) ==
+        "lt.toml:1: key 'source': must name the source or assumption");
+
+  // A course file that still carries the old Gompertz section says where mortality went.
+  const std::string course_path = VPGEN_SOURCE_DIR "/configs/model/course.toml";
+  const std::string old_course = config::read_text_file(course_path) +
+                                 "\n[mortality]\nother_death_gompertz_a_per_year = 6e-5\n";
+  const toml::table course = config::parse_file_text(old_course, "course.toml");
+  config::TableReader course_root(course, "course.toml", "");
+  CHECK(error_of([&] { config::read_course(course_root); }).find("key 'mortality': background "
+                                                                 "mortality is the life table") !=
+        std::string::npos);
+}

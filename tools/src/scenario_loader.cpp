@@ -166,13 +166,11 @@ CourseParams read_course(TableReader& root) {
     require_source(t);
     t.finish();
   }
-  {
-    TableReader t = root.table("mortality");
-    p.other_death_gompertz_a_per_year = t.number("other_death_gompertz_a_per_year", 1e-12, 1.0);
-    p.other_death_gompertz_b_per_year = t.number("other_death_gompertz_b_per_year", 0.0, 1.0);
-    require_source(t);
-    t.finish();
-  }
+  // Older course files carried a Gompertz [mortality] section; say where it went.
+  if (root.has("mortality"))
+    root.fail("mortality",
+              "background mortality is the life table named by the scenario's [parameters] "
+              "life_table, not a course-file section");
   {
     TableReader types = root.table("types");
     for (std::size_t i = 0; i < kCancerTypeCount; ++i)
@@ -181,6 +179,31 @@ CourseParams read_course(TableReader& root) {
   }
   root.finish();
   return p;
+}
+
+LifeTable read_life_table(TableReader& root) {
+  LifeTable table;
+  require_source(root);
+  table.age_years = root.numbers("age_years", 0, 0.0, 150.0);
+  if (table.age_years.empty()) root.fail("age_years", "needs at least one age");
+  const toml::array& ages = root.array("age_years");
+  for (std::size_t i = 1; i < table.age_years.size(); ++i)
+    if (table.age_years[i] <= table.age_years[i - 1])
+      throw InputError(located(root.file(), ages[i].source(), root.key_path("age_years"),
+                               fmt::format("ages must increase: {} follows {}",
+                                           table.age_years[i], table.age_years[i - 1])));
+  for (const auto& [key, q] : {std::pair{"q_female", &table.q_female},
+                                std::pair{"q_male", &table.q_male}}) {
+    *q = root.numbers(key, table.age_years.size(), 0.0, 1.0);
+    // A constant hazard -ln(1 - q) needs q < 1 (a table's closing "1" belongs to no hazard).
+    const toml::array& values = root.array(key);
+    for (std::size_t i = 0; i < q->size(); ++i)
+      if ((*q)[i] >= 1.0)
+        throw InputError(located(root.file(), values[i].source(), root.key_path(key),
+                                 "must be below 1: q = 1 has no finite hazard"));
+  }
+  root.finish();
+  return table;
 }
 
 std::map<std::string, RegimenSpec> read_regimens(TableReader& root) {
@@ -239,12 +262,15 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
     const Included population = include("population");
     const Included course = include("course");
     const Included regimen_file = include("regimens");
+    const Included life_table = include("life_table");
     t.finish();
 
     TableReader population_root(population.document, population.name, "");
     scenario.population = read_population(population_root);
     TableReader course_root(course.document, course.name, "");
     scenario.course = read_course(course_root);
+    TableReader life_table_root(life_table.document, life_table.name, "");
+    scenario.course.life_table = read_life_table(life_table_root);
     TableReader regimens_root(regimen_file.document, regimen_file.name, "");
     regimens = read_regimens(regimens_root);
   }

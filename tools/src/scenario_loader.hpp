@@ -10,15 +10,19 @@
 
 namespace vpgen::config {
 
-// Reads the scenario at `path` and the population, course and regimen files it names (paths
-// relative to the scenario's folder). Scenario::source_text holds every file verbatim.
+// Reads the scenario at `path` and the population, course, regimen and life-table files it names
+// (paths relative to the scenario's folder). Scenario::source_text holds every file verbatim.
 Scenario load_scenario(const std::string& path);
 
 // Rebuilds a scenario from the bundle stored in runs.scenario_text (Scenario::source_text): the
 // same files, read from the bundle instead of the disk. The result equals the original scenario.
 Scenario load_scenario_bundle(const std::string& bundle);
 
+// The course file; its life_table stays empty (it comes from read_life_table).
 CourseParams read_course(TableReader& root);
+// A life table file (configs/model/life_table.toml): source, age_years (increasing), q_female and
+// q_male (one per age, 0 <= q < 1). InputError "file:line: key: why" otherwise.
+LifeTable read_life_table(TableReader& root);
 std::map<std::string, RegimenSpec> read_regimens(TableReader& root);
 
 // Reads a whole file; InputError if it cannot be read.

@@ -39,6 +39,16 @@ struct CourseTypeParams {
   double chemo_resistant_fraction_median = 0.01; // cells resistant to chemotherapy at baseline
 };
 
+// Background (other-cause) mortality: a period life table by age and sex. Interval i covers the
+// ages [age_years[i], age_years[i+1]); the last is open-ended. q is the probability of dying within
+// the interval (one year for the last), so the hazard there is -ln(1 - q) / width per year. Ages
+// below the first use the first interval's hazard. An empty table means no other-cause death.
+struct LifeTable {
+  std::vector<double> age_years;  // strictly increasing
+  std::vector<double> q_female;   // one per age, 0 <= q < 1
+  std::vector<double> q_male;
+};
+
 // Parameters of the immune response and the rest of the course model. docs/MODEL.md gives the
 // equations; the comments give the symbol used there.
 struct CourseParams {
@@ -75,8 +85,7 @@ struct CourseParams {
   double steroid_kill_factor = 0.8;           // immune kill multiplier after grade >= 3 steroids
   double measurement_sigma_log = 0.05;        // RECIST measurement noise on log(SLD)
   double cr_diameter_fraction = 0.1;          // SLD below this fraction of baseline reads as 0
-  double other_death_gompertz_a_per_year = 6e-5;  // background mortality a * exp(b * age)
-  double other_death_gompertz_b_per_year = 0.085;
+  LifeTable life_table;                       // background (other-cause) mortality
 };
 
 // RECIST assessment schedule: every first_interval_weeks until first_phase_months, then every
