@@ -241,6 +241,7 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
 
   Stream toxicity(seed, patient.index, arm_index, Purpose::kToxicity);
   Stream measurement(seed, patient.index, arm_index, Purpose::kAssessment);
+  Stream new_lesions(seed, patient.index, arm_index, Purpose::kNewLesions);
   boost::random::normal_distribution<double> normal;
   boost::random::exponential_distribution<double> exponential;
 
@@ -272,6 +273,12 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
   double disease_hazard = 0.0;
   double irae_hazard = 0.0;
   double irae_threshold = exponential(toxicity);
+  // New lesions: seeded at a rate proportional to the viable tumour; the first one that becomes
+  // detectable is progression at the next visit (RECIST 1.1: an unequivocal new lesion is PD).
+  const double new_lesion_rate_per_day = params.new_lesion_rate_per_month / kDaysPerMonth;
+  const double new_lesion_threshold = exponential(new_lesions);
+  double new_lesion_hazard = 0.0;
+  bool new_lesion = false;
 
   const double baseline_mm = patient.tumour_burden_mm;
   double nadir_mm = baseline_mm;
@@ -298,7 +305,8 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
 
   double t0 = 0.0;
   double sensitive0 = sensitive_alive ? std::exp(log_sensitive) : 0.0;  // relative cells at t0
-  double hazard0 = death_hazard(sensitive0 + (resistant_alive ? std::exp(log_resistant) : 0.0));
+  double cells0 = sensitive0 + (resistant_alive ? std::exp(log_resistant) : 0.0);
+  double hazard0 = death_hazard(cells0);
   while (t0 < horizon && death_day == kInfinity) {
     double t1 = std::min(horizon, t0 + (t0 < kFineUntilDays ? kFineStepDays : kCoarseStepDays));
     if (next_assessment < assessments.size()) t1 = std::min(t1, assessments[next_assessment]);
@@ -333,6 +341,10 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
       }
     }
     const double cells1 = sensitive1 + (resistant_alive ? std::exp(log_resistant) : 0.0);
+    if (!new_lesion && !progressed) {
+      new_lesion_hazard += new_lesion_rate_per_day * 0.5 * (cells0 + cells1) * dt;
+      new_lesion = new_lesion_hazard >= new_lesion_threshold;
+    }
 
     // irAEs: hazard h (1 + c * activation) while treated, decaying after the last dose; each
     // crossing of an Exp(1) threshold is one event, then a new threshold is drawn.
@@ -422,7 +434,8 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
                 ? 0.0
                 : baseline_mm * diameter_ratio *
                       std::exp(params.measurement_sigma_log * normal(measurement));
-        const Response visit = classify_visit(measured, baseline_mm, nadir_mm);
+        const Response visit =
+            new_lesion ? Response::kPD : classify_visit(measured, baseline_mm, nadir_mm);
         nadir_mm = std::min(nadir_mm, measured);
         best_change = std::min(best_change, 100.0 * (measured - baseline_mm) / baseline_mm);
         visits.push_back(Visit{t1, visit});
@@ -437,6 +450,7 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
     }
     t0 = t1;
     sensitive0 = sensitive1;
+    cells0 = cells1;
   }
   if (on_treatment) {
     out.stop_reason = StopReason::kEndOfFollowUp;
@@ -478,6 +492,13 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
     if (rank(counted) < rank(best)) best = counted;
   }
   out.best_response = best;
+  // Without confirmation: every visit counts as it stands, so a single CR/PR visit is a response.
+  Response best_unconfirmed = Response::kNE;
+  for (const auto& visit : visits) {
+    if (visit.response == Response::kSD && visit.day < min_sd_days) continue;
+    if (rank(visit.response) < rank(best_unconfirmed)) best_unconfirmed = visit.response;
+  }
+  out.best_response_unconfirmed = best_unconfirmed;
   if (!visits.empty()) out.best_percent_change = best_change;
 
   const double last_visit = visits.empty() ? 0.0 : visits.back().day;

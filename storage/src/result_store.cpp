@@ -116,6 +116,12 @@ CREATE TABLE outcomes (
                                 CHECK (best_response = 'CR' OR best_response = 'PR'
                                   OR best_response = 'SD' OR best_response = 'PD'
                                   OR best_response = 'NE'),
+  best_response_unconfirmed   TEXT    NOT NULL
+                                CHECK (best_response_unconfirmed = 'CR'
+                                  OR best_response_unconfirmed = 'PR'
+                                  OR best_response_unconfirmed = 'SD'
+                                  OR best_response_unconfirmed = 'PD'
+                                  OR best_response_unconfirmed = 'NE'),
   time_to_response_months     REAL,
   duration_of_response_months REAL,
   dor_event                   INTEGER CHECK (dor_event IN (0, 1)),
@@ -178,6 +184,14 @@ SELECT a.run_id,
        COUNT(*) FILTER (WHERE o.best_response = 'NE')          AS not_evaluable,
        CAST(COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR')) AS REAL)
          / NULLIF(COUNT(o.arm_index), 0)                       AS orr,
+       COUNT(*) FILTER (WHERE o.best_response_unconfirmed IN ('CR', 'PR'))
+                                                               AS responders_unconfirmed,
+       COUNT(*) FILTER (WHERE o.best_response_unconfirmed = 'CR')
+                                                               AS complete_responses_unconfirmed,
+       COUNT(*) FILTER (WHERE o.best_response_unconfirmed = 'PR')
+                                                               AS partial_responses_unconfirmed,
+       CAST(COUNT(*) FILTER (WHERE o.best_response_unconfirmed IN ('CR', 'PR')) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS orr_unconfirmed,
        CAST(COUNT(*) FILTER (WHERE o.best_response = 'CR') AS REAL)
          / NULLIF(COUNT(o.arm_index), 0)                       AS cr_rate,
        CAST(COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR', 'SD')) AS REAL)
@@ -562,7 +576,8 @@ std::vector<ArmCounts> ResultStore::arm_counts(std::int64_t run_id) {
   Statement query(db_,
                   "SELECT arm_index, arm, regimen, n, complete_responses, partial_responses,"
                   " stable_disease, progressive_disease, not_evaluable, irae_grade3plus,"
-                  " durable_cr FROM arm_summary WHERE run_id = ?1 ORDER BY arm_index",
+                  " durable_cr, complete_responses_unconfirmed, partial_responses_unconfirmed"
+                  " FROM arm_summary WHERE run_id = ?1 ORDER BY arm_index",
                   "counting outcomes per arm");
   query.bind_int64(1, run_id);
   std::vector<ArmCounts> counts;
@@ -579,6 +594,8 @@ std::vector<ArmCounts> ResultStore::arm_counts(std::int64_t run_id) {
     c.ne = static_cast<std::uint64_t>(query.column_int64(8));
     c.irae_grade3plus = static_cast<std::uint64_t>(query.column_int64(9));
     c.durable_cr = static_cast<std::uint64_t>(query.column_int64(10));
+    c.cr_unconfirmed = static_cast<std::uint64_t>(query.column_int64(11));
+    c.pr_unconfirmed = static_cast<std::uint64_t>(query.column_int64(12));
     counts.push_back(std::move(c));
   }
   return counts;
@@ -656,7 +673,8 @@ StoredPatient ResultStore::patient(std::int64_t run_id, std::uint64_t patient_in
                     "SELECT arm_index, best_response, time_to_response_months,"
                     " duration_of_response_months, dor_event, pfs_months, pfs_event, os_months,"
                     " os_event, worst_irae_grade, irae_onset_months, stop_reason,"
-                    " treatment_months, durable_cr, death_cause, eradicated, best_percent_change"
+                    " treatment_months, durable_cr, death_cause, eradicated, best_percent_change,"
+                    " best_response_unconfirmed"
                     " FROM outcomes WHERE run_id = ?1 AND patient_index = ?2 ORDER BY arm_index",
                     "reading the patient's outcomes");
     query.bind_int64(1, run_id);
@@ -682,6 +700,8 @@ StoredPatient ResultStore::patient(std::int64_t run_id, std::uint64_t patient_in
           enum_from_name<DeathCause>(query.column_text(14), kDeathCauseNames, "death cause");
       o.eradicated = query.column_bool(15);
       o.best_percent_change = query.column_real(16);
+      o.best_response_unconfirmed =
+          enum_from_name<Response>(query.column_text(17), kResponseNames, "response");
     }
   }
   {
@@ -745,10 +765,11 @@ RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
   s.outcome = Statement(
       db,
       "INSERT INTO outcomes (run_id, patient_index, arm_index, best_response,"
-      " time_to_response_months, duration_of_response_months, dor_event, pfs_months, pfs_event,"
-      " os_months, os_event, worst_irae_grade, irae_onset_months, stop_reason, treatment_months,"
-      " durable_cr, death_cause, eradicated, best_percent_change) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-      " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+      " best_response_unconfirmed, time_to_response_months, duration_of_response_months,"
+      " dor_event, pfs_months, pfs_event, os_months, os_event, worst_irae_grade,"
+      " irae_onset_months, stop_reason, treatment_months, durable_cr, death_cause, eradicated,"
+      " best_percent_change) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+      " ?15, ?16, ?17, ?18, ?19, ?20)",
       "inserting outcomes", true);
   if (store_events_)
     s.event = Statement(db,
@@ -813,24 +834,26 @@ void RunWriter::write_block(const Block& block) {
         outcome.bind_int64(2, stored_index);
         outcome.bind_int64(3, arm);
         outcome.bind_static_text(4, checked_name(o.best_response, kResponseNames, "response"));
-        outcome.bind_real(5, o.time_to_response_months);
-        outcome.bind_real(6, o.duration_of_response_months);
+        outcome.bind_static_text(
+            5, checked_name(o.best_response_unconfirmed, kResponseNames, "response"));
+        outcome.bind_real(6, o.time_to_response_months);
+        outcome.bind_real(7, o.duration_of_response_months);
         if (responded)
-          outcome.bind_bool(7, o.dor_event);
+          outcome.bind_bool(8, o.dor_event);
         else
-          outcome.bind_null(7);
-        outcome.bind_real(8, o.pfs_months);
-        outcome.bind_bool(9, o.pfs_event);
-        outcome.bind_real(10, o.os_months);
-        outcome.bind_bool(11, o.os_event);
-        outcome.bind_int64(12, o.worst_irae_grade);
-        outcome.bind_real(13, o.irae_onset_months);
-        outcome.bind_static_text(14, checked_name(o.stop_reason, kStopReasonNames, "stop reason"));
-        outcome.bind_real(15, o.treatment_months);
-        outcome.bind_bool(16, o.durable_cr);
-        outcome.bind_static_text(17, checked_name(o.death_cause, kDeathCauseNames, "death cause"));
-        outcome.bind_bool(18, o.eradicated);
-        outcome.bind_real(19, o.best_percent_change);
+          outcome.bind_null(8);
+        outcome.bind_real(9, o.pfs_months);
+        outcome.bind_bool(10, o.pfs_event);
+        outcome.bind_real(11, o.os_months);
+        outcome.bind_bool(12, o.os_event);
+        outcome.bind_int64(13, o.worst_irae_grade);
+        outcome.bind_real(14, o.irae_onset_months);
+        outcome.bind_static_text(15, checked_name(o.stop_reason, kStopReasonNames, "stop reason"));
+        outcome.bind_real(16, o.treatment_months);
+        outcome.bind_bool(17, o.durable_cr);
+        outcome.bind_static_text(18, checked_name(o.death_cause, kDeathCauseNames, "death cause"));
+        outcome.bind_bool(19, o.eradicated);
+        outcome.bind_real(20, o.best_percent_change);
         outcome.execute();
       }
 

@@ -297,3 +297,71 @@ TEST_CASE("a fractional age starts mid-year; past the last age its hazard holds"
   const Patient any = patient(10, 10, 0.5, 0.5);
   CHECK(std::isinf(detail::draw_biology(CourseParams{}, any, 5).other_death_day));
 }
+
+TEST_CASE("a single responding visit followed by progression is an unconfirmed PR, confirmed SD") {
+  // One 21-day cycle of chemotherapy that kills every sensitive cell, then a resistant 1 % that
+  // doubles every two weeks: 0.01 * 2^3 = 0.08 of baseline cells at day 42 (diameter ratio 0.43,
+  // -57 %: PR) and 0.64 at day 84 (ratio 0.86: twice the nadir, PD). No residual mass, noise, new
+  // lesions or disease death, so every visit reads exactly the tumour.
+  RegimenSpec chemo;
+  chemo.name = "chemo";
+  chemo.regimen_class = RegimenClass::kChemotherapy;
+  chemo.chemo_kill_per_month = 60.0;
+  chemo.max_cycles = 1;
+  chemo.cycle_length_days = 21;
+  chemo.max_duration_months = 0;
+  chemo.irae_hazard_per_month = 0.0;
+  Scenario s = scenario_with({chemo});
+  s.course.measurement_sigma_log = 0.0;
+  s.course.new_lesion_rate_per_month = 0.0;
+  s.assessment.confirmation_weeks = 4.0;
+  s.assessment.min_sd_weeks = 6.0;
+  const Patient p = patient(10, 10, 0.5, 0.5);
+  detail::PatientBiology b = biology_for(s, p);
+  b.growth_per_day = std::log(2.0) / 14.0;
+  b.chemo_resistant_fraction = 0.01;
+  b.residual_fraction = 0.0;
+  b.death_hazard_per_day = 0.0;
+  std::vector<CourseEvent> events;
+  const Outcome o = detail::simulate_course(s, {42.0, 84.0, 126.0}, p, b, 11, 0, &events);
+
+  std::vector<int> visits;
+  for (const CourseEvent& e : events)
+    if (e.kind == EventKind::kAssessment) visits.push_back(e.code);
+  REQUIRE(visits == std::vector<int>{static_cast<int>(Response::kPR),
+                                     static_cast<int>(Response::kPD)});
+  CHECK(o.best_response == Response::kSD);   // the PR was not confirmed by the next visit
+  CHECK(o.best_response_unconfirmed == Response::kPR);
+  CHECK(std::isnan(o.time_to_response_months));
+  CHECK(std::none_of(events.begin(), events.end(),
+                     [](const CourseEvent& e) { return e.kind == EventKind::kResponse; }));
+
+  // The same PR before min_sd_weeks still counts unconfirmed; confirmed it cannot even be SD.
+  s.assessment.min_sd_weeks = 8.0;
+  const Outcome early = detail::simulate_course(s, {42.0, 84.0, 126.0}, p, b, 11, 0, nullptr);
+  CHECK(early.best_response == Response::kPD);
+  CHECK(early.best_response_unconfirmed == Response::kPR);
+}
+
+TEST_CASE("a confirmed response is the same response without confirmation") {
+  const Scenario s = scenario_with({anti_pd1()});
+  const Patient p = patient(50, 60, 0.9, 1.0);
+  const Outcome o = run(s, p, biology_for(s, p));
+  REQUIRE(o.best_response == Response::kCR);
+  CHECK(o.best_response_unconfirmed == Response::kCR);
+}
+
+TEST_CASE("an unequivocal new lesion is progression whatever the sum of diameters") {
+  Scenario s = scenario_with({anti_pd1()});
+  const Patient p = patient(0.01, 0, 0.05, 0.5);   // no immune effect
+  detail::PatientBiology b = biology_for(s, p);
+  b.growth_per_day = std::log(2.0) / 400.0;        // too slow for +20% diameter by week 6
+  s.course.new_lesion_rate_per_month = 0.0;
+  const Outcome without = run(s, p, b);
+  CHECK(without.best_response == Response::kSD);
+  s.course.new_lesion_rate_per_month = 1000.0;     // a new lesion within the first days
+  const Outcome with = run(s, p, b);
+  CHECK(with.best_response == Response::kPD);
+  CHECK(with.pfs_months == doctest::Approx(42 / kDaysPerMonth));
+  CHECK(with.best_percent_change > -30.0);          // the target lesions did not respond
+}

@@ -164,6 +164,11 @@ PatientResult make_result(std::uint64_t index, std::uint32_t arms) {
     o.arm_index = arm;
     o.best_response = static_cast<Response>(k % 5);
     const bool resp = responded(o.best_response);
+    // Without confirmation some SD and PD patients had a single responding visit.
+    const bool sd_or_pd = o.best_response == Response::kSD || o.best_response == Response::kPD;
+    o.best_response_unconfirmed = !sd_or_pd || index % 3 == 2 ? o.best_response
+                                  : index % 3 == 0           ? Response::kPR
+                                                             : Response::kCR;
     o.time_to_response_months = resp ? 2.1 + 0.3 * arm : kNoValue;
     o.duration_of_response_months = resp ? 7.3 * (x + 1.0) : kNoValue;
     o.dor_event = resp && index % 2 == 0;
@@ -230,6 +235,7 @@ void check_same(const PatientResult& got, const PatientResult& want) {
     CAPTURE(a);
     CHECK(go.arm_index == wo.arm_index);
     CHECK(go.best_response == wo.best_response);
+    CHECK(go.best_response_unconfirmed == wo.best_response_unconfirmed);
     CHECK(same(go.time_to_response_months, wo.time_to_response_months));
     CHECK(same(go.duration_of_response_months, wo.duration_of_response_months));
     CHECK(go.dor_event == wo.dor_event);
@@ -312,18 +318,23 @@ TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
   const Block second = make_block(5, 5, kArms);
 
   // The fixture covers every enumerator, so the CHECK lists of the schema are exercised.
-  std::set<int> responses, stops, causes, kinds, types;
+  std::set<int> responses, unconfirmed, stops, causes, kinds, types;
+  std::size_t unconfirmed_differs = 0;
   for (const Block* b : {&first, &second})
     for (const PatientResult& r : b->results) {
       types.insert(static_cast<int>(r.patient.cancer_type));
       for (const Outcome& o : r.outcomes) {
         responses.insert(static_cast<int>(o.best_response));
+        unconfirmed.insert(static_cast<int>(o.best_response_unconfirmed));
+        if (o.best_response_unconfirmed != o.best_response) ++unconfirmed_differs;
         stops.insert(static_cast<int>(o.stop_reason));
         causes.insert(static_cast<int>(o.death_cause));
       }
       for (const CourseEvent& e : r.events) kinds.insert(static_cast<int>(e.kind));
     }
   REQUIRE(responses.size() == kResponseNames.size());
+  REQUIRE(unconfirmed.size() == kResponseNames.size());
+  REQUIRE(unconfirmed_differs > 0);  // a column swap or copy would not read back exactly
   REQUIRE(stops.size() == kStopReasonNames.size());
   REQUIRE(causes.size() == kDeathCauseNames.size());
   REQUIRE(kinds.size() == kEventKindNames.size());
@@ -381,6 +392,7 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
 
   struct Hand {
     std::uint64_t n = 0, cr = 0, pr = 0, sd = 0, pd = 0, ne = 0, g3 = 0, durable = 0, deaths = 0;
+    std::uint64_t cr_unconfirmed = 0, pr_unconfirmed = 0;
   };
   std::vector<Hand> hand(kArms);
   for (const PatientResult& r : block.results)
@@ -394,6 +406,8 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
         case Response::kPD: ++h.pd; break;
         case Response::kNE: ++h.ne; break;
       }
+      if (o.best_response_unconfirmed == Response::kCR) ++h.cr_unconfirmed;
+      if (o.best_response_unconfirmed == Response::kPR) ++h.pr_unconfirmed;
       if (o.worst_irae_grade >= 3) ++h.g3;
       if (o.durable_cr) ++h.durable;
       if (o.os_event) ++h.deaths;
@@ -416,6 +430,9 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
     CHECK(c.ne == h.ne);
     CHECK(c.irae_grade3plus == h.g3);
     CHECK(c.durable_cr == h.durable);
+    CHECK(c.cr_unconfirmed == h.cr_unconfirmed);
+    CHECK(c.pr_unconfirmed == h.pr_unconfirmed);
+    CHECK(h.cr_unconfirmed + h.pr_unconfirmed > h.cr + h.pr);  // the fixture tells them apart
   }
 
   // The view: counts, and rates as fractions (the same IEEE division, so exactly equal).
@@ -427,17 +444,21 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
       db, fmt::format("SELECT arm_index, arm, regimen, n, responders, complete_responses,"
                       " partial_responses, stable_disease, progressive_disease, not_evaluable,"
                       " orr, cr_rate, dcr, irae_grade3plus, irae_grade3plus_rate, durable_cr,"
-                      " durable_cr_rate, deaths FROM arm_summary WHERE run_id = {}"
+                      " durable_cr_rate, deaths, responders_unconfirmed,"
+                      " complete_responses_unconfirmed, partial_responses_unconfirmed,"
+                      " orr_unconfirmed FROM arm_summary WHERE run_id = {}"
                       " ORDER BY arm_index",
                       run));
   REQUIRE(rows.size() == kArms);
   for (std::uint32_t a = 0; a < kArms; ++a) {
     const Hand& h = hand[a];
     const std::string want = fmt::format(
-        "{}|arm_{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|", a, a,
+        "{}|arm_{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|", a, a,
         a == 0 ? "nivolumab" : "ipilimumab_nivolumab", h.n, h.cr + h.pr, h.cr, h.pr, h.sd, h.pd,
         h.ne, rate(h.cr + h.pr, h.n), rate(h.cr, h.n), rate(h.cr + h.pr + h.sd, h.n), h.g3,
-        rate(h.g3, h.n), h.durable, rate(h.durable, h.n), h.deaths);
+        rate(h.g3, h.n), h.durable, rate(h.durable, h.n), h.deaths,
+        h.cr_unconfirmed + h.pr_unconfirmed, h.cr_unconfirmed, h.pr_unconfirmed,
+        rate(h.cr_unconfirmed + h.pr_unconfirmed, h.n));
     CHECK(rows[a] == want);
   }
 
@@ -449,6 +470,8 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
   CHECK(empty[1].cr == 0);
   CHECK(query_text(db, fmt::format("SELECT orr FROM arm_summary WHERE run_id = {}", empty_run)) ==
         "NULL");
+  CHECK(query_text(db, fmt::format("SELECT orr_unconfirmed FROM arm_summary WHERE run_id = {}",
+                                   empty_run)) == "NULL");
 }
 
 TEST_CASE("survival_times groups equal times in increasing order with events and censorings") {
@@ -821,4 +844,20 @@ TEST_CASE("deleting a run removes all of its rows and nothing else") {
   }
   CHECK(count_rows(db, "patients", keep) == 4);
   CHECK(count_rows(db, "events", keep) == kept_events);
+}
+
+TEST_CASE("best_response_unconfirmed refuses anything but a RECIST response") {
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(2));
+  RunWriter(store, run, false).write_block(make_block(0, 3, 2));
+  sqlite3* db = store.handle();
+  char* message = nullptr;
+  CHECK(sqlite3_exec(db, "UPDATE outcomes SET best_response_unconfirmed = 'uPR'", nullptr, nullptr,
+                     &message) == SQLITE_CONSTRAINT_CHECK);
+  sqlite3_free(message);
+  message = nullptr;
+  CHECK(sqlite3_exec(db, "UPDATE outcomes SET best_response_unconfirmed = NULL", nullptr, nullptr,
+                     &message) == SQLITE_CONSTRAINT_NOTNULL);
+  sqlite3_free(message);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_response_unconfirmed = 'PR'") > 0);
 }

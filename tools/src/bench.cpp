@@ -105,7 +105,7 @@ double raw_insert(const vpgen::Simulator& simulator, const std::vector<vpgen::Bl
         db, "prepare patients");
   check(sqlite3_prepare_v2(db,
                            "INSERT INTO outcomes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                           " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                           " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                            -1, &outcome, nullptr),
         db, "prepare outcomes");
   check(sqlite3_prepare_v2(db,
@@ -154,24 +154,26 @@ double raw_insert(const vpgen::Simulator& simulator, const std::vector<vpgen::Bl
         sqlite3_bind_int(outcome, 3, static_cast<int>(o.arm_index));
         sqlite3_bind_text(outcome, 4, text_of(vpgen::to_string(o.best_response)), -1,
                           SQLITE_STATIC);
-        real(outcome, 5, o.time_to_response_months);
-        real(outcome, 6, o.duration_of_response_months);
-        if (responded) sqlite3_bind_int(outcome, 7, o.dor_event);
-        else sqlite3_bind_null(outcome, 7);
-        sqlite3_bind_double(outcome, 8, o.pfs_months);
-        sqlite3_bind_int(outcome, 9, o.pfs_event);
-        sqlite3_bind_double(outcome, 10, o.os_months);
-        sqlite3_bind_int(outcome, 11, o.os_event);
-        sqlite3_bind_int(outcome, 12, o.worst_irae_grade);
-        real(outcome, 13, o.irae_onset_months);
-        sqlite3_bind_text(outcome, 14, text_of(vpgen::to_string(o.stop_reason)), -1,
+        sqlite3_bind_text(outcome, 5, text_of(vpgen::to_string(o.best_response_unconfirmed)), -1,
                           SQLITE_STATIC);
-        sqlite3_bind_double(outcome, 15, o.treatment_months);
-        sqlite3_bind_int(outcome, 16, o.durable_cr);
-        sqlite3_bind_text(outcome, 17, text_of(vpgen::to_string(o.death_cause)), -1,
+        real(outcome, 6, o.time_to_response_months);
+        real(outcome, 7, o.duration_of_response_months);
+        if (responded) sqlite3_bind_int(outcome, 8, o.dor_event);
+        else sqlite3_bind_null(outcome, 8);
+        sqlite3_bind_double(outcome, 9, o.pfs_months);
+        sqlite3_bind_int(outcome, 10, o.pfs_event);
+        sqlite3_bind_double(outcome, 11, o.os_months);
+        sqlite3_bind_int(outcome, 12, o.os_event);
+        sqlite3_bind_int(outcome, 13, o.worst_irae_grade);
+        real(outcome, 14, o.irae_onset_months);
+        sqlite3_bind_text(outcome, 15, text_of(vpgen::to_string(o.stop_reason)), -1,
                           SQLITE_STATIC);
-        sqlite3_bind_int(outcome, 18, o.eradicated);
-        real(outcome, 19, o.best_percent_change);
+        sqlite3_bind_double(outcome, 16, o.treatment_months);
+        sqlite3_bind_int(outcome, 17, o.durable_cr);
+        sqlite3_bind_text(outcome, 18, text_of(vpgen::to_string(o.death_cause)), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int(outcome, 19, o.eradicated);
+        real(outcome, 20, o.best_percent_change);
         step(outcome, "outcomes");
       }
       if (!events) continue;

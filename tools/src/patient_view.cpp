@@ -72,6 +72,8 @@ std::vector<std::string> compare_results(const PatientResult& a, const PatientRe
     integer(o + "arm_index", x.arm_index, y.arm_index);
     integer(o + "best_response", static_cast<int>(x.best_response),
             static_cast<int>(y.best_response));
+    integer(o + "best_response_unconfirmed", static_cast<int>(x.best_response_unconfirmed),
+            static_cast<int>(y.best_response_unconfirmed));
     num(o + "time_to_response_months", x.time_to_response_months, y.time_to_response_months);
     num(o + "duration_of_response_months", x.duration_of_response_months,
         y.duration_of_response_months);
@@ -141,6 +143,7 @@ nlohmann::json patient_json(const Patient& p) {
 nlohmann::json outcome_json(const Outcome& o) {
   return {{"arm_index", o.arm_index},
           {"best_response", to_string(o.best_response)},
+          {"best_response_unconfirmed", to_string(o.best_response_unconfirmed)},
           {"time_to_response_months", number_or_null(o.time_to_response_months)},
           {"duration_of_response_months", number_or_null(o.duration_of_response_months)},
           {"dor_event", o.dor_event},

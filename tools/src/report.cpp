@@ -101,6 +101,8 @@ RunReport build_report(ResultStore& store, std::int64_t run_id, double ci_level)
     ArmReport arm;
     arm.counts = counts;
     arm.orr = clopper_pearson(counts.cr + counts.pr, counts.n, ci_level);
+    arm.orr_unconfirmed =
+        clopper_pearson(counts.cr_unconfirmed + counts.pr_unconfirmed, counts.n, ci_level);
     arm.cr_rate = clopper_pearson(counts.cr, counts.n, ci_level);
     arm.dcr = clopper_pearson(counts.cr + counts.pr + counts.sd, counts.n, ci_level);
     arm.irae_grade3plus_rate = clopper_pearson(counts.irae_grade3plus, counts.n, ci_level);
@@ -152,11 +154,14 @@ nlohmann::json report_json(const RunReport& report) {
           {"sd", c.sd},
           {"pd", c.pd},
           {"ne", c.ne},
+          {"cr_unconfirmed", c.cr_unconfirmed},
+          {"pr_unconfirmed", c.pr_unconfirmed},
           {"irae_grade3plus", c.irae_grade3plus},
           {"durable_cr", c.durable_cr},
           {"os_events", arm.os_events},
           {"pfs_events", arm.pfs_events}}},
         {"orr", interval_json(arm.orr)},
+        {"orr_unconfirmed", interval_json(arm.orr_unconfirmed)},
         {"cr_rate", interval_json(arm.cr_rate)},
         {"dcr", interval_json(arm.dcr)},
         {"irae_grade3plus_rate", interval_json(arm.irae_grade3plus_rate)},
@@ -220,6 +225,7 @@ std::string report_text(const RunReport& report) {
     row("Best response", fmt::format("CR {}  PR {}  SD {}  PD {}  NE {}", c.cr, c.pr, c.sd, c.pd,
                                      c.ne));
     row("ORR (CR+PR)", percent_text(arm.orr, "n/a"));
+    row("ORR unconfirmed", percent_text(arm.orr_unconfirmed, "n/a"));
     row("CR rate", percent_text(arm.cr_rate, "n/a"));
     row("DCR (CR+PR+SD)", percent_text(arm.dcr, "n/a"));
     row("irAE grade >= 3", percent_text(arm.irae_grade3plus_rate, "n/a"));

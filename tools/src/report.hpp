@@ -23,7 +23,8 @@ inline constexpr std::array<int, 4> kReportLandmarkMonths = {12, 24, 60, 120};
 
 struct ArmReport {
   ArmCounts counts;
-  Interval orr;                   // (CR + PR) / n, Clopper-Pearson
+  Interval orr;                   // (CR + PR) / n, Clopper-Pearson; CR/PR confirmed
+  Interval orr_unconfirmed;       // the same without requiring confirmation
   Interval cr_rate;               // CR / n
   Interval dcr;                   // (CR + PR + SD) / n, disease control
   Interval irae_grade3plus_rate;  // worst irAE of CTCAE grade >= 3

@@ -138,6 +138,7 @@ CourseParams read_course(TableReader& root) {
     p.ldh_death_hr = t.number("ldh_death_hr", 0.1, 20.0);
     p.sites_death_hr = t.number("sites_death_hr", 0.1, 20.0);
     p.post_progression_growth_factor = t.number("post_progression_growth_factor", 0.0, 10.0);
+    p.new_lesion_rate_per_month = t.number("new_lesion_rate_per_month", 0.0, 100.0);
     p.residual_alpha = t.number("residual_alpha", 0.01, 1000.0);
     p.residual_beta = t.number("residual_beta", 0.01, 1000.0);
     p.residual_resolution_months = t.number("residual_resolution_months", 0.1, 1200.0);

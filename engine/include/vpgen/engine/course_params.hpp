@@ -73,6 +73,7 @@ struct CourseParams {
   double ldh_death_hr = 1.8;                  // LDH above normal
   double sites_death_hr = 1.1;                // per metastatic site beyond the first
   double post_progression_growth_factor = 0.7;  // growth multiplier under later-line therapy
+  double new_lesion_rate_per_month = 0.05;    // detectable new lesions per month at baseline burden
   double residual_alpha = 2.0;                // Beta(alpha, beta) of the residual-mass fraction s0
   double residual_beta = 6.0;
   double residual_resolution_months = 24.0;   // the residual mass shrinks as exp(-t / this)

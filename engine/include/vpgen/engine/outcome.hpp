@@ -46,6 +46,9 @@ inline std::string_view to_string(DeathCause c) {
 struct Outcome {
   std::uint32_t arm_index = 0;
   Response best_response = Response::kNE;
+  // Best per-visit response without requiring confirmation (a single CR/PR visit counts); SD
+  // still needs min_sd_weeks. Trials report ORR both confirmed and unconfirmed.
+  Response best_response_unconfirmed = Response::kNE;
   double time_to_response_months = kNoValue;   // first assessment showing the confirmed CR/PR
   double duration_of_response_months = kNoValue;
   bool dor_event = false;                      // 1 = response ended by progression or death

@@ -22,6 +22,7 @@ enum class Purpose : std::uint32_t {
   kAssessment = 3,    // measurement noise of RECIST assessments
   kOtherDeath = 4,    // death from causes other than the cancer or its treatment
   kTrialDesign = 5,   // reserved: replicate trials drawn from the population
+  kNewLesions = 6,    // appearance of new lesions during one course
 };
 
 // Arm number used for streams that belong to the patient rather than to one arm.

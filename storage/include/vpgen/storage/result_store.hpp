@@ -64,6 +64,7 @@ struct ArmCounts {
   std::string regimen;
   std::uint64_t n = 0;
   std::uint64_t cr = 0, pr = 0, sd = 0, pd = 0, ne = 0;
+  std::uint64_t cr_unconfirmed = 0, pr_unconfirmed = 0;   // best response without confirmation
   std::uint64_t irae_grade3plus = 0;
   std::uint64_t durable_cr = 0;
 };
