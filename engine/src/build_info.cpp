@@ -8,10 +8,12 @@
 
 namespace vpgen {
 
+const char* git_commit();  // generated at build time (cmake/git_commit.cmake)
+
 BuildInfo build_info() {
   BuildInfo info;
   info.vpgen_version = VPGEN_VERSION;
-  info.git_commit = VPGEN_GIT_COMMIT;
+  info.git_commit = git_commit();
 #if defined(__clang__)
   info.compiler = fmt::format("clang {}", __clang_version__);
 #elif defined(__GNUC__)

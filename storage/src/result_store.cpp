@@ -477,7 +477,8 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
   insert_run.bind_text(9, provenance.compiler);
   insert_run.bind_text(10, provenance.boost_version);
   insert_run.bind_text(11, provenance.tbb_version);
-  insert_run.bind_text(12, provenance.sqlite_version);
+  // The library actually linked, whatever the caller believes it to be.
+  insert_run.bind_text(12, std::string_view(sqlite3_libversion()));
   insert_run.bind_int64(13, provenance.rng_scheme);
   insert_run.bind_int64(14, provenance.threads);
   insert_run.bind_int64(15, block_size);

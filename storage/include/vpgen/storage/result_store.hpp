@@ -37,7 +37,7 @@ struct RunProvenance {
   std::string compiler;
   std::string boost_version;
   std::string tbb_version;
-  std::string sqlite_version;
+  std::string sqlite_version;   // begin_run records the linked library's own version
   int rng_scheme = 0;
   int threads = 0;
   std::uint64_t block_size = 0;
