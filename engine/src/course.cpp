@@ -463,6 +463,7 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
   const double min_sd_days = scenario.assessment.min_sd_weeks * kWeek;
   Response best = Response::kNE;
   double response_day = kInfinity;
+  Response first_response = Response::kNE;   // the category of the first confirmed response
   double cr_day = kInfinity;
   auto rank = [](Response r) {
     switch (r) {
@@ -482,7 +483,10 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
                              (r == Response::kCR ? visits[v + 1].response == Response::kCR
                                                  : is_response(visits[v + 1].response));
       if (confirmed) {
-        if (response_day == kInfinity) response_day = visits[v].day;
+        if (response_day == kInfinity) {
+          response_day = visits[v].day;
+          first_response = r;
+        }
         if (r == Response::kCR && cr_day == kInfinity) cr_day = visits[v].day;
       } else {
         counted = Response::kSD;
@@ -515,7 +519,7 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
     out.dor_event = out.pfs_event;
     out.duration_of_response_months =
         days_to_months((out.pfs_event ? pfs_day : last_visit) - response_day);
-    record(response_day, EventKind::kResponse, static_cast<int>(best), kNoValue);
+    record(response_day, EventKind::kResponse, static_cast<int>(first_response), kNoValue);
   }
   if (cr_day != kInfinity) {
     const double durable_until = cr_day + months_to_days(kDurableCrMonths);
