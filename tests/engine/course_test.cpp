@@ -50,6 +50,7 @@ detail::PatientBiology biology_for(const Scenario& s, const Patient& p) {
   b.growth_per_day = std::log(2.0) / 90.0;
   b.escape_threshold = 1e300;          // no escape unless a test wants it
   b.other_death_day = 1e9;
+  b.residual_fraction = 0.1;           // a small residual mass: CR reads within months
   return b;
 }
 

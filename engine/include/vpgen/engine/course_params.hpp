@@ -50,40 +50,41 @@ struct LifeTable {
 };
 
 // Parameters of the immune response and the rest of the course model. docs/MODEL.md gives the
-// equations; the comments give the symbol used there.
+// equations; the comments give the symbol used there. Scalar defaults equal configs/model/course.toml
+// (per-type defaults are generic), so tests that build parameters in code use the shipped values.
 struct CourseParams {
   std::array<CourseTypeParams, kCancerTypeCount> types;
   double tmb_scale_mut_per_mb = 10.0;         // antigenicity a = 1 - exp(-TMB / this)
-  double ctla4_priming_gain = 0.5;            // priming p = I + gain * ctla4 * (1 - I)
+  double ctla4_priming_gain = 0.6;            // priming p = I + gain * ctla4 * (1 - I)
   double pdl1_brake_max = 0.8;                // PD-L1 brake b = max * P / (P + half)
   double pdl1_half_percent = 10.0;
   double exhaustion_brake = 0.5;              // PD-1 exhaustion brake e, independent of PD-L1
-  double max_kill_per_month = 3.0;            // kill rate at unit potential, 1/month
+  double max_kill_per_month = 2.5;            // kill rate at unit potential, 1/month
   double effector_sigma_log = 1.0;            // spread of the patient's effector strength Z
-  double onset_mean_months = 2.0;             // delay before immune killing starts (gamma)
+  double onset_mean_months = 1.5;             // delay before immune killing starts (gamma)
   double onset_shape = 2.0;
-  double escape_per_cell_month = 1e-11;       // immune-escape hazard per surviving cell under attack
+  double escape_per_cell_month = 2e-12;       // immune-escape hazard per surviving cell under attack
   double escape_clone_cells = 1e6;            // size of the escape clone when it emerges, cells
   double chemo_resistant_sigma_log = 1.0;     // spread of the chemo-resistant fraction
   double memory_tau_max_months = 120.0;       // decay time of control after treatment at memory 1
-  double prior_anti_pd1_factor = 0.3;         // Z multiplier for immunotherapy after anti-PD-(L)1
+  double prior_anti_pd1_factor = 0.35;         // Z multiplier for immunotherapy after anti-PD-(L)1
   double cells_per_cm3 = 1e9;                 // tumour cells per cm^3
   double burden_death_exponent = 1.0;         // disease-death hazard ~ (cells / baseline)^this
   double ecog_death_hr = 1.5;                 // per ECOG point
   double ldh_death_hr = 1.8;                  // LDH above normal
   double sites_death_hr = 1.1;                // per metastatic site beyond the first
   double post_progression_growth_factor = 0.7;  // growth multiplier under later-line therapy
-  double new_lesion_rate_per_month = 0.05;    // detectable new lesions per month at baseline burden
-  double residual_alpha = 2.0;                // Beta(alpha, beta) of the residual-mass fraction s0
-  double residual_beta = 6.0;
-  double residual_resolution_months = 24.0;   // the residual mass shrinks as exp(-t / this)
-  double irae_activation_coupling = 2.0;      // irAE hazard multiplier per unit activation
+  double new_lesion_rate_per_month = 0.02;    // detectable new lesions per month at baseline burden
+  double residual_alpha = 3.0;                // Beta(alpha, beta) of the residual-mass fraction s0
+  double residual_beta = 5.0;
+  double residual_resolution_months = 36.0;   // the residual mass shrinks as exp(-t / this)
+  double irae_activation_coupling = 0.5;      // irAE hazard multiplier per unit activation
   double irae_early_months = 3.0;             // on-treatment irAE hazard falls with this constant
   double irae_late_fraction = 0.1;            // to this fraction of its initial level
   double irae_post_treatment_decay_months = 2.0;  // irAE hazard decay after the last dose
   double frac_grade2_of_mild = 0.45;          // P(grade 2 | grade 1-2)
   std::array<double, 3> severe_grade_probs{0.8, 0.17, 0.03};  // P(grade 3,4,5 | grade >= 3)
-  double steroid_kill_factor = 0.8;           // immune kill multiplier after grade >= 3 steroids
+  double steroid_kill_factor = 0.85;          // immune kill multiplier after grade >= 3 steroids
   double measurement_sigma_log = 0.05;        // RECIST measurement noise on log(SLD)
   double cr_diameter_fraction = 0.1;          // SLD below this fraction of baseline reads as 0
   LifeTable life_table;                       // background (other-cause) mortality
