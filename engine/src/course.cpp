@@ -72,9 +72,11 @@ CourseSetup setup_course(const CourseParams& params, const RegimenSpec& regimen,
     setup.activation = strength * std::max(0.0, treated - untreated);
     setup.kill_immune_per_day = params.max_kill_per_month * setup.activation / kDaysPerMonth;
   }
-  setup.kill_chemo_per_day = regimen.chemo_kill_per_month *
-                             params.types[static_cast<std::size_t>(patient.cancer_type)]
-                                 .chemo_sensitivity / kDaysPerMonth;
+  const auto type = static_cast<std::size_t>(patient.cancer_type);
+  const double sensitivity = regimen.regimen_class == RegimenClass::kTargeted
+                                 ? regimen.targeted_sensitivity[type]
+                                 : params.types[type].chemo_sensitivity;
+  setup.kill_chemo_per_day = regimen.chemo_kill_per_month * sensitivity / kDaysPerMonth;
   setup.memory_tau_days = std::max(1.0, months_to_days(params.memory_tau_max_months) *
                                             patient.memory_capacity);
   if (regimen.max_duration_months > 0.0)
@@ -187,9 +189,9 @@ PatientBiology draw_biology(const CourseParams& params, const Patient& patient,
                                                   params.onset_mean_months / params.onset_shape);
   biology.onset_days = months_to_days(onset(course));
   biology.escape_threshold = exponential(course);
-  biology.chemo_resistant_fraction = std::min(
-      1.0, type.chemo_resistant_fraction_median *
-               std::exp(params.chemo_resistant_sigma_log * normal(course)));
+  biology.resistance_factor = std::exp(params.chemo_resistant_sigma_log * normal(course));
+  biology.chemo_resistant_fraction =
+      std::min(1.0, type.chemo_resistant_fraction_median * biology.resistance_factor);
   biology.disease_death_threshold = exponential(course);
   boost::random::beta_distribution<double> residual(params.residual_alpha, params.residual_beta);
   biology.residual_fraction = residual(course);
@@ -255,11 +257,15 @@ Outcome simulate_course(const Scenario& scenario, const std::vector<double>& ass
   record(0.0, EventKind::kTreatmentStart, 0, kNoValue);
 
   // State: log of sensitive and resistant cells relative to baseline cells.
-  const bool chemo = regimen.regimen_class == RegimenClass::kChemotherapy;
-  double log_sensitive = chemo ? std::log1p(-std::min(biology.chemo_resistant_fraction, 0.999999))
-                               : 0.0;
+  // Chemotherapy and targeted therapy: a pre-existing resistant clone (Goldie-Coldman).
+  const bool chemo = regimen.regimen_class != RegimenClass::kImmunotherapy;
+  const double resistant_fraction =
+      regimen.regimen_class == RegimenClass::kTargeted
+          ? std::min(1.0, regimen.targeted_resistant_fraction_median * biology.resistance_factor)
+          : biology.chemo_resistant_fraction;
+  double log_sensitive = chemo ? std::log1p(-std::min(resistant_fraction, 0.999999)) : 0.0;
   bool sensitive_alive = true;
-  double log_resistant = chemo ? std::log(biology.chemo_resistant_fraction) : 0.0;
+  double log_resistant = chemo ? std::log(resistant_fraction) : 0.0;
   bool resistant_alive = chemo;
   double escape_hazard = 0.0;
 

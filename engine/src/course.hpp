@@ -19,7 +19,8 @@ struct PatientBiology {
   double effector_strength = 1.0;        // Z: log-normal multiplier of therapy-induced killing
   double onset_days = 0.0;               // delay before immune killing starts
   double escape_threshold = 0.0;         // Exp(1): escape when its cumulative hazard passes it
-  double chemo_resistant_fraction = 0.0; // of baseline cells
+  double chemo_resistant_fraction = 0.0; // of baseline cells: type median x resistance_factor
+  double resistance_factor = 1.0;        // log-normal factor of the patient's resistant fraction
   double disease_death_threshold = 0.0;  // Exp(1) for the disease-death cumulative hazard
   double other_death_day = 0.0;          // death from other causes (life table), days from start
   double baseline_cells = 0.0;           // tumour cells at baseline

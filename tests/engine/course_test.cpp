@@ -366,3 +366,30 @@ TEST_CASE("an unequivocal new lesion is progression whatever the sum of diameter
   CHECK(with.pfs_months == doctest::Approx(42 / kDaysPerMonth));
   CHECK(with.best_percent_change > -30.0);          // the target lesions did not respond
 }
+
+TEST_CASE("a targeted regimen acts by cancer type, not by immune biomarkers") {
+  RegimenSpec sunitinib;
+  sunitinib.name = "sunitinib";
+  sunitinib.regimen_class = RegimenClass::kTargeted;
+  sunitinib.chemo_kill_per_month = 1.0;
+  sunitinib.max_duration_months = 0;
+  sunitinib.cycle_length_days = 42;
+  sunitinib.targeted_sensitivity.fill(0.0);
+  sunitinib.targeted_sensitivity[static_cast<std::size_t>(CancerType::kRcc)] = 1.0;
+  sunitinib.targeted_resistant_fraction_median = 0.01;
+  const Scenario s = scenario_with({sunitinib});
+  Patient rcc = patient(1, 0, 0.1, 0.5);
+  rcc.cancer_type = CancerType::kRcc;
+  Patient rcc_hot = patient(60, 90, 0.95, 0.9);
+  rcc_hot.cancer_type = CancerType::kRcc;
+  const Patient melanoma = patient(1, 0, 0.1, 0.5);
+  const detail::PatientBiology b = biology_for(s, rcc);
+  const Outcome responds = run(s, rcc, b);
+  const Outcome same = run(s, rcc_hot, b);
+  const Outcome insensitive = run(s, melanoma, b);
+  CHECK((responds.best_response == Response::kPR || responds.best_response == Response::kCR));
+  CHECK(same.best_percent_change == responds.best_percent_change);   // biomarkers do not matter
+  CHECK(insensitive.best_percent_change > 0.0);                       // no kill outside RCC
+  CHECK(responds.pfs_event);                                          // resistance regrows
+  CHECK_FALSE(responds.eradicated);
+}

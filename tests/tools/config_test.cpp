@@ -136,3 +136,38 @@ TEST_CASE("the life table loads verbatim and a bad value is named by file, line 
                                                                  "mortality is the life table") !=
         std::string::npos);
 }
+
+TEST_CASE("a targeted regimen needs its per-type sensitivity; other classes refuse it") {
+  const std::string common =
+      "pd1_blockade = 0\nctla4_blockade = 0\ncycle_length_days = 42\nmax_duration_months = 0\n"
+      "max_cycles = 0\nchemo_kill_per_month = 0.3\nirae_hazard_per_month = 0\n"
+      "frac_severe_irae = 0\nsource = \"s\"\n";
+  const std::string table =
+      "sensitivity_by_type = { melanoma = 0, nsclc = 0, rcc = 1, urothelial = 0, head_neck = 0, "
+      "crc_msi_high = 0, crc_mss = 0, tnbc = 0 }\n";
+  {
+    const toml::table doc = config::parse_file_text(
+        "[t]\ndescription = \"d\"\nclass = \"targeted\"\n" + common + table +
+            "targeted_resistant_fraction_median = 0.05\n",
+        "t.toml");
+    config::TableReader root(doc, "t.toml", "");
+    const auto regimens = config::read_regimens(root);
+    CHECK(regimens.at("t").regimen_class == RegimenClass::kTargeted);
+    CHECK(regimens.at("t").targeted_sensitivity[static_cast<std::size_t>(CancerType::kRcc)] == 1.0);
+    CHECK(regimens.at("t").targeted_resistant_fraction_median == 0.05);
+  }
+  {
+    const toml::table doc = config::parse_file_text(
+        "[t]\ndescription = \"d\"\nclass = \"targeted\"\n" + common, "t.toml");
+    config::TableReader root(doc, "t.toml", "");
+    CHECK(error_of([&] { config::read_regimens(root); }).find("key 't.sensitivity_by_type'") !=
+          std::string::npos);
+  }
+  {
+    const toml::table doc = config::parse_file_text(
+        "[c]\ndescription = \"d\"\nclass = \"chemotherapy\"\n" + common + table, "c.toml");
+    config::TableReader root(doc, "c.toml", "");
+    CHECK(error_of([&] { config::read_regimens(root); }) ==
+          "c.toml:13: key 'c.sensitivity_by_type': unknown key");
+  }
+}

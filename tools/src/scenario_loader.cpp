@@ -40,7 +40,8 @@ RegimenSpec read_regimen(TableReader t, const std::string& name) {
   const std::string regimen_class = t.string("class");
   if (regimen_class == "immunotherapy") r.regimen_class = RegimenClass::kImmunotherapy;
   else if (regimen_class == "chemotherapy") r.regimen_class = RegimenClass::kChemotherapy;
-  else t.fail("class", fmt::format("'{}' is not one of: immunotherapy, chemotherapy",
+  else if (regimen_class == "targeted") r.regimen_class = RegimenClass::kTargeted;
+  else t.fail("class", fmt::format("'{}' is not one of: immunotherapy, chemotherapy, targeted",
                                    regimen_class));
   r.pd1_blockade = t.probability("pd1_blockade");
   r.ctla4_blockade = t.probability("ctla4_blockade");
@@ -50,11 +51,20 @@ RegimenSpec read_regimen(TableReader t, const std::string& name) {
   r.chemo_kill_per_month = t.number("chemo_kill_per_month", 0.0, 100.0);
   r.irae_hazard_per_month = t.number("irae_hazard_per_month", 0.0, 100.0);
   r.frac_severe_irae = t.probability("frac_severe_irae");
+  if (r.regimen_class == RegimenClass::kTargeted) {
+    // Only targeted regimens have this table; on any other class finish() refuses it.
+    TableReader sensitivity = t.table("sensitivity_by_type");
+    for (std::size_t i = 0; i < kCancerTypeCount; ++i)
+      r.targeted_sensitivity[i] = sensitivity.number(kCancerTypeNames[i], 0.0, 10.0);
+    sensitivity.finish();
+    r.targeted_resistant_fraction_median =
+        t.number("targeted_resistant_fraction_median", 1e-12, 1.0);
+  }
   require_source(t);
   t.finish();
-  if (r.regimen_class == RegimenClass::kChemotherapy &&
+  if (r.regimen_class != RegimenClass::kImmunotherapy &&
       (r.pd1_blockade > 0.0 || r.ctla4_blockade > 0.0))
-    t.fail("class", "a chemotherapy regimen cannot block PD-1 or CTLA-4");
+    t.fail("class", fmt::format("a {} regimen cannot block PD-1 or CTLA-4", regimen_class));
   return r;
 }
 

@@ -12,7 +12,9 @@
 
 namespace vpgen {
 
-enum class RegimenClass : std::uint8_t { kImmunotherapy = 0, kChemotherapy = 1 };
+// Immunotherapy acts through the immune model; chemotherapy and targeted therapy kill sensitive
+// tumour cells directly, independent of the immune biomarkers, and meet pre-existing resistance.
+enum class RegimenClass : std::uint8_t { kImmunotherapy = 0, kChemotherapy = 1, kTargeted = 2 };
 
 // One treatment regimen. Blockade levels are fractions 0..1 of the target blocked while the drug
 // is given.
@@ -25,7 +27,12 @@ struct RegimenSpec {
   double cycle_length_days = 21.0;
   double max_duration_months = 24.0;     // planned treatment length; 0 = until progression
   int max_cycles = 0;                    // planned cycles; 0 = no cap other than the duration
-  double chemo_kill_per_month = 0.0;     // cytotoxic kill rate of sensitive cells, 1/month
+  double chemo_kill_per_month = 0.0;     // direct kill rate of sensitive cells (chemotherapy or
+                                         // targeted therapy), 1/month
+  // Targeted therapy only: sensitivity of each cancer type (index = CancerType), multiplying
+  // chemo_kill_per_month. Chemotherapy uses the type's own chemo_sensitivity instead.
+  std::array<double, kCancerTypeCount> targeted_sensitivity{};
+  double targeted_resistant_fraction_median = 0.0;  // targeted only: resistant cells at baseline
   double irae_hazard_per_month = 0.0;    // baseline irAE hazard while on treatment, 1/month
   double frac_severe_irae = 0.0;         // P(grade >= 3 | an irAE occurs)
 };
