@@ -10,8 +10,6 @@
 namespace vpgen::config {
 namespace {
 
-// Parameter files write probabilities with a few decimals; they must still sum to 1.
-constexpr double kSumTolerance = 1e-9;
 
 double positive(TableReader& t, std::string_view key) {
   const double value = t.number(key);
@@ -19,26 +17,6 @@ double positive(TableReader& t, std::string_view key) {
   return value;
 }
 
-// Every parameter table names where its values come from; "assumption: ..." where nothing does.
-void require_source(TableReader& t) {
-  const std::string source = t.string("source");
-  if (source.find_first_not_of(" \t") == std::string::npos)
-    t.fail("source", "must name the source of the values (or say \"assumption: why\")");
-}
-
-template <std::size_t N>
-std::array<double, N> distribution(TableReader& t, std::string_view key) {
-  const std::vector<double> values = t.numbers(key, N, 0.0, 1.0);
-  std::array<double, N> out{};
-  double sum = 0.0;
-  for (std::size_t i = 0; i < N; ++i) {
-    out[i] = values[i];
-    sum += values[i];
-  }
-  if (std::abs(sum - 1.0) > kSumTolerance)
-    t.fail(key, fmt::format("probabilities sum to {:.10g}, not 1", sum));
-  return out;
-}
 
 LogNormalMarginal read_log_normal(TableReader& parent, std::string_view key) {
   TableReader t = parent.table(key);
@@ -52,7 +30,7 @@ LogNormalMarginal read_log_normal(TableReader& parent, std::string_view key) {
   if (!(m.median > m.min && m.median < m.max))
     t.fail("median", fmt::format("{} must lie strictly between min = {} and max = {}", m.median,
                                  m.min, m.max));
-  require_source(t);
+  t.require_source();
   t.finish();
   return m;
 }
@@ -62,7 +40,7 @@ BetaMarginal read_beta(TableReader& parent, std::string_view key) {
   BetaMarginal m;
   m.alpha = positive(t, "alpha");
   m.beta = positive(t, "beta");
-  require_source(t);
+  t.require_source();
   t.finish();
   return m;
 }
@@ -75,11 +53,11 @@ Pdl1Marginal read_pdl1(TableReader& parent) {
   m.frac_5_49 = t.probability("frac_5_49");
   m.frac_50_100 = t.probability("frac_50_100");
   const double sum = m.frac_zero + m.frac_1_4 + m.frac_5_49 + m.frac_50_100;
-  if (std::abs(sum - 1.0) > kSumTolerance)
+  if (std::abs(sum - 1.0) > TableReader::kSumTolerance)
     parent.fail(
         "pdl1",
         fmt::format("frac_zero + frac_1_4 + frac_5_49 + frac_50_100 = {:.10g}, not 1", sum));
-  require_source(t);
+  t.require_source();
   t.finish();
   return m;
 }
@@ -96,7 +74,7 @@ NormalMarginal read_age(TableReader& parent) {
   if (!(m.mean > m.min && m.mean < m.max))
     t.fail("mean",
            fmt::format("{} must lie strictly between min = {} and max = {}", m.mean, m.min, m.max));
-  require_source(t);
+  t.require_source();
   t.finish();
   return m;
 }
@@ -106,7 +84,7 @@ template <typename Read>
 double single(TableReader& parent, std::string_view key, std::string_view field, Read read) {
   TableReader t = parent.table(key);
   const double value = read(t, field);
-  require_source(t);
+  t.require_source();
   t.finish();
   return value;
 }
@@ -114,8 +92,8 @@ double single(TableReader& parent, std::string_view key, std::string_view field,
 template <std::size_t N>
 std::array<double, N> probabilities(TableReader& parent, std::string_view key) {
   TableReader t = parent.table(key);
-  const std::array<double, N> out = distribution<N>(t, "probs");
-  require_source(t);
+  const std::array<double, N> out = t.template distribution<N>("probs");
+  t.require_source();
   t.finish();
   return out;
 }
@@ -213,7 +191,7 @@ CorrelationMatrix read_correlation(TableReader& root) {
       }
     }
   }
-  require_source(t);
+  t.require_source();
   t.finish();
   return c;
 }
@@ -225,7 +203,7 @@ PopulationParams read_population(TableReader& root) {
   {
     TableReader hot = root.table("hot_threshold");
     params.hot_threshold = hot.probability("value");
-    require_source(hot);
+    hot.require_source();
     hot.finish();
   }
   params.correlation = read_correlation(root);

@@ -16,11 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A parameter table whose `source` key must be a non-empty string (sources are part of the data).
-void require_source(TableReader& table) {
-  if (table.string("source").empty()) table.fail("source", "must name the source or assumption");
-}
-
 CourseTypeParams read_course_type(TableReader t) {
   CourseTypeParams p;
   p.doubling_time_median_months = t.number("doubling_time_median_months", 0.05, 1200.0);
@@ -28,7 +23,7 @@ CourseTypeParams read_course_type(TableReader t) {
   p.disease_death_hazard_per_month = t.number("disease_death_hazard_per_month", 0.0, 10.0);
   p.chemo_sensitivity = t.number("chemo_sensitivity", 0.0, 10.0);
   p.chemo_resistant_fraction_median = t.number("chemo_resistant_fraction_median", 1e-12, 1.0);
-  require_source(t);
+  t.require_source();
   t.finish();
   return p;
 }
@@ -60,7 +55,7 @@ RegimenSpec read_regimen(TableReader t, const std::string& name) {
     r.targeted_resistant_fraction_median =
         t.number("targeted_resistant_fraction_median", 1e-12, 1.0);
   }
-  require_source(t);
+  t.require_source();
   t.finish();
   if (r.regimen_class != RegimenClass::kImmunotherapy &&
       (r.pd1_blockade > 0.0 || r.ctla4_blockade > 0.0))
@@ -131,13 +126,13 @@ CourseParams read_course(TableReader& root) {
     p.escape_clone_cells = t.number("escape_clone_cells", 1.0, 1e12);
     p.memory_tau_max_months = t.number("memory_tau_max_months", 0.01, 1e4);
     p.prior_anti_pd1_factor = t.number("prior_anti_pd1_factor", 0.0, 1.0);
-    require_source(t);
+    t.require_source();
     t.finish();
   }
   {
     TableReader t = root.table("chemotherapy");
     p.chemo_resistant_sigma_log = t.number("chemo_resistant_sigma_log", 0.0, 5.0);
-    require_source(t);
+    t.require_source();
     t.finish();
   }
   {
@@ -152,7 +147,7 @@ CourseParams read_course(TableReader& root) {
     p.residual_alpha = t.number("residual_alpha", 0.01, 1000.0);
     p.residual_beta = t.number("residual_beta", 0.01, 1000.0);
     p.residual_resolution_months = t.number("residual_resolution_months", 0.1, 1200.0);
-    require_source(t);
+    t.require_source();
     t.finish();
   }
   {
@@ -162,19 +157,16 @@ CourseParams read_course(TableReader& root) {
     p.irae_late_fraction = t.probability("irae_late_fraction");
     p.irae_post_treatment_decay_months = t.number("irae_post_treatment_decay_months", 0.01, 120.0);
     p.frac_grade2_of_mild = t.probability("frac_grade2_of_mild");
-    const std::vector<double> grades = t.numbers("severe_grade_probs", 3, 0.0, 1.0);
-    if (std::abs(grades[0] + grades[1] + grades[2] - 1.0) > 1e-9)
-      t.fail("severe_grade_probs", "P(grade 3), P(grade 4), P(grade 5) must sum to 1");
-    p.severe_grade_probs = {grades[0], grades[1], grades[2]};
+    p.severe_grade_probs = t.distribution<3>("severe_grade_probs");  // P(grade 3, 4, 5)
     p.steroid_kill_factor = t.probability("steroid_kill_factor");
-    require_source(t);
+    t.require_source();
     t.finish();
   }
   {
     TableReader t = root.table("assessment");
     p.measurement_sigma_log = t.number("measurement_sigma_log", 0.0, 1.0);
     p.cr_diameter_fraction = t.number("cr_diameter_fraction", 0.0, 0.7);
-    require_source(t);
+    t.require_source();
     t.finish();
   }
   // Older course files carried a Gompertz [mortality] section; say where it went.
@@ -194,7 +186,7 @@ CourseParams read_course(TableReader& root) {
 
 LifeTable read_life_table(TableReader& root) {
   LifeTable table;
-  require_source(root);
+  root.require_source();
   table.age_years = root.numbers("age_years", 0, 0.0, 150.0);
   if (table.age_years.empty()) root.fail("age_years", "needs at least one age");
   const toml::array& ages = root.array("age_years");

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -151,6 +152,30 @@ class TableReader {
                                        fmt::format("expected strings, found {}", type_name(element))));
       out.push_back(*s);
     }
+    return out;
+  }
+
+  // The `source` key every parameter table carries: where its values come from, or
+  // "assumption: why". Blank is refused: sources are part of the data.
+  void require_source() {
+    if (string("source").find_first_not_of(" \t") == std::string::npos)
+      fail("source", "must name the source or assumption");
+  }
+
+  // An array of exactly N probabilities that sum to 1 (within kSumTolerance: files write a few
+  // decimals).
+  static constexpr double kSumTolerance = 1e-9;
+  template <std::size_t N>
+  std::array<double, N> distribution(std::string_view key) {
+    const std::vector<double> values = numbers(key, N, 0.0, 1.0);
+    std::array<double, N> out{};
+    double sum = 0.0;
+    for (std::size_t i = 0; i < N; ++i) {
+      out[i] = values[i];
+      sum += values[i];
+    }
+    if (std::abs(sum - 1.0) > kSumTolerance)
+      fail(key, fmt::format("probabilities sum to {:.10g}, not 1", sum));
     return out;
   }
 
