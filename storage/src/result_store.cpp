@@ -1,4 +1,4 @@
-// The SQLite results database: schema version 1 (docs/SCHEMA.md), the block writer and the readers.
+// The SQLite results database: schema version 2 (docs/SCHEMA.md), the block writer and the readers.
 #include "vpgen/storage/result_store.hpp"
 
 #include "sqlite_raii.hpp"
@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vpgen/population/error.hpp"
 
@@ -30,14 +32,21 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr std::uint64_t kMaxStorable = static_cast<std::uint64_t>(
     std::numeric_limits<std::int64_t>::max());  // SQLite integers are signed 64-bit
 
-// The CHECK lists below spell out the enum names of outcome.hpp and patient.hpp. Appending an
-// enumerator changes what a version-1 file accepts, so it must bump kSchemaVersion as well.
+// The CHECK lists below spell out the enum names of outcome.hpp, course_params.hpp and
+// patient.hpp. Appending an enumerator changes what a file accepts, so it must bump kSchemaVersion.
 static_assert(kResponseNames.size() == 5, "new Response: update the schema and kSchemaVersion");
 static_assert(kStopReasonNames.size() == 5, "new StopReason: update the schema and kSchemaVersion");
 static_assert(kDeathCauseNames.size() == 4, "new DeathCause: update the schema and kSchemaVersion");
-static_assert(kEventKindNames.size() == 7, "new EventKind: update the schema and kSchemaVersion");
+static_assert(kEventKindNames.size() == 13, "new EventKind: update the schema and kSchemaVersion");
 static_assert(kCancerTypeCount == 8, "new CancerType: update the schema and kSchemaVersion");
-static_assert(kSchemaVersion == 1, "the schema below is version 1");
+static_assert(kSchemaVersion == 2, "the schema below is version 2");
+
+// The configuration names of RegimenClass (tools/src/scenario_loader.cpp reads the same names).
+// course_params.hpp has no name table; a RegimenClass beyond this list is refused when stored.
+constexpr std::array<std::string_view, 4> kRegimenClassNames = {"immunotherapy", "chemotherapy",
+                                                                "targeted", "cell_therapy"};
+static_assert(static_cast<std::size_t>(RegimenClass::kCellTherapy) + 1 == kRegimenClassNames.size(),
+              "new RegimenClass: update kRegimenClassNames, the schema and kSchemaVersion");
 
 // CHECK constraints spell enumerations as OR chains, not `x IN ('a', 'b', 'c')`: SQLite codes an IN
 // list of more than two constants as an ephemeral index built on every execution of the
@@ -50,6 +59,9 @@ static_assert(kSchemaVersion == 1, "the schema below is version 1");
 // `events`, by far the largest table, has no foreign key: checking one costs a parent lookup per
 // row (about 13% of the writer's instructions); the writer inserts an event only with its outcome,
 // in the same transaction, and the trigger keeps deletes cascading as a foreign key would.
+// The regimen phases are JSON arrays (one object per phase), readable as they are and queryable
+// with json_each/json_extract; the arms table is written once per run, so its JSON checks cost
+// nothing that matters.
 constexpr std::string_view kSchemaSql = R"sql(
 CREATE TABLE runs (
   run_id             INTEGER PRIMARY KEY,
@@ -77,11 +89,40 @@ CREATE TABLE runs (
 ) STRICT;
 
 CREATE TABLE arms (
-  run_id    INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-  arm_index INTEGER NOT NULL CHECK (arm_index >= 0),
-  name      TEXT    NOT NULL,
-  regimen   TEXT    NOT NULL,
-  PRIMARY KEY (run_id, arm_index)
+  run_id                         INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  arm_index                      INTEGER NOT NULL CHECK (arm_index >= 0),
+  name                           TEXT    NOT NULL,
+  regimen                        TEXT    NOT NULL,
+  regimen_class                  TEXT    NOT NULL
+                                   CHECK (regimen_class = 'immunotherapy'
+                                     OR regimen_class = 'chemotherapy'
+                                     OR regimen_class = 'targeted'
+                                     OR regimen_class = 'cell_therapy'),
+  regimen_phases                 TEXT    NOT NULL
+                                   CHECK (json_valid(regimen_phases)
+                                     AND json_type(regimen_phases) = 'array'),
+  max_duration_months            REAL    CHECK (max_duration_months > 0),
+  beyond_progression_probability REAL    NOT NULL
+                                   CHECK (beyond_progression_probability BETWEEN 0 AND 1),
+  next_line_regimen              TEXT,
+  next_line_regimen_class        TEXT
+                                   CHECK (next_line_regimen_class = 'immunotherapy'
+                                     OR next_line_regimen_class = 'chemotherapy'
+                                     OR next_line_regimen_class = 'targeted'
+                                     OR next_line_regimen_class = 'cell_therapy'),
+  next_line_phases               TEXT
+                                   CHECK (next_line_phases IS NULL
+                                     OR (json_valid(next_line_phases)
+                                       AND json_type(next_line_phases) = 'array')),
+  next_line_max_duration_months  REAL    CHECK (next_line_max_duration_months > 0),
+  next_line_probability          REAL    CHECK (next_line_probability BETWEEN 0 AND 1),
+  next_line_delay_weeks          REAL    CHECK (next_line_delay_weeks >= 0),
+  PRIMARY KEY (run_id, arm_index),
+  CHECK ((next_line_regimen IS NULL) = (next_line_regimen_class IS NULL)
+    AND (next_line_regimen IS NULL) = (next_line_phases IS NULL)
+    AND (next_line_regimen IS NULL) = (next_line_probability IS NULL)
+    AND (next_line_regimen IS NULL) = (next_line_delay_weeks IS NULL)
+    AND (next_line_regimen IS NOT NULL OR next_line_max_duration_months IS NULL))
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE patients (
@@ -142,11 +183,31 @@ CREATE TABLE outcomes (
                                   OR death_cause = 'toxicity' OR death_cause = 'other'),
   eradicated                  INTEGER NOT NULL CHECK (eradicated IN (0, 1)),
   best_percent_change         REAL,
+  eradication_months          REAL,
+  worst_ae_grade              INTEGER NOT NULL CHECK (worst_ae_grade BETWEEN 0 AND 5),
+  treatment_holds             INTEGER NOT NULL CHECK (treatment_holds >= 0),
+  best_response_irecist       TEXT    NOT NULL
+                                CHECK (best_response_irecist = 'CR'
+                                  OR best_response_irecist = 'PR'
+                                  OR best_response_irecist = 'SD'
+                                  OR best_response_irecist = 'PD'
+                                  OR best_response_irecist = 'NE'),
+  pfs_irecist_months          REAL    NOT NULL,
+  pfs_irecist_event           INTEGER NOT NULL CHECK (pfs_irecist_event IN (0, 1)),
+  beyond_progression          INTEGER NOT NULL CHECK (beyond_progression IN (0, 1)),
+  pseudo_progression          INTEGER NOT NULL CHECK (pseudo_progression IN (0, 1)),
+  next_line_months            REAL,
+  pfs2_months                 REAL,
+  pfs2_event                  INTEGER NOT NULL CHECK (pfs2_event IN (0, 1)),
   PRIMARY KEY (run_id, patient_index, arm_index),
   FOREIGN KEY (run_id, patient_index) REFERENCES patients (run_id, patient_index)
     ON DELETE CASCADE,
   FOREIGN KEY (run_id, arm_index) REFERENCES arms (run_id, arm_index) ON DELETE CASCADE,
-  CHECK (dor_event IS NULL OR best_response IN ('CR', 'PR'))
+  CHECK (dor_event IS NULL OR best_response IN ('CR', 'PR')),
+  CHECK ((eradication_months IS NULL) = (eradicated = 0)),
+  CHECK (pseudo_progression = 0 OR best_response_irecist IN ('CR', 'PR')),
+  CHECK ((pfs2_months IS NULL) = (next_line_months IS NULL)),
+  CHECK (pfs2_months IS NOT NULL OR pfs2_event = 0)
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE events (
@@ -157,7 +218,10 @@ CREATE TABLE events (
   day           REAL    NOT NULL,
   kind          TEXT    NOT NULL CHECK (kind = 'treatment_start' OR kind = 'assessment'
                   OR kind = 'irae' OR kind = 'treatment_stop' OR kind = 'progression'
-                  OR kind = 'death' OR kind = 'response'),
+                  OR kind = 'death' OR kind = 'response' OR kind = 'adverse_event'
+                  OR kind = 'treatment_hold' OR kind = 'treatment_resume'
+                  OR kind = 'confirmed_progression' OR kind = 'next_line'
+                  OR kind = 'eradication'),
   code          INTEGER NOT NULL,
   detail        TEXT,
   value         REAL,
@@ -202,13 +266,37 @@ SELECT a.run_id,
        COUNT(*) FILTER (WHERE o.durable_cr = 1)                AS durable_cr,
        CAST(COUNT(*) FILTER (WHERE o.durable_cr = 1) AS REAL)
          / NULLIF(COUNT(o.arm_index), 0)                       AS durable_cr_rate,
-       COUNT(*) FILTER (WHERE o.os_event = 1)                  AS deaths
+       COUNT(*) FILTER (WHERE o.os_event = 1)                  AS deaths,
+       COUNT(*) FILTER (WHERE o.best_response_irecist IN ('CR', 'PR'))
+                                                               AS responders_irecist,
+       COUNT(*) FILTER (WHERE o.best_response_irecist = 'CR')  AS complete_responses_irecist,
+       COUNT(*) FILTER (WHERE o.best_response_irecist = 'PR')  AS partial_responses_irecist,
+       CAST(COUNT(*) FILTER (WHERE o.best_response_irecist IN ('CR', 'PR')) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS orr_irecist,
+       COUNT(*) FILTER (WHERE o.worst_ae_grade >= 3)           AS ae_grade3plus,
+       CAST(COUNT(*) FILTER (WHERE o.worst_ae_grade >= 3) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS ae_grade3plus_rate,
+       COALESCE(SUM(o.treatment_holds), 0)                     AS treatment_holds,
+       AVG(o.treatment_holds)                                  AS mean_treatment_holds,
+       COUNT(*) FILTER (WHERE o.beyond_progression = 1)        AS beyond_progression,
+       COUNT(*) FILTER (WHERE o.pseudo_progression = 1)        AS pseudo_progressions,
+       COUNT(*) FILTER (WHERE o.pseudo_progression = 1 AND o.best_response = 'PD')
+                                                               AS pseudo_progressions_recist_pd,
+       CAST(COUNT(*) FILTER (WHERE o.pseudo_progression = 1 AND o.best_response = 'PD') AS REAL)
+         / NULLIF(COUNT(*) FILTER (WHERE o.best_response = 'PD'), 0)
+                                                               AS pseudo_progression_rate_recist_pd,
+       COUNT(*) FILTER (WHERE o.next_line_months IS NOT NULL)  AS next_line,
+       CAST(COUNT(*) FILTER (WHERE o.next_line_months IS NOT NULL) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS next_line_rate,
+       COUNT(*) FILTER (WHERE o.eradicated = 1)                AS eradicated,
+       CAST(COUNT(*) FILTER (WHERE o.eradicated = 1) AS REAL)
+         / NULLIF(COUNT(o.arm_index), 0)                       AS eradication_rate
 FROM arms AS a
 LEFT JOIN outcomes AS o ON o.run_id = a.run_id AND o.arm_index = a.arm_index
 GROUP BY a.run_id, a.arm_index;
 )sql";
 
-// What a version-1 file must contain, checked when an existing file is opened.
+// What a file of this version must contain, checked when an existing file is opened.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kSchemaObjects = {{
     {"table", "runs"},
     {"table", "arms"},
@@ -223,36 +311,38 @@ constexpr std::string_view kNowUtc = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
 
 constexpr std::array<std::string_view, 6> kGradeLabels = {"grade 0", "grade 1", "grade 2",
                                                           "grade 3", "grade 4", "grade 5"};
+// next_line events: code = line of therapy of the new regimen (2 = second line). One subsequent
+// line is modelled; the labels reach far beyond it.
+constexpr int kFirstNextLine = 2;
+constexpr std::array<std::string_view, 8> kLineLabels = {"line 2", "line 3", "line 4", "line 5",
+                                                         "line 6", "line 7", "line 8", "line 9"};
 
-// The largest valid `code` of an event kind.
-int max_event_code(EventKind kind) {
+// The valid `code` values of an event kind, [min, max].
+struct CodeRange {
+  int min = 0;
+  int max = 0;
+};
+
+CodeRange event_code_range(EventKind kind) {
+  constexpr int kUnused = std::numeric_limits<int>::max();  // code carries nothing; any >= 0
   switch (kind) {
     case EventKind::kAssessment:
-    case EventKind::kResponse: return static_cast<int>(kResponseNames.size()) - 1;
-    case EventKind::kIrae: return static_cast<int>(kGradeLabels.size()) - 1;  // CTCAE grade
-    case EventKind::kTreatmentStop: return static_cast<int>(kStopReasonNames.size()) - 1;
-    case EventKind::kDeath: return static_cast<int>(kDeathCauseNames.size()) - 1;
+    case EventKind::kResponse: return {0, static_cast<int>(kResponseNames.size()) - 1};
+    case EventKind::kIrae:
+    case EventKind::kAdverseEvent:
+      return {0, static_cast<int>(kGradeLabels.size()) - 1};  // CTCAE grade
+    case EventKind::kTreatmentStop: return {0, static_cast<int>(kStopReasonNames.size()) - 1};
+    case EventKind::kDeath: return {0, static_cast<int>(kDeathCauseNames.size()) - 1};
+    case EventKind::kNextLine:
+      return {kFirstNextLine, kFirstNextLine + static_cast<int>(kLineLabels.size()) - 1};
     case EventKind::kTreatmentStart:
-    case EventKind::kProgression: return std::numeric_limits<int>::max();  // code unused
+    case EventKind::kProgression:
+    case EventKind::kTreatmentHold:
+    case EventKind::kTreatmentResume:
+    case EventKind::kConfirmedProgression:
+    case EventKind::kEradication: return {0, kUnused};
   }
-  return -1;
-}
-
-// events.detail: a readable label of (kind, code), empty for NULL. REQUIRES: a valid code. The
-// labels are stored rather than generated by SQL: a generated column, even VIRTUAL, is evaluated
-// on every INSERT, which cost more than storing the few bytes.
-std::string_view event_detail(EventKind kind, int code) {
-  const auto index = static_cast<std::size_t>(code);
-  switch (kind) {
-    case EventKind::kAssessment:
-    case EventKind::kResponse: return kResponseNames[index];
-    case EventKind::kIrae: return kGradeLabels[index];
-    case EventKind::kTreatmentStop: return kStopReasonNames[index];
-    case EventKind::kDeath: return kDeathCauseNames[index];
-    case EventKind::kTreatmentStart:
-    case EventKind::kProgression: return {};
-  }
-  return {};
+  return {0, -1};  // an unknown kind: no code is valid
 }
 
 template <typename Enum, std::size_t N>
@@ -312,9 +402,19 @@ std::optional<std::string> refusal(sqlite3* db, const SchemaState& state, const 
         "{} is not a vpgen results database (SQLite application_id {:#x}, user_version {}, {} "
         "schema objects; vpgen files have application_id {:#x}); refusing to use it",
         path, state.application_id, state.user_version, state.objects, kApplicationId);
+  // Results are never migrated: an older file lacks columns (for version 1: iRECIST, adverse
+  // events, holds, next lines) that no conversion could fill in without simulating again.
+  if (state.user_version < kSchemaVersion)
+    return fmt::format(
+        "{} was written by schema version {}; this vpgen reads version {} and does not convert "
+        "older files (they lack columns that only a new simulation can fill): simulate again "
+        "into a new file (runs.scenario_text and runs.seed of the old file hold each run's "
+        "inputs), or read the old file with the vpgen release that wrote it",
+        path, state.user_version, kSchemaVersion);
   if (state.user_version != kSchemaVersion)
-    return fmt::format("{} was written by schema version {}; this vpgen reads version {}", path,
-                       state.user_version, kSchemaVersion);
+    return fmt::format(
+        "{} was written by schema version {}; this vpgen reads version {}: use a newer vpgen",
+        path, state.user_version, kSchemaVersion);
   Statement query(db, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2",
                   "checking the schema objects");
   for (const auto& [type, name] : kSchemaObjects) {
@@ -381,6 +481,76 @@ const char* const kRunColumns =
     "  WHERE p.run_id = r.run_id)"
     " FROM runs AS r";
 
+// JSON text of a string: quotes, backslashes and control characters escaped (RFC 8259); other
+// bytes, including UTF-8 sequences, pass through.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20)
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
+        else
+          out += c;
+    }
+  }
+  out += '"';
+}
+
+// "{}" is the shortest text that reads back as the same double; JSON has no NaN or infinity, and
+// the scenario loader admits neither, so one here is a caller's error.
+void append_json_number(std::string& out, double value, std::string_view regimen,
+                        std::string_view phase, std::string_view key) {
+  if (!std::isfinite(value))
+    throw InputError(fmt::format("regimen '{}', phase '{}': {} = {} cannot be stored (not finite)",
+                                 regimen, phase, key, value));
+  out += fmt::format("{}", value);
+}
+
+// The `regimen_phases` JSON array: one object per phase, every RegimenPhase field by its name.
+std::string phases_json(const RegimenSpec& regimen) {
+  std::string out = "[";
+  for (const RegimenPhase& phase : regimen.phases) {
+    if (out.size() > 1) out += ", ";
+    const auto number = [&](std::string_view key, double value) {
+      out += ", ";
+      append_json_string(out, key);
+      out += ": ";
+      append_json_number(out, value, regimen.name, phase.name, key);
+    };
+    out += "{\"name\": ";
+    append_json_string(out, phase.name);
+    out += ", \"agents\": ";
+    append_json_string(out, phase.agents);
+    number("cycle_length_days", phase.cycle_length_days);
+    out += fmt::format(", \"cycles\": {}", phase.cycles);
+    number("pd1_blockade", phase.pd1_blockade);
+    number("ctla4_blockade", phase.ctla4_blockade);
+    number("kill_per_month", phase.kill_per_month);
+    number("cell_dose", phase.cell_dose);
+    number("irae_hazard_per_month", phase.irae_hazard_per_month);
+    number("frac_severe_irae", phase.frac_severe_irae);
+    number("ae_hazard_per_month", phase.ae_hazard_per_month);
+    number("frac_severe_ae", phase.frac_severe_ae);
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+// Binds the duration cap: NULL when there is none (RegimenSpec's 0).
+void bind_cap(Statement& statement, int index, double max_duration_months) {
+  if (max_duration_months > 0.0)
+    statement.bind_real(index, max_duration_months);
+  else
+    statement.bind_null(index);
+}
+
 RunInfo read_run_row(const Statement& row) {
   RunInfo info;
   info.id = row.column_int64(0);
@@ -412,6 +582,30 @@ RunInfo read_run_row(const Statement& row) {
 }  // namespace
 
 std::string_view schema_sql() { return kSchemaSql; }
+
+// The labels are stored rather than generated by SQL: a generated column, even VIRTUAL, is
+// evaluated on every INSERT, which cost more than storing the few bytes.
+std::string_view event_detail(EventKind kind, int code) {
+  const CodeRange range = event_code_range(kind);
+  if (code < range.min || code > range.max) return {};
+  const auto index = static_cast<std::size_t>(code);  // >= 0: every range starts at 0 or above
+  switch (kind) {
+    case EventKind::kAssessment:
+    case EventKind::kResponse: return kResponseNames[index];
+    case EventKind::kIrae:
+    case EventKind::kAdverseEvent: return kGradeLabels[index];
+    case EventKind::kTreatmentStop: return kStopReasonNames[index];
+    case EventKind::kDeath: return kDeathCauseNames[index];
+    case EventKind::kNextLine: return kLineLabels[static_cast<std::size_t>(code - kFirstNextLine)];
+    case EventKind::kTreatmentStart:
+    case EventKind::kProgression:
+    case EventKind::kTreatmentHold:
+    case EventKind::kTreatmentResume:
+    case EventKind::kConfirmedProgression:
+    case EventKind::kEradication: return {};
+  }
+  return {};
+}
 
 // ---------------------------------------------------------------------------------------------
 // ResultStore
@@ -445,10 +639,15 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
   const std::int64_t seed = storable(provenance.seed, "seed");
   const std::int64_t patients = storable(provenance.patients, "patient count");
   const std::int64_t block_size = storable(provenance.block_size, "block size");
-  if (provenance.arm_names.empty()) throw InputError("a run needs at least one arm");
-  if (provenance.arm_names.size() != provenance.arm_regimens.size())
-    throw InputError(fmt::format("a run has {} arm names but {} arm regimens",
-                                 provenance.arm_names.size(), provenance.arm_regimens.size()));
+  if (provenance.arms.empty()) throw InputError("a run needs at least one arm");
+  // The JSON is built before the transaction, so a value that cannot be stored writes nothing.
+  std::vector<std::string> phases;
+  std::vector<std::string> next_line_phases;
+  for (const ArmSpec& arm : provenance.arms) {
+    phases.push_back(phases_json(arm.regimen));
+    next_line_phases.push_back(arm.next_line.enabled ? phases_json(arm.next_line.regimen)
+                                                     : std::string());
+  }
 
   Statement begin(db_, "BEGIN IMMEDIATE", "starting a run");
   Statement commit(db_, "COMMIT", "committing the new run");
@@ -461,9 +660,15 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
                   " ?13, ?14, ?15, ?16, {}, 'incomplete')",
                   kNowUtc),
       "inserting the run");
-  Statement insert_arm(db_,
-                       "INSERT INTO arms (run_id, arm_index, name, regimen) VALUES (?1, ?2, ?3, ?4)",
-                       "inserting the arms");
+  // json() stores the phases in SQLite's canonical (minified) form; the CHECKs validate them.
+  Statement insert_arm(
+      db_,
+      "INSERT INTO arms (run_id, arm_index, name, regimen, regimen_class, regimen_phases,"
+      " max_duration_months, beyond_progression_probability, next_line_regimen,"
+      " next_line_regimen_class, next_line_phases, next_line_max_duration_months,"
+      " next_line_probability, next_line_delay_weeks) VALUES (?1, ?2, ?3, ?4, ?5, json(?6), ?7,"
+      " ?8, ?9, ?10, json(?11), ?12, ?13, ?14)",
+      "inserting the arms");
 
   Transaction transaction(db_, begin);
   insert_run.bind_int64(1, kSchemaVersion);
@@ -485,11 +690,29 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
   insert_run.bind_bool(16, provenance.store_events);
   insert_run.execute();
   const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
-  for (std::size_t arm = 0; arm < provenance.arm_names.size(); ++arm) {
+  for (std::size_t index = 0; index < provenance.arms.size(); ++index) {
+    const ArmSpec& arm = provenance.arms[index];
     insert_arm.bind_int64(1, run_id);
-    insert_arm.bind_int64(2, static_cast<std::int64_t>(arm));
-    insert_arm.bind_text(3, provenance.arm_names[arm]);
-    insert_arm.bind_text(4, provenance.arm_regimens[arm]);
+    insert_arm.bind_int64(2, static_cast<std::int64_t>(index));
+    insert_arm.bind_text(3, arm.name);
+    insert_arm.bind_text(4, arm.regimen.name);
+    insert_arm.bind_static_text(
+        5, checked_name(arm.regimen.regimen_class, kRegimenClassNames, "regimen class"));
+    insert_arm.bind_text(6, phases[index]);
+    bind_cap(insert_arm, 7, arm.regimen.max_duration_months);
+    insert_arm.bind_real(8, arm.beyond_progression_probability);
+    if (arm.next_line.enabled) {
+      const RegimenSpec& next = arm.next_line.regimen;
+      insert_arm.bind_text(9, next.name);
+      insert_arm.bind_static_text(
+          10, checked_name(next.regimen_class, kRegimenClassNames, "regimen class"));
+      insert_arm.bind_text(11, next_line_phases[index]);
+      bind_cap(insert_arm, 12, next.max_duration_months);
+      insert_arm.bind_real(13, arm.next_line.probability);
+      insert_arm.bind_real(14, arm.next_line.delay_weeks);
+    } else {
+      for (int column = 9; column <= 14; ++column) insert_arm.bind_null(column);
+    }
     insert_arm.execute();
   }
   transaction.commit(commit);
@@ -512,22 +735,88 @@ void ResultStore::finish_run(std::int64_t run_id, bool success, double wall_seco
 
 namespace {
 
-// Arms of the selected runs in (run, arm) order, appended to the matching RunInfo.
+RegimenClass regimen_class_from_name(std::string_view name) {
+  return enum_from_name<RegimenClass>(name, kRegimenClassNames, "regimen class");
+}
+
+// The RunInfo of `run_id` among `runs` (in run order), or nullptr.
+RunInfo* find_run(std::vector<RunInfo>& runs, std::int64_t run_id) {
+  const auto it = std::lower_bound(runs.begin(), runs.end(), run_id,
+                                   [](const RunInfo& run, std::int64_t id) { return run.id < id; });
+  return it != runs.end() && it->id == run_id ? &*it : nullptr;
+}
+
+// Arms of the selected runs in (run, arm) order, appended to the matching RunInfo, then their
+// regimens' phases from the JSON columns.
 void attach_arms(sqlite3* db, std::vector<RunInfo>& runs, std::optional<std::int64_t> only) {
-  Statement arms(db,
-                 only ? "SELECT run_id, name, regimen FROM arms WHERE run_id = ?1"
-                        " ORDER BY run_id, arm_index"
-                      : "SELECT run_id, name, regimen FROM arms ORDER BY run_id, arm_index",
-                 "reading the arms");
-  if (only) arms.bind_int64(1, *only);
-  std::size_t next = 0;
-  while (arms.step()) {
-    const std::int64_t run_id = arms.column_int64(0);
-    while (next < runs.size() && runs[next].id < run_id) ++next;
-    if (next == runs.size()) break;
-    if (runs[next].id != run_id) continue;
-    runs[next].provenance.arm_names.emplace_back(arms.column_text(1));
-    runs[next].provenance.arm_regimens.emplace_back(arms.column_text(2));
+  {
+    Statement arms(db,
+                   fmt::format("SELECT run_id, name, regimen, regimen_class, max_duration_months,"
+                               " beyond_progression_probability, next_line_regimen,"
+                               " next_line_regimen_class, next_line_max_duration_months,"
+                               " next_line_probability, next_line_delay_weeks FROM arms{}"
+                               " ORDER BY run_id, arm_index",
+                               only ? " WHERE run_id = ?1" : ""),
+                   "reading the arms");
+    if (only) arms.bind_int64(1, *only);
+    while (arms.step()) {
+      RunInfo* run = find_run(runs, arms.column_int64(0));
+      if (run == nullptr) continue;
+      ArmSpec& arm = run->provenance.arms.emplace_back();
+      arm.name = arms.column_text(1);
+      arm.regimen.name = arms.column_text(2);
+      arm.regimen.regimen_class = regimen_class_from_name(arms.column_text(3));
+      arm.regimen.max_duration_months = arms.column_is_null(4) ? 0.0 : arms.column_real(4);
+      arm.beyond_progression_probability = arms.column_real(5);
+      arm.next_line.enabled = !arms.column_is_null(6);
+      if (arm.next_line.enabled) {
+        RegimenSpec& next = arm.next_line.regimen;
+        next.name = arms.column_text(6);
+        next.regimen_class = regimen_class_from_name(arms.column_text(7));
+        next.max_duration_months = arms.column_is_null(8) ? 0.0 : arms.column_real(8);
+        arm.next_line.probability = arms.column_real(9);
+        arm.next_line.delay_weeks = arms.column_real(10);
+      }
+    }
+  }
+  // line 1 = the arm's regimen, 2 = its next line; phases in array order.
+  const auto select_phases = [&](int line, std::string_view column) {
+    return fmt::format(
+        "SELECT a.run_id, a.arm_index, {} AS line, p.key, json_extract(p.value, '$.name'),"
+        " json_extract(p.value, '$.agents'), json_extract(p.value, '$.cycle_length_days'),"
+        " json_extract(p.value, '$.cycles'), json_extract(p.value, '$.pd1_blockade'),"
+        " json_extract(p.value, '$.ctla4_blockade'), json_extract(p.value, '$.kill_per_month'),"
+        " json_extract(p.value, '$.cell_dose'), json_extract(p.value, '$.irae_hazard_per_month'),"
+        " json_extract(p.value, '$.frac_severe_irae'),"
+        " json_extract(p.value, '$.ae_hazard_per_month'), json_extract(p.value, '$.frac_severe_ae')"
+        " FROM arms AS a, json_each(a.{}) AS p{}",
+        line, column, only ? " WHERE a.run_id = ?1" : "");
+  };
+  Statement phases(db,
+                   fmt::format("{} UNION ALL {} ORDER BY 1, 2, 3, 4",
+                               select_phases(1, "regimen_phases"),
+                               select_phases(2, "next_line_phases")),
+                   "reading the regimen phases");
+  if (only) phases.bind_int64(1, *only);
+  while (phases.step()) {
+    RunInfo* run = find_run(runs, phases.column_int64(0));
+    const auto arm_index = static_cast<std::size_t>(phases.column_int64(1));
+    if (run == nullptr || arm_index >= run->provenance.arms.size()) continue;
+    ArmSpec& arm = run->provenance.arms[arm_index];
+    RegimenSpec& regimen = phases.column_int64(2) == 1 ? arm.regimen : arm.next_line.regimen;
+    RegimenPhase& phase = regimen.phases.emplace_back();
+    phase.name = phases.column_text(4);
+    phase.agents = phases.column_text(5);
+    phase.cycle_length_days = phases.column_real(6);
+    phase.cycles = static_cast<int>(phases.column_int64(7));
+    phase.pd1_blockade = phases.column_real(8);
+    phase.ctla4_blockade = phases.column_real(9);
+    phase.kill_per_month = phases.column_real(10);
+    phase.cell_dose = phases.column_real(11);
+    phase.irae_hazard_per_month = phases.column_real(12);
+    phase.frac_severe_irae = phases.column_real(13);
+    phase.ae_hazard_per_month = phases.column_real(14);
+    phase.frac_severe_ae = phases.column_real(15);
   }
 }
 
@@ -573,30 +862,50 @@ void require_run(sqlite3* db, std::int64_t run_id) {
 
 std::vector<ArmCounts> ResultStore::arm_counts(std::int64_t run_id) {
   require_run(db_, run_id);
-  // The report reads the same view analysts query, so the two cannot disagree.
+  // The report reads the same view analysts query, so the two cannot disagree. The sum of squared
+  // holds (for the standard error of their mean) is no figure for the view, so it is read here.
   Statement query(db_,
-                  "SELECT arm_index, arm, regimen, n, complete_responses, partial_responses,"
-                  " stable_disease, progressive_disease, not_evaluable, irae_grade3plus,"
-                  " durable_cr, complete_responses_unconfirmed, partial_responses_unconfirmed"
-                  " FROM arm_summary WHERE run_id = ?1 ORDER BY arm_index",
+                  "SELECT s.arm_index, s.arm, s.regimen, s.n, s.complete_responses,"
+                  " s.partial_responses, s.stable_disease, s.progressive_disease, s.not_evaluable,"
+                  " s.irae_grade3plus, s.durable_cr, s.complete_responses_unconfirmed,"
+                  " s.partial_responses_unconfirmed, s.complete_responses_irecist,"
+                  " s.partial_responses_irecist, s.ae_grade3plus, s.next_line,"
+                  " s.beyond_progression, s.pseudo_progressions, s.pseudo_progressions_recist_pd,"
+                  " s.eradicated, s.treatment_holds,"
+                  " (SELECT COALESCE(SUM(o.treatment_holds * o.treatment_holds), 0)"
+                  "  FROM outcomes AS o WHERE o.run_id = s.run_id AND o.arm_index = s.arm_index)"
+                  " FROM arm_summary AS s WHERE s.run_id = ?1 ORDER BY s.arm_index",
                   "counting outcomes per arm");
   query.bind_int64(1, run_id);
   std::vector<ArmCounts> counts;
   while (query.step()) {
     ArmCounts c;
+    const auto count = [&query](int column) {
+      return static_cast<std::uint64_t>(query.column_int64(column));
+    };
     c.arm_index = static_cast<std::uint32_t>(query.column_int64(0));
     c.arm_name = query.column_text(1);
     c.regimen = query.column_text(2);
-    c.n = static_cast<std::uint64_t>(query.column_int64(3));
-    c.cr = static_cast<std::uint64_t>(query.column_int64(4));
-    c.pr = static_cast<std::uint64_t>(query.column_int64(5));
-    c.sd = static_cast<std::uint64_t>(query.column_int64(6));
-    c.pd = static_cast<std::uint64_t>(query.column_int64(7));
-    c.ne = static_cast<std::uint64_t>(query.column_int64(8));
-    c.irae_grade3plus = static_cast<std::uint64_t>(query.column_int64(9));
-    c.durable_cr = static_cast<std::uint64_t>(query.column_int64(10));
-    c.cr_unconfirmed = static_cast<std::uint64_t>(query.column_int64(11));
-    c.pr_unconfirmed = static_cast<std::uint64_t>(query.column_int64(12));
+    c.n = count(3);
+    c.cr = count(4);
+    c.pr = count(5);
+    c.sd = count(6);
+    c.pd = count(7);
+    c.ne = count(8);
+    c.irae_grade3plus = count(9);
+    c.durable_cr = count(10);
+    c.cr_unconfirmed = count(11);
+    c.pr_unconfirmed = count(12);
+    c.cr_irecist = count(13);
+    c.pr_irecist = count(14);
+    c.ae_grade3plus = count(15);
+    c.next_line = count(16);
+    c.beyond_progression = count(17);
+    c.pseudo_progression = count(18);
+    c.pseudo_progression_recist_pd = count(19);
+    c.eradicated = count(20);
+    c.treatment_holds = count(21);
+    c.treatment_holds_squares = count(22);
     counts.push_back(std::move(c));
   }
   return counts;
@@ -606,15 +915,34 @@ void ResultStore::survival_times(std::int64_t run_id, std::uint32_t arm_index,
                                  SurvivalEndpoint endpoint,
                                  const std::function<void(const SurvivalTimeRow&)>& visit) {
   require_run(db_, run_id);
-  const bool os = endpoint == SurvivalEndpoint::kOs;
+  const char* time = "os_months";
+  const char* event = "os_event";
+  const char* operation = "reading overall-survival times";
+  switch (endpoint) {
+    case SurvivalEndpoint::kOs: break;
+    case SurvivalEndpoint::kPfs:
+      time = "pfs_months";
+      event = "pfs_event";
+      operation = "reading progression-free times";
+      break;
+    case SurvivalEndpoint::kPfsIrecist:
+      time = "pfs_irecist_months";
+      event = "pfs_irecist_event";
+      operation = "reading iRECIST progression-free times";
+      break;
+    case SurvivalEndpoint::kPfs2:
+      // The definition in result_store.hpp: PFS2 where a next line started, else OS.
+      time = "CASE WHEN next_line_months IS NULL THEN os_months ELSE pfs2_months END";
+      event = "CASE WHEN next_line_months IS NULL THEN os_event ELSE pfs2_event END";
+      operation = "reading PFS2 times";
+      break;
+  }
   Statement query(db_,
-                  os ? "SELECT os_months, SUM(os_event), COUNT(*) FROM outcomes"
-                       " WHERE run_id = ?1 AND arm_index = ?2 GROUP BY os_months"
-                       " ORDER BY os_months"
-                     : "SELECT pfs_months, SUM(pfs_event), COUNT(*) FROM outcomes"
-                       " WHERE run_id = ?1 AND arm_index = ?2 GROUP BY pfs_months"
-                       " ORDER BY pfs_months",
-                  os ? "reading overall-survival times" : "reading progression-free times");
+                  fmt::format("SELECT t, SUM(e), COUNT(*) FROM (SELECT {} AS t, {} AS e"
+                              " FROM outcomes WHERE run_id = ?1 AND arm_index = ?2)"
+                              " GROUP BY t ORDER BY t",
+                              time, event),
+                  operation);
   query.bind_int64(1, run_id);
   query.bind_int64(2, arm_index);
   SurvivalTimeRow row;
@@ -675,7 +1003,10 @@ StoredPatient ResultStore::patient(std::int64_t run_id, std::uint64_t patient_in
                     " duration_of_response_months, dor_event, pfs_months, pfs_event, os_months,"
                     " os_event, worst_irae_grade, irae_onset_months, stop_reason,"
                     " treatment_months, durable_cr, death_cause, eradicated, best_percent_change,"
-                    " best_response_unconfirmed"
+                    " best_response_unconfirmed, eradication_months, worst_ae_grade,"
+                    " treatment_holds, best_response_irecist, pfs_irecist_months,"
+                    " pfs_irecist_event, beyond_progression, pseudo_progression, next_line_months,"
+                    " pfs2_months, pfs2_event"
                     " FROM outcomes WHERE run_id = ?1 AND patient_index = ?2 ORDER BY arm_index",
                     "reading the patient's outcomes");
     query.bind_int64(1, run_id);
@@ -703,6 +1034,18 @@ StoredPatient ResultStore::patient(std::int64_t run_id, std::uint64_t patient_in
       o.best_percent_change = query.column_real(16);
       o.best_response_unconfirmed =
           enum_from_name<Response>(query.column_text(17), kResponseNames, "response");
+      o.eradication_months = query.column_real(18);
+      o.worst_ae_grade = static_cast<int>(query.column_int64(19));
+      o.treatment_holds = static_cast<int>(query.column_int64(20));
+      o.best_response_irecist =
+          enum_from_name<Response>(query.column_text(21), kResponseNames, "response");
+      o.pfs_irecist_months = query.column_real(22);
+      o.pfs_irecist_event = query.column_bool(23);
+      o.beyond_progression = query.column_bool(24);
+      o.pseudo_progression = query.column_bool(25);
+      o.next_line_months = query.column_real(26);
+      o.pfs2_months = query.column_real(27);
+      o.pfs2_event = query.column_bool(28);
     }
   }
   {
@@ -769,8 +1112,11 @@ RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
       " best_response_unconfirmed, time_to_response_months, duration_of_response_months,"
       " dor_event, pfs_months, pfs_event, os_months, os_event, worst_irae_grade,"
       " irae_onset_months, stop_reason, treatment_months, durable_cr, death_cause, eradicated,"
-      " best_percent_change) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-      " ?15, ?16, ?17, ?18, ?19, ?20)",
+      " best_percent_change, eradication_months, worst_ae_grade, treatment_holds,"
+      " best_response_irecist, pfs_irecist_months, pfs_irecist_event, beyond_progression,"
+      " pseudo_progression, next_line_months, pfs2_months, pfs2_event) VALUES (?1, ?2, ?3, ?4,"
+      " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,"
+      " ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
       "inserting outcomes", true);
   if (store_events_)
     s.event = Statement(db,
@@ -855,6 +1201,18 @@ void RunWriter::write_block(const Block& block) {
         outcome.bind_static_text(18, checked_name(o.death_cause, kDeathCauseNames, "death cause"));
         outcome.bind_bool(19, o.eradicated);
         outcome.bind_real(20, o.best_percent_change);
+        outcome.bind_real(21, o.eradication_months);
+        outcome.bind_int64(22, o.worst_ae_grade);
+        outcome.bind_int64(23, o.treatment_holds);
+        outcome.bind_static_text(
+            24, checked_name(o.best_response_irecist, kResponseNames, "iRECIST response"));
+        outcome.bind_real(25, o.pfs_irecist_months);
+        outcome.bind_bool(26, o.pfs_irecist_event);
+        outcome.bind_bool(27, o.beyond_progression);
+        outcome.bind_bool(28, o.pseudo_progression);
+        outcome.bind_real(29, o.next_line_months);
+        outcome.bind_real(30, o.pfs2_months);
+        outcome.bind_bool(31, o.pfs2_event);
         outcome.execute();
       }
 
@@ -876,7 +1234,8 @@ void RunWriter::write_block(const Block& block) {
           seq = 0;
         }
         const std::string_view kind = checked_name(e.kind, kEventKindNames, "event kind");
-        if (e.code < 0 || e.code > max_event_code(e.kind))
+        const CodeRange range = event_code_range(e.kind);
+        if (e.code < range.min || e.code > range.max)
           throw StorageError(fmt::format("a {} event of arm {} has invalid code {}", kind,
                                          e.arm_index, e.code));
         event.bind_int64(1, run_id_);

@@ -14,10 +14,13 @@ using namespace vpgen;
 RegimenSpec anti_pd1() {
   RegimenSpec r;
   r.name = "anti_pd1";
-  r.pd1_blockade = 1.0;
-  r.cycle_length_days = 14;
+  RegimenPhase phase;
+  phase.name = "monotherapy";
+  phase.pd1_blockade = 1.0;
+  phase.cycle_length_days = 14;
+  phase.cycles = 0;
+  r.phases.push_back(phase);
   r.max_duration_months = 24;
-  r.irae_hazard_per_month = 0.0;
   return r;
 }
 
@@ -25,7 +28,12 @@ Scenario scenario_with(std::vector<RegimenSpec> regimens) {
   Scenario s;
   s.name = "test";
   s.horizon_months = 120;
-  for (auto& r : regimens) s.arms.push_back(ArmSpec{r.name, r});
+  for (auto& r : regimens) {
+    ArmSpec arm;
+    arm.name = r.name;
+    arm.regimen = r;
+    s.arms.push_back(std::move(arm));
+  }
   return s;
 }
 
@@ -127,11 +135,11 @@ TEST_CASE("immune memory decides whether control outlasts treatment") {
 TEST_CASE("the combination kills at least as fast as either of its drugs") {
   RegimenSpec combo = anti_pd1();
   combo.name = "combo";
-  combo.ctla4_blockade = 1.0;
+  combo.phases[0].ctla4_blockade = 1.0;
   RegimenSpec ctla4 = anti_pd1();
   ctla4.name = "ctla4";
-  ctla4.pd1_blockade = 0.0;
-  ctla4.ctla4_blockade = 1.0;
+  ctla4.phases[0].pd1_blockade = 0.0;
+  ctla4.phases[0].ctla4_blockade = 1.0;
   const Scenario s = scenario_with({combo, anti_pd1(), ctla4});
   const Patient p = patient(6, 5, 0.3, 0.5);
   const detail::PatientBiology b = biology_for(s, p);
@@ -144,8 +152,8 @@ TEST_CASE("the combination kills at least as fast as either of its drugs") {
 
 TEST_CASE("a grade >= 3 irAE stops treatment for toxicity and a grade 5 one is fatal") {
   RegimenSpec toxic = anti_pd1();
-  toxic.irae_hazard_per_month = 50.0;   // an irAE in the first days
-  toxic.frac_severe_irae = 1.0;
+  toxic.phases[0].irae_hazard_per_month = 50.0;   // an irAE in the first days
+  toxic.phases[0].frac_severe_irae = 1.0;
   Scenario s = scenario_with({toxic});
   s.course.severe_grade_probs = {0.0, 0.0, 1.0};
   const Patient p = patient(10, 10, 0.5, 0.5);
@@ -160,17 +168,269 @@ TEST_CASE("a grade >= 3 irAE stops treatment for toxicity and a grade 5 one is f
   CHECK(o.irae_onset_months == doctest::Approx(o.os_months));
   CHECK(o.best_response == Response::kNE);   // died before the first assessment
 
+  s.course.severe_grade_probs = {0.0, 1.0, 0.0};
+  const Outcome grade4 = run(s, p, b);
+  CHECK(grade4.worst_irae_grade == 4);
+  CHECK(grade4.stop_reason == StopReason::kToxicity);   // grade 4 discontinues at once
+  CHECK(grade4.treatment_holds == 0);
+  CHECK(grade4.treatment_months < 1.0);
+}
+
+namespace {
+
+// An anti-PD-1 course whose first irAE (a grade 3) comes in the first days, and no other.
+Scenario one_severe_irae(double discontinue_probability) {
+  RegimenSpec toxic = anti_pd1();
+  toxic.phases[0].irae_hazard_per_month = 50.0;
+  toxic.phases[0].frac_severe_irae = 1.0;
+  Scenario s = scenario_with({toxic});
   s.course.severe_grade_probs = {1.0, 0.0, 0.0};
-  const Outcome survivor = run(s, p, b);
-  CHECK(survivor.worst_irae_grade == 3);
-  CHECK(survivor.stop_reason == StopReason::kToxicity);
-  CHECK(survivor.treatment_months < 1.0);
+  s.course.irae_grade3_discontinue_probability = discontinue_probability;
+  s.course.irae_activation_coupling = 0.0;
+  s.course.irae_early_months = 0.01;    // the hazard falls at once to its late level...
+  s.course.irae_late_fraction = 1e-9;   // ...of nothing, and decays within days after a dose
+  s.course.irae_post_treatment_decay_months = 0.01;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("a grade 3 irAE holds therapy, which resumes unless it is discontinued") {
+  const Patient p = patient(10, 10, 0.5, 0.5);
+  {
+    const Scenario s = one_severe_irae(0.0);
+    const detail::PatientBiology b = biology_for(s, p);
+    std::vector<CourseEvent> events;
+    const Outcome o = run(s, p, b, 0, &events);
+    CHECK(o.worst_irae_grade == 3);
+    CHECK(o.treatment_holds == 1);
+    CHECK(o.stop_reason != StopReason::kToxicity);
+    const auto hold = std::find_if(events.begin(), events.end(), [](const CourseEvent& e) {
+      return e.kind == EventKind::kTreatmentHold;
+    });
+    const auto resume = std::find_if(events.begin(), events.end(), [](const CourseEvent& e) {
+      return e.kind == EventKind::kTreatmentResume;
+    });
+    REQUIRE(hold != events.end());
+    REQUIRE(resume != events.end());
+    CHECK(resume->day >= hold->value);   // resumed at the first step boundary after resolution
+    CHECK(resume->day < hold->value + 7.0 + 1e-9);
+  }
+  {
+    const Scenario s = one_severe_irae(1.0);
+    const detail::PatientBiology b = biology_for(s, p);
+    const Outcome o = run(s, p, b);
+    CHECK(o.treatment_holds == 0);
+    CHECK(o.stop_reason == StopReason::kToxicity);
+    CHECK(o.treatment_months < 0.5);
+  }
+}
+
+TEST_CASE("a second severe irAE after resumption discontinues therapy") {
+  Scenario s = one_severe_irae(0.0);
+  s.course.irae_late_fraction = 1.0;      // the hazard stays high: more severe irAEs follow
+  const Patient p = patient(10, 10, 0.5, 0.5);
+  const detail::PatientBiology b = biology_for(s, p);
+  const Outcome o = run(s, p, b);
+  CHECK(o.stop_reason == StopReason::kToxicity);
+  CHECK(o.treatment_holds <= 1);
+  CHECK(o.treatment_months < 6.0);
+}
+
+TEST_CASE("phases follow one another: induction with CTLA-4, then PD-1 maintenance") {
+  RegimenSpec combo = anti_pd1();
+  combo.name = "combo";
+  combo.phases[0].ctla4_blockade = 1.0;
+  combo.phases[0].cycles = 4;
+  combo.phases[0].cycle_length_days = 21;
+  RegimenPhase maintenance = anti_pd1().phases[0];
+  combo.phases.push_back(maintenance);
+  RegimenSpec throughout = anti_pd1();
+  throughout.name = "ctla4_throughout";
+  throughout.phases[0].ctla4_blockade = 1.0;
+  RegimenSpec short_course = combo;
+  short_course.name = "induction_only";
+  short_course.phases.pop_back();
+  short_course.max_duration_months = 0;
+  const Scenario s = scenario_with({combo, throughout, short_course, anti_pd1()});
+  const Patient p = patient(6, 5, 0.3, 0.5);
+  const detail::PatientBiology b = biology_for(s, p);
+  const Outcome phased = run(s, p, b, 0);
+  const Outcome always = run(s, p, b, 1);
+  const Outcome induction = run(s, p, b, 2);
+  const Outcome pd1 = run(s, p, b, 3);
+  CHECK(induction.stop_reason == StopReason::kCompleted);
+  CHECK(induction.treatment_months == doctest::Approx(84 / kDaysPerMonth));
+  // Induction adds kill over PD-1 alone; keeping CTLA-4 blocked all along adds more.
+  CHECK(phased.best_percent_change <= pd1.best_percent_change);
+  CHECK(always.best_percent_change <= phased.best_percent_change);
+}
+
+TEST_CASE("antigen-driven killing leaves residual disease that only memory clears") {
+  // A strong responder: with no memory the tumour reaches minimal residual disease in equilibrium
+  // and is never eradicated; with full memory, surveillance clears it.
+  const Scenario s = scenario_with({anti_pd1()});
+  const Patient forgetful = patient(50, 60, 0.9, 0.0);
+  Patient remembering = forgetful;
+  remembering.memory_capacity = 1.0;
+  const detail::PatientBiology b = biology_for(s, forgetful);
+  const Outcome low = run(s, forgetful, b);
+  const Outcome high = run(s, remembering, b);
+  CHECK(low.best_response == Response::kCR);
+  CHECK_FALSE(low.eradicated);
+  CHECK(low.pfs_event);                      // it relapses after the last dose
+  CHECK(high.eradicated);
+  CHECK(high.eradication_months > 0.0);
+  CHECK(high.durable_cr);
+}
+
+namespace {
+
+RegimenSpec tumour_infiltrating_lymphocytes() {
+  RegimenSpec til;
+  til.name = "til";
+  til.regimen_class = RegimenClass::kCellTherapy;
+  RegimenPhase lymphodepletion;
+  lymphodepletion.name = "lymphodepletion";
+  lymphodepletion.cycle_length_days = 7;
+  lymphodepletion.cycles = 1;
+  lymphodepletion.ae_hazard_per_month = 30.0;
+  lymphodepletion.frac_severe_ae = 0.9;
+  RegimenPhase infusion;
+  infusion.name = "infusion_il2";
+  infusion.cycle_length_days = 7;
+  infusion.cycles = 1;
+  infusion.cell_dose = 1.0;
+  til.phases = {lymphodepletion, infusion};
+  til.onset_scale = 0.3;
+  return til;
+}
+
+}  // namespace
+
+TEST_CASE("cell therapy is given once, bypasses priming, and works less after anti-PD-1") {
+  Scenario s = scenario_with({tumour_infiltrating_lymphocytes(), anti_pd1()});
+  s.course.ae_severe_grade_probs = {1.0, 0.0, 0.0};
+  Patient cold = patient(2, 1, 0.05, 0.5);   // too cold for PD-1 blockade alone
+  Patient pretreated = cold;
+  pretreated.prior_anti_pd1 = true;
+  pretreated.line_of_therapy = 2;
+  detail::PatientBiology b = biology_for(s, cold);
+  std::vector<CourseEvent> events;
+  const Outcome cells = run(s, cold, b, 0, &events);
+  const Outcome checkpoint = run(s, cold, b, 1);
+  const Outcome after_pd1 = run(s, pretreated, b, 0);
+  CHECK(cells.stop_reason == StopReason::kCompleted);
+  CHECK(cells.treatment_months == doctest::Approx(14 / kDaysPerMonth));
+  CHECK(cells.best_percent_change < checkpoint.best_percent_change);
+  CHECK(cells.best_percent_change < after_pd1.best_percent_change);
+  CHECK(cells.worst_ae_grade == 3);              // lymphodepletion: severe AEs, no hold
+  CHECK(cells.treatment_holds == 0);
+  CHECK(std::count_if(events.begin(), events.end(), [](const CourseEvent& e) {
+          return e.kind == EventKind::kAdverseEvent;
+        }) >= 1);
+  CHECK(cells.worst_irae_grade == 0);
+}
+
+TEST_CASE("pseudo-progression: RECIST PD, then an iRECIST response when treated beyond it") {
+  Scenario s = scenario_with({anti_pd1(), anti_pd1()});
+  s.arms[0].beyond_progression_probability = 1.0;
+  s.course.pseudo_progression_swelling = 3.0;   // the infiltrate more than doubles the lesions
+  s.course.pseudo_progression_peak_months = 1.0;
+  const Patient p = patient(50, 60, 0.9, 1.0);
+  const detail::PatientBiology b = biology_for(s, p);
+  std::vector<CourseEvent> events;
+  const Outcome beyond = run(s, p, b, 0, &events);
+  const Outcome stopped = run(s, p, b, 1);
+  CHECK(beyond.best_response == Response::kPD);          // RECIST 1.1 reads the swelling as PD
+  CHECK(beyond.beyond_progression);
+  CHECK(beyond.pseudo_progression);
+  CHECK((beyond.best_response_irecist == Response::kCR ||
+         beyond.best_response_irecist == Response::kPR));
+  CHECK(beyond.pfs_irecist_months > beyond.pfs_months);
+  CHECK(beyond.treatment_months > stopped.treatment_months);
+  // Not treated beyond it, the iUPD cannot be confirmed: the two readings agree.
+  CHECK(stopped.best_response == Response::kPD);
+  CHECK_FALSE(stopped.beyond_progression);
+  CHECK(stopped.stop_reason == StopReason::kProgression);
+  CHECK(stopped.pfs_irecist_months == stopped.pfs_months);
+  CHECK(stopped.pfs_irecist_event);
+}
+
+TEST_CASE("true progression treated beyond RECIST PD is confirmed at the next visit") {
+  Scenario s = scenario_with({anti_pd1()});
+  s.arms[0].beyond_progression_probability = 1.0;
+  const Patient p = patient(0.5, 0, 0.05, 0.1);   // no response at all
+  const detail::PatientBiology b = biology_for(s, p);
+  std::vector<CourseEvent> events;
+  const Outcome o = run(s, p, b, 0, &events);
+  CHECK(o.beyond_progression);
+  CHECK_FALSE(o.pseudo_progression);
+  CHECK(o.stop_reason == StopReason::kProgression);
+  CHECK(o.pfs_irecist_months == doctest::Approx(o.pfs_months));  // dated at the iUPD
+  const auto confirmed = std::find_if(events.begin(), events.end(), [](const CourseEvent& e) {
+    return e.kind == EventKind::kConfirmedProgression;
+  });
+  REQUIRE(confirmed != events.end());
+  CHECK(confirmed->day > o.pfs_months * kDaysPerMonth);
+  CHECK(o.treatment_months * kDaysPerMonth == doctest::Approx(confirmed->day));
+}
+
+TEST_CASE("a next line after progression starts after its delay and changes survival") {
+  RegimenSpec chemo;
+  chemo.phases.emplace_back();
+  chemo.name = "chemo";
+  chemo.regimen_class = RegimenClass::kChemotherapy;
+  chemo.phases[0].kill_per_month = 0.3;
+  chemo.phases[0].cycles = 4;
+  chemo.phases[0].cycle_length_days = 21;
+  const Scenario without = scenario_with({chemo});
+  Scenario with = without;
+  with.arms[0].next_line = NextLineSpec{true, anti_pd1(), 1.0, 4.0};
+  const Patient p = patient(30, 60, 0.8, 0.8);
+  detail::PatientBiology b = biology_for(with, p);
+  b.chemo_resistant_fraction = 0.2;
+  std::vector<CourseEvent> events;
+  const Outcome crossed = run(with, p, b, 0, &events);
+  const Outcome not_crossed = run(without, p, b, 0);
+  REQUIRE(crossed.pfs_event);
+  CHECK(crossed.pfs_months == not_crossed.pfs_months);     // the first line is the same
+  CHECK(crossed.stop_reason == not_crossed.stop_reason);
+  CHECK(crossed.next_line_months == doctest::Approx(crossed.pfs_months + 28 / kDaysPerMonth));
+  CHECK(std::isnan(not_crossed.next_line_months));
+  CHECK(std::isnan(not_crossed.pfs2_months));
+  CHECK(crossed.os_months > not_crossed.os_months);
+  CHECK(crossed.pfs2_months > crossed.next_line_months);
+  CHECK(std::count_if(events.begin(), events.end(), [](const CourseEvent& e) {
+          return e.kind == EventKind::kNextLine && e.code == 2;
+        }) == 1);
+}
+
+TEST_CASE("chemotherapy AEs are graded, hold the next doses, and are not irAEs") {
+  RegimenSpec chemo;
+  chemo.phases.emplace_back();
+  chemo.name = "chemo";
+  chemo.regimen_class = RegimenClass::kChemotherapy;
+  chemo.phases[0].kill_per_month = 0.5;
+  chemo.phases[0].cycles = 6;
+  chemo.phases[0].cycle_length_days = 21;
+  chemo.phases[0].ae_hazard_per_month = 2.0;
+  chemo.phases[0].frac_severe_ae = 1.0;
+  Scenario s = scenario_with({chemo});
+  s.course.ae_severe_grade_probs = {1.0, 0.0, 0.0};
+  s.course.ae_discontinue_probability = 0.0;
+  const Patient p = patient(10, 10, 0.5, 0.5);
+  const detail::PatientBiology b = biology_for(s, p);
+  const Outcome o = run(s, p, b);
+  CHECK(o.worst_ae_grade == 3);
+  CHECK(o.worst_irae_grade == 0);
+  CHECK(o.treatment_holds >= 1);
 }
 
 TEST_CASE("a course is a pure function of (scenario, patient, seed, arm)") {
   RegimenSpec r = anti_pd1();
-  r.irae_hazard_per_month = 0.3;
-  r.frac_severe_irae = 0.3;
+  r.phases[0].irae_hazard_per_month = 0.3;
+  r.phases[0].frac_severe_irae = 0.3;
   const Scenario s = scenario_with({r});
   const Patient p = patient(12, 30, 0.6, 0.4);
   const detail::PatientBiology b1 = detail::draw_biology(s.course, p, 99);
@@ -190,11 +450,12 @@ TEST_CASE("a course is a pure function of (scenario, patient, seed, arm)") {
 
 TEST_CASE("chemotherapy response is independent of immune biomarkers") {
   RegimenSpec chemo;
+  chemo.phases.emplace_back();
   chemo.name = "chemo";
   chemo.regimen_class = RegimenClass::kChemotherapy;
-  chemo.chemo_kill_per_month = 1.0;
-  chemo.max_cycles = 6;
-  chemo.cycle_length_days = 21;
+  chemo.phases[0].kill_per_month = 1.0;
+  chemo.phases[0].cycles = 6;
+  chemo.phases[0].cycle_length_days = 21;
   chemo.max_duration_months = 0;
   const Scenario s = scenario_with({chemo});
   const Patient cold = patient(0.5, 0, 0.05, 0.1);
@@ -305,13 +566,14 @@ TEST_CASE("a single responding visit followed by progression is an unconfirmed P
   // -57 %: PR) and 0.64 at day 84 (ratio 0.86: twice the nadir, PD). No residual mass, noise, new
   // lesions or disease death, so every visit reads exactly the tumour.
   RegimenSpec chemo;
+  chemo.phases.emplace_back();
   chemo.name = "chemo";
   chemo.regimen_class = RegimenClass::kChemotherapy;
-  chemo.chemo_kill_per_month = 60.0;
-  chemo.max_cycles = 1;
-  chemo.cycle_length_days = 21;
+  chemo.phases[0].kill_per_month = 60.0;
+  chemo.phases[0].cycles = 1;
+  chemo.phases[0].cycle_length_days = 21;
   chemo.max_duration_months = 0;
-  chemo.irae_hazard_per_month = 0.0;
+  chemo.phases[0].irae_hazard_per_month = 0.0;
   Scenario s = scenario_with({chemo});
   s.course.measurement_sigma_log = 0.0;
   s.course.new_lesion_rate_per_month = 0.0;
@@ -369,11 +631,12 @@ TEST_CASE("an unequivocal new lesion is progression whatever the sum of diameter
 
 TEST_CASE("a targeted regimen acts by cancer type, not by immune biomarkers") {
   RegimenSpec sunitinib;
+  sunitinib.phases.emplace_back();
   sunitinib.name = "sunitinib";
   sunitinib.regimen_class = RegimenClass::kTargeted;
-  sunitinib.chemo_kill_per_month = 1.0;
+  sunitinib.phases[0].kill_per_month = 1.0;
   sunitinib.max_duration_months = 0;
-  sunitinib.cycle_length_days = 42;
+  sunitinib.phases[0].cycle_length_days = 42;
   sunitinib.targeted_sensitivity.fill(0.0);
   sunitinib.targeted_sensitivity[static_cast<std::size_t>(CancerType::kRcc)] = 1.0;
   sunitinib.targeted_resistant_fraction_median = 0.01;

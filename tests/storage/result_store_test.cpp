@@ -109,6 +109,67 @@ bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
 
+// Arm 0: nivolumab alone, one open-ended phase, capped at 24 months, no next line. Arms >= 1:
+// nivolumab + ipilimumab induction then nivolumab maintenance, treatment beyond progression, and
+// a next line (a cell therapy with two phases and an awkward name that JSON must escape).
+ArmSpec make_arm(std::uint32_t a) {
+  ArmSpec arm;
+  arm.name = fmt::format("arm_{}", a);
+  RegimenPhase nivolumab;
+  nivolumab.name = "monotherapy";
+  nivolumab.agents = "nivolumab 240 mg flat";
+  nivolumab.cycle_length_days = 14.0;
+  nivolumab.cycles = 0;
+  nivolumab.pd1_blockade = 0.9;
+  nivolumab.irae_hazard_per_month = 0.035;
+  nivolumab.frac_severe_irae = 0.2;
+  if (a == 0) {
+    arm.regimen.name = "nivolumab";
+    arm.regimen.max_duration_months = 24.0;
+    arm.regimen.phases = {nivolumab};
+    return arm;
+  }
+  arm.regimen.name = "ipilimumab_nivolumab";
+  RegimenPhase induction;
+  induction.name = "induction";
+  induction.agents = "nivolumab 1 mg/kg + ipilimumab 3 mg/kg";
+  induction.cycle_length_days = 21.0;
+  induction.cycles = 4;
+  induction.pd1_blockade = 0.85;
+  induction.ctla4_blockade = 0.7;
+  induction.irae_hazard_per_month = 0.12;
+  induction.frac_severe_irae = 0.45;
+  induction.ae_hazard_per_month = 0.01;
+  induction.frac_severe_ae = 0.125;
+  nivolumab.name = "maintenance";
+  arm.regimen.phases = {induction, nivolumab};
+  arm.beyond_progression_probability = 0.35;
+  arm.next_line.enabled = true;
+  arm.next_line.probability = 0.6;
+  arm.next_line.delay_weeks = 4.5;
+  arm.next_line.regimen.name = "TIL \"lifileucel\"\tafter lymphodepletion";
+  arm.next_line.regimen.regimen_class = RegimenClass::kCellTherapy;
+  RegimenPhase lymphodepletion;
+  lymphodepletion.name = "lymphodepletion";
+  lymphodepletion.agents = "cyclophosphamide 60 mg/kg x2, fludarabine 25 mg/m\u00b2 x5";
+  lymphodepletion.cycle_length_days = 7.0;
+  lymphodepletion.cycles = 1;
+  lymphodepletion.kill_per_month = 0.25;
+  lymphodepletion.ae_hazard_per_month = 3.0;
+  lymphodepletion.frac_severe_ae = 0.8;
+  RegimenPhase infusion;
+  infusion.name = "infusion + IL-2";
+  infusion.agents = "TIL + aldesleukin 600,000 IU/kg";
+  infusion.cycle_length_days = 5.0;
+  infusion.cycles = 1;
+  infusion.cell_dose = 2.5;
+  infusion.ae_hazard_per_month = 6.0;
+  infusion.frac_severe_ae = 0.9;
+  arm.next_line.regimen.phases = {lymphodepletion, infusion};
+  arm.next_line.regimen.max_duration_months = 1.5;
+  return arm;
+}
+
 RunProvenance make_provenance(std::uint32_t arms, bool store_events = true) {
   RunProvenance p;
   p.scenario_name = "test_scenario";
@@ -126,10 +187,7 @@ RunProvenance make_provenance(std::uint32_t arms, bool store_events = true) {
   p.threads = 4;
   p.block_size = 5;
   p.store_events = store_events;
-  for (std::uint32_t a = 0; a < arms; ++a) {
-    p.arm_names.push_back(fmt::format("arm_{}", a));
-    p.arm_regimens.push_back(a == 0 ? "nivolumab" : "ipilimumab_nivolumab");
-  }
+  for (std::uint32_t a = 0; a < arms; ++a) p.arms.push_back(make_arm(a));
   return p;
 }
 
@@ -184,6 +242,22 @@ PatientResult make_result(std::uint64_t index, std::uint32_t arms) {
     o.death_cause = o.os_event ? static_cast<DeathCause>(1 + k % 3) : DeathCause::kAlive;
     o.eradicated = o.durable_cr;
     o.best_percent_change = index % 4 == 3 ? kNoValue : -35.5 + x;
+    o.eradication_months = o.eradicated ? 20.0 + x / 8.0 : kNoValue;
+    o.worst_ae_grade = (i + 3 * static_cast<int>(arm)) % 6;
+    o.treatment_holds = k % 3;
+    // A RECIST PD that iRECIST reads as a response after pseudo-progression, on even patients.
+    o.pseudo_progression = o.best_response == Response::kPD && index % 2 == 0;
+    o.best_response_irecist = !o.pseudo_progression ? o.best_response
+                              : index % 4 == 0      ? Response::kPR
+                                                    : Response::kCR;
+    o.beyond_progression = o.pseudo_progression || (index % 5 == 1 && o.pfs_event);
+    o.pfs_irecist_months = o.beyond_progression ? o.pfs_months + 2.75 : o.pfs_months;
+    o.pfs_irecist_event = o.pseudo_progression ? false : o.pfs_event;
+    if (k % 4 == 1) {
+      o.next_line_months = o.pfs_months + 1.25;
+      o.pfs2_months = o.next_line_months + 4.5 + x / 16.0;
+      o.pfs2_event = index % 2 == 0;
+    }
 
     const auto event = [&](double day, EventKind kind, int code, double value) {
       r.events.push_back(CourseEvent{arm, day, kind, code, value});
@@ -193,7 +267,18 @@ PatientResult make_result(std::uint64_t index, std::uint32_t arms) {
     event(56.0, EventKind::kAssessment, static_cast<int>(o.best_response), 40.0 - x);
     if (resp) event(84.0, EventKind::kResponse, static_cast<int>(o.best_response), kNoValue);
     event(120.25, EventKind::kTreatmentStop, static_cast<int>(o.stop_reason), kNoValue);
+    if (o.worst_ae_grade > 0) event(35.0, EventKind::kAdverseEvent, o.worst_ae_grade, kNoValue);
+    if (o.treatment_holds > 0) {
+      event(36.0, EventKind::kTreatmentHold, 0, 50.5);  // value = planned resumption day
+      event(50.5, EventKind::kTreatmentResume, 0, kNoValue);
+    }
     if (o.pfs_event) event(150.0, EventKind::kProgression, 0, kNoValue);
+    if (o.beyond_progression && !o.pseudo_progression)
+      event(192.0, EventKind::kConfirmedProgression, 0, kNoValue);
+    if (!std::isnan(o.next_line_months))
+      event(o.next_line_months * kDaysPerMonth, EventKind::kNextLine, 2, kNoValue);
+    if (o.eradicated)
+      event(o.eradication_months * kDaysPerMonth, EventKind::kEradication, 0, kNoValue);
     if (o.os_event) event(300.0, EventKind::kDeath, static_cast<int>(o.death_cause), kNoValue);
   }
   return r;
@@ -251,6 +336,17 @@ void check_same(const PatientResult& got, const PatientResult& want) {
     CHECK(go.death_cause == wo.death_cause);
     CHECK(go.eradicated == wo.eradicated);
     CHECK(same(go.best_percent_change, wo.best_percent_change));
+    CHECK(same(go.eradication_months, wo.eradication_months));
+    CHECK(go.worst_ae_grade == wo.worst_ae_grade);
+    CHECK(go.treatment_holds == wo.treatment_holds);
+    CHECK(go.best_response_irecist == wo.best_response_irecist);
+    CHECK(go.pfs_irecist_months == wo.pfs_irecist_months);
+    CHECK(go.pfs_irecist_event == wo.pfs_irecist_event);
+    CHECK(go.beyond_progression == wo.beyond_progression);
+    CHECK(go.pseudo_progression == wo.pseudo_progression);
+    CHECK(same(go.next_line_months, wo.next_line_months));
+    CHECK(same(go.pfs2_months, wo.pfs2_months));
+    CHECK(go.pfs2_event == wo.pfs2_event);
   }
   REQUIRE(got.events.size() == want.events.size());
   for (std::size_t e = 0; e < want.events.size(); ++e) {
@@ -269,11 +365,12 @@ std::int64_t count_rows(sqlite3* db, std::string_view table, std::int64_t run_id
 
 }  // namespace
 
-TEST_CASE("a new database gets schema version 1, the vpgen application id and WAL") {
+TEST_CASE("a new database gets the current schema version, the vpgen application id and WAL") {
   TempDb file("new");
   {
     ResultStore store(file.path());
     sqlite3* db = store.handle();
+    CHECK(kSchemaVersion == 2);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "PRAGMA application_id") == 0x7670676E);
     CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
@@ -318,8 +415,9 @@ TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
   const Block second = make_block(5, 5, kArms);
 
   // The fixture covers every enumerator, so the CHECK lists of the schema are exercised.
-  std::set<int> responses, unconfirmed, stops, causes, kinds, types;
+  std::set<int> responses, unconfirmed, irecist, stops, causes, kinds, types, ae_grades;
   std::size_t unconfirmed_differs = 0;
+  std::set<bool> pseudo, beyond, next_line, pfs2_events;
   for (const Block* b : {&first, &second})
     for (const PatientResult& r : b->results) {
       types.insert(static_cast<int>(r.patient.cancer_type));
@@ -327,6 +425,12 @@ TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
         responses.insert(static_cast<int>(o.best_response));
         unconfirmed.insert(static_cast<int>(o.best_response_unconfirmed));
         if (o.best_response_unconfirmed != o.best_response) ++unconfirmed_differs;
+        irecist.insert(static_cast<int>(o.best_response_irecist));
+        ae_grades.insert(o.worst_ae_grade);
+        pseudo.insert(o.pseudo_progression);
+        beyond.insert(o.beyond_progression);
+        next_line.insert(!std::isnan(o.next_line_months));
+        if (!std::isnan(o.next_line_months)) pfs2_events.insert(o.pfs2_event);
         stops.insert(static_cast<int>(o.stop_reason));
         causes.insert(static_cast<int>(o.death_cause));
       }
@@ -338,6 +442,10 @@ TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
   REQUIRE(stops.size() == kStopReasonNames.size());
   REQUIRE(causes.size() == kDeathCauseNames.size());
   REQUIRE(kinds.size() == kEventKindNames.size());
+  REQUIRE(irecist.size() == kResponseNames.size());
+  REQUIRE(ae_grades.size() == 6);
+  REQUIRE((pseudo.size() == 2 && beyond.size() == 2 && next_line.size() == 2));
+  REQUIRE(pfs2_events.size() == 2);
   REQUIRE(types.size() == kCancerTypeCount);
 
   std::int64_t run = 0;
@@ -369,6 +477,32 @@ TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
                          " LIMIT 1") == "toxicity");
     CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind IN ('treatment_start',"
                         " 'progression') AND detail IS NOT NULL") == 0);
+    // The kinds of schema version 2 and their details.
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'adverse_event'"
+                        " AND detail = 'grade ' || code") ==
+          query_int(db, "SELECT COUNT(*) FROM outcomes WHERE worst_ae_grade > 0"));
+    CHECK(query_text(db, "SELECT DISTINCT detail FROM events WHERE kind = 'next_line'") ==
+          "line 2");
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'next_line'") ==
+          query_int(db, "SELECT COUNT(*) FROM outcomes WHERE next_line_months IS NOT NULL"));
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind IN ('treatment_hold',"
+                        " 'treatment_resume', 'confirmed_progression', 'eradication')"
+                        " AND detail IS NOT NULL") == 0);
+    CHECK(query_text(db, "SELECT DISTINCT value FROM events WHERE kind = 'treatment_hold'") ==
+          "50.5");
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'treatment_hold'") ==
+          query_int(db, "SELECT COUNT(*) FROM outcomes WHERE treatment_holds > 0"));
+    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'eradication'") ==
+          query_int(db, "SELECT COUNT(*) FROM outcomes WHERE eradicated = 1"));
+    // NaN of the new optional fields became NULL, exactly where it does not apply.
+    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE (eradication_months IS NULL)"
+                        " <> (eradicated = 0)") == 0);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE eradication_months IS NULL") > 0);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE next_line_months IS NULL") > 0);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE (pfs2_months IS NULL)"
+                        " <> (next_line_months IS NULL)") == 0);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE pseudo_progression = 1"
+                        " AND best_response = 'PD' AND best_response_irecist IN ('CR', 'PR')") > 0);
     // seq restarts at 0 for every (patient, arm).
     CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE seq = 0") == 10 * kArms);
     CHECK(query_text(db, "PRAGMA integrity_check") == "ok");
@@ -393,6 +527,8 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
   struct Hand {
     std::uint64_t n = 0, cr = 0, pr = 0, sd = 0, pd = 0, ne = 0, g3 = 0, durable = 0, deaths = 0;
     std::uint64_t cr_unconfirmed = 0, pr_unconfirmed = 0;
+    std::uint64_t cr_irecist = 0, pr_irecist = 0, ae3 = 0, next_line = 0, beyond = 0, pseudo = 0;
+    std::uint64_t pseudo_pd = 0, eradicated = 0, holds = 0, holds_squares = 0;
   };
   std::vector<Hand> hand(kArms);
   for (const PatientResult& r : block.results)
@@ -411,6 +547,17 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
       if (o.worst_irae_grade >= 3) ++h.g3;
       if (o.durable_cr) ++h.durable;
       if (o.os_event) ++h.deaths;
+      if (o.best_response_irecist == Response::kCR) ++h.cr_irecist;
+      if (o.best_response_irecist == Response::kPR) ++h.pr_irecist;
+      if (o.worst_ae_grade >= 3) ++h.ae3;
+      if (!std::isnan(o.next_line_months)) ++h.next_line;
+      if (o.beyond_progression) ++h.beyond;
+      if (o.pseudo_progression) ++h.pseudo;
+      if (o.pseudo_progression && o.best_response == Response::kPD) ++h.pseudo_pd;
+      if (o.eradicated) ++h.eradicated;
+      const auto holds = static_cast<std::uint64_t>(o.treatment_holds);
+      h.holds += holds;
+      h.holds_squares += holds * holds;
     }
 
   const std::vector<ArmCounts> counts = store.arm_counts(run);
@@ -433,6 +580,18 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
     CHECK(c.cr_unconfirmed == h.cr_unconfirmed);
     CHECK(c.pr_unconfirmed == h.pr_unconfirmed);
     CHECK(h.cr_unconfirmed + h.pr_unconfirmed > h.cr + h.pr);  // the fixture tells them apart
+    CHECK(c.cr_irecist == h.cr_irecist);
+    CHECK(c.pr_irecist == h.pr_irecist);
+    CHECK(h.cr_irecist + h.pr_irecist > h.cr + h.pr);  // pseudo-progressions tell them apart
+    CHECK(c.ae_grade3plus == h.ae3);
+    CHECK(c.next_line == h.next_line);
+    CHECK(c.beyond_progression == h.beyond);
+    CHECK(c.pseudo_progression == h.pseudo);
+    CHECK(c.pseudo_progression_recist_pd == h.pseudo_pd);
+    CHECK(c.eradicated == h.eradicated);
+    CHECK(c.treatment_holds == h.holds);
+    CHECK(c.treatment_holds_squares == h.holds_squares);
+    CHECK(h.holds_squares > h.holds);  // some patient has 2 holds: squares are not the counts
   }
 
   // The view: counts, and rates as fractions (the same IEEE division, so exactly equal).
@@ -462,6 +621,30 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
     CHECK(rows[a] == want);
   }
 
+  // The view's columns of schema version 2.
+  const auto mean = [](std::uint64_t total, std::uint64_t n) {
+    return fmt::format("{}", static_cast<double>(total) / static_cast<double>(n));
+  };
+  const std::vector<std::string> rows_v2 = dump(
+      db, fmt::format("SELECT responders_irecist, complete_responses_irecist,"
+                      " partial_responses_irecist, orr_irecist, ae_grade3plus, ae_grade3plus_rate,"
+                      " treatment_holds, mean_treatment_holds, beyond_progression,"
+                      " pseudo_progressions, pseudo_progressions_recist_pd,"
+                      " pseudo_progression_rate_recist_pd, next_line, next_line_rate, eradicated,"
+                      " eradication_rate FROM arm_summary WHERE run_id = {} ORDER BY arm_index",
+                      run));
+  REQUIRE(rows_v2.size() == kArms);
+  for (std::uint32_t a = 0; a < kArms; ++a) {
+    const Hand& h = hand[a];
+    const std::string want = fmt::format(
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|", h.cr_irecist + h.pr_irecist,
+        h.cr_irecist, h.pr_irecist, rate(h.cr_irecist + h.pr_irecist, h.n), h.ae3,
+        rate(h.ae3, h.n), h.holds, mean(h.holds, h.n), h.beyond, h.pseudo, h.pseudo_pd,
+        rate(h.pseudo_pd, h.pd), h.next_line, rate(h.next_line, h.n), h.eradicated,
+        rate(h.eradicated, h.n));
+    CHECK(rows_v2[a] == want);
+  }
+
   // A run with nothing stored yet: zero counts, and NULL (not 0) rates.
   const std::int64_t empty_run = store.begin_run(make_provenance(2));
   const std::vector<ArmCounts> empty = store.arm_counts(empty_run);
@@ -472,6 +655,14 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
         "NULL");
   CHECK(query_text(db, fmt::format("SELECT orr_unconfirmed FROM arm_summary WHERE run_id = {}",
                                    empty_run)) == "NULL");
+  CHECK(dump(db, fmt::format("SELECT orr_irecist, ae_grade3plus_rate, mean_treatment_holds,"
+                             " pseudo_progression_rate_recist_pd, next_line_rate, eradication_rate,"
+                             " treatment_holds, next_line FROM arm_summary WHERE run_id = {}"
+                             " AND arm_index = 0",
+                             empty_run)) ==
+        std::vector<std::string>{"NULL|NULL|NULL|NULL|NULL|NULL|0|0|"});
+  CHECK(empty[0].treatment_holds == 0);
+  CHECK(empty[0].treatment_holds_squares == 0);
 }
 
 TEST_CASE("survival_times groups equal times in increasing order with events and censorings") {
@@ -485,15 +676,31 @@ TEST_CASE("survival_times groups equal times in increasing order with events and
   const std::int64_t other = store.begin_run(make_provenance(kArms));
   RunWriter(store, other, false).write_block(make_block(0, 4, kArms));
 
+  // (time, event) of one patient for one endpoint, as result_store.hpp defines it.
+  const auto observation = [](const Outcome& o, SurvivalEndpoint endpoint) {
+    switch (endpoint) {
+      case SurvivalEndpoint::kOs: return std::pair{o.os_months, o.os_event};
+      case SurvivalEndpoint::kPfs: return std::pair{o.pfs_months, o.pfs_event};
+      case SurvivalEndpoint::kPfsIrecist:
+        return std::pair{o.pfs_irecist_months, o.pfs_irecist_event};
+      case SurvivalEndpoint::kPfs2:
+        // A next line: its PFS2; none: the OS observation (death = event, alive = censored).
+        return std::isnan(o.next_line_months) ? std::pair{o.os_months, o.os_event}
+                                              : std::pair{o.pfs2_months, o.pfs2_event};
+    }
+    return std::pair{kNoValue, false};
+  };
   for (std::uint32_t arm = 0; arm < kArms; ++arm)
-    for (const SurvivalEndpoint endpoint : {SurvivalEndpoint::kOs, SurvivalEndpoint::kPfs}) {
+    for (const SurvivalEndpoint endpoint :
+         {SurvivalEndpoint::kOs, SurvivalEndpoint::kPfs, SurvivalEndpoint::kPfsIrecist,
+          SurvivalEndpoint::kPfs2}) {
       CAPTURE(arm);
+      CAPTURE(static_cast<int>(endpoint));
       std::map<double, std::pair<std::uint64_t, std::uint64_t>> want;  // time -> (events, censored)
       for (const PatientResult& r : block.results) {
-        const Outcome& o = r.outcomes[arm];
-        const bool os = endpoint == SurvivalEndpoint::kOs;
-        auto& cell = want[os ? o.os_months : o.pfs_months];
-        ((os ? o.os_event : o.pfs_event) ? cell.first : cell.second) += 1;
+        const auto [time, event] = observation(r.outcomes[arm], endpoint);
+        auto& cell = want[time];
+        (event ? cell.first : cell.second) += 1;
       }
       std::vector<SurvivalTimeRow> got;
       store.survival_times(run, arm, endpoint, [&](const SurvivalTimeRow& row) { got.push_back(row); });
@@ -544,8 +751,11 @@ TEST_CASE("a run is incomplete after begin_run and complete or failed after fini
   CHECK(p.threads == provenance.threads);
   CHECK(p.block_size == provenance.block_size);
   CHECK(p.store_events == provenance.store_events);
-  CHECK(p.arm_names == provenance.arm_names);
-  CHECK(p.arm_regimens == provenance.arm_regimens);
+  REQUIRE(p.arms.size() == provenance.arms.size());
+  for (std::size_t a = 0; a < p.arms.size(); ++a) {
+    CHECK(p.arms[a].name == provenance.arms[a].name);
+    CHECK(p.arms[a].regimen.name == provenance.arms[a].regimen.name);
+  }
 
   {
     RunWriter writer(store, run, true);
@@ -575,10 +785,12 @@ TEST_CASE("a run is incomplete after begin_run and complete or failed after fini
   const std::vector<RunInfo> runs = store.list_runs();
   REQUIRE(runs.size() == 2);
   CHECK(runs[0].id == run);
-  CHECK(runs[0].provenance.arm_names.size() == 2);
+  CHECK(runs[0].provenance.arms.size() == 2);
   CHECK(runs[1].id == failed);
   CHECK(runs[1].status == "failed");
-  CHECK(runs[1].provenance.arm_names == std::vector<std::string>{"arm_0"});
+  REQUIRE(runs[1].provenance.arms.size() == 1);
+  CHECK(runs[1].provenance.arms[0].name == "arm_0");
+  CHECK(runs[1].provenance.arms[0].regimen.phases.size() == 1);
   CHECK_FALSE(runs[1].provenance.store_events);
   CHECK(store.latest_run_id() == failed);
 
@@ -589,16 +801,205 @@ TEST_CASE("a run is incomplete after begin_run and complete or failed after fini
   sqlite3_free(message);
 }
 
-TEST_CASE("refuses a vpgen file of another schema version and says which") {
+TEST_CASE("refuses a vpgen file of a newer schema version and says which") {
   TempDb file("version");
   { ResultStore store(file.path()); }
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
-  exec_sql(raw, "PRAGMA user_version = 2");
+  exec_sql(raw, "PRAGMA user_version = 3");
   sqlite3_close(raw);
   const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 2; this vpgen reads version 1"));
+  CHECK(contains(message, "was written by schema version 3; this vpgen reads version 2"));
+  CHECK(contains(message, "use a newer vpgen"));
+}
+
+TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it untouched") {
+  // A version-1 file as vpgen 0.1 wrote it: its own tables, application id and user_version 1
+  // (the outcomes table without the iRECIST, adverse-event, hold and next-line columns).
+  TempDb file("version1");
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  exec_sql(raw, fmt::format("CREATE TABLE runs (run_id INTEGER PRIMARY KEY,"
+                            " schema_version INTEGER NOT NULL);"
+                            "CREATE TABLE outcomes (run_id INTEGER, patient_index INTEGER,"
+                            " arm_index INTEGER, best_response TEXT);"
+                            "INSERT INTO runs VALUES (1, 1);"
+                            "PRAGMA application_id = {}; PRAGMA user_version = 1;",
+                            0x7670676E));
+  sqlite3_close(raw);
+  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  CHECK(contains(message, file.path()));
+  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 2"));
+  CHECK(contains(message, "does not convert older files"));
+  CHECK(contains(message, "simulate again"));
+
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  CHECK(query_int(raw, "PRAGMA user_version") == 1);
+  CHECK(query_text(raw, "PRAGMA journal_mode") == "delete");  // not switched to WAL
+  CHECK(query_int(raw, "SELECT COUNT(*) FROM sqlite_schema") == 2);
+  CHECK(query_int(raw, "SELECT COUNT(*) FROM runs") == 1);
+  sqlite3_close(raw);
+}
+
+TEST_CASE("the arms table records each regimen's class, phases as JSON, and the next line") {
+  ResultStore store(":memory:");
+  const RunProvenance provenance = make_provenance(2);
+  const std::int64_t run = store.begin_run(provenance);
+  sqlite3* db = store.handle();
+  const std::string where = fmt::format(" FROM arms WHERE run_id = {} AND arm_index = ", run);
+
+  // Arm 0: no next line, so every next-line column is NULL.
+  CHECK(dump(db, "SELECT regimen, regimen_class, max_duration_months,"
+                 " beyond_progression_probability, next_line_regimen, next_line_regimen_class,"
+                 " next_line_phases, next_line_max_duration_months, next_line_probability,"
+                 " next_line_delay_weeks" + where + "0") ==
+        std::vector<std::string>{"nivolumab|immunotherapy|24|0|NULL|NULL|NULL|NULL|NULL|NULL|"});
+  // The phases read as people write them, in order, with every field.
+  CHECK(query_text(db, "SELECT regimen_phases" + where + "0") ==
+        "[{\"name\":\"monotherapy\",\"agents\":\"nivolumab 240 mg flat\","
+        "\"cycle_length_days\":14,\"cycles\":0,\"pd1_blockade\":0.9,\"ctla4_blockade\":0,"
+        "\"kill_per_month\":0,\"cell_dose\":0,\"irae_hazard_per_month\":0.035,"
+        "\"frac_severe_irae\":0.2,\"ae_hazard_per_month\":0,\"frac_severe_ae\":0}]");
+  CHECK(dump(db, "SELECT p.key, json_extract(p.value, '$.name'), json_extract(p.value, '$.cycles'),"
+                 " json_extract(p.value, '$.ctla4_blockade') FROM arms AS a,"
+                 " json_each(a.regimen_phases) AS p WHERE a.arm_index = 1 ORDER BY p.key") ==
+        std::vector<std::string>{"0|induction|4|0.7|", "1|maintenance|0|0|"});
+  CHECK(dump(db, "SELECT next_line_regimen, next_line_regimen_class,"
+                 " json_array_length(next_line_phases), next_line_max_duration_months,"
+                 " next_line_probability, next_line_delay_weeks, beyond_progression_probability" +
+                     where + "1") ==
+        std::vector<std::string>{
+            "TIL \"lifileucel\"\tafter lymphodepletion|cell_therapy|2|1.5|0.6|4.5|0.35|"});
+  CHECK(query_text(db, "SELECT json_extract(next_line_phases, '$[0].agents')" + where + "1") ==
+        "cyclophosphamide 60 mg/kg x2, fludarabine 25 mg/m\u00b2 x5");
+  CHECK(query_text(db, "SELECT json_extract(next_line_phases, '$[1].cell_dose')" + where + "1") ==
+        "2.5");
+
+  // Read back: every recorded field, phases included, equals what was stored.
+  const RunInfo info = store.run_info(run);
+  REQUIRE(info.provenance.arms.size() == 2);
+  for (std::size_t a = 0; a < 2; ++a) {
+    CAPTURE(a);
+    const ArmSpec& got = info.provenance.arms[a];
+    const ArmSpec& want = provenance.arms[a];
+    CHECK(got.name == want.name);
+    CHECK(got.beyond_progression_probability == want.beyond_progression_probability);
+    CHECK(got.next_line.enabled == want.next_line.enabled);
+    CHECK(got.next_line.probability == want.next_line.probability);
+    CHECK(got.next_line.delay_weeks == want.next_line.delay_weeks);
+    for (const auto& [g, w] : {std::pair{&got.regimen, &want.regimen},
+                               std::pair{&got.next_line.regimen, &want.next_line.regimen}}) {
+      CHECK(g->name == w->name);
+      CHECK(g->regimen_class == w->regimen_class);
+      CHECK(g->max_duration_months == w->max_duration_months);
+      REQUIRE(g->phases.size() == w->phases.size());
+      for (std::size_t i = 0; i < w->phases.size(); ++i) {
+        CAPTURE(i);
+        const RegimenPhase& gp = g->phases[i];
+        const RegimenPhase& wp = w->phases[i];
+        CHECK(gp.name == wp.name);
+        CHECK(gp.agents == wp.agents);
+        CHECK(gp.cycle_length_days == wp.cycle_length_days);
+        CHECK(gp.cycles == wp.cycles);
+        CHECK(gp.pd1_blockade == wp.pd1_blockade);
+        CHECK(gp.ctla4_blockade == wp.ctla4_blockade);
+        CHECK(gp.kill_per_month == wp.kill_per_month);
+        CHECK(gp.cell_dose == wp.cell_dose);
+        CHECK(gp.irae_hazard_per_month == wp.irae_hazard_per_month);
+        CHECK(gp.frac_severe_irae == wp.frac_severe_irae);
+        CHECK(gp.ae_hazard_per_month == wp.ae_hazard_per_month);
+        CHECK(gp.frac_severe_ae == wp.frac_severe_ae);
+      }
+    }
+  }
+
+  // The CHECKs: classes by name, phases as a JSON array, next-line columns all or none.
+  for (const char* bad : {"UPDATE arms SET regimen_class = 'radiotherapy'",
+                          "UPDATE arms SET regimen_phases = '{\"name\": \"x\"}'",
+                          "UPDATE arms SET regimen_phases = '[{'",
+                          "UPDATE arms SET beyond_progression_probability = 1.5",
+                          "UPDATE arms SET next_line_probability = NULL WHERE arm_index = 1",
+                          "UPDATE arms SET next_line_regimen = 'x' WHERE arm_index = 0"}) {
+    CAPTURE(bad);
+    char* message = nullptr;
+    CHECK(sqlite3_exec(db, bad, nullptr, nullptr, &message) == SQLITE_CONSTRAINT_CHECK);
+    sqlite3_free(message);
+  }
+}
+
+TEST_CASE("begin_run refuses a regimen value JSON cannot hold and stores nothing") {
+  ResultStore store(":memory:");
+  RunProvenance provenance = make_provenance(2);
+  provenance.arms[1].next_line.regimen.phases[1].cell_dose = std::nan("");
+  CHECK(thrown_message<InputError>([&] { store.begin_run(provenance); }) ==
+        "regimen 'TIL \"lifileucel\"\tafter lymphodepletion', phase 'infusion + IL-2': "
+        "cell_dose = nan cannot be stored (not finite)");
+  CHECK_FALSE(store.latest_run_id().has_value());
+}
+
+TEST_CASE("outcomes refuse new fields that contradict each other") {
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(2));
+  const Block block = make_block(0, 10, 2);
+  RunWriter(store, run, true).write_block(block);
+  sqlite3* db = store.handle();
+  for (const char* bad :
+       {"UPDATE outcomes SET eradication_months = NULL WHERE eradicated = 1",
+        "UPDATE outcomes SET eradication_months = 3.0 WHERE eradicated = 0",
+        "UPDATE outcomes SET pfs2_months = NULL WHERE next_line_months IS NOT NULL",
+        "UPDATE outcomes SET pfs2_months = 7.0 WHERE next_line_months IS NULL",
+        "UPDATE outcomes SET pfs2_event = 1 WHERE next_line_months IS NULL",
+        "UPDATE outcomes SET pseudo_progression = 1 WHERE best_response_irecist = 'PD'",
+        "UPDATE outcomes SET best_response_irecist = 'iCR'",
+        "UPDATE outcomes SET worst_ae_grade = 6",
+        "UPDATE outcomes SET treatment_holds = -1",
+        "UPDATE outcomes SET beyond_progression = 2",
+        "UPDATE outcomes SET pfs_irecist_event = 2",
+        "UPDATE events SET kind = 'crossover' WHERE kind = 'next_line'"}) {
+    CAPTURE(bad);
+    char* message = nullptr;
+    CHECK(sqlite3_exec(db, bad, nullptr, nullptr, &message) == SQLITE_CONSTRAINT_CHECK);
+    sqlite3_free(message);
+  }
+  char* message = nullptr;
+  CHECK(sqlite3_exec(db, "UPDATE outcomes SET pfs_irecist_months = NULL", nullptr, nullptr,
+                     &message) == SQLITE_CONSTRAINT_NOTNULL);
+  sqlite3_free(message);
+  // The fixture exercised each guarded combination, so the updates above were not vacuous.
+  CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE eradicated = 1") > 0);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE next_line_months IS NOT NULL") > 0);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_response_irecist = 'PD'") > 0);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'next_line'") > 0);
+
+  // The writer refuses the same contradiction before SQLite sees half a block.
+  Block next = make_block(10, 2, 2);
+  next.results[1].outcomes[0].eradicated = true;
+  next.results[1].outcomes[0].eradication_months = kNoValue;
+  const std::string refused =
+      thrown_message<StorageError>([&] { RunWriter(store, run, true).write_block(next); });
+  CHECK(contains(refused, "CHECK constraint failed"));
+  CHECK(contains(refused, "patient 11"));
+  CHECK(count_rows(db, "patients", run) == 10);
+}
+
+TEST_CASE("event details label the codes of every kind, and only valid codes") {
+  CHECK(event_detail(EventKind::kAdverseEvent, 3) == "grade 3");
+  CHECK(event_detail(EventKind::kAdverseEvent, 0) == "grade 0");
+  CHECK(event_detail(EventKind::kAdverseEvent, 6).empty());
+  CHECK(event_detail(EventKind::kIrae, 5) == "grade 5");
+  CHECK(event_detail(EventKind::kNextLine, 2) == "line 2");
+  CHECK(event_detail(EventKind::kNextLine, 9) == "line 9");
+  CHECK(event_detail(EventKind::kNextLine, 1).empty());
+  CHECK(event_detail(EventKind::kNextLine, 10).empty());
+  CHECK(event_detail(EventKind::kAssessment, 3) == "PD");
+  CHECK(event_detail(EventKind::kTreatmentStop, 1) == "toxicity");
+  CHECK(event_detail(EventKind::kDeath, 3) == "other");
+  CHECK(event_detail(EventKind::kResponse, -1).empty());
+  for (const EventKind kind :
+       {EventKind::kTreatmentStart, EventKind::kProgression, EventKind::kTreatmentHold,
+        EventKind::kTreatmentResume, EventKind::kConfirmedProgression, EventKind::kEradication})
+    CHECK(event_detail(kind, 0).empty());
 }
 
 TEST_CASE("refuses a SQLite file that is not a vpgen database and leaves it untouched") {
@@ -740,8 +1141,9 @@ TEST_CASE("begin_run refuses a seed above 2^63-1 and stores 2^63-1 as is") {
   CHECK(store.run_info(run).provenance.seed == provenance.seed);
   CHECK(query_text(store.handle(), "SELECT seed FROM runs") == "9223372036854775807");
 
-  provenance.arm_regimens.pop_back();
-  CHECK_THROWS_AS(store.begin_run(provenance), InputError);
+  provenance.arms.clear();
+  CHECK(thrown_message<InputError>([&] { store.begin_run(provenance); }) ==
+        "a run needs at least one arm");
 }
 
 TEST_CASE("lookups of what is not stored throw InputError naming it") {
@@ -786,6 +1188,20 @@ TEST_CASE("the writer refuses blocks that break the sink contract and stores non
   SUBCASE("an event code outside its kind's range") {
     block.results[1].events[0] = CourseEvent{0, 10.0, EventKind::kIrae, 6, kNoValue};
     expected = "irae event of arm 0 has invalid code 6";
+  }
+  SUBCASE("a next line numbered below line 2") {
+    block.results[1].events[0] = CourseEvent{1, 10.0, EventKind::kNextLine, 1, kNoValue};
+    block.results[1].events.erase(block.results[1].events.begin() + 1,
+                                  block.results[1].events.end());
+    expected = "next_line event of arm 1 has invalid code 1";
+  }
+  SUBCASE("an adverse event of grade 6") {
+    block.results[1].events[0] = CourseEvent{0, 10.0, EventKind::kAdverseEvent, 6, kNoValue};
+    expected = "adverse_event event of arm 0 has invalid code 6";
+  }
+  SUBCASE("an invalid iRECIST response") {
+    block.results[2].outcomes[0].best_response_irecist = static_cast<Response>(5);
+    expected = "invalid iRECIST response value 5";
   }
   SUBCASE("an invalid enum value") {
     block.results[2].outcomes[1].stop_reason = static_cast<StopReason>(17);

@@ -50,7 +50,12 @@ Scenario make_scenario(std::vector<std::pair<CancerType, double>> mix,
   scenario.cohort.mix = std::move(mix);
   scenario.arms.clear();
   const auto table = regimen_table();
-  for (const std::string& name : regimens) scenario.arms.push_back(ArmSpec{name, table.at(name)});
+  for (const std::string& name : regimens) {
+    ArmSpec arm;
+    arm.name = name;
+    arm.regimen = table.at(name);
+    scenario.arms.push_back(std::move(arm));
+  }
   scenario.store_events = false;
   return scenario;
 }

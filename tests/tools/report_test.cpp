@@ -8,7 +8,10 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include <doctest/doctest.h>
 
@@ -53,8 +56,21 @@ vpgen::RunProvenance provenance() {
   p.threads = 2;
   p.block_size = 7;
   p.store_events = false;
-  p.arm_names = {"six_mp", "placebo"};
-  p.arm_regimens = {"mercaptopurine", "placebo"};
+  for (const auto& [arm_name, regimen_name] :
+       {std::pair{"six_mp", "mercaptopurine"}, std::pair{"placebo", "placebo"}}) {
+    vpgen::ArmSpec& arm = p.arms.emplace_back();
+    arm.name = arm_name;
+    arm.regimen.name = regimen_name;
+    arm.regimen.regimen_class = vpgen::RegimenClass::kChemotherapy;
+    vpgen::RegimenPhase& phase = arm.regimen.phases.emplace_back();
+    phase.name = "daily";
+    phase.agents = regimen_name;
+    phase.cycle_length_days = 28.0;
+    arm.next_line.enabled = true;
+    arm.next_line.regimen.name = "methotrexate";
+    arm.next_line.regimen.phases.push_back(phase);
+    arm.next_line.probability = 0.33;
+  }
   return p;
 }
 
@@ -80,6 +96,20 @@ vpgen::Response unconfirmed_response_of(std::size_t i) {
   return response_of(i);
 }
 
+// iRECIST reads three patients as responders after pseudo-progression: PD 4 (iPR) and PD 12
+// (iCR), whose RECIST best response is PD, and SD 17 (iPR), whose is not. iRECIST ORR 12/21;
+// pseudo-progression among RECIST PD 2 of 8.
+vpgen::Response irecist_response_of(std::size_t i) {
+  using vpgen::Response;
+  if (i == 4 || i == 17) return Response::kPR;
+  if (i == 12) return Response::kCR;
+  return response_of(i);
+}
+
+// Patients 0, 3, 6, ..., 18 (7 of 21) start a next line at a quarter of their OS time and have
+// PFS2 = 3/4 of it, always an event.
+bool has_next_line(std::size_t i) { return i % 3 == 0; }
+
 vpgen::Outcome outcome(std::uint32_t arm, std::size_t i, const Time& os) {
   vpgen::Outcome o;
   o.arm_index = arm;
@@ -95,6 +125,21 @@ vpgen::Outcome outcome(std::uint32_t arm, std::size_t i, const Time& os) {
   o.stop_reason = os.event ? vpgen::StopReason::kDeath : vpgen::StopReason::kEndOfFollowUp;
   o.death_cause = os.event ? vpgen::DeathCause::kDisease : vpgen::DeathCause::kAlive;
   o.treatment_months = o.pfs_months;
+  o.best_response_irecist = irecist_response_of(i);
+  o.pseudo_progression = o.best_response_irecist != o.best_response;
+  o.beyond_progression = o.pseudo_progression || i == 5;
+  // iRECIST PFS = the OS observation, so its medians are the published OS medians.
+  o.pfs_irecist_months = os.months;
+  o.pfs_irecist_event = os.event;
+  o.worst_ae_grade = static_cast<int>(i % 6);   // grade >= 3 for i % 6 in {3, 4, 5}: 9 patients
+  o.treatment_holds = static_cast<int>(i % 3);  // seven each of 0, 1, 2 holds
+  o.eradicated = o.durable_cr;
+  o.eradication_months = o.eradicated ? 10.0 : vpgen::kNoValue;
+  if (has_next_line(i)) {
+    o.next_line_months = os.months / 4.0;
+    o.pfs2_months = 0.75 * os.months;
+    o.pfs2_event = true;
+  }
   return o;
 }
 
@@ -218,6 +263,111 @@ TEST_CASE("report of a complete run gives hand-counted proportions and published
   CHECK(text.find("23.0 mo (16.0\u2013NR)") != std::string::npos);
   CHECK(text.find("8.0 mo (4.0\u201312.0)") != std::string::npos);
   CHECK(text.find("INCOMPLETE") == std::string::npos);
+}
+
+TEST_CASE("report gives iRECIST, adverse-event, hold, next-line and PFS2 figures by hand") {
+  vpgen::ResultStore store(":memory:");
+  const std::int64_t run_id = store_run(store, kPatients, true);
+  const vpgen::RunReport report = vpgen::build_report(store, run_id);
+  const nlohmann::json j = vpgen::report_json(report);
+  const nlohmann::json& methods = j.at("methods");
+  CHECK(methods.at("pfs2").get<std::string>().find("censored when last known alive") !=
+        std::string::npos);
+  CHECK(methods.at("pseudo_progression").get<std::string>().find("best overall response is PD") !=
+        std::string::npos);
+  const nlohmann::json& arms = j.at("arms");
+  REQUIRE(arms.size() == 2);
+
+  for (std::size_t a = 0; a < 2; ++a) {
+    CAPTURE(a);
+    const nlohmann::json& arm = arms.at(a);
+    const nlohmann::json& counts = arm.at("counts");
+    CHECK(counts.at("cr_irecist").get<std::uint64_t>() == 4);   // CR 0, 7, 14 and iCR 12
+    CHECK(counts.at("pr_irecist").get<std::uint64_t>() == 8);   // PR 1, 2, 8, 9, 15, 16; 4, 17
+    check_json_interval(arm.at("orr_irecist"), vpgen::clopper_pearson(12, 21));
+    CHECK(counts.at("pseudo_progression").get<std::uint64_t>() == 3);
+    CHECK(counts.at("pseudo_progression_recist_pd").get<std::uint64_t>() == 2);
+    CHECK(counts.at("beyond_progression").get<std::uint64_t>() == 4);
+    check_json_interval(arm.at("pseudo_progression_rate_recist_pd"),
+                        vpgen::clopper_pearson(2, 8));
+    CHECK(counts.at("ae_grade3plus").get<std::uint64_t>() == 9);
+    check_json_interval(arm.at("ae_grade3plus_rate"), vpgen::clopper_pearson(9, 21));
+    // Holds 0, 1, 2 seven times each: mean 1; s^2 = (21 * 35 - 21^2) / (21 * 20) = 0.7, so
+    // SE = sqrt(0.7 / 21) = 0.18257.
+    CHECK(counts.at("treatment_holds").get<std::uint64_t>() == 21);
+    const nlohmann::json& holds = arm.at("treatment_holds_per_patient");
+    CHECK(holds.at("estimate").get<double>() == doctest::Approx(1.0).epsilon(1e-12));
+    CHECK(holds.at("se").get<double>() == doctest::Approx(std::sqrt(0.7 / 21.0)).epsilon(1e-12));
+    CHECK(holds.at("se").get<double>() == doctest::Approx(0.18257).epsilon(1e-4));
+    CHECK(counts.at("next_line").get<std::uint64_t>() == 7);
+    check_json_interval(arm.at("next_line_rate"), vpgen::clopper_pearson(7, 21));
+    CHECK(counts.at("eradicated").get<std::uint64_t>() == 2);
+    check_json_interval(arm.at("ground_truth").at("eradication_rate"),
+                        vpgen::clopper_pearson(2, 21));
+  }
+
+  // iRECIST PFS is stored equal to the OS observation: the published OS medians again, and not
+  // the RECIST PFS median (8 for 6-MP), so the report read the iRECIST columns.
+  const nlohmann::json& mp = arms.at(0);
+  CHECK(mp.at("median_pfs_irecist_months").at("estimate").get<double>() == 23.0);
+  CHECK(mp.at("median_pfs_irecist_months").at("ci_low").get<double>() == 16.0);
+  CHECK(mp.at("median_pfs_irecist_months").at("ci_high").is_null());
+  CHECK(mp.at("counts").at("pfs_irecist_events").get<std::uint64_t>() == 9);
+  CHECK(mp.at("pfs_irecist_rate").at("12").at("estimate").get<double>() ==
+        doctest::Approx(0.7529411765).epsilon(1e-9));
+  const nlohmann::json& pl = arms.at(1);
+  CHECK(pl.at("median_pfs_irecist_months").at("estimate").get<double>() == 8.0);
+
+  // PFS2 of placebo (no censoring): next-line patients 0, 3, ..., 18 give 3/4 of their times 1, 2,
+  // 4, 5, 8, 12, 17 (0.75, 1.5, 3, 3.75, 6, 9, 12.75); the other 14 their death times 1, 2, 3, 4,
+  // 5, 5, 8, 8, 11, 11, 12, 15, 22, 23. The 11th of the 21 sorted events is 6: S falls to 10/21.
+  CHECK(pl.at("counts").at("pfs2_events").get<std::uint64_t>() == 21);
+  CHECK(pl.at("median_pfs2_months").at("estimate").get<double>() == 6.0);
+
+  // PFS2 of 6-MP, with censoring: the definition applied patient by patient, through the same
+  // Kaplan-Meier estimator (tested on its own in tests/engine/statistics_test.cpp). Next line:
+  // (3/4 of the OS time, event); none: died = event at death, alive = censored at last contact.
+  std::map<double, std::pair<std::uint64_t, std::uint64_t>> observations;
+  std::uint64_t events = 0;
+  for (std::size_t i = 0; i < kPatients; ++i) {
+    const bool next = has_next_line(i);
+    const double time = next ? 0.75 * kSixMp[i].months : kSixMp[i].months;
+    const bool event = next || kSixMp[i].event;
+    auto& cell = observations[time];
+    (event ? cell.first : cell.second) += 1;
+    events += event ? 1 : 0;
+  }
+  vpgen::KaplanMeier km;
+  for (const auto& [time, cell] : observations) km.add(time, cell.first, cell.second);
+  CHECK(events == 12);  // 7 next-line PFS2 events and the 5 deaths (1, 2, 4, 10, 14) of the rest
+  CHECK(mp.at("counts").at("pfs2_events").get<std::uint64_t>() == events);
+  const vpgen::Interval median = km.median();
+  // By hand: S = 0.5427 after 16 and 0.4748 after 17.25 (= 3/4 of patient 15's 23 months).
+  CHECK(median.estimate == 17.25);
+  CHECK(mp.at("median_pfs2_months").at("estimate").get<double>() == median.estimate);
+  check_json_interval(mp.at("pfs2_rate").at("12"), km.survival_at(12.0), 1e-12);
+  CHECK(mp.at("median_pfs2_months").at("estimate").get<double>() !=
+        mp.at("median_os_months").at("estimate").get<double>());
+
+  const std::string text = vpgen::report_text(report);
+  const auto row_value = [&text](std::string_view label, std::size_t from = 0) {
+    const std::size_t at = text.find(label, from);
+    REQUIRE(at != std::string::npos);
+    const std::size_t value = text.find_first_not_of(' ', at + label.size());
+    return text.substr(value, text.find('\n', value) - value);
+  };
+  CHECK(row_value("ORR iRECIST") == "57.1% (34.0\u201378.2)");  // 12/21
+  CHECK(row_value("Pseudo-progression/PD").find("25.0% (") == 0);
+  CHECK(row_value("Pseudo-progression/PD").find(", 2 of 8") != std::string::npos);
+  CHECK(row_value("Other AE grade >= 3").find("42.9% (") == 0);
+  CHECK(row_value("Treatment holds") == "1.00 (SE 0.18) per patient, 21 in all");
+  CHECK(row_value("Next line started").find("33.3% (") == 0);
+  CHECK(row_value("Eradicated (truth)").find("9.5% (") == 0);
+  CHECK(row_value("Median PFS iRECIST") == "23.0 mo (16.0\u2013NR), 9 events");
+  const std::size_t placebo = text.find("Arm 1 'placebo'");
+  REQUIRE(placebo != std::string::npos);
+  CHECK(row_value("Median PFS2", placebo).find("6.0 mo (") == 0);
+  CHECK(row_value("Median PFS2", placebo).find(", 21 events") != std::string::npos);
 }
 
 TEST_CASE("report of an incomplete run covers the stored patients and warns loudly") {

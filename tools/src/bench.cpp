@@ -103,14 +103,23 @@ double raw_insert(const vpgen::Simulator& simulator, const std::vector<vpgen::Bl
             " ?14, ?15, ?16, ?17)",
             -1, &patient, nullptr),
         db, "prepare patients");
-  check(sqlite3_prepare_v2(db,
-                           "INSERT INTO outcomes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                           " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-                           -1, &outcome, nullptr),
+  // Every column the real writer fills, so the baseline does the same work.
+  check(sqlite3_prepare_v2(
+            db,
+            "INSERT INTO outcomes (run_id, patient_index, arm_index, best_response,"
+            " best_response_unconfirmed, time_to_response_months, duration_of_response_months,"
+            " dor_event, pfs_months, pfs_event, os_months, os_event, worst_irae_grade,"
+            " irae_onset_months, stop_reason, treatment_months, durable_cr, death_cause,"
+            " eradicated, best_percent_change, eradication_months, worst_ae_grade,"
+            " treatment_holds, best_response_irecist, pfs_irecist_months, pfs_irecist_event,"
+            " beyond_progression, pseudo_progression, next_line_months, pfs2_months, pfs2_event)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+            " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+            -1, &outcome, nullptr),
         db, "prepare outcomes");
   check(sqlite3_prepare_v2(db,
                            "INSERT INTO events (run_id, patient_index, arm_index, seq, day, kind,"
-                           " code, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                           " code, detail, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                            -1, &event, nullptr),
         db, "prepare events");
   auto real = [](sqlite3_stmt* s, int i, double v) {
@@ -174,6 +183,18 @@ double raw_insert(const vpgen::Simulator& simulator, const std::vector<vpgen::Bl
                           SQLITE_STATIC);
         sqlite3_bind_int(outcome, 19, o.eradicated);
         real(outcome, 20, o.best_percent_change);
+        real(outcome, 21, o.eradication_months);
+        sqlite3_bind_int(outcome, 22, o.worst_ae_grade);
+        sqlite3_bind_int(outcome, 23, o.treatment_holds);
+        sqlite3_bind_text(outcome, 24, text_of(vpgen::to_string(o.best_response_irecist)), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_double(outcome, 25, o.pfs_irecist_months);
+        sqlite3_bind_int(outcome, 26, o.pfs_irecist_event);
+        sqlite3_bind_int(outcome, 27, o.beyond_progression);
+        sqlite3_bind_int(outcome, 28, o.pseudo_progression);
+        real(outcome, 29, o.next_line_months);
+        real(outcome, 30, o.pfs2_months);
+        sqlite3_bind_int(outcome, 31, o.pfs2_event);
         step(outcome, "outcomes");
       }
       if (!events) continue;
@@ -191,7 +212,11 @@ double raw_insert(const vpgen::Simulator& simulator, const std::vector<vpgen::Bl
         sqlite3_bind_double(event, 5, e.day);
         sqlite3_bind_text(event, 6, text_of(vpgen::to_string(e.kind)), -1, SQLITE_STATIC);
         sqlite3_bind_int(event, 7, e.code);
-        real(event, 8, e.value);
+        const std::string_view detail = vpgen::event_detail(e.kind, e.code);
+        if (detail.empty()) sqlite3_bind_null(event, 8);
+        else sqlite3_bind_text(event, 8, detail.data(), static_cast<int>(detail.size()),
+                               SQLITE_STATIC);
+        real(event, 9, e.value);
         step(event, "events");
       }
     }

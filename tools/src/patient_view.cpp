@@ -30,8 +30,18 @@ std::string event_detail(const CourseEvent& e) {
     case EventKind::kTreatmentStop:
       return std::string(to_string(static_cast<StopReason>(e.code)));
     case EventKind::kDeath: return std::string(to_string(static_cast<DeathCause>(e.code)));
-    default: return "";
+    case EventKind::kAdverseEvent: return fmt::format("grade {}", e.code);
+    case EventKind::kTreatmentHold:
+      return std::isnan(e.value) ? std::string()
+                                 : fmt::format("resumption planned on day {:.1f}", e.value);
+    case EventKind::kNextLine: return fmt::format("line {}", e.code);
+    case EventKind::kTreatmentStart:
+    case EventKind::kProgression:
+    case EventKind::kTreatmentResume:
+    case EventKind::kConfirmedProgression:
+    case EventKind::kEradication: return "";
   }
+  return "";
 }
 
 }  // namespace
@@ -90,6 +100,18 @@ std::vector<std::string> compare_results(const PatientResult& a, const PatientRe
     integer(o + "death_cause", static_cast<int>(x.death_cause), static_cast<int>(y.death_cause));
     integer(o + "eradicated", x.eradicated, y.eradicated);
     num(o + "best_percent_change", x.best_percent_change, y.best_percent_change);
+    num(o + "eradication_months", x.eradication_months, y.eradication_months);
+    integer(o + "worst_ae_grade", x.worst_ae_grade, y.worst_ae_grade);
+    integer(o + "treatment_holds", x.treatment_holds, y.treatment_holds);
+    integer(o + "best_response_irecist", static_cast<int>(x.best_response_irecist),
+            static_cast<int>(y.best_response_irecist));
+    num(o + "pfs_irecist_months", x.pfs_irecist_months, y.pfs_irecist_months);
+    integer(o + "pfs_irecist_event", x.pfs_irecist_event, y.pfs_irecist_event);
+    integer(o + "beyond_progression", x.beyond_progression, y.beyond_progression);
+    integer(o + "pseudo_progression", x.pseudo_progression, y.pseudo_progression);
+    num(o + "next_line_months", x.next_line_months, y.next_line_months);
+    num(o + "pfs2_months", x.pfs2_months, y.pfs2_months);
+    integer(o + "pfs2_event", x.pfs2_event, y.pfs2_event);
   }
   integer("events.size", static_cast<long long>(a.events.size()),
           static_cast<long long>(b.events.size()));
@@ -110,7 +132,7 @@ ReplayResult replay_patient(ResultStore& store, std::int64_t run_id, std::uint64
   const RunInfo info = store.run_info(run_id);
   ReplayResult replay;
   replay.run_id = run_id;
-  replay.arm_names = info.provenance.arm_names;
+  for (const ArmSpec& arm : info.provenance.arms) replay.arm_names.push_back(arm.name);
   replay.stored = store.patient(run_id, index).result;
   const Simulator simulator(config::load_scenario_bundle(info.provenance.scenario_text));
   replay.replayed = simulator.simulate_patient(info.provenance.seed, index);
@@ -158,7 +180,18 @@ nlohmann::json outcome_json(const Outcome& o) {
           {"durable_cr", o.durable_cr},
           {"death_cause", to_string(o.death_cause)},
           {"eradicated", o.eradicated},
-          {"best_percent_change", number_or_null(o.best_percent_change)}};
+          {"best_percent_change", number_or_null(o.best_percent_change)},
+          {"eradication_months", number_or_null(o.eradication_months)},
+          {"worst_ae_grade", o.worst_ae_grade},
+          {"treatment_holds", o.treatment_holds},
+          {"best_response_irecist", to_string(o.best_response_irecist)},
+          {"pfs_irecist_months", o.pfs_irecist_months},
+          {"pfs_irecist_event", o.pfs_irecist_event},
+          {"beyond_progression", o.beyond_progression},
+          {"pseudo_progression", o.pseudo_progression},
+          {"next_line_months", number_or_null(o.next_line_months)},
+          {"pfs2_months", number_or_null(o.pfs2_months)},
+          {"pfs2_event", o.pfs2_event}};
 }
 
 nlohmann::json replay_json(const ReplayResult& r) {
@@ -201,7 +234,7 @@ std::string replay_text(const ReplayResult& r) {
     out += fmt::format("\narm {} ({})\n", o.arm_index, arm);
     for (const CourseEvent& e : r.replayed.events) {
       if (e.arm_index != o.arm_index) continue;
-      out += fmt::format("  day {:>7.1f}  {:<16} {}\n", e.day, to_string(e.kind), event_detail(e));
+      out += fmt::format("  day {:>7.1f}  {:<21} {}\n", e.day, to_string(e.kind), event_detail(e));
     }
     out += fmt::format(
         "  best response {}, PFS {:.1f} mo ({}), OS {:.1f} mo ({}), worst irAE grade {}, "
@@ -210,6 +243,18 @@ std::string replay_text(const ReplayResult& r) {
         o.os_months, o.os_event ? "death" : "censored", o.worst_irae_grade,
         to_string(o.stop_reason), o.durable_cr ? "yes" : "no", to_string(o.death_cause),
         o.eradicated ? "yes" : "no");
+    out += fmt::format(
+        "  iRECIST best response {}, iRECIST PFS {:.1f} mo ({}), treated beyond progression {}, "
+        "pseudo-progression {}, worst other AE grade {}, {} treatment hold(s)\n",
+        to_string(o.best_response_irecist), o.pfs_irecist_months,
+        o.pfs_irecist_event ? "event" : "censored", o.beyond_progression ? "yes" : "no",
+        o.pseudo_progression ? "yes" : "no", o.worst_ae_grade, o.treatment_holds);
+    if (!std::isnan(o.next_line_months))
+      out += fmt::format("  next line from {:.1f} mo, PFS2 {:.1f} mo ({})\n", o.next_line_months,
+                         o.pfs2_months, o.pfs2_event ? "event" : "censored");
+    if (!std::isnan(o.eradication_months))
+      out += fmt::format("  last tumour cell died at {:.1f} mo (ground truth)\n",
+                         o.eradication_months);
   }
   if (r.identical) {
     out += "\nreplay identical to the stored rows\n";

@@ -23,10 +23,7 @@ RunProvenance make_provenance(const Scenario& scenario, std::uint64_t seed,
   p.threads = threads;
   p.block_size = block_size;
   p.store_events = scenario.store_events;
-  for (const ArmSpec& arm : scenario.arms) {
-    p.arm_names.push_back(arm.name);
-    p.arm_regimens.push_back(arm.regimen.name);
-  }
+  p.arms = scenario.arms;
   return p;
 }
 

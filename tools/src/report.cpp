@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 #include <utility>
@@ -22,7 +23,48 @@ constexpr std::string_view kMedianMethod =
     "Brookmeyer-Crowley interval from the pointwise log-scale band (Biometrics 1982), "
     "as R print.survfit; null where not reached";
 
+constexpr std::string_view kMeanMethod =
+    "sample mean per patient with its standard error s / sqrt(n), s the sample standard deviation";
+constexpr std::string_view kIrecistMethod =
+    "iRECIST (Seymour et al., Lancet Oncol 2017): a first RECIST progression (iUPD) counts only "
+    "once confirmed (iCPD) at the next assessment; ORR = (iCR + iPR) / n; PFS ends at iCPD or "
+    "death";
+constexpr std::string_view kPfs2Method =
+    "PFS2 over all patients of the arm: from the start of first-line treatment to progression on "
+    "the next line or death (EMA). A patient whose next line started contributes pfs2_months and "
+    "pfs2_event; a patient who died without a next line is an event at death; a patient alive "
+    "without a next line is censored when last known alive (os_months)";
+constexpr std::string_view kPseudoProgressionMethod =
+    "patients with pseudo_progression = 1 among those whose RECIST 1.1 best overall response is "
+    "PD (Clopper-Pearson); null without RECIST PD";
+
 constexpr int kLabelWidth = 24;  // text report: width of the figure-name column
+
+std::string_view endpoint_name(SurvivalEndpoint endpoint) {
+  switch (endpoint) {
+    case SurvivalEndpoint::kOs: return "OS";
+    case SurvivalEndpoint::kPfs: return "PFS";
+    case SurvivalEndpoint::kPfsIrecist: return "iRECIST PFS";
+    case SurvivalEndpoint::kPfs2: return "PFS2";
+  }
+  return "?";
+}
+
+// Mean holds per patient and its standard error, from the per-arm sums of holds and of squares.
+// The variance (n sum x^2 - (sum x)^2) / (n (n - 1)) is exact in doubles while both products stay
+// below 2^53, far beyond any cohort's hold counts.
+MeanEstimate mean_holds(const ArmCounts& c) {
+  MeanEstimate m;
+  if (c.n == 0) return m;
+  const auto n = static_cast<double>(c.n);
+  const auto sum = static_cast<double>(c.treatment_holds);
+  m.estimate = sum / n;
+  if (c.n < 2) return m;
+  const double numerator = n * static_cast<double>(c.treatment_holds_squares) - sum * sum;
+  const double variance = std::max(0.0, numerator) / (n * (n - 1.0));
+  m.se = std::sqrt(variance / n);
+  return m;
+}
 
 struct Endpoint {
   Interval median;
@@ -43,7 +85,7 @@ Endpoint survival_endpoint(ResultStore& store, std::int64_t run_id, const ArmCou
   if (km.subjects() != counts.n)
     throw StorageError(fmt::format(
         "run {} arm '{}': {} {} times stored for {} patients", run_id, counts.arm_name,
-        km.subjects(), endpoint == SurvivalEndpoint::kOs ? "OS" : "PFS", counts.n));
+        km.subjects(), endpoint_name(endpoint), counts.n));
   Endpoint result;
   result.median = km.median(ci_level);
   for (const int months : kReportLandmarkMonths)
@@ -56,6 +98,10 @@ nlohmann::json interval_json(const Interval& interval) {
   return {{"estimate", number_or_null(interval.estimate)},
           {"ci_low", number_or_null(interval.low)},
           {"ci_high", number_or_null(interval.high)}};
+}
+
+nlohmann::json mean_json(const MeanEstimate& mean) {
+  return {{"estimate", number_or_null(mean.estimate)}, {"se", number_or_null(mean.se)}};
 }
 
 nlohmann::json landmarks_json(const std::map<int, Interval>& rates) {
@@ -91,6 +137,13 @@ std::string median_text(const Interval& interval, std::uint64_t n) {
   return fmt::format("{} ({}\u2013{})", estimate, value(interval.low), value(interval.high));
 }
 
+// "0.42 (SE 0.03)".
+std::string mean_text(const MeanEstimate& mean) {
+  if (std::isnan(mean.estimate)) return "n/a";
+  const std::string se = std::isnan(mean.se) ? std::string("NA") : fmt::format("{:.2f}", mean.se);
+  return fmt::format("{:.2f} (SE {})", mean.estimate, se);
+}
+
 }  // namespace
 
 RunReport build_report(ResultStore& store, std::int64_t run_id, double ci_level) {
@@ -115,6 +168,22 @@ RunReport build_report(ResultStore& store, std::int64_t run_id, double ci_level)
     arm.median_pfs_months = pfs.median;
     arm.pfs_rate = std::move(pfs.rates);
     arm.pfs_events = pfs.events;
+    arm.orr_irecist = clopper_pearson(counts.cr_irecist + counts.pr_irecist, counts.n, ci_level);
+    Endpoint ipfs =
+        survival_endpoint(store, run_id, counts, SurvivalEndpoint::kPfsIrecist, ci_level);
+    arm.median_pfs_irecist_months = ipfs.median;
+    arm.pfs_irecist_rate = std::move(ipfs.rates);
+    arm.pfs_irecist_events = ipfs.events;
+    arm.ae_grade3plus_rate = clopper_pearson(counts.ae_grade3plus, counts.n, ci_level);
+    arm.treatment_holds_per_patient = mean_holds(counts);
+    arm.pseudo_progression_rate_recist_pd =
+        clopper_pearson(counts.pseudo_progression_recist_pd, counts.pd, ci_level);
+    arm.next_line_rate = clopper_pearson(counts.next_line, counts.n, ci_level);
+    Endpoint pfs2 = survival_endpoint(store, run_id, counts, SurvivalEndpoint::kPfs2, ci_level);
+    arm.median_pfs2_months = pfs2.median;
+    arm.pfs2_rate = std::move(pfs2.rates);
+    arm.pfs2_events = pfs2.events;
+    arm.eradication_rate = clopper_pearson(counts.eradicated, counts.n, ci_level);
     report.arms.push_back(std::move(arm));
   }
   return report;
@@ -159,7 +228,18 @@ nlohmann::json report_json(const RunReport& report) {
           {"irae_grade3plus", c.irae_grade3plus},
           {"durable_cr", c.durable_cr},
           {"os_events", arm.os_events},
-          {"pfs_events", arm.pfs_events}}},
+          {"pfs_events", arm.pfs_events},
+          {"cr_irecist", c.cr_irecist},
+          {"pr_irecist", c.pr_irecist},
+          {"pfs_irecist_events", arm.pfs_irecist_events},
+          {"ae_grade3plus", c.ae_grade3plus},
+          {"treatment_holds", c.treatment_holds},
+          {"beyond_progression", c.beyond_progression},
+          {"pseudo_progression", c.pseudo_progression},
+          {"pseudo_progression_recist_pd", c.pseudo_progression_recist_pd},
+          {"next_line", c.next_line},
+          {"pfs2_events", arm.pfs2_events},
+          {"eradicated", c.eradicated}}},
         {"orr", interval_json(arm.orr)},
         {"orr_unconfirmed", interval_json(arm.orr_unconfirmed)},
         {"cr_rate", interval_json(arm.cr_rate)},
@@ -170,6 +250,17 @@ nlohmann::json report_json(const RunReport& report) {
         {"median_os_months", interval_json(arm.median_os_months)},
         {"os_rate", landmarks_json(arm.os_rate)},
         {"pfs_rate", landmarks_json(arm.pfs_rate)},
+        {"orr_irecist", interval_json(arm.orr_irecist)},
+        {"median_pfs_irecist_months", interval_json(arm.median_pfs_irecist_months)},
+        {"pfs_irecist_rate", landmarks_json(arm.pfs_irecist_rate)},
+        {"ae_grade3plus_rate", interval_json(arm.ae_grade3plus_rate)},
+        {"treatment_holds_per_patient", mean_json(arm.treatment_holds_per_patient)},
+        {"pseudo_progression_rate_recist_pd",
+         interval_json(arm.pseudo_progression_rate_recist_pd)},
+        {"next_line_rate", interval_json(arm.next_line_rate)},
+        {"median_pfs2_months", interval_json(arm.median_pfs2_months)},
+        {"pfs2_rate", landmarks_json(arm.pfs2_rate)},
+        {"ground_truth", {{"eradication_rate", interval_json(arm.eradication_rate)}}},
     });
   }
   return {{"run", std::move(run_json)},
@@ -178,6 +269,11 @@ nlohmann::json report_json(const RunReport& report) {
            {{"proportions", kProportionMethod},
             {"survival_rates", kSurvivalMethod},
             {"medians", kMedianMethod},
+            {"means", kMeanMethod},
+            {"irecist", kIrecistMethod},
+            {"pfs2", kPfs2Method},
+            {"pseudo_progression", kPseudoProgressionMethod},
+            {"ground_truth", "model quantities no trial observes"},
             {"landmark_months", kReportLandmarkMonths}}},
           {"arms", std::move(arms)}};
 }
@@ -214,6 +310,8 @@ std::string report_text(const RunReport& report) {
                    level_percent));
   line("Kaplan-Meier, Greenwood log-scale CI. Medians (months): Brookmeyer-Crowley CI.");
   line("NR = not reached; NA = bound undefined; n/a = no patients or beyond follow-up.");
+  line("Holds: mean per patient (SE). PFS2: a next line's PFS2, else death = event, alive =");
+  line("censored at last contact. Pseudo-progression: among RECIST best response PD.");
 
   const auto row = [&line](std::string_view label, const std::string& value) {
     line(fmt::format("  {:<{}}{}", label, kLabelWidth, value));
@@ -239,6 +337,21 @@ std::string report_text(const RunReport& report) {
       row(fmt::format("PFS at {} months", months), percent_text(rate, no_rate));
     for (const auto& [months, rate] : arm.os_rate)
       row(fmt::format("OS at {} months", months), percent_text(rate, no_rate));
+    row("ORR iRECIST", percent_text(arm.orr_irecist, "n/a"));
+    row("Median PFS iRECIST", fmt::format("{}, {} events",
+                                          median_text(arm.median_pfs_irecist_months, c.n),
+                                          arm.pfs_irecist_events));
+    row("Pseudo-progression/PD",
+        fmt::format("{}, {} of {}", percent_text(arm.pseudo_progression_rate_recist_pd, "n/a"),
+                    c.pseudo_progression_recist_pd, c.pd));
+    row("Other AE grade >= 3", percent_text(arm.ae_grade3plus_rate, "n/a"));
+    row("Treatment holds", fmt::format("{} per patient, {} in all",
+                                       mean_text(arm.treatment_holds_per_patient),
+                                       c.treatment_holds));
+    row("Next line started", percent_text(arm.next_line_rate, "n/a"));
+    row("Median PFS2", fmt::format("{}, {} events", median_text(arm.median_pfs2_months, c.n),
+                                   arm.pfs2_events));
+    row("Eradicated (truth)", percent_text(arm.eradication_rate, "n/a"));
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include "population_loader.hpp"
 #include "vpgen/population/error.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -28,24 +29,88 @@ CourseTypeParams read_course_type(TableReader t) {
   return p;
 }
 
+// A number that must be strictly positive (TableReader ranges are closed).
+double positive(TableReader& t, std::string_view key, double max) {
+  const double value = t.number(key, 0.0, max);
+  if (value <= 0.0) t.fail(key, fmt::format("must be > 0, found {}", value));
+  return value;
+}
+
+RegimenClass read_regimen_class(TableReader& t) {
+  const std::string name = t.string("class");
+  if (name == "immunotherapy") return RegimenClass::kImmunotherapy;
+  if (name == "chemotherapy") return RegimenClass::kChemotherapy;
+  if (name == "targeted") return RegimenClass::kTargeted;
+  if (name == "cell_therapy") return RegimenClass::kCellTherapy;
+  t.fail("class", fmt::format("'{}' is not one of: immunotherapy, chemotherapy, targeted, "
+                              "cell_therapy",
+                              name));
+}
+
+std::string_view class_name(RegimenClass regimen_class) {
+  switch (regimen_class) {
+    case RegimenClass::kImmunotherapy: return "immunotherapy";
+    case RegimenClass::kChemotherapy: return "chemotherapy";
+    case RegimenClass::kTargeted: return "targeted";
+    case RegimenClass::kCellTherapy: return "cell_therapy";
+  }
+  return "unknown";
+}
+
+// One [[<regimen>.phases]] table. What a phase may contain depends on the regimen's class: direct
+// kill belongs to chemotherapy and targeted therapy, checkpoint blockade and irAEs to immune
+// therapies, infused cells to cell therapy.
+RegimenPhase read_phase(TableReader t, RegimenClass regimen_class, bool last) {
+  RegimenPhase p;
+  p.name = t.string("name");
+  if (p.name.empty()) t.fail("name", "must not be empty");
+  p.agents = t.string("agents");
+  p.cycle_length_days = t.number("cycle_length_days", 1.0, 365.0);
+  p.cycles = static_cast<int>(t.integer("cycles", 0, 10000));
+  p.pd1_blockade = t.probability("pd1_blockade");
+  p.ctla4_blockade = t.probability("ctla4_blockade");
+  p.kill_per_month = t.number("kill_per_month", 0.0, 100.0);
+  p.cell_dose = t.number("cell_dose", 0.0, 100.0);
+  p.irae_hazard_per_month = t.number("irae_hazard_per_month", 0.0, 100.0);
+  p.frac_severe_irae = t.probability("frac_severe_irae");
+  p.ae_hazard_per_month = t.number("ae_hazard_per_month", 0.0, 100.0);
+  p.frac_severe_ae = t.probability("frac_severe_ae");
+  t.finish();
+
+  if (p.cycles == 0 && !last)
+    t.fail("cycles", "only the last phase may be open-ended (cycles = 0)");
+  const std::string_view kind = class_name(regimen_class);
+  const auto refuse_positive = [&](std::string_view key, double value, std::string_view what) {
+    if (value > 0.0) t.fail(key, fmt::format("{} regimens cannot have {}", kind, what));
+  };
+  switch (regimen_class) {
+    case RegimenClass::kChemotherapy:
+    case RegimenClass::kTargeted:
+      refuse_positive("pd1_blockade", p.pd1_blockade, "PD-1 blockade");
+      refuse_positive("ctla4_blockade", p.ctla4_blockade, "CTLA-4 blockade");
+      refuse_positive("cell_dose", p.cell_dose, "a cell dose");
+      refuse_positive("irae_hazard_per_month", p.irae_hazard_per_month,
+                      "immune-related AEs (use ae_hazard_per_month)");
+      break;
+    case RegimenClass::kImmunotherapy:
+      refuse_positive("kill_per_month", p.kill_per_month, "direct kill (kill_per_month)");
+      refuse_positive("cell_dose", p.cell_dose, "a cell dose");
+      break;
+    case RegimenClass::kCellTherapy:
+      refuse_positive("kill_per_month", p.kill_per_month,
+                      "direct kill (lymphodepletion is modelled by its AEs, not by kill)");
+      break;
+  }
+  return p;
+}
+
 RegimenSpec read_regimen(TableReader t, const std::string& name) {
   RegimenSpec r;
   r.name = name;
   r.description = t.string("description");
-  const std::string regimen_class = t.string("class");
-  if (regimen_class == "immunotherapy") r.regimen_class = RegimenClass::kImmunotherapy;
-  else if (regimen_class == "chemotherapy") r.regimen_class = RegimenClass::kChemotherapy;
-  else if (regimen_class == "targeted") r.regimen_class = RegimenClass::kTargeted;
-  else t.fail("class", fmt::format("'{}' is not one of: immunotherapy, chemotherapy, targeted",
-                                   regimen_class));
-  r.pd1_blockade = t.probability("pd1_blockade");
-  r.ctla4_blockade = t.probability("ctla4_blockade");
-  r.cycle_length_days = t.number("cycle_length_days", 1.0, 365.0);
+  r.regimen_class = read_regimen_class(t);
   r.max_duration_months = t.number("max_duration_months", 0.0, 1200.0);
-  r.max_cycles = static_cast<int>(t.integer("max_cycles", 0, 10000));
-  r.chemo_kill_per_month = t.number("chemo_kill_per_month", 0.0, 100.0);
-  r.irae_hazard_per_month = t.number("irae_hazard_per_month", 0.0, 100.0);
-  r.frac_severe_irae = t.probability("frac_severe_irae");
+  r.onset_scale = positive(t, "onset_scale", 100.0);
   if (r.regimen_class == RegimenClass::kTargeted) {
     // Only targeted regimens have this table; on any other class finish() refuses it.
     TableReader sensitivity = t.table("sensitivity_by_type");
@@ -55,11 +120,28 @@ RegimenSpec read_regimen(TableReader t, const std::string& name) {
     r.targeted_resistant_fraction_median =
         t.number("targeted_resistant_fraction_median", 1e-12, 1.0);
   }
+  // [[<name>.phases]]: an array of tables, in the order they are given.
+  const toml::array& phases = t.array("phases");
+  if (phases.empty()) t.fail("phases", "a regimen needs at least one phase ([[<name>.phases]])");
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    const std::string prefix = fmt::format("{}[{}]", t.key_path("phases"), i);
+    const toml::table* phase_table = phases[i].as_table();
+    if (!phase_table)
+      throw InputError(located(t.file(), phases[i].source(), prefix,
+                               fmt::format("expected a table ([[{}.phases]])", name)));
+    TableReader phase_reader(*phase_table, t.file(), prefix);
+    RegimenPhase phase = read_phase(phase_reader, r.regimen_class, i + 1 == phases.size());
+    for (const RegimenPhase& earlier : r.phases)
+      if (earlier.name == phase.name)
+        phase_reader.fail("name", fmt::format("duplicate phase '{}'", phase.name));
+    r.phases.push_back(std::move(phase));
+  }
   t.require_source();
   t.finish();
-  if (r.regimen_class != RegimenClass::kImmunotherapy &&
-      (r.pd1_blockade > 0.0 || r.ctla4_blockade > 0.0))
-    t.fail("class", fmt::format("a {} regimen cannot block PD-1 or CTLA-4", regimen_class));
+  if (r.regimen_class == RegimenClass::kCellTherapy &&
+      std::none_of(r.phases.begin(), r.phases.end(),
+                   [](const RegimenPhase& p) { return p.cell_dose > 0.0; }))
+    t.fail("phases", "a cell_therapy regimen needs cell_dose > 0 in at least one phase");
   return r;
 }
 
@@ -126,6 +208,12 @@ CourseParams read_course(TableReader& root) {
     p.escape_clone_cells = t.number("escape_clone_cells", 1.0, 1e12);
     p.memory_tau_max_months = t.number("memory_tau_max_months", 0.01, 1e4);
     p.prior_anti_pd1_factor = t.number("prior_anti_pd1_factor", 0.0, 1.0);
+    p.prior_anti_pd1_cell_factor = t.number("prior_anti_pd1_cell_factor", 0.0, 1.0);
+    p.antigen_half_cells = t.number("antigen_half_cells", 1.0, 1e12);
+    p.memory_surveillance_per_month = t.number("memory_surveillance_per_month", 0.0, 100.0);
+    p.memory_surveillance_exponent = t.number("memory_surveillance_exponent", 0.0, 10.0);
+    p.pseudo_progression_swelling = t.number("pseudo_progression_swelling", 0.0, 10.0);
+    p.pseudo_progression_peak_months = positive(t, "pseudo_progression_peak_months", 120.0);
     t.require_source();
     t.finish();
   }
@@ -159,6 +247,12 @@ CourseParams read_course(TableReader& root) {
     p.frac_grade2_of_mild = t.probability("frac_grade2_of_mild");
     p.severe_grade_probs = t.distribution<3>("severe_grade_probs");  // P(grade 3, 4, 5)
     p.steroid_kill_factor = t.probability("steroid_kill_factor");
+    p.irae_grade3_discontinue_probability = t.probability("irae_grade3_discontinue_probability");
+    p.irae_resolution_months = positive(t, "irae_resolution_months", 120.0);
+    p.ae_frac_grade2_of_mild = t.probability("ae_frac_grade2_of_mild");
+    p.ae_severe_grade_probs = t.distribution<3>("ae_severe_grade_probs");  // P(grade 3, 4, 5)
+    p.ae_discontinue_probability = t.probability("ae_discontinue_probability");
+    p.ae_resolution_months = positive(t, "ae_resolution_months", 120.0);
     t.require_source();
     t.finish();
   }
@@ -221,6 +315,20 @@ std::map<std::string, RegimenSpec> read_regimens(TableReader& root) {
 }
 
 namespace {
+
+// The regimen that `key` of `t` names; unknown names list the known ones.
+const RegimenSpec& find_regimen(const std::map<std::string, RegimenSpec>& regimens, TableReader& t,
+                                std::string_view key) {
+  const std::string name = t.string(key);
+  const auto found = regimens.find(name);
+  if (found == regimens.end()) {
+    std::string known;
+    for (const auto& [known_name, unused] : regimens)
+      known += (known.empty() ? "" : ", ") + known_name;
+    t.fail(key, fmt::format("unknown regimen '{}' (known: {})", name, known));
+  }
+  return found->second;
+}
 
 Scenario load_with(const std::string& path, const std::string& text, const FileProvider& provide) {
   Scenario scenario;
@@ -298,14 +406,18 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
     if (spec.name.empty()) arm.fail("name", "must not be empty");
     for (const ArmSpec& other : scenario.arms)
       if (other.name == spec.name) arm.fail("name", fmt::format("duplicate arm '{}'", spec.name));
-    const std::string regimen = arm.string("regimen");
-    const auto found = regimens.find(regimen);
-    if (found == regimens.end()) {
-      std::string known;
-      for (const auto& [name, unused] : regimens) known += (known.empty() ? "" : ", ") + name;
-      arm.fail("regimen", fmt::format("unknown regimen '{}' (known: {})", regimen, known));
+    spec.regimen = find_regimen(regimens, arm, "regimen");
+    if (arm.has("beyond_progression_probability"))
+      spec.beyond_progression_probability = arm.probability("beyond_progression_probability");
+    if (arm.has("next_line")) {
+      // next_line = { regimen = "...", probability = p, delay_weeks = w }
+      TableReader next = arm.table("next_line");
+      spec.next_line.enabled = true;
+      spec.next_line.regimen = find_regimen(regimens, next, "regimen");
+      spec.next_line.probability = next.probability("probability");
+      spec.next_line.delay_weeks = next.number("delay_weeks", 0.0, 520.0);
+      next.finish();
     }
-    spec.regimen = found->second;
     arm.finish();
     scenario.arms.push_back(std::move(spec));
   }

@@ -30,6 +30,7 @@ enum class StopReason : std::uint8_t {
 };
 inline constexpr std::array<std::string_view, 5> kStopReasonNames = {
     "progression", "toxicity", "completed", "death", "end_of_follow_up"};
+// (With treatment beyond progression, "progression" is iRECIST-confirmed progression, iCPD.)
 inline std::string_view to_string(StopReason r) {
   return kStopReasonNames[static_cast<std::size_t>(r)];
 }
@@ -64,6 +65,23 @@ struct Outcome {
   DeathCause death_cause = DeathCause::kAlive;
   bool eradicated = false;                     // ground truth: every tumour cell killed
   double best_percent_change = kNoValue;       // best % change of the sum of diameters
+  // Ground truth no trial sees: when the last tumour cell died (NaN if never).
+  double eradication_months = kNoValue;
+  int worst_ae_grade = 0;                      // other treatment-related AEs, CTCAE 0..5
+  int treatment_holds = 0;                     // holds for grade >= 3 AEs that were resumed
+  // iRECIST (Seymour et al., Lancet Oncol 2017): a first RECIST PD is iUPD and needs confirmation
+  // (iCPD) at the next visit; if that visit shows SD or better the reading resets. Without
+  // treatment beyond progression an iUPD cannot be confirmed and counts as the progression date.
+  Response best_response_irecist = Response::kNE;
+  double pfs_irecist_months = 0.0;
+  bool pfs_irecist_event = false;
+  bool beyond_progression = false;             // treated beyond the first RECIST progression
+  bool pseudo_progression = false;             // RECIST PD, then an iRECIST response (iCR/iPR)
+  // Subsequent line (arm's next_line): start, and PFS2 = first line start to progression on the
+  // next line or death (EMA); NaN / false when no next line started.
+  double next_line_months = kNoValue;
+  double pfs2_months = kNoValue;
+  bool pfs2_event = false;
 };
 
 enum class EventKind : std::uint8_t {
@@ -74,9 +92,18 @@ enum class EventKind : std::uint8_t {
   kProgression = 4,
   kDeath = 5,          // code = DeathCause
   kResponse = 6,       // first confirmed CR/PR; code = Response
+  kAdverseEvent = 7,   // other treatment-related AE; code = CTCAE grade
+  kTreatmentHold = 8,  // therapy held for a grade >= 3 (ir)AE; value = planned resumption day
+  kTreatmentResume = 9,
+  kConfirmedProgression = 10,  // iRECIST iCPD, beyond the first RECIST progression
+  kNextLine = 11,      // subsequent therapy starts; code = line number (2)
+  kEradication = 12,   // ground truth: the last tumour cell died
 };
-inline constexpr std::array<std::string_view, 7> kEventKindNames = {
-    "treatment_start", "assessment", "irae", "treatment_stop", "progression", "death", "response"};
+inline constexpr std::array<std::string_view, 13> kEventKindNames = {
+    "treatment_start", "assessment",  "irae",        "treatment_stop",
+    "progression",     "death",       "response",    "adverse_event",
+    "treatment_hold",  "treatment_resume", "confirmed_progression", "next_line",
+    "eradication"};
 inline std::string_view to_string(EventKind k) {
   return kEventKindNames[static_cast<std::size_t>(k)];
 }

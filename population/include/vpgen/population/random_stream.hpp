@@ -23,6 +23,7 @@ enum class Purpose : std::uint32_t {
   kOtherDeath = 4,    // death from causes other than the cancer or its treatment
   kTrialDesign = 5,   // reserved: replicate trials drawn from the population
   kNewLesions = 6,    // appearance of new lesions during one course
+  kTreatmentDecision = 7,  // treatment beyond progression, start of a next line
 };
 
 // Arm number used for streams that belong to the patient rather than to one arm.

@@ -19,11 +19,16 @@ struct sqlite3;
 
 namespace vpgen {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // The SQL that creates schema version kSchemaVersion (tables, view) on a new file; docs/SCHEMA.md
 // describes it. For tools that need the same tables (e.g. a benchmark of raw inserts).
 std::string_view schema_sql();
+
+// The readable label stored in events.detail for an event of `kind` with `code` ("grade 3", "CR",
+// "progression", "line 2"), or empty where the kind's code carries no label or is out of its range
+// (stored as NULL). Thread-safe; the view points to static storage.
+std::string_view event_detail(EventKind kind, int code);
 
 // Provenance recorded in `runs` when a run starts.
 struct RunProvenance {
@@ -42,8 +47,12 @@ struct RunProvenance {
   int threads = 0;
   std::uint64_t block_size = 0;
   bool store_events = true;
-  std::vector<std::string> arm_names;     // arm index = position
-  std::vector<std::string> arm_regimens;  // regimen name per arm
+  // The scenario's arms, arm index = position. begin_run records in `arms` each arm's name, its
+  // regimen's name, class, phases (every RegimenPhase field) and duration cap, the probability of
+  // treatment beyond progression, and the next line (regimen name, class, phases and cap,
+  // probability, delay). Read back by list_runs/run_info, exactly those fields are filled; the
+  // other RegimenSpec fields keep their defaults (scenario_text holds the complete definitions).
+  std::vector<ArmSpec> arms;
 };
 
 struct RunInfo {
@@ -67,6 +76,15 @@ struct ArmCounts {
   std::uint64_t cr_unconfirmed = 0, pr_unconfirmed = 0;   // best response without confirmation
   std::uint64_t irae_grade3plus = 0;
   std::uint64_t durable_cr = 0;
+  std::uint64_t cr_irecist = 0, pr_irecist = 0;           // iRECIST best overall response
+  std::uint64_t ae_grade3plus = 0;                        // other treatment-related AE, grade >= 3
+  std::uint64_t next_line = 0;                            // a subsequent line started
+  std::uint64_t beyond_progression = 0;                   // treated beyond RECIST progression
+  std::uint64_t pseudo_progression = 0;                   // all pseudo-progressions
+  std::uint64_t pseudo_progression_recist_pd = 0;         // ... of patients with RECIST BOR PD
+  std::uint64_t eradicated = 0;                           // ground truth
+  std::uint64_t treatment_holds = 0;                      // holds summed over patients
+  std::uint64_t treatment_holds_squares = 0;              // sum over patients of holds^2 (for SE)
 };
 
 // A distinct event time with its number of events and censorings (input to Kaplan-Meier).
@@ -76,7 +94,10 @@ struct SurvivalTimeRow {
   std::uint64_t censored = 0;
 };
 
-enum class SurvivalEndpoint { kOs, kPfs };
+// kPfs2: PFS2 over every patient of the arm. A patient whose next line started contributes
+// (pfs2_months, pfs2_event); any other patient contributes (os_months, os_event): a death without
+// a next line is a PFS2 event, and a patient alive without one is censored when last known alive.
+enum class SurvivalEndpoint { kOs, kPfs, kPfsIrecist, kPfs2 };
 
 // What is stored about one patient in one run (for `vpgen patient` and replay tests).
 struct StoredPatient {
@@ -93,7 +114,8 @@ class ResultStore {
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;
 
-  // Inserts the `runs` and `arms` rows with status "incomplete" and returns the run id.
+  // Inserts the `runs` and `arms` rows with status "incomplete" and returns the run id. Throws
+  // InputError if there are no arms or a regimen value cannot be stored (e.g. not finite).
   std::int64_t begin_run(const RunProvenance& provenance);
   // Marks the run complete (or failed), with end time and wall time.
   void finish_run(std::int64_t run_id, bool success, double wall_seconds);
@@ -103,7 +125,8 @@ class ResultStore {
   std::optional<std::int64_t> latest_run_id();
 
   std::vector<ArmCounts> arm_counts(std::int64_t run_id);
-  // Distinct times in increasing order, for one arm and endpoint. Streams rows through `visit`.
+  // Distinct times in increasing order, for one arm and endpoint (one time per stored patient).
+  // Streams rows through `visit`.
   void survival_times(std::int64_t run_id, std::uint32_t arm_index, SurvivalEndpoint endpoint,
                       const std::function<void(const SurvivalTimeRow&)>& visit);
   // Throws InputError if the patient is not stored in that run.
