@@ -68,6 +68,7 @@ struct LineSetup {
   double onset_day = 0.0;               // immune killing starts here
   double peak_activation = 0.0;
   double memory_per_day = 0.0;          // M, from the onset on
+  double decay_tau_days = 1.0;          // the immune level's decay time when its target falls
   double resistant_fraction = 0.0;      // cytotoxic lines: cells resistant to the drug
   bool cytotoxic = false;               // some phase kills directly
   bool holds = true;                    // severe AEs hold or stop it (not cell therapy)
@@ -141,6 +142,10 @@ LineSetup setup_line(const CourseParams& params, const RegimenSpec& regimen, con
   else if (line.cytotoxic)
     line.resistant_fraction = biology.chemo_resistant_fraction;
   line.holds = regimen.regimen_class != RegimenClass::kCellTherapy;
+  const double decay_months = regimen.regimen_class == RegimenClass::kCellTherapy
+                                  ? params.cell_persistence_months
+                                  : params.memory_tau_max_months;
+  line.decay_tau_days = std::max(1.0, months_to_days(decay_months) * patient.memory_capacity);
   return line;
 }
 
@@ -400,7 +405,6 @@ class Course {
   bool s_alive_ = true, c_alive_ = false, e_alive_ = false;
   bool c_created_ = false;
   bool e_created_ = false;
-  double memory_tau_days_ = 1.0;       // decay time of L after its target falls
   double irae_early_days_ = 1.0;
   double irae_decay_days_ = 1.0;
   double immune_level_ = 0.0;          // L: therapy-driven kill rate per day (before saturation)
@@ -644,11 +648,11 @@ void Course::advance_tumour(double t0, double t1) {
   const int substeps =
       top > 0.0 ? std::clamp(static_cast<int>(std::ceil(top * dt / 0.25)), 1, 64) : 1;
   const double h = dt / substeps;
-  const double decay = immune_level_ > target ? std::exp(-h / memory_tau_days_) : 1.0;
+  const double decay = immune_level_ > target ? std::exp(-h / line_.decay_tau_days) : 1.0;
   const double escape_per_cell_day = params_.escape_per_cell_month / kDaysPerMonth;
   for (int i = 0; i < substeps; ++i) {
     const double level_integral =
-        target * h + (immune_level_ - target) * memory_tau_days_ * (1.0 - decay);
+        target * h + (immune_level_ - target) * line_.decay_tau_days * (1.0 - decay);
     immune_level_ = target + (immune_level_ - target) * decay;
     const double visible = biology_.baseline_cells * ((s_alive_ ? std::exp(log_s_) : 0.0) +
                                                       (c_alive_ ? std::exp(log_c_) : 0.0));
@@ -796,8 +800,6 @@ Outcome Course::run() {
   baseline_mm_ = patient_.tumour_burden_mm;
   nadir_mm_ = baseline_mm_;
   inadir_mm_ = baseline_mm_;
-  memory_tau_days_ =
-      std::max(1.0, months_to_days(params_.memory_tau_max_months) * patient_.memory_capacity);
   irae_early_days_ = months_to_days(params_.irae_early_months);
   irae_decay_days_ = months_to_days(params_.irae_post_treatment_decay_months);
   irae_threshold_ = exponential_(toxicity_);

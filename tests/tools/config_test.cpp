@@ -569,6 +569,7 @@ TEST_CASE("course parameter defaults equal the shipped course.toml") {
   VPGEN_SAME(antigen_half_cells);
   VPGEN_SAME(memory_surveillance_per_month);
   VPGEN_SAME(memory_surveillance_exponent);
+  VPGEN_SAME(cell_persistence_months);
   VPGEN_SAME(pseudo_progression_swelling);
   VPGEN_SAME(pseudo_progression_peak_months);
   VPGEN_SAME(cells_per_cm3);

@@ -212,6 +212,7 @@ CourseParams read_course(TableReader& root) {
     p.antigen_half_cells = t.number("antigen_half_cells", 1.0, 1e12);
     p.memory_surveillance_per_month = t.number("memory_surveillance_per_month", 0.0, 100.0);
     p.memory_surveillance_exponent = t.number("memory_surveillance_exponent", 0.0, 10.0);
+    p.cell_persistence_months = t.number("cell_persistence_months", 0.01, 1e4);
     p.pseudo_progression_swelling = t.number("pseudo_progression_swelling", 0.0, 10.0);
     p.pseudo_progression_peak_months = positive(t, "pseudo_progression_peak_months", 120.0);
     t.require_source();

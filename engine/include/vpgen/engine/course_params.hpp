@@ -109,8 +109,11 @@ struct CourseParams {
   double escape_clone_cells = 1e6;            // size of the escape clone when it emerges, cells
   double chemo_resistant_sigma_log = 1.0;     // spread of the chemo-resistant fraction
   double memory_tau_max_months = 60.0;       // decay time of control after treatment at memory 1
-  double prior_anti_pd1_factor = 0.35;         // Z multiplier for immunotherapy after anti-PD-(L)1
+  double prior_anti_pd1_factor = 0.5;         // Z multiplier for immunotherapy after anti-PD-(L)1
   double prior_anti_pd1_cell_factor = 0.6;     // Z multiplier for cell therapy after anti-PD-(L)1
+  // Infused cells persist for less time than a primed response: after a cell-therapy line the
+  // immune level decays with this * memory capacity instead of memory_tau_max * memory capacity.
+  double cell_persistence_months = 8.0;
   // Effector stimulation needs antigen: therapy-driven kill is k * N / (N + half), N the viable
   // cells, so it fades below detection and leaves minimal residual disease in equilibrium...
   double antigen_half_cells = 1e7;
