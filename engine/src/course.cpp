@@ -835,24 +835,28 @@ Outcome Course::run() {
       new_lesion_hazard_ += new_lesion_rate_per_day * 0.5 * (cells0 + cells1) * dt;
       new_lesion_ = new_lesion_hazard_ >= new_lesion_threshold_;
     }
-    toxicity_events(t0, t1);
-
+    // Deaths from the disease and from other causes inside the step come first: adverse events
+    // are only drawn while the patient is alive, and a fatal one can only come earlier.
     // Disease death: hazard h0 * (cells / baseline)^gamma, trapezoid over the step.
+    double natural_death = kInfinity;
+    DeathCause natural_cause = DeathCause::kAlive;
     const double hazard1 = death_hazard(cells1);
     const double increment = 0.5 * (hazard0 + hazard1) * dt;
     if (increment > 0.0 && disease_hazard_ + increment >= biology_.disease_death_threshold) {
-      const double day = t0 + dt * (biology_.disease_death_threshold - disease_hazard_) / increment;
-      if (day < death_day_) {
-        death_day_ = day;
-        death_cause_ = DeathCause::kDisease;
-      }
+      natural_death = t0 + dt * (biology_.disease_death_threshold - disease_hazard_) / increment;
+      natural_cause = DeathCause::kDisease;
     }
     disease_hazard_ += increment;
     hazard0 = hazard1;
     cells0 = cells1;
-    if (biology_.other_death_day <= t1 && biology_.other_death_day < death_day_) {
-      death_day_ = biology_.other_death_day;
-      death_cause_ = DeathCause::kOther;
+    if (biology_.other_death_day <= t1 && biology_.other_death_day < natural_death) {
+      natural_death = biology_.other_death_day;
+      natural_cause = DeathCause::kOther;
+    }
+    toxicity_events(t0, std::min(t1, natural_death));
+    if (natural_death < death_day_) {
+      death_day_ = natural_death;
+      death_cause_ = natural_cause;
     }
     if (death_day_ != kInfinity) {
       stop_treatment(death_day_, StopReason::kDeath);

@@ -13,9 +13,11 @@
 //   so they are compared by the paired differences d_i = x_i - y_i: SE = sd(d) / sqrt(n).
 // - "X is larger than Y" means (X - Y) > kZ SE with kZ = 4: if the true difference were zero,
 //   one-sided P(z > 4) = 3.2e-5. "Does not decrease" means (X - Y) > -2 SE.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <string>
 #include <utility>
@@ -60,12 +62,14 @@ Scenario make_scenario(std::vector<std::pair<CancerType, double>> mix,
   return scenario;
 }
 
-std::vector<PatientResult> simulate(Scenario scenario, std::uint64_t seed, std::uint64_t patients) {
+// Patients [first_index, first_index + patients) of the scenario under `seed`.
+std::vector<PatientResult> simulate(Scenario scenario, std::uint64_t seed, std::uint64_t patients,
+                                    std::uint64_t first_index = 0) {
   const Simulator simulator(std::move(scenario));
   std::vector<PatientResult> results(patients);
   std::uint64_t failed = 0;
   for (std::uint64_t i = 0; i < patients; ++i) {
-    simulator.simulate_patient(seed, i, results[i]);
+    simulator.simulate_patient(seed, first_index + i, results[i]);
     if (results[i].error) ++failed;
   }
   REQUIRE(failed == 0);
@@ -144,6 +148,47 @@ const std::vector<PatientResult>& melanoma_anti_pd1() {
   static const std::vector<PatientResult> cohort =
       simulate(make_scenario({{kMelanoma, 1.0}}, {"anti_pd1"}), 303, 60000);
   return cohort;
+}
+
+// The same cohort extended to 120,000 patients (the next 60,000 indices of the same seed), for
+// the complete responders of the lowest memory tertile (~1.5 % of the cohort).
+const std::vector<PatientResult>& melanoma_anti_pd1_extended() {
+  static const std::vector<PatientResult> cohort = [] {
+    std::vector<PatientResult> all = melanoma_anti_pd1();
+    std::vector<PatientResult> more =
+        simulate(make_scenario({{kMelanoma, 1.0}}, {"anti_pd1"}), 303, 60000, all.size());
+    all.insert(all.end(), std::make_move_iterator(more.begin()),
+               std::make_move_iterator(more.end()));
+    return all;
+  }();
+  return cohort;
+}
+
+// A RECIST progression (not death) was the PFS event. Progression happens on an assessment day
+// and death on a continuous clock, so equal times mean death.
+bool progressed(const Outcome& o) {
+  return o.pfs_event && !(o.os_event && o.os_months <= o.pfs_months);
+}
+
+bool responded_irecist(const Outcome& o) {
+  return o.best_response_irecist == Response::kCR || o.best_response_irecist == Response::kPR;
+}
+
+// Enumerators of Response are in the order of RECIST ranks: CR < PR < SD < PD < NE.
+int response_rank(Response r) { return static_cast<int>(r); }
+
+// The KEYNOTE-024-like scenario (configs/keynote024.toml), without the timeline.
+Scenario keynote024() {
+  Scenario scenario = config::load_scenario(VPGEN_SOURCE_DIR "/configs/keynote024.toml");
+  scenario.store_events = false;
+  return scenario;
+}
+
+const ArmSpec& arm_named(const Scenario& scenario, const std::string& name) {
+  for (const ArmSpec& arm : scenario.arms)
+    if (arm.name == name) return arm;
+  FAIL("no arm named " << name);
+  return scenario.arms.front();
 }
 
 }  // namespace
@@ -432,4 +477,397 @@ TEST_CASE("across cancer types, ORR under anti-PD-1 rises with the type's median
   INFO(fmt::format("ORR(%) = {:.2f} ln(TMB) {:+.2f}; slope SE {:.3f} (Yarchoan 2017: 10.8, -0.7)",
                    slope, yw - slope * xw, slope_se));
   CHECK(slope / slope_se > kZ);
+}
+
+TEST_CASE(
+    "cell therapy after anti-PD-1 failure responds less often than in anti-PD-1-naive patients") {
+  // TIL in second- or third-line melanoma (ECOG 0-1), once after anti-PD-(L)1 and once without it
+  // (Seitter et al., Clin Cancer Res 2021: ORR 24 % vs 56 %). Two cohorts on different seeds, so
+  // their ORRs are independent proportions: Agresti-Caffo z > 4.
+  auto til_orr = [](bool prior_anti_pd1, std::uint64_t seed) {
+    Scenario scenario = make_scenario({{kMelanoma, 1.0}}, {"til"});
+    scenario.cohort.eligibility = Eligibility{};
+    scenario.cohort.eligibility.max_ecog = 1;
+    scenario.cohort.eligibility.lines_of_therapy = std::vector<int>{2, 3};
+    scenario.cohort.eligibility.prior_anti_pd1 = prior_anti_pd1;
+    Proportion orr;
+    int wrong_cohort = 0;
+    for (const PatientResult& r : simulate(std::move(scenario), seed, 3000)) {
+      if (r.patient.line_of_therapy < 2 || r.patient.prior_anti_pd1 != prior_anti_pd1)
+        ++wrong_cohort;
+      orr.add(responded(r.outcomes[0]));
+    }
+    CHECK(wrong_cohort == 0);
+    return orr;
+  };
+  const Proportion naive = til_orr(false, 601);
+  const Proportion after_pd1 = til_orr(true, 602);
+  INFO("TIL ORR, lines 2-3: anti-PD-1-naive ", naive.str(), ", after anti-PD-1 ", after_pd1.str(),
+       fmt::format("; z = {:.2f}", z_difference(naive, after_pd1)));
+  CHECK(z_difference(naive, after_pd1) > kZ);
+}
+
+TEST_CASE(
+    "durable CR >= 5 years happens almost only in complete responders with high memory capacity") {
+  // First-line melanoma under anti-PD-1, 120,000 patients.
+  // (a) durable_cr needs a confirmed CR (MODEL.md, Outcomes): exact.
+  // (b) Among confirmed complete responders, the memory tertiles (cut points from the whole
+  //     cohort) are disjoint groups: P(durable | CR, top) - P(durable | CR, bottom) > 4
+  //     Agresti-Caffo SE, and the ratio is at least 1.5: ln(p_top / p_bottom) - ln 1.5 > 4 SE,
+  //     with the delta-method SE(ln p) = sqrt((1 - p) / k), k the durable count of the group.
+  // (c) The share q of durable CRs whose memory is above the cohort median, a proportion among
+  //     durable CRs: q - 0.7 > 4 SE, SE = sqrt(q (1 - q) / n).
+  const std::vector<PatientResult>& cohort = melanoma_anti_pd1_extended();
+  std::vector<double> memory;
+  memory.reserve(cohort.size());
+  for (const PatientResult& r : cohort) memory.push_back(r.patient.memory_capacity);
+  std::sort(memory.begin(), memory.end());
+  const double lower_tertile = memory[memory.size() / 3];
+  const double upper_tertile = memory[2 * memory.size() / 3];
+  const double median = memory[memory.size() / 2];
+  std::array<Proportion, 3> durable_given_cr;  // memory tertile 0, 1, 2
+  Proportion durable_above_median;
+  int durable_without_cr = 0;
+  for (const PatientResult& r : cohort) {
+    const Outcome& o = r.outcomes[0];
+    const double m = r.patient.memory_capacity;
+    if (o.durable_cr && o.best_response != Response::kCR) ++durable_without_cr;
+    if (o.durable_cr) durable_above_median.add(m > median);
+    if (o.best_response != Response::kCR) continue;
+    durable_given_cr[m < lower_tertile ? 0 : m < upper_tertile ? 1 : 2].add(o.durable_cr);
+  }
+  const Proportion& bottom = durable_given_cr[0];
+  const Proportion& top = durable_given_cr[2];
+  const double log_ratio = std::log(top.p() / bottom.p());
+  const double se_log_ratio =
+      std::sqrt((1.0 - top.p()) / top.events + (1.0 - bottom.p()) / bottom.events);
+  const std::string measured = fmt::format(
+      "P(durable | CR) by memory tertile: {} | {} | {}; z(top - bottom) = {:.2f}; ratio {:.3f}, "
+      "ln ratio {:.4f} +- {:.4f}, (ln ratio - ln 1.5) / SE = {:.2f}; durable CRs above the median "
+      "memory {}, (q - 0.7) / SE = {:.2f}",
+      bottom.str(), durable_given_cr[1].str(), top.str(), z_difference(top, bottom),
+      top.p() / bottom.p(), log_ratio, se_log_ratio, (log_ratio - std::log(1.5)) / se_log_ratio,
+      durable_above_median.str(), (durable_above_median.p() - 0.7) / durable_above_median.se());
+  INFO(measured);
+  REQUIRE(bottom.events > 0.0);
+  CHECK(durable_without_cr == 0);
+  CHECK(z_difference(top, bottom) > kZ);
+  CHECK((log_ratio - std::log(1.5)) / se_log_ratio > kZ);
+  CHECK((durable_above_median.p() - 0.7) / durable_above_median.se() > kZ);
+}
+
+TEST_CASE("treated beyond progression, iRECIST finds responses RECIST calls progression") {
+  // First-line melanoma under anti-PD-1 twice: arm 0 treats every patient still on treatment at
+  // the first RECIST progression beyond it (probability 1), arm 1 never does (probability 0).
+  // Exact (no tolerance), for every patient:
+  // - arm 0: the iRECIST visits are the RECIST visits followed by the later ones, so a RECIST
+  //   CR/PR is an iRECIST CR/PR, the iRECIST best response is at least the RECIST one in general,
+  //   and iRECIST progression is never earlier; a pseudo-progression is a RECIST progression
+  //   followed by an iRECIST response; a patient not treated beyond progression reads the same
+  //   under both criteria;
+  // - arm 1: an iUPD is confirmed at once (the reading can never reset), so iRECIST equals RECIST.
+  // Statistical, arm 0: the pseudo-progression rate among RECIST progressors, a proportion p, is
+  // > 0 by 4 SE, SE = sqrt(p (1 - p) / n); iRECIST ORR exceeds RECIST ORR, paired on the same
+  // patients: d_i = iRECIST response - RECIST response, mean(d) > 4 SE, SE = sd(d) / sqrt(n).
+  Scenario scenario = make_scenario({{kMelanoma, 1.0}}, {"anti_pd1", "anti_pd1"});
+  scenario.arms[0].name = "anti_pd1 beyond progression";
+  scenario.arms[0].beyond_progression_probability = 1.0;
+  int irecist_worse = 0;
+  int recist_response_lost = 0;
+  int irecist_progression_earlier = 0;
+  int pseudo_without_progression = 0;
+  int pseudo_without_irecist_response = 0;
+  int beyond_without_progression = 0;
+  int not_beyond_disagrees = 0;
+  int never_beyond_disagrees = 0;
+  Proportion pseudo_given_progression;
+  Proportion beyond_given_progression;
+  Mean irecist_minus_recist_orr;
+  for (const PatientResult& r : simulate(std::move(scenario), 305, 8000)) {
+    const Outcome& beyond = r.outcomes[0];
+    const Outcome& never = r.outcomes[1];
+    if (response_rank(beyond.best_response_irecist) > response_rank(beyond.best_response))
+      ++irecist_worse;
+    if (responded(beyond) && !responded_irecist(beyond)) ++recist_response_lost;
+    if (beyond.pfs_irecist_months < beyond.pfs_months) ++irecist_progression_earlier;
+    if (beyond.pseudo_progression && !progressed(beyond)) ++pseudo_without_progression;
+    if (beyond.pseudo_progression && !responded_irecist(beyond)) ++pseudo_without_irecist_response;
+    if (beyond.beyond_progression && !progressed(beyond)) ++beyond_without_progression;
+    auto same_reading = [](const Outcome& o) {
+      return o.best_response_irecist == o.best_response && o.pfs_irecist_months == o.pfs_months &&
+             o.pfs_irecist_event == o.pfs_event && !o.pseudo_progression;
+    };
+    if (!beyond.beyond_progression && !same_reading(beyond)) ++not_beyond_disagrees;
+    if (never.beyond_progression || !same_reading(never)) ++never_beyond_disagrees;
+    if (progressed(beyond)) {
+      pseudo_given_progression.add(beyond.pseudo_progression);
+      beyond_given_progression.add(beyond.beyond_progression);
+    }
+    irecist_minus_recist_orr.add((responded_irecist(beyond) ? 1.0 : 0.0) -
+                                 (responded(beyond) ? 1.0 : 0.0));
+  }
+  const std::string measured = fmt::format(
+      "among RECIST progressors: treated beyond {}, pseudo-progression {} (p / SE = {:.2f}); "
+      "iRECIST - RECIST ORR {:.4f} +- {:.4f}",
+      beyond_given_progression.str(), pseudo_given_progression.str(),
+      pseudo_given_progression.p() / pseudo_given_progression.se(),
+      irecist_minus_recist_orr.mean(), irecist_minus_recist_orr.se());
+  INFO(measured);
+  CHECK(recist_response_lost == 0);
+  CHECK(irecist_worse == 0);
+  CHECK(irecist_progression_earlier == 0);
+  CHECK(pseudo_without_progression == 0);
+  CHECK(pseudo_without_irecist_response == 0);
+  CHECK(beyond_without_progression == 0);
+  CHECK(not_beyond_disagrees == 0);
+  CHECK(never_beyond_disagrees == 0);
+  CHECK(pseudo_given_progression.p() / pseudo_given_progression.se() > kZ);
+  CHECK(irecist_minus_recist_orr.mean() / irecist_minus_recist_orr.se() > kZ);
+}
+
+TEST_CASE("crossover to anti-PD-1 after chemotherapy lengthens overall survival, not PFS") {
+  // KEYNOTE-024-like (Reck et al., JCO 2019: OS benefit of pembrolizumab despite ~66 % crossover).
+  // The chemotherapy arm as arm 0 of two scenarios on one seed, once with its next line
+  // (anti-PD-1, probability 0.66, 4 weeks after progression) and once without: every stream of
+  // patient i is the same, so each patient's course is the same until progression (exact: PFS,
+  // best response, treatment and AEs), and without a next line also after it (exact: OS).
+  // Statistical:
+  // - OS paired differences d_i = OS(with) - OS(without), months within the 120-month horizon
+  //   (restricted mean): mean(d) > 4 SE, SE = sd(d) / sqrt(n);
+  // - among progressors alive and within the horizon 4 weeks later, the next line is a Bernoulli
+  //   draw with probability 0.66: |p - 0.66| < 4 SE, SE = sqrt(0.66 * 0.34 / n);
+  // - among all progressors it is 0.66 times the probability of being alive then, so between
+  //   0.4 and 0.66: p - 0.4 > 4 SE and 0.66 - p > -2 SE, SE = sqrt(p (1 - p) / n).
+  Scenario with_next_line = keynote024();
+  with_next_line.arms = {arm_named(with_next_line, "chemotherapy")};
+  REQUIRE(with_next_line.arms[0].next_line.enabled);
+  const double probability = with_next_line.arms[0].next_line.probability;
+  const double delay_months = with_next_line.arms[0].next_line.delay_weeks * 7.0 / kDaysPerMonth;
+  const double horizon_months = with_next_line.horizon_months;
+  Scenario without_next_line = with_next_line;
+  without_next_line.arms[0].next_line = NextLineSpec{};
+  const std::uint64_t patients = 4000;
+  const std::vector<PatientResult> with = simulate(std::move(with_next_line), 707, patients);
+  const std::vector<PatientResult> without = simulate(std::move(without_next_line), 707, patients);
+  int first_line_differs = 0;
+  int os_differs_without_next_line = 0;
+  int next_line_without_progression = 0;
+  int next_line_off_schedule = 0;
+  int next_line_in_control = 0;
+  Mean os_gain;
+  Proportion next_line_given_progression;
+  Proportion next_line_given_alive;
+  for (std::size_t i = 0; i < patients; ++i) {
+    const Outcome& a = with[i].outcomes[0];
+    const Outcome& b = without[i].outcomes[0];
+    if (a.pfs_months != b.pfs_months || a.pfs_event != b.pfs_event ||
+        a.best_response != b.best_response || a.stop_reason != b.stop_reason ||
+        a.treatment_months != b.treatment_months || a.worst_ae_grade != b.worst_ae_grade ||
+        a.worst_irae_grade != b.worst_irae_grade)
+      ++first_line_differs;
+    const bool next_line = !std::isnan(a.next_line_months);
+    if (!std::isnan(b.next_line_months)) ++next_line_in_control;
+    if (!next_line && (a.os_months != b.os_months || a.os_event != b.os_event))
+      ++os_differs_without_next_line;
+    if (next_line && !progressed(a)) ++next_line_without_progression;
+    if (next_line && std::abs(a.next_line_months - a.pfs_months - delay_months) > 1e-9)
+      ++next_line_off_schedule;
+    os_gain.add(a.os_months - b.os_months);
+    if (!progressed(a)) continue;
+    next_line_given_progression.add(next_line);
+    const double start_months = a.pfs_months + delay_months;
+    if ((!a.os_event || a.os_months > start_months) && start_months < horizon_months)
+      next_line_given_alive.add(next_line);
+  }
+  const std::string measured = fmt::format(
+      "OS gain from the next line {:.3f} +- {:.4f} months (z = {:.2f}); next line among "
+      "progressors {} (0.4: z = {:.2f}, 0.66: z = {:.2f}); among progressors alive at its start {} "
+      "(vs {}: z = {:.2f})",
+      os_gain.mean(), os_gain.se(), os_gain.mean() / os_gain.se(),
+      next_line_given_progression.str(),
+      (next_line_given_progression.p() - 0.4) / next_line_given_progression.se(),
+      (probability - next_line_given_progression.p()) / next_line_given_progression.se(),
+      next_line_given_alive.str(), probability,
+      (next_line_given_alive.p() - probability) /
+          std::sqrt(probability * (1.0 - probability) / next_line_given_alive.trials));
+  INFO(measured);
+  CHECK(first_line_differs == 0);
+  CHECK(os_differs_without_next_line == 0);
+  CHECK(next_line_without_progression == 0);
+  CHECK(next_line_off_schedule == 0);
+  CHECK(next_line_in_control == 0);
+  CHECK(os_gain.mean() / os_gain.se() > kZ);
+  const double se_alive =
+      std::sqrt(probability * (1.0 - probability) / next_line_given_alive.trials);
+  CHECK(std::abs(next_line_given_alive.p() - probability) < kZ * se_alive);
+  CHECK((next_line_given_progression.p() - 0.4) / next_line_given_progression.se() > kZ);
+  CHECK((probability - next_line_given_progression.p()) / next_line_given_progression.se() >
+        -kNeighbourZ);
+}
+
+TEST_CASE("irAEs start earlier under the combination than under anti-PD-1") {
+  // First-line melanoma, both arms on the same patients, with the timeline: the onset of each
+  // arm's first irAE (any grade). m_a = mean onset among the N_a patients with an irAE under arm a.
+  // The two means share patients, so their difference gets the delta-method (influence-function)
+  // SE of two ratio estimators on one sample: per patient psi_i = I_1i (x_1i - m_1) n / N_1 -
+  // I_0i (x_0i - m_0) n / N_0 (I = has an irAE, x = onset), SE = sd(psi) / sqrt(n).
+  // m_anti-PD-1 - m_combination > 4 SE.
+  Scenario scenario = make_scenario({{kMelanoma, 1.0}}, {"anti_pd1_plus_anti_ctla4", "anti_pd1"});
+  scenario.store_events = true;
+  const std::uint64_t patients = 4000;
+  const std::vector<PatientResult> cohort = simulate(std::move(scenario), 808, patients);
+  std::vector<std::array<double, 2>> onset(patients, {kNoValue, kNoValue});  // months, NaN = none
+  for (std::size_t i = 0; i < patients; ++i) {
+    for (const CourseEvent& e : cohort[i].events) {
+      if (e.kind != EventKind::kIrae || !std::isnan(onset[i][e.arm_index])) continue;
+      onset[i][e.arm_index] = e.day / kDaysPerMonth;
+    }
+  }
+  std::array<Mean, 2> mean_onset;  // 0 = combination, 1 = anti-PD-1
+  std::array<std::vector<double>, 2> onsets;
+  for (const auto& x : onset) {
+    for (std::size_t arm = 0; arm < 2; ++arm) {
+      if (std::isnan(x[arm])) continue;
+      mean_onset[arm].add(x[arm]);
+      onsets[arm].push_back(x[arm]);
+    }
+  }
+  Mean psi;
+  const double n = static_cast<double>(patients);
+  for (const auto& x : onset) {
+    const double pd1 = std::isnan(x[1]) ? 0.0 : (x[1] - mean_onset[1].mean()) * n / mean_onset[1].n;
+    const double combination =
+        std::isnan(x[0]) ? 0.0 : (x[0] - mean_onset[0].mean()) * n / mean_onset[0].n;
+    psi.add(pd1 - combination);
+  }
+  std::array<double, 2> median{};
+  for (std::size_t arm = 0; arm < 2; ++arm) {
+    std::sort(onsets[arm].begin(), onsets[arm].end());
+    median[arm] = onsets[arm][onsets[arm].size() / 2];
+  }
+  const double difference = mean_onset[1].mean() - mean_onset[0].mean();
+  const std::string measured = fmt::format(
+      "first irAE onset, months: combination mean {:.3f} (median {:.3f}, n = {}), anti-PD-1 mean "
+      "{:.3f} (median {:.3f}, n = {}); difference {:.3f} +- {:.4f} (z = {:.2f}; as independent "
+      "means +- {:.4f})",
+      mean_onset[0].mean(), median[0], mean_onset[0].n, mean_onset[1].mean(), median[1],
+      mean_onset[1].n, difference, psi.se(), difference / psi.se(),
+      std::sqrt(mean_onset[0].se() * mean_onset[0].se() + mean_onset[1].se() * mean_onset[1].se()));
+  INFO(measured);
+  REQUIRE(mean_onset[0].n > 100.0);
+  REQUIRE(mean_onset[1].n > 100.0);
+  CHECK(difference / psi.se() > kZ);
+}
+
+TEST_CASE("grade >= 3 irAEs hold or stop therapy, and held therapy resumes") {
+  // First-line melanoma under anti-PD-1 + anti-CTLA-4 (no other AEs: every hold and toxicity stop
+  // is an irAE's). The treatment rules (Brahmer et al., JCO 2018; engine adverse_event) give, for
+  // every patient, exactly:
+  // - a resumed hold or a toxicity stop needs a grade >= 3 irAE;
+  // - a death from toxicity is a grade 5 irAE, and a grade 5 irAE is the death (deaths from other
+  //   causes inside a step come first, and no AE is drawn after them);
+  // - a grade 4 irAE on treatment discontinues it that day: with worst grade 4 (onset = the first
+  //   grade 4), treatment never outlasts the onset, and when it ended that day it ended for
+  //   toxicity (a grade 4 after the last dose, from the decaying hazard, changes nothing).
+  // Statistical: the share of patients with a resumed hold, and with a toxicity stop, each a
+  // proportion p > 0 by 4 SE, SE = sqrt(p (1 - p) / n).
+  Scenario scenario = make_scenario({{kMelanoma, 1.0}}, {"anti_pd1_plus_anti_ctla4"});
+  int hold_without_severe = 0;
+  int stop_without_severe = 0;
+  int toxic_death_without_grade5 = 0;
+  int grade5_not_toxic_death = 0;
+  int grade4_treated_after_onset = 0;
+  int grade4_stopped_that_day_not_toxicity = 0;
+  int grade4_on_treatment = 0;
+  int grade4_after_treatment = 0;
+  int grade4_completed = 0;
+  Proportion held;
+  Proportion toxicity_stop;
+  for (const PatientResult& r : simulate(std::move(scenario), 909, 6000)) {
+    const Outcome& o = r.outcomes[0];
+    held.add(o.treatment_holds >= 1);
+    toxicity_stop.add(o.stop_reason == StopReason::kToxicity);
+    if (o.treatment_holds >= 1 && o.worst_irae_grade < 3) ++hold_without_severe;
+    if (o.stop_reason == StopReason::kToxicity && o.worst_irae_grade < 3) ++stop_without_severe;
+    if (o.death_cause == DeathCause::kToxicity && o.worst_irae_grade != 5)
+      ++toxic_death_without_grade5;
+    if (o.worst_irae_grade == 5 && o.death_cause != DeathCause::kToxicity) ++grade5_not_toxic_death;
+    if (o.worst_irae_grade != 4) continue;
+    if (o.treatment_months > o.irae_onset_months) ++grade4_treated_after_onset;
+    if (o.treatment_months == o.irae_onset_months) {
+      ++grade4_on_treatment;
+      if (o.stop_reason != StopReason::kToxicity) ++grade4_stopped_that_day_not_toxicity;
+    } else {
+      ++grade4_after_treatment;
+      if (o.stop_reason == StopReason::kCompleted) ++grade4_completed;
+    }
+  }
+  const std::string measured = fmt::format(
+      "combination: resumed hold {} (z = {:.2f}), toxicity stop {} (z = {:.2f}); worst grade 4 "
+      "on treatment {}, after the last dose {} (of which after completing the regimen {})",
+      held.str(), held.p() / held.se(), toxicity_stop.str(),
+      toxicity_stop.p() / toxicity_stop.se(), grade4_on_treatment, grade4_after_treatment,
+      grade4_completed);
+  INFO(measured);
+  CHECK(hold_without_severe == 0);
+  CHECK(stop_without_severe == 0);
+  CHECK(toxic_death_without_grade5 == 0);
+  CHECK(grade5_not_toxic_death == 0);
+  CHECK(grade4_treated_after_onset == 0);
+  CHECK(grade4_stopped_that_day_not_toxicity == 0);
+  CHECK(grade4_on_treatment > 0);
+  CHECK(held.p() / held.se() > kZ);
+  CHECK(toxicity_stop.p() / toxicity_stop.se() > kZ);
+}
+
+TEST_CASE("chemotherapy and targeted-therapy AEs are not irAEs") {
+  // KEYNOTE-024-like (Reck et al., NEJM 2016): the platinum-doublet arm, with its crossover to
+  // anti-PD-1, has no irAE in any patient (exact: the outcome's grades are the first line's, so
+  // the next line's irAEs stay in the timeline), and pembrolizumab has no other AE (exact: the
+  // regimen has none). Sunitinib in RCC: no irAE (exact). Statistical: grade >= 3 AEs under the
+  // doublet, a proportion p: p - 0.3 > 4 SE, SE = sqrt(p (1 - p) / n); the published 53.3 %
+  // (grade 3-5 treatment-related AEs, control arm) is reported against the 99.99 % interval
+  // p +- 3.89 SE.
+  Scenario scenario = keynote024();
+  const std::uint64_t pembrolizumab = 0;
+  const std::uint64_t chemotherapy = 1;
+  REQUIRE(scenario.arms[chemotherapy].name == "chemotherapy");
+  int chemo_irae = 0;
+  int pembrolizumab_ae = 0;
+  Proportion chemo_severe_ae;
+  Proportion chemo_next_line;
+  Proportion pembrolizumab_irae;
+  for (const PatientResult& r : simulate(std::move(scenario), 1010, 3000)) {
+    const Outcome& chemo = r.outcomes[chemotherapy];
+    const Outcome& pembro = r.outcomes[pembrolizumab];
+    if (chemo.worst_irae_grade != 0) ++chemo_irae;
+    if (pembro.worst_ae_grade != 0) ++pembrolizumab_ae;
+    chemo_severe_ae.add(chemo.worst_ae_grade >= 3);
+    chemo_next_line.add(!std::isnan(chemo.next_line_months));
+    pembrolizumab_irae.add(pembro.worst_irae_grade > 0);
+  }
+  Scenario rcc = make_scenario({{CancerType::kRcc, 1.0}}, {"sunitinib"});
+  int sunitinib_irae = 0;
+  Proportion sunitinib_ae;
+  for (const PatientResult& r : simulate(std::move(rcc), 1011, 2000)) {
+    if (r.outcomes[0].worst_irae_grade != 0) ++sunitinib_irae;
+    sunitinib_ae.add(r.outcomes[0].worst_ae_grade > 0);
+  }
+  constexpr double kPublishedSevere = 0.533;
+  constexpr double kZ9999 = 3.89;  // two-sided 99.99 % normal quantile
+  const std::string measured = fmt::format(
+      "doublet grade>=3 AE {} (0.3: z = {:.2f}; published 0.533: z = {:.2f}), crossover {}; "
+      "pembrolizumab irAE {}; sunitinib any AE {}",
+      chemo_severe_ae.str(), (chemo_severe_ae.p() - 0.3) / chemo_severe_ae.se(),
+      (chemo_severe_ae.p() - kPublishedSevere) / chemo_severe_ae.se(), chemo_next_line.str(),
+      pembrolizumab_irae.str(), sunitinib_ae.str());
+  INFO(measured);
+  REQUIRE(chemo_next_line.events > 0.0);     // the crossover's irAEs had a chance to leak
+  REQUIRE(pembrolizumab_irae.events > 0.0);  // irAEs happen in this population
+  CHECK(chemo_irae == 0);
+  CHECK(pembrolizumab_ae == 0);
+  CHECK(sunitinib_irae == 0);
+  CHECK(sunitinib_ae.events > 0.0);
+  CHECK((chemo_severe_ae.p() - 0.3) / chemo_severe_ae.se() > kZ);
+  CHECK(std::abs(chemo_severe_ae.p() - kPublishedSevere) < kZ9999 * chemo_severe_ae.se());
 }
