@@ -347,10 +347,9 @@ class Course {
     return biology_.growth_per_day *
            (line_progressed_ && !on_treatment_ ? params_.post_progression_growth_factor : 1.0);
   }
-  double viable_cells() const {  // relative to baseline
-    return (s_alive_ ? std::exp(log_s_) : 0.0) + (c_alive_ ? std::exp(log_c_) : 0.0) +
-           (e_alive_ ? std::exp(log_e_) : 0.0);
-  }
+  double viable_cells() const { return cells_s_ + cells_c_ + cells_e_; }  // relative to baseline
+  // The linear sizes follow the logs: one exp per compartment and change.
+  static double cells_of(bool alive, double log_cells) { return alive ? std::exp(log_cells) : 0.0; }
   double death_hazard(double cells) const {
     const double gamma = params_.burden_death_exponent;
     return biology_.death_hazard_per_day * (gamma == 1.0 ? cells : std::pow(cells, gamma));
@@ -402,6 +401,7 @@ class Course {
   // the immune system; C (resistant to the cytotoxic or targeted drug) only by the immune
   // system; E (the immune-escape clone) only by the drug.
   double log_s_ = 0.0, log_c_ = 0.0, log_e_ = 0.0;
+  double cells_s_ = 1.0, cells_c_ = 0.0, cells_e_ = 0.0;  // exp of the logs, 0 when extinct
   bool s_alive_ = true, c_alive_ = false, e_alive_ = false;
   bool c_created_ = false;
   bool e_created_ = false;
@@ -464,6 +464,8 @@ void Course::start_line(int number, const RegimenSpec& regimen, double day, bool
     log_c_ = log_s_ + std::log(fraction);
     c_alive_ = log_c_ + log_cells0_ >= 0.0;
     log_s_ += std::log1p(-fraction);
+    cells_s_ = cells_of(s_alive_, log_s_);
+    cells_c_ = cells_of(c_alive_, log_c_);
     c_created_ = true;
   }
   if (number == 1) {
@@ -629,8 +631,9 @@ void Course::adverse_event(double day, bool immune) {
 // d log C/dt = g - k_I(t) s(N) - M, d log E/dt = g - k_C, with s(N) = N / (N + N_half) the antigen
 // stimulation of the effectors by the N = S + C cells they can see. The immune level L relaxes
 // towards its target (k_I of the phase while dosing, else 0; it kills only from the onset) with the patient's
-// memory time constant when the target falls, and jumps to it when it rises. Substeps keep each
-// step's immune log-kill below 0.25, so the explicit stimulation term stays accurate.
+// memory time constant when the target falls, and jumps to it when it rises. Where s(N) can change
+// within the step, substeps keep each one's immune log-kill below 0.25, so the explicit
+// stimulation term stays accurate.
 void Course::advance_tumour(double t0, double t1) {
   const double dt = t1 - t0;
   const double growth = growth_per_day();
@@ -644,9 +647,20 @@ void Course::advance_tumour(double t0, double t1) {
   const double chemo = give ? phase.chemo_per_day : 0.0;
   const double steroid = steroids_ ? params_.steroid_kill_factor : 1.0;
   if (immune_level_ < target) immune_level_ = target;
+  // Substeps only where the stimulation can change within the step: predict the visible cells at
+  // the step's end from the rates at its start; if s(N) moves by less than 0.01, one step is
+  // accurate (far above or below the half-saturation, or in equilibrium).
   const double top = (killing ? immune_level_ * steroid : 0.0) + memory_per_day_;
-  const int substeps =
-      top > 0.0 ? std::clamp(static_cast<int>(std::ceil(top * dt / 0.25)), 1, 64) : 1;
+  int substeps = 1;
+  if (top > 0.0) {
+    const double visible0 = biology_.baseline_cells * (cells_s_ + cells_c_);
+    const double s0 = visible0 / (visible0 + params_.antigen_half_cells);
+    const double net = growth - (killing ? immune_level_ * steroid * s0 : 0.0) - memory_per_day_;
+    const double visible1 = visible0 * std::exp(net * dt);
+    const double s1 = visible1 / (visible1 + params_.antigen_half_cells);
+    if (std::abs(s1 - s0) > 0.01)
+      substeps = std::clamp(static_cast<int>(std::ceil(top * dt / 0.25)), 1, 64);
+  }
   const double h = dt / substeps;
   const double decay = immune_level_ > target ? std::exp(-h / line_.decay_tau_days) : 1.0;
   const double escape_per_cell_day = params_.escape_per_cell_month / kDaysPerMonth;
@@ -654,22 +668,24 @@ void Course::advance_tumour(double t0, double t1) {
     const double level_integral =
         target * h + (immune_level_ - target) * line_.decay_tau_days * (1.0 - decay);
     immune_level_ = target + (immune_level_ - target) * decay;
-    const double visible = biology_.baseline_cells * ((s_alive_ ? std::exp(log_s_) : 0.0) +
-                                                      (c_alive_ ? std::exp(log_c_) : 0.0));
+    const double visible = biology_.baseline_cells * (cells_s_ + cells_c_);
     const double stimulation = visible / (visible + params_.antigen_half_cells);
     const double immune_kill =
         (killing ? steroid * level_integral * stimulation : 0.0) + memory_per_day_ * h;
     if (s_alive_) {
       log_s_ += growth * h - immune_kill - chemo * h;
       s_alive_ = log_s_ + log_cells0_ >= 0.0;  // at least one cell
+      cells_s_ = cells_of(s_alive_, log_s_);
     }
     if (c_alive_) {
       log_c_ += growth * h - immune_kill;
       c_alive_ = log_c_ + log_cells0_ >= 0.0;
+      cells_c_ = cells_of(c_alive_, log_c_);
     }
     if (e_alive_) {
       log_e_ += growth * h - chemo * h;
       e_alive_ = log_e_ + log_cells0_ >= 0.0;
+      cells_e_ = cells_of(e_alive_, log_e_);
     }
     // Immune escape (antigen loss, B2M or JAK loss): hazard mu per cell under attack; the clone
     // emerges with escape_clone_cells cells, once.
@@ -679,6 +695,7 @@ void Course::advance_tumour(double t0, double t1) {
         e_created_ = true;
         e_alive_ = true;
         log_e_ = std::log(params_.escape_clone_cells) - log_cells0_;
+        cells_e_ = std::exp(log_e_);
       }
     }
   }
