@@ -11,7 +11,7 @@ case "$mode" in run|test|build) ;; *) echo "usage: $0 run|test|build" >&2; exit 
 
 packages=(g++ cmake ninja-build pkg-config git sqlite3 libsqlite3-dev libboost-dev libtbb-dev
           libtomlplusplus-dev doctest-dev libcli11-dev libfmt-dev nlohmann-json3-dev
-          librandom123-dev)
+          librandom123-dev libnlopt-cxx-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -98,10 +98,14 @@ LineSetup setup_line(const CourseParams& params, const RegimenSpec& regimen, con
                        (patient.pdl1_tps_percent + params.pdl1_half_percent);
   const double untreated =
       effector_potential(params, antigenicity, patient.infiltration, brake, 0.0, 0.0);
+  // Each earlier line of therapy for advanced disease (chemotherapy, targeted therapy) leaves a
+  // less fit immune system and a selected tumour: Z x later_line_effector_factor^(line - 1).
+  const double strength =
+      biology.effector_strength *
+      std::pow(params.later_line_effector_factor, patient.line_of_therapy - 1);
   const double checkpoint_strength =
-      biology.effector_strength * (prior_anti_pd1 ? params.prior_anti_pd1_factor : 1.0);
-  const double cell_strength =
-      biology.effector_strength * (prior_anti_pd1 ? params.prior_anti_pd1_cell_factor : 1.0);
+      strength * (prior_anti_pd1 ? params.prior_anti_pd1_factor : 1.0);
+  const double cell_strength = strength * (prior_anti_pd1 ? params.prior_anti_pd1_cell_factor : 1.0);
   const auto type = static_cast<std::size_t>(patient.cancer_type);
   const double sensitivity = regimen.regimen_class == RegimenClass::kTargeted
                                  ? regimen.targeted_sensitivity[type]
@@ -238,7 +242,8 @@ PatientBiology draw_biology(const CourseParams& params, const Patient& patient,
       type.disease_death_hazard_per_month / kDaysPerMonth *
       std::pow(params.ecog_death_hr, patient.ecog) *
       (patient.ldh_elevated ? params.ldh_death_hr : 1.0) *
-      std::pow(params.sites_death_hr, patient.metastatic_sites - 1);
+      std::pow(params.sites_death_hr, patient.metastatic_sites - 1) *
+      std::pow(params.later_line_death_hr, patient.line_of_therapy - 1);
   return biology;
 }
 

@@ -79,6 +79,86 @@ class FirstBelowHalf {
   double result_ = kNaN;
 };
 
+// The risk set at one distinct event time of a two-group comparison (group = covariate 1).
+struct RiskSet {
+  double at_risk_reference;
+  double at_risk_group;
+  double events;        // d_j, both groups
+  double events_group;  // d1_j
+};
+
+std::vector<RiskSet> risk_sets(const std::vector<SurvivalTime>& group,
+                               const std::vector<SurvivalTime>& reference) {
+  struct Entry {
+    double time;
+    bool in_group;
+    bool event;
+  };
+  std::vector<Entry> all;
+  all.reserve(group.size() + reference.size());
+  for (const auto* subjects : {&group, &reference}) {
+    for (const SurvivalTime& s : *subjects) {
+      if (!std::isfinite(s.time))
+        throw Error(fmt::format("cox_hazard_ratio: time {} is not finite", s.time));
+      all.push_back({s.time, subjects == &group, s.event});
+    }
+  }
+  // Only the counts at each time matter, so the order within a time is irrelevant.
+  std::sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) { return a.time < b.time; });
+  std::vector<RiskSet> sets;
+  double at_risk_group = static_cast<double>(group.size());
+  double at_risk_reference = static_cast<double>(reference.size());
+  for (std::size_t i = 0; i < all.size();) {
+    double events = 0.0, events_group = 0.0, leaving_group = 0.0, leaving_reference = 0.0;
+    std::size_t j = i;
+    for (; j < all.size() && all[j].time == all[i].time; ++j) {
+      (all[j].in_group ? leaving_group : leaving_reference) += 1.0;
+      if (all[j].event) {
+        events += 1.0;
+        if (all[j].in_group) events_group += 1.0;
+      }
+    }
+    if (events > 0.0) sets.push_back({at_risk_reference, at_risk_group, events, events_group});
+    at_risk_group -= leaving_group;
+    at_risk_reference -= leaving_reference;
+    i = j;
+  }
+  return sets;
+}
+
+// Breslow's log partial likelihood l(beta) = sum_j [d1_j beta - d_j log(n0_j + n1_j e^beta)], its
+// score U = sum_j [d1_j - d_j p_j] and information I = sum_j d_j p_j (1 - p_j), where
+// p_j = n1_j e^beta / (n0_j + n1_j e^beta) (Breslow, Biometrics 1974; one binary covariate).
+struct PartialLikelihood {
+  double log_likelihood = 0.0;
+  double score = 0.0;
+  double information = 0.0;
+};
+
+PartialLikelihood breslow(const std::vector<RiskSet>& sets, double beta) {
+  PartialLikelihood out;
+  for (const RiskSet& s : sets) {
+    double log_denominator = 0.0;
+    double p = 0.0;
+    if (s.at_risk_group == 0.0) {
+      log_denominator = std::log(s.at_risk_reference);
+    } else if (s.at_risk_reference == 0.0) {
+      log_denominator = std::log(s.at_risk_group) + beta;
+      p = 1.0;
+    } else {  // log-sum-exp, so that a large |beta| during the search cannot overflow
+      const double a = std::log(s.at_risk_reference);
+      const double b = std::log(s.at_risk_group) + beta;
+      const double m = std::max(a, b);
+      log_denominator = m + std::log(std::exp(a - m) + std::exp(b - m));
+      p = std::exp(b - log_denominator);
+    }
+    out.log_likelihood += s.events_group * beta - s.events * log_denominator;
+    out.score += s.events_group - s.events * p;
+    out.information += s.events * p * (1.0 - p);
+  }
+  return out;
+}
+
 }  // namespace
 
 Interval clopper_pearson(std::uint64_t successes, std::uint64_t n, double level) {
@@ -154,6 +234,95 @@ Interval KaplanMeier::median(double level) const {
   }
   // The lower band reaches 0.5 first, so it gives the lower limit of the median.
   return {estimate.result(), lower_band.result(), upper_band.result()};
+}
+
+CoxFit cox_hazard_ratio(const std::vector<SurvivalTime>& group,
+                        const std::vector<SurvivalTime>& reference, double level) {
+  check_level(level);
+  const std::vector<RiskSet> sets = risk_sets(group, reference);
+  // U(beta) falls strictly from U(-inf) = sum_j [d1_j - d_j 1{n0_j = 0}] to
+  // U(+inf) = sum_j [d1_j - d_j 1{n1_j > 0}]; the maximum is finite iff U changes sign.
+  double score_at_minus_infinity = 0.0, score_at_plus_infinity = 0.0;
+  for (const RiskSet& s : sets) {
+    score_at_minus_infinity += s.events_group - (s.at_risk_reference == 0.0 ? s.events : 0.0);
+    score_at_plus_infinity += s.events_group - (s.at_risk_group > 0.0 ? s.events : 0.0);
+  }
+  if (!(score_at_minus_infinity > 0.0 && score_at_plus_infinity < 0.0)) return CoxFit{};
+
+  // Newton-Raphson on a strictly concave function: the step halving only guards the first steps
+  // of a search that starts far from the maximum (as coxph's does). Near the maximum the score is
+  // a sum of thousands of terms whose rounding (~1e-16 of their total) bounds the attainable
+  // step at ~1e-11, and a change of the log likelihood below ~1e-12 of it is rounding, not a
+  // decrease: hence the step tolerance 1e-9 (the step that follows it, which is taken, leaves an
+  // error of order its square) and the halving threshold.
+  constexpr int kMaxIterations = 100;
+  constexpr int kMaxHalvings = 60;
+  constexpr double kStepTolerance = 1e-9;
+  constexpr double kLikelihoodRounding = 1e-12;
+  CoxFit fit;
+  double beta = 0.0;
+  PartialLikelihood current = breslow(sets, beta);
+  bool converged = false;
+  while (fit.iterations < kMaxIterations) {
+    ++fit.iterations;
+    double step = current.score / current.information;
+    if (std::abs(step) <= kStepTolerance * (1.0 + std::abs(beta))) {
+      beta += step;
+      current = breslow(sets, beta);
+      converged = true;
+      break;
+    }
+    PartialLikelihood next = breslow(sets, beta + step);
+    const double lowest_accepted =
+        current.log_likelihood - kLikelihoodRounding * std::abs(current.log_likelihood);
+    for (int halving = 0; next.log_likelihood < lowest_accepted && halving < kMaxHalvings;
+         ++halving) {
+      step /= 2.0;
+      next = breslow(sets, beta + step);
+    }
+    beta += step;
+    current = next;
+  }
+  if (!converged)
+    throw Error(fmt::format("cox_hazard_ratio: Newton-Raphson did not converge in {} steps",
+                            kMaxIterations));
+  const double se = 1.0 / std::sqrt(current.information);
+  const double z = two_sided_z(level);
+  fit.log_hazard_ratio = beta;
+  fit.se_log_hazard_ratio = se;
+  fit.hazard_ratio = {std::exp(beta), std::exp(beta - z * se), std::exp(beta + z * se)};
+  return fit;
+}
+
+Interval proportion_slope(const std::vector<double>& x, const std::vector<std::uint64_t>& successes,
+                          const std::vector<std::uint64_t>& n, double level) {
+  check_level(level);
+  if (x.size() != successes.size() || x.size() != n.size())
+    throw Error(fmt::format("proportion_slope: {} x, {} successes and {} group sizes", x.size(),
+                            successes.size(), n.size()));
+  double x_sum = 0.0;
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    if (!std::isfinite(x[k]))
+      throw Error(fmt::format("proportion_slope: x {} is not finite", x[k]));
+    if (n[k] == 0 || successes[k] > n[k])
+      throw Error(fmt::format("proportion_slope: {} successes out of {}", successes[k], n[k]));
+    x_sum += x[k];
+  }
+  if (x.size() < 2) return kNotEstimable;
+  const double x_mean = x_sum / static_cast<double>(x.size());
+  double sxx = 0.0;
+  for (double xk : x) sxx += (xk - x_mean) * (xk - x_mean);
+  if (!(sxx > 0.0)) return kNotEstimable;
+  double slope = 0.0;
+  double variance = 0.0;
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    const double w = (x[k] - x_mean) / sxx;
+    const double p = static_cast<double>(successes[k]) / static_cast<double>(n[k]);
+    slope += w * p;
+    variance += w * w * p * (1.0 - p) / static_cast<double>(n[k]);
+  }
+  const double half_width = two_sided_z(level) * std::sqrt(variance);
+  return {slope, slope - half_width, slope + half_width};
 }
 
 }  // namespace vpgen

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -213,4 +214,117 @@ TEST_CASE("Kaplan-Meier streams a million distinct times and matches the closed 
   CHECK(m.estimate == 500'000.5);
   CHECK(m.low == 499'021.0);
   CHECK(m.high == 500'981.0);
+}
+
+namespace {
+
+using vpgen::SurvivalTime;
+
+// The 6-MP and placebo arms above as subject lists (time in weeks, event = relapse).
+std::vector<SurvivalTime> six_mp_subjects() {
+  std::vector<SurvivalTime> s;
+  for (double t : {6, 6, 6, 7, 10, 13, 16, 22, 23}) s.push_back({t, true});
+  for (double t : {6, 9, 10, 11, 17, 19, 20, 25, 32, 32, 34, 35}) s.push_back({t, false});
+  return s;
+}
+
+std::vector<SurvivalTime> placebo_subjects() {
+  std::vector<SurvivalTime> s;
+  for (double t : {1, 1, 2, 2, 3, 4, 4, 5, 5, 8, 8, 8, 8, 11, 11, 12, 12, 15, 17, 22, 23})
+    s.push_back({t, true});
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("Cox hazard ratio solves the score equation of a hand-worked example") {
+  // Group {1 event, 3 censored}, reference {2 event, 4 event}. Risk sets (n_ref, n_group, d, d1):
+  // t=1 (2, 2, 1, 1), t=2 (2, 1, 1, 0), t=4 (1, 0, 1, 0). With r = e^beta the score is
+  // U = 1/(1 + r) - r/(2 + r), zero at r^2 = 2: HR = sqrt(2). The information at r = sqrt(2) is
+  // r/(1 + r)^2 + 2r/(2 + r)^2 = 2 (3 sqrt(2) - 4) = 6 sqrt(2) - 8, so se = 1/sqrt(6 sqrt(2) - 8).
+  const std::vector<SurvivalTime> group{{1, true}, {3, false}};
+  const std::vector<SurvivalTime> reference{{2, true}, {4, true}};
+  const vpgen::CoxFit fit = vpgen::cox_hazard_ratio(group, reference);
+  const double se = 1.0 / std::sqrt(6.0 * std::sqrt(2.0) - 8.0);
+  const double z = 1.9599639845400536;
+  CHECK(fit.log_hazard_ratio == doctest::Approx(std::log(2.0) / 2.0).epsilon(1e-12));
+  CHECK(fit.se_log_hazard_ratio == doctest::Approx(se).epsilon(1e-12));
+  check_interval(fit.hazard_ratio, std::sqrt(2.0), std::sqrt(2.0) * std::exp(-z * se),
+                 std::sqrt(2.0) * std::exp(z * se), 1e-12);
+  CHECK(fit.iterations < 10);
+}
+
+TEST_CASE("Cox hazard ratio handles tied event times by Breslow's rule") {
+  // Group {1 event, 2 event}, reference {2 event, 3 censored}: two deaths tie at t = 2. Breslow's
+  // risk sets: t=1 (2, 2, 1, 1), t=2 (2, 1, 2, 1). U = 1/(1 + r) + (2 - r)/(2 + r) = 0 gives
+  // r^2 - 2r - 4 = 0, r = 1 + sqrt(5) (Efron's approximation would give another root), and
+  // I = r/(1 + r)^2 + 4r/(2 + r)^2.
+  const std::vector<SurvivalTime> group{{1, true}, {2, true}};
+  const std::vector<SurvivalTime> reference{{2, true}, {3, false}};
+  const vpgen::CoxFit fit = vpgen::cox_hazard_ratio(group, reference);
+  const double r = 1.0 + std::sqrt(5.0);
+  const double information = r / ((1 + r) * (1 + r)) + 4 * r / ((2 + r) * (2 + r));
+  CHECK(fit.hazard_ratio.estimate == doctest::Approx(r).epsilon(1e-12));
+  CHECK(fit.se_log_hazard_ratio == doctest::Approx(1.0 / std::sqrt(information)).epsilon(1e-12));
+}
+
+TEST_CASE("Cox hazard ratio of placebo vs 6-MP matches the published Breslow fit") {
+  // Kleinbaum & Klein, Survival Analysis: A Self-Learning Text (3rd ed., 2012), ch. 3: the
+  // remission data with Rx (1 = placebo) alone, Breslow ties: coef 1.509, se 0.410, HR 4.523,
+  // 95% CI (2.027, 10.094). Full-precision values from an independent bisection on the score
+  // (Python): beta 1.5091914125858783, se 0.40956440636674124.
+  const vpgen::CoxFit fit = vpgen::cox_hazard_ratio(placebo_subjects(), six_mp_subjects());
+  CHECK(fit.log_hazard_ratio == doctest::Approx(1.5091914125858783).epsilon(1e-10));
+  CHECK(fit.se_log_hazard_ratio == doctest::Approx(0.40956440636674124).epsilon(1e-10));
+  check_interval(fit.hazard_ratio, 4.523072016187172, 2.0268035107001783, 10.093815387436354);
+  CHECK(fit.hazard_ratio.estimate == doctest::Approx(4.523).epsilon(1e-3));
+  CHECK(fit.hazard_ratio.low == doctest::Approx(2.027).epsilon(1e-3));
+  CHECK(fit.hazard_ratio.high == doctest::Approx(10.094).epsilon(1e-3));
+}
+
+TEST_CASE("Cox hazard ratio is symmetric: HR(a, b) = 1 / HR(b, a)") {
+  const vpgen::CoxFit ab = vpgen::cox_hazard_ratio(placebo_subjects(), six_mp_subjects());
+  const vpgen::CoxFit ba = vpgen::cox_hazard_ratio(six_mp_subjects(), placebo_subjects());
+  CHECK(ba.log_hazard_ratio == doctest::Approx(-ab.log_hazard_ratio).epsilon(1e-12));
+  CHECK(ba.se_log_hazard_ratio == doctest::Approx(ab.se_log_hazard_ratio).epsilon(1e-12));
+  CHECK(ba.hazard_ratio.estimate == doctest::Approx(1.0 / ab.hazard_ratio.estimate).epsilon(1e-12));
+  CHECK(ba.hazard_ratio.low == doctest::Approx(1.0 / ab.hazard_ratio.high).epsilon(1e-12));
+  CHECK(ba.hazard_ratio.high == doctest::Approx(1.0 / ab.hazard_ratio.low).epsilon(1e-12));
+  // Identical groups: beta = 0 exactly (the score at 0 is zero).
+  const vpgen::CoxFit same = vpgen::cox_hazard_ratio(six_mp_subjects(), six_mp_subjects());
+  CHECK(same.hazard_ratio.estimate == doctest::Approx(1.0).epsilon(1e-12));
+}
+
+TEST_CASE("Cox hazard ratio is not estimable without events or with a monotone likelihood") {
+  const std::vector<SurvivalTime> censored{{1, false}, {2, false}};
+  CHECK(std::isnan(vpgen::cox_hazard_ratio(censored, censored).hazard_ratio.estimate));
+  CHECK(std::isnan(vpgen::cox_hazard_ratio({}, {}).hazard_ratio.estimate));
+  // Every event in the group while the reference is still at risk: the maximum is at +infinity.
+  const std::vector<SurvivalTime> early{{1, true}, {2, true}};
+  const std::vector<SurvivalTime> late{{3, false}, {3, false}};
+  const vpgen::CoxFit monotone = vpgen::cox_hazard_ratio(early, late);
+  CHECK(std::isnan(monotone.hazard_ratio.estimate));
+  CHECK(std::isnan(monotone.hazard_ratio.low));
+  CHECK(std::isnan(monotone.se_log_hazard_ratio));
+  CHECK_THROWS_AS(vpgen::cox_hazard_ratio({{HUGE_VAL, true}}, early), vpgen::Error);
+  CHECK_THROWS_AS(vpgen::cox_hazard_ratio(early, late, 0.0), vpgen::Error);
+}
+
+TEST_CASE("proportion_slope is the least-squares slope with its binomial normal interval") {
+  // x = 0, 1, 2 with p = 0.1, 0.5, 0.9 (n = 10 each): slope 0.4; w = (-1/2, 0, 1/2);
+  // Var = 2 * (1/4) * 0.09 / 10 = 0.0045, half width z * sqrt(0.0045) = 0.1314795...
+  const Interval b = vpgen::proportion_slope({0.0, 1.0, 2.0}, {1, 5, 9}, {10, 10, 10});
+  const double half = 1.9599639845400536 * std::sqrt(0.0045);
+  check_interval(b, 0.4, 0.4 - half, 0.4 + half, 1e-12);
+  // Groups of unequal size count once each: the slope ignores n, the variance does not
+  // (x = 0, 1: w = -1, +1).
+  const Interval unequal = vpgen::proportion_slope({0.0, 1.0}, {10, 50'000}, {100, 100'000});
+  CHECK(unequal.estimate == doctest::Approx(0.4).epsilon(1e-12));
+  CHECK(unequal.high - unequal.estimate ==
+        doctest::Approx(1.9599639845400536 * std::sqrt(0.09 / 100 + 0.25 / 100'000)).epsilon(1e-9));
+  CHECK(std::isnan(vpgen::proportion_slope({1.0}, {1}, {2}).estimate));
+  CHECK(std::isnan(vpgen::proportion_slope({1.0, 1.0}, {1, 2}, {2, 2}).estimate));
+  CHECK_THROWS_AS(vpgen::proportion_slope({1.0, 2.0}, {3, 1}, {2, 2}), vpgen::Error);
+  CHECK_THROWS_AS(vpgen::proportion_slope({1.0, 2.0}, {1, 1}, {0, 2}), vpgen::Error);
+  CHECK_THROWS_AS(vpgen::proportion_slope({1.0, 2.0}, {1}, {2, 2}), vpgen::Error);
 }

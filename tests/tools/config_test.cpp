@@ -151,7 +151,8 @@ std::string scenario_error(const std::string& scenario) {
 TEST_CASE("every scenario in configs/ loads and names its arms' regimens") {
   int scenarios = 0;
   for (const auto& entry : fs::recursive_directory_iterator(VPGEN_SOURCE_DIR "/configs")) {
-    if (entry.path().extension() != ".toml" || entry.path().parent_path().filename() == "model")
+    const auto folder = entry.path().parent_path().filename();
+    if (entry.path().extension() != ".toml" || folder == "model" || folder == "targets")
       continue;
     CAPTURE(entry.path().string());
     const Scenario s = config::load_scenario(entry.path().string());
@@ -569,6 +570,8 @@ TEST_CASE("course parameter defaults equal the shipped course.toml") {
   VPGEN_SAME(antigen_half_cells);
   VPGEN_SAME(memory_surveillance_per_month);
   VPGEN_SAME(memory_surveillance_exponent);
+  VPGEN_SAME(later_line_effector_factor);
+  VPGEN_SAME(later_line_death_hr);
   VPGEN_SAME(cell_persistence_months);
   VPGEN_SAME(pseudo_progression_swelling);
   VPGEN_SAME(pseudo_progression_peak_months);

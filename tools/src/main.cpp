@@ -4,6 +4,8 @@
 #include "provenance.hpp"
 #include "report.hpp"
 #include "scenario_loader.hpp"
+#include "calibrate.hpp"
+#include "validate.hpp"
 #include "vpgen/engine/build_info.hpp"
 #include "vpgen/engine/simulator.hpp"
 #include "vpgen/population/error.hpp"
@@ -112,6 +114,80 @@ int simulate(const SimulateArgs& args) {
   return 0;
 }
 
+struct ValidateArgs {
+  std::string targets = "configs/targets/mapping.toml";
+  std::uint64_t patients = vpgen::validation::kDefaultPatients;
+  std::optional<std::uint64_t> seed;
+  int threads = 0;
+  std::string format = "text";
+  std::string role = "all";
+  bool quiet = false;
+};
+
+int validate(const ValidateArgs& args) {
+  namespace v = vpgen::validation;
+  const v::Mapping mapping = v::load_mapping(args.targets);
+  v::ValidationOptions options;
+  options.patients = args.patients;
+  options.seed = args.seed;
+  options.threads = args.threads;
+  if (args.role == "fit") options.role = v::Role::kFit;
+  else if (args.role == "holdout") options.role = v::Role::kHoldout;
+  // One progress line per scenario, as `simulate` shows it, led by the scenario's name.
+  std::optional<ProgressMeter> meter;
+  std::size_t shown_scenario = 0;
+  options.on_progress = [&](const v::ValidationProgress& p) {
+    if (!meter || p.scenario != shown_scenario) {
+      meter.reset();
+      if (!args.quiet && isatty(STDERR_FILENO))
+        fmt::print(stderr, "[{}/{}] {}\n", p.scenario + 1, p.scenarios, p.name);
+      meter.emplace(!args.quiet);
+      shown_scenario = p.scenario;
+    }
+    meter->update(p.patients);
+  };
+  v::ValidationReport report = v::run_validation(mapping, options);
+  meter.reset();
+  if (args.format == "json") fmt::print("{}\n", v::validation_json(report).dump(2));
+  else if (args.format == "md") fmt::print("{}", v::validation_markdown(report));
+  else fmt::print("{}", v::validation_text(report));
+  return 0;
+}
+
+struct CalibrateArgs {
+  std::string file;
+  std::string format = "text";
+  bool dry_run = false;
+  bool quiet = false;
+};
+
+int calibrate(const CalibrateArgs& args, const std::string& command_line) {
+  namespace c = vpgen::calibration;
+  const c::Spec spec = c::read_spec(args.file);
+  const vpgen::validation::Mapping mapping = vpgen::validation::load_mapping(spec.mapping);
+  const bool show = !args.quiet && isatty(STDERR_FILENO);
+  const auto start = std::chrono::steady_clock::now();
+  const c::FitResult result = c::fit(spec, mapping, [&](int n, double value, double best) {
+    if (!show) return;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print(stderr, "\r  evaluation {}/{}: objective {:.4f}, best {:.4f}, {:.0f} s   ", n,
+               spec.max_evaluations, value, best, seconds);
+  });
+  if (show) fmt::print(stderr, "\n");
+  std::vector<std::string> written;
+  if (!args.dry_run) written = c::write_fitted(spec, result, command_line);
+  if (args.format == "json") {
+    nlohmann::json out = c::fit_report_json(spec, result);
+    out["written"] = written;
+    fmt::print("{}\n", out.dump(2));
+  } else {
+    fmt::print("{}", c::fit_report_text(spec, result));
+    for (const std::string& path : written) fmt::print("wrote {}\n", path);
+  }
+  return 0;
+}
+
 std::int64_t run_or_latest(vpgen::ResultStore& store, const std::string& db,
                            std::optional<std::int64_t> run) {
   if (run) return *run;
@@ -177,6 +253,37 @@ int main(int argc, char** argv) {
   patient_cmd->add_option("--format", patient_format, "Output format")
       ->check(CLI::IsMember({"text", "json"}));
 
+  ValidateArgs val;
+  CLI::App* validate_cmd = app.add_subcommand(
+      "validate", "Run the trial scenarios a target mapping names and compare each mapped endpoint "
+                  "with its published value (exit 0 even when targets miss)");
+  validate_cmd->add_option("--targets", val.targets,
+                           "Target mapping (TOML); targets.csv is read from the same folder")
+      ->capture_default_str();
+  validate_cmd->add_option("--patients", val.patients, "Patients per scenario")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  validate_cmd->add_option("--seed", val.seed, "Master seed (default: each scenario's)");
+  validate_cmd->add_option("--threads", val.threads, "Worker threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
+  validate_cmd->add_option("--format", val.format, "Output format")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json", "md"}));
+  validate_cmd->add_option("--role", val.role, "Targets to evaluate")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fit", "holdout", "all"}));
+  validate_cmd->add_flag("--quiet", val.quiet, "No progress on stderr");
+
+  CalibrateArgs cal;
+  CLI::App* calibrate_cmd = app.add_subcommand(
+      "calibrate", "Fit the free parameters a calibration file names to its targets (NLopt, common "
+                   "random numbers) and write the fitted parameter files");
+  calibrate_cmd->add_option("CALIBRATION.toml", cal.file, "Calibration file")->required();
+  calibrate_cmd->add_option("--format", cal.format, "Fit report format")
+      ->check(CLI::IsMember({"text", "json"}));
+  calibrate_cmd->add_flag("--dry-run", cal.dry_run, "Fit and report, but write no file");
+  calibrate_cmd->add_flag("--quiet", cal.quiet, "No progress on stderr");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -186,6 +293,12 @@ int main(int argc, char** argv) {
 
   try {
     if (*simulate_cmd) return simulate(sim);
+    if (*validate_cmd) return validate(val);
+    if (*calibrate_cmd) {
+      std::string command_line = "vpgen";
+      for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+      return calibrate(cal, command_line);
+    }
     if (*report_cmd) {
       require_existing(report_db);
       vpgen::ResultStore store(report_db);

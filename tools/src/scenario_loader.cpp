@@ -212,6 +212,7 @@ CourseParams read_course(TableReader& root) {
     p.antigen_half_cells = t.number("antigen_half_cells", 1.0, 1e12);
     p.memory_surveillance_per_month = t.number("memory_surveillance_per_month", 0.0, 100.0);
     p.memory_surveillance_exponent = t.number("memory_surveillance_exponent", 0.0, 10.0);
+    p.later_line_effector_factor = t.number("later_line_effector_factor", 0.0, 1.0);
     p.cell_persistence_months = t.number("cell_persistence_months", 0.01, 1e4);
     p.pseudo_progression_swelling = t.number("pseudo_progression_swelling", 0.0, 10.0);
     p.pseudo_progression_peak_months = positive(t, "pseudo_progression_peak_months", 120.0);
@@ -231,6 +232,7 @@ CourseParams read_course(TableReader& root) {
     p.ecog_death_hr = t.number("ecog_death_hr", 0.1, 20.0);
     p.ldh_death_hr = t.number("ldh_death_hr", 0.1, 20.0);
     p.sites_death_hr = t.number("sites_death_hr", 0.1, 20.0);
+    p.later_line_death_hr = t.number("later_line_death_hr", 0.1, 20.0);
     p.post_progression_growth_factor = t.number("post_progression_growth_factor", 0.0, 10.0);
     p.new_lesion_rate_per_month = t.number("new_lesion_rate_per_month", 0.0, 100.0);
     p.residual_alpha = t.number("residual_alpha", 0.01, 1000.0);
@@ -433,6 +435,22 @@ Scenario load_scenario(const std::string& path) {
   // Included files are named relative to the scenario; errors inside them name their full path.
   return load_with(path, read_text_file(path), [&](const std::string& relative) {
     const fs::path file = folder / relative;
+    if (!fs::exists(file)) throw InputError(fmt::format("file '{}' does not exist", file.string()));
+    return std::make_pair(file.string(), read_text_file(file.string()));
+  });
+}
+
+std::string canonical_path(const std::string& path) {
+  return fs::weakly_canonical(fs::path(path)).string();
+}
+
+Scenario load_scenario_with(const std::string& path,
+                            const std::map<std::string, std::string>& replaced) {
+  const fs::path folder = fs::path(path).parent_path();
+  return load_with(path, read_text_file(path), [&](const std::string& relative) {
+    const fs::path file = folder / relative;
+    const auto found = replaced.find(canonical_path(file.string()));
+    if (found != replaced.end()) return std::make_pair(file.string(), found->second);
     if (!fs::exists(file)) throw InputError(fmt::format("file '{}' does not exist", file.string()));
     return std::make_pair(file.string(), read_text_file(file.string()));
   });

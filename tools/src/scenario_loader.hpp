@@ -16,6 +16,15 @@ namespace vpgen::config {
 // default 0) and next_line = { regimen, probability (0..1), delay_weeks (>= 0) }.
 Scenario load_scenario(const std::string& path);
 
+// As load_scenario, but a file whose path (as the scenario names it, made canonical) is a key of
+// `replaced` is read from the map instead of the disk: `vpgen calibrate` evaluates trial scenarios
+// under candidate parameter files without writing them. Keys must be canonical paths.
+Scenario load_scenario_with(const std::string& path,
+                            const std::map<std::string, std::string>& replaced);
+
+// The canonical form of `path` used by load_scenario_with (std::filesystem::weakly_canonical).
+std::string canonical_path(const std::string& path);
+
 // Rebuilds a scenario from the bundle stored in runs.scenario_text (Scenario::source_text): the
 // same files, read from the bundle instead of the disk. The result equals the original scenario.
 Scenario load_scenario_bundle(const std::string& bundle);

@@ -111,6 +111,7 @@ struct CourseParams {
   double memory_tau_max_months = 60.0;       // decay time of control after treatment at memory 1
   double prior_anti_pd1_factor = 0.5;         // Z multiplier for immunotherapy after anti-PD-(L)1
   double prior_anti_pd1_cell_factor = 0.6;     // Z multiplier for cell therapy after anti-PD-(L)1
+  double later_line_effector_factor = 0.8;     // Z multiplier per earlier line of therapy
   // Infused cells persist for less time than a primed response: after a cell-therapy line the
   // immune level decays with this * memory capacity instead of memory_tau_max * memory capacity.
   double cell_persistence_months = 8.0;
@@ -130,6 +131,7 @@ struct CourseParams {
   double ecog_death_hr = 1.5;                 // per ECOG point
   double ldh_death_hr = 1.8;                  // LDH above normal
   double sites_death_hr = 1.1;                // per metastatic site beyond the first
+  double later_line_death_hr = 1.3;           // per earlier line of therapy
   double post_progression_growth_factor = 0.7;  // growth multiplier under later-line therapy
   double new_lesion_rate_per_month = 0.02;    // detectable new lesions per month at baseline burden
   double residual_alpha = 3.0;                // Beta(alpha, beta) of the residual-mass fraction s0

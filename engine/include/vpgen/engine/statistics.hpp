@@ -1,7 +1,8 @@
-// Interval estimates for reports: exact binomial (Clopper-Pearson) intervals for proportions, and
-// the Kaplan-Meier estimator with Greenwood log-scale intervals and the Brookmeyer-Crowley interval
-// for the median, computed the way R's survival package (survfit, print.survfit) does. Free
-// functions are pure; a KaplanMeier is safe to read from many threads once it is no longer fed.
+// Interval estimates for reports: exact binomial (Clopper-Pearson) intervals for proportions, the
+// Kaplan-Meier estimator with Greenwood log-scale intervals and the Brookmeyer-Crowley interval
+// for the median, computed the way R's survival package (survfit, print.survfit) does, and the Cox
+// hazard ratio between two groups (coxph with ties = "breslow"). Free functions are pure; a
+// KaplanMeier is safe to read from many threads once it is no longer fed.
 #pragma once
 
 #include <cstdint>
@@ -72,5 +73,41 @@ class KaplanMeier {
   double last_time_ = 0.0;
   bool empty_ = true;
 };
+
+// One subject's follow-up: the time (any unit) and whether it ended in the event (else censored).
+struct SurvivalTime {
+  double time = 0.0;
+  bool event = false;
+};
+
+// The fit of a Cox proportional-hazards model with one binary covariate.
+struct CoxFit {
+  Interval hazard_ratio;   // exp(beta), Wald interval exp(beta -/+ z se)
+  double log_hazard_ratio = std::numeric_limits<double>::quiet_NaN();     // beta
+  double se_log_hazard_ratio = std::numeric_limits<double>::quiet_NaN();  // 1 / sqrt(I(beta))
+  int iterations = 0;      // Newton-Raphson steps taken
+};
+
+// The hazard ratio of `group` (covariate 1) against `reference` (covariate 0) by Cox's partial
+// likelihood (Cox, JRSS B 1972) with Breslow's handling of tied event times (Breslow, Biometrics
+// 1974), maximised by Newton-Raphson with step halving from beta = 0, as R's
+// coxph(Surv(time, event) ~ x, ties = "breslow") does; the interval is Wald's on the log scale
+// with the observed information. At a time with both events and censorings the censored subjects
+// are still at risk. Returns NaNs when the ratio is not estimable: no events, or a monotone
+// likelihood (e.g. every event in one group) whose maximum lies at beta = +/- infinity.
+// REQUIRES: every time finite, 0 < level < 1. Throws vpgen::Error otherwise, or if Newton-Raphson
+// fails to converge (it cannot for a finite maximum: the log likelihood is strictly concave).
+CoxFit cox_hazard_ratio(const std::vector<SurvivalTime>& group,
+                        const std::vector<SurvivalTime>& reference, double level = 0.95);
+
+// The ordinary least-squares slope of proportions p_k = successes[k] / n[k] on x[k], every group
+// weighted equally (as in cross-tumour regressions such as Yarchoan et al., NEJM 2017, where each
+// cancer type is one point): b = sum_k w_k p_k with w_k = (x_k - mean x) / S_xx. The interval is
+// normal with Var(b) = sum_k w_k^2 p_k (1 - p_k) / n_k, the binomial error of each p_k; x is
+// taken as known. NaN when there are fewer than two groups or every x is equal.
+// REQUIRES: x, successes and n of equal size, n[k] > 0, successes[k] <= n[k], x finite,
+// 0 < level < 1. Throws vpgen::Error otherwise.
+Interval proportion_slope(const std::vector<double>& x, const std::vector<std::uint64_t>& successes,
+                          const std::vector<std::uint64_t>& n, double level = 0.95);
 
 }  // namespace vpgen
