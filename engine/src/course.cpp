@@ -45,7 +45,7 @@ double effector_potential(const CourseParams& params, double antigenicity, doubl
          (1.0 - params.exhaustion_brake * (1.0 - pd1));
 }
 
-constexpr std::size_t kMaxPhases = 8;
+constexpr std::size_t kMaxPhases = kMaxRegimenPhases;
 
 // One phase of one line, as it acts on this patient. Days are from the line's first dose.
 struct PhaseSetup {
@@ -74,9 +74,8 @@ struct LineSetup {
   bool holds = true;                    // severe AEs hold or stop it (not cell therapy)
 
   const PhaseSetup& phase_at(double day) const {
-    const double since = day - start_day;
     for (std::size_t i = 0; i + 1 < phase_count; ++i)
-      if (since < phases[i].end_day) return phases[i];
+      if (start_day + phases[i].end_day > day) return phases[i];
     return phases[phase_count - 1];
   }
   // The first phase boundary after `day` (infinity if none).
@@ -88,7 +87,8 @@ struct LineSetup {
 };
 
 LineSetup setup_line(const CourseParams& params, const RegimenSpec& regimen, const Patient& patient,
-                     const PatientBiology& biology, double start_day, bool prior_anti_pd1) {
+                     const PatientBiology& biology, double start_day, bool prior_anti_pd1,
+                     int earlier_lines) {
   if (regimen.phases.empty() || regimen.phases.size() > kMaxPhases)
     throw SimulationError("regimen '" + regimen.name + "' must have 1 to 8 phases");
   LineSetup line;
@@ -102,7 +102,7 @@ LineSetup setup_line(const CourseParams& params, const RegimenSpec& regimen, con
   // less fit immune system and a selected tumour: Z x later_line_effector_factor^(line - 1).
   const double strength =
       biology.effector_strength *
-      std::pow(params.later_line_effector_factor, patient.line_of_therapy - 1);
+      std::pow(params.later_line_effector_factor, earlier_lines);
   const double checkpoint_strength =
       strength * (prior_anti_pd1 ? params.prior_anti_pd1_factor : 1.0);
   const double cell_strength = strength * (prior_anti_pd1 ? params.prior_anti_pd1_cell_factor : 1.0);
@@ -350,7 +350,9 @@ class Course {
   bool dosing() const { return on_treatment_ && !held_; }
   double growth_per_day() const {
     return biology_.growth_per_day *
-           (line_progressed_ && !on_treatment_ ? params_.post_progression_growth_factor : 1.0);
+           (line_progressed_ && !on_treatment_ && next_line_day_ == kInfinity
+                ? params_.post_progression_growth_factor
+                : 1.0);
   }
   double viable_cells() const { return cells_s_ + cells_c_ + cells_e_; }  // relative to baseline
   // The linear sizes follow the logs: one exp per compartment and change.
@@ -414,6 +416,7 @@ class Course {
   double irae_decay_days_ = 1.0;
   double immune_level_ = 0.0;          // L: therapy-driven kill rate per day (before saturation)
   double memory_per_day_ = 0.0;        // M once established
+  double first_onset_day_ = 0.0;       // the first line's immune onset
   double escape_hazard_ = 0.0;
   double eradication_day_ = kInfinity;
 
@@ -456,7 +459,9 @@ thread_local std::vector<Visit> irecist_visits;
 
 void Course::start_line(int number, const RegimenSpec& regimen, double day, bool prior_anti_pd1) {
   line_number_ = number;
-  line_ = setup_line(params_, regimen, patient_, biology_, day, prior_anti_pd1);
+  // The arm's next line is one more line of therapy for the patient.
+  line_ = setup_line(params_, regimen, patient_, biology_, day, prior_anti_pd1,
+                     patient_.line_of_therapy - 1 + (number - 1));
   on_treatment_ = true;
   held_ = false;
   resume_day_ = kInfinity;
@@ -644,11 +649,13 @@ void Course::advance_tumour(double t0, double t1) {
   const double growth = growth_per_day();
   const bool give = dosing();
   const PhaseSetup& phase = line_.phase_at(t0);
-  const double target = give ? phase.immune_per_day : 0.0;
-  // Killing starts at the onset (a step boundary), whatever was given before it: priming by the
-  // first doses carries over a hold or stop, decaying like any other activity.
-  const bool killing = t0 >= line_.onset_day;
-  if (killing) memory_per_day_ = std::max(memory_per_day_, line_.memory_per_day);
+  // Killing starts at the first line's onset (a step boundary), whatever was given before it:
+  // priming by the first doses carries over a hold or stop, decaying like any other activity. A
+  // next line's own activity joins at its onset, while what the first line left keeps killing.
+  const bool killing = t0 >= first_onset_day_;
+  const bool line_active = line_number_ == 1 || t0 >= line_.onset_day;
+  const double target = give && line_active ? phase.immune_per_day : 0.0;
+  if (t0 >= line_.onset_day) memory_per_day_ = std::max(memory_per_day_, line_.memory_per_day);
   const double chemo = give ? phase.chemo_per_day : 0.0;
   const double steroid = steroids_ ? params_.steroid_kill_factor : 1.0;
   if (immune_level_ < target) immune_level_ = target;
@@ -830,6 +837,7 @@ Outcome Course::run() {
   recist_visits.clear();
   irecist_visits.clear();
   start_line(1, arm_.regimen, 0.0, patient_.prior_anti_pd1);
+  first_onset_day_ = line_.onset_day;
 
   const double new_lesion_rate_per_day = params_.new_lesion_rate_per_month / kDaysPerMonth;
   double t0 = 0.0;
@@ -890,19 +898,20 @@ Outcome Course::run() {
     if (held_ && t1 >= resume_day_) {
       held_ = false;
       resume_day_ = kInfinity;
-      ++out_.treatment_holds;
+      if (line_number_ == 1) ++out_.treatment_holds;
       record(t1, EventKind::kTreatmentResume, 0, kNoValue);
     }
     if (on_treatment_ && t1 >= line_.planned_stop_day)
       stop_treatment(line_.planned_stop_day, StopReason::kCompleted);
+    if (next_assessment_ < assessments_.size() && assessments_[next_assessment_] <= t1) {
+      ++next_assessment_;
+      assess(t1);
+    }
+    // After the visit, so that a next line without delay starts at the progression it follows.
     if (line_number_ == 1 && t1 >= next_line_day_) {
       next_line_day_ = kInfinity;
       start_line(2, arm_.next_line.regimen, t1,
                  patient_.prior_anti_pd1 || arm_.regimen.blocks_pd1());
-    }
-    if (next_assessment_ < assessments_.size() && assessments_[next_assessment_] <= t1) {
-      ++next_assessment_;
-      assess(t1);
     }
     t0 = t1;
   }

@@ -667,7 +667,11 @@ TEST_CASE("crossover to anti-PD-1 after chemotherapy lengthens overall survival,
       ++first_line_differs;
     const bool next_line = !std::isnan(a.next_line_months);
     if (!std::isnan(b.next_line_months)) ++next_line_in_control;
-    if (!next_line && (a.os_months != b.os_months || a.os_event != b.os_event))
+    // Without a next line OS is the same, except for patients who died while one was due: the
+    // generic post-progression slowing does not apply while a modelled next line is pending.
+    const bool died_waiting =
+        a.os_event && progressed(a) && a.os_months <= a.pfs_months + delay_months + 1e-9;
+    if (!next_line && !died_waiting && (a.os_months != b.os_months || a.os_event != b.os_event))
       ++os_differs_without_next_line;
     if (next_line && !progressed(a)) ++next_line_without_progression;
     if (next_line && std::abs(a.next_line_months - a.pfs_months - delay_months) > 1e-9)

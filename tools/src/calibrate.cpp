@@ -8,6 +8,7 @@
 #include <nlopt.hpp>
 
 #include <charconv>
+#include <exception>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -258,17 +259,21 @@ FitResult fit(const Spec& spec, const validation::Mapping& mapping,
   const std::size_t n = spec.parameters.size();
   // The optimiser works on u in [0, 1]^n, log or linear in each parameter's own bounds, so that
   // NLopt's relative tolerances and initial steps mean the same for every parameter.
+  std::vector<double> u0(n);
   auto to_value = [&](const std::vector<double>& u) {
     std::vector<double> x(n);
     for (std::size_t i = 0; i < n; ++i) {
       const Parameter& p = spec.parameters[i];
+      if (u[i] == u0[i]) {  // unchanged: the file's value exactly, not a log/exp round trip
+        x[i] = p.start;
+        continue;
+      }
       x[i] = p.log_scale ? std::exp(std::log(p.min) + u[i] * (std::log(p.max) - std::log(p.min)))
                          : p.min + u[i] * (p.max - p.min);
       x[i] = std::clamp(x[i], p.min, p.max);
     }
     return x;
   };
-  std::vector<double> u0(n);
   for (std::size_t i = 0; i < n; ++i) {
     const Parameter& p = spec.parameters[i];
     result.start.push_back(p.start);
@@ -288,14 +293,20 @@ FitResult fit(const Spec& spec, const validation::Mapping& mapping,
     FitResult* result;
     const std::function<std::vector<double>(const std::vector<double>&)>* to_value;
     const std::function<void(int, double, double)>* on_evaluation;
+    std::exception_ptr error;  // NLopt swallows exceptions: keep the first and stop
   };
   const std::function<std::vector<double>(const std::vector<double>&)> to_value_fn = to_value;
-  Context context{&spec, &mapping, &result, &to_value_fn, &on_evaluation};
+  Context context{&spec, &mapping, &result, &to_value_fn, &on_evaluation, nullptr};
   auto objective = [](const std::vector<double>& u, std::vector<double>&, void* data) {
     Context& c = *static_cast<Context*>(data);
     const std::vector<double> x = (*c.to_value)(u);
-    const double value =
-        objective_of(evaluate_with(*c.spec, *c.mapping, texts_for(*c.spec, x)));
+    double value = 0.0;
+    try {
+      value = objective_of(evaluate_with(*c.spec, *c.mapping, texts_for(*c.spec, x)));
+    } catch (...) {
+      c.error = std::current_exception();
+      throw nlopt::forced_stop();
+    }
     ++c.result->evaluations;
     if (value < c.result->best_objective) {
       c.result->best_objective = value;
@@ -317,7 +328,11 @@ FitResult fit(const Spec& spec, const validation::Mapping& mapping,
     result.stop_reason = result_name(optimiser.optimize(u, value));
   } catch (const nlopt::roundoff_limited&) {
     result.stop_reason = "stopped by roundoff (the best point so far is kept)";
+  } catch (const nlopt::forced_stop&) {
+  } catch (const std::runtime_error&) {
+    if (!context.error) throw;  // NLopt's own failure, or the objective's error rethrown below
   }
+  if (context.error) std::rethrow_exception(context.error);
   result.best_report = evaluate_with(spec, mapping, texts_for(spec, result.best));
   result.fitted_texts = texts_for(spec, result.best);
   return result;
@@ -333,13 +348,14 @@ std::vector<std::string> write_fitted(const Spec& spec, const FitResult& result,
   for (const auto& [path, text] : result.fitted_texts) {
     std::string header = fmt::format(
         "# Fitted by `{}` ({}): seed {}, {} patients per scenario, {}, {} evaluations ({}),\n"
-        "# objective (mean Huber loss of the {} targets' residuals) {:.4f} -> {:.4f}. The fitted\n"
-        "# keys:",
+        "# objective (mean Huber loss of the {} targets' residuals) {:.4f} -> {:.4f}. Fitted keys\n"
+        "# (start -> fitted; the start values make the run reproducible from this file):",
         command_line, date, spec.seed, spec.patients, spec.algorithm, result.evaluations,
         result.stop_reason, spec.role, result.start_objective, result.best_objective);
     for (std::size_t i = 0; i < spec.parameters.size(); ++i)
       if (spec.parameters[i].path == path)
-        header += fmt::format(" {}.{}", spec.parameters[i].table, spec.parameters[i].key);
+        header += fmt::format(" {}.{} {} -> {};", spec.parameters[i].table, spec.parameters[i].key,
+                              result.start[i], result.best[i]);
     header += "\n";
     // A previous fit's header (three lines) is replaced, not stacked.
     std::string body = text;

@@ -148,7 +148,9 @@ int validate(const ValidateArgs& args) {
   };
   v::ValidationReport report = v::run_validation(mapping, options);
   meter.reset();
-  if (args.format == "json") fmt::print("{}\n", v::validation_json(report).dump(2));
+  // "json" is the list of target objects; "json-report" adds the runs and the summary.
+  if (args.format == "json") fmt::print("{}\n", v::validation_json(report).at("targets").dump(2));
+  else if (args.format == "json-report") fmt::print("{}\n", v::validation_json(report).dump(2));
   else if (args.format == "md") fmt::print("{}", v::validation_markdown(report));
   else fmt::print("{}", v::validation_text(report));
   return 0;
@@ -266,9 +268,11 @@ int main(int argc, char** argv) {
   validate_cmd->add_option("--seed", val.seed, "Master seed (default: each scenario's)");
   validate_cmd->add_option("--threads", val.threads, "Worker threads (0 = all cores)")
       ->check(CLI::Range(0, 1024));
-  validate_cmd->add_option("--format", val.format, "Output format")
+  validate_cmd->add_option("--format", val.format,
+                           "Output format: text, json (a list of target objects), json-report "
+                           "(targets, runs and summary) or md")
       ->capture_default_str()
-      ->check(CLI::IsMember({"text", "json", "md"}));
+      ->check(CLI::IsMember({"text", "json", "json-report", "md"}));
   validate_cmd->add_option("--role", val.role, "Targets to evaluate")
       ->capture_default_str()
       ->check(CLI::IsMember({"fit", "holdout", "all"}));

@@ -123,6 +123,9 @@ RegimenSpec read_regimen(TableReader t, const std::string& name) {
   // [[<name>.phases]]: an array of tables, in the order they are given.
   const toml::array& phases = t.array("phases");
   if (phases.empty()) t.fail("phases", "a regimen needs at least one phase ([[<name>.phases]])");
+  if (phases.size() > kMaxRegimenPhases)
+    t.fail("phases", fmt::format("a regimen has at most {} phases, found {}", kMaxRegimenPhases,
+                                 phases.size()));
   for (std::size_t i = 0; i < phases.size(); ++i) {
     const std::string prefix = fmt::format("{}[{}]", t.key_path("phases"), i);
     const toml::table* phase_table = phases[i].as_table();
