@@ -94,6 +94,14 @@ TEST_CASE("a calibration file with a bad parameter is refused with file, line an
         path + ":14: key 'parameters[0].min': a log-scale parameter needs min > 0");
   CHECK(error_for("table = \"immune\"\nkey = \"absent\"\nmin = 1\nmax = 8\nscale = \"log\"\n") ==
         "model.toml: key 'immune.absent': not found");
+  // Two parameter files with one name would overwrite each other in output_dir.
+  fs::create_directories(dir / "other");
+  write(dir / "other" / "model.toml", kModel);
+  CHECK(error_for("table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 1\nmax = 8\nscale = \"log\"\n"
+                  "[[parameters]]\nfile = \"other/model.toml\"\ntable = \"immune\"\nkey = \"other\"\n"
+                  "min = 0\nmax = 2\nscale = \"linear\"\n") ==
+        path + ":18: key 'parameters[1].file': 'model.toml' and 'other/model.toml' have the same "
+               "name; output_dir holds one of them");
 }
 
 TEST_CASE("the loss is quadratic near zero and linear beyond two tolerances") {

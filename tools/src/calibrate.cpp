@@ -153,6 +153,13 @@ Spec read_spec(const std::string& path) {
     if (p.log_scale && p.min <= 0.0) t.fail("min", "a log-scale parameter needs min > 0");
     if (!seen.insert(p.path + "|" + p.table + "." + p.key).second)
       t.fail("key", fmt::format("'{}.{}' of '{}' is listed twice", p.table, p.key, p.file));
+    // Fitted files are written into output_dir under their own names: two different files with
+    // one name would overwrite each other.
+    for (const Parameter& other : spec.parameters)
+      if (other.path != p.path &&
+          fs::path(other.path).filename() == fs::path(p.path).filename())
+        t.fail("file", fmt::format("'{}' and '{}' have the same name; output_dir holds one of them",
+                                   other.file, p.file));
     p.start = read_value(config::read_text_file(p.path), p.file, p.table, p.key);
     if (p.start < p.min || p.start > p.max)
       t.fail("min", fmt::format("the current value {} of '{}.{}' lies outside [{}, {}]", p.start,
