@@ -307,18 +307,25 @@ FitResult fit(const Spec& spec, const validation::Mapping& mapping,
   auto objective = [](const std::vector<double>& u, std::vector<double>&, void* data) {
     Context& c = *static_cast<Context*>(data);
     const std::vector<double> x = (*c.to_value)(u);
-    double value = 0.0;
-    try {
-      value = objective_of(evaluate_with(*c.spec, *c.mapping, texts_for(*c.spec, x)));
-    } catch (...) {
-      c.error = std::current_exception();
-      throw nlopt::forced_stop();
+    // The simulations are deterministic: the start point (NLopt's first call) is not run twice,
+    // and the best point's report is kept rather than recomputed at the end.
+    double value = c.result->start_objective;
+    if (x != c.result->start) {
+      try {
+        validation::ValidationReport report =
+            evaluate_with(*c.spec, *c.mapping, texts_for(*c.spec, x));
+        value = objective_of(report);
+        if (value < c.result->best_objective) {
+          c.result->best_objective = value;
+          c.result->best = x;
+          c.result->best_report = std::move(report);
+        }
+      } catch (...) {
+        c.error = std::current_exception();
+        throw nlopt::forced_stop();
+      }
     }
     ++c.result->evaluations;
-    if (value < c.result->best_objective) {
-      c.result->best_objective = value;
-      c.result->best = x;
-    }
     if (*c.on_evaluation) (*c.on_evaluation)(c.result->evaluations, value, c.result->best_objective);
     return value;
   };
@@ -340,7 +347,7 @@ FitResult fit(const Spec& spec, const validation::Mapping& mapping,
     if (!context.error) throw;  // NLopt's own failure, or the objective's error rethrown below
   }
   if (context.error) std::rethrow_exception(context.error);
-  result.best_report = evaluate_with(spec, mapping, texts_for(spec, result.best));
+  if (result.best == result.start) result.best_report = result.start_report;
   result.fitted_texts = texts_for(spec, result.best);
   return result;
 }
