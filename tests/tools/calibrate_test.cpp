@@ -60,6 +60,46 @@ TEST_CASE("a parameter is read and replaced in its own table only, keeping comme
         "m.toml: key 'immune.missing': not found");
 }
 
+TEST_CASE("one table of an array of tables is addressed by its index") {
+  const std::string regimens =
+      "[a]\nx = 1.0\n[[a.phases]]\nx = 2.0\n[[b.phases]]\nx = 5.0\n[[a.phases]]\nx = 3.0\n"
+      "[a.phases_note]\nx = 9.0\n";
+  CHECK(c::read_value(regimens, "r.toml", "a", "x") == 1.0);
+  CHECK(c::read_value(regimens, "r.toml", "a.phases[0]", "x") == 2.0);
+  CHECK(c::read_value(regimens, "r.toml", "a.phases[1]", "x") == 3.0);
+  CHECK(c::read_value(regimens, "r.toml", "b.phases[0]", "x") == 5.0);
+  const std::string edited = c::replace_value(regimens, "r.toml", "a.phases[1]", "x", 4.5);
+  CHECK(c::read_value(edited, "r.toml", "a.phases[1]", "x") == 4.5);
+  CHECK(c::read_value(edited, "r.toml", "a.phases[0]", "x") == 2.0);
+  CHECK(c::read_value(edited, "r.toml", "a.phases_note", "x") == 9.0);
+  CHECK(error_of([&] { c::read_value(regimens, "r.toml", "a.phases[2]", "x"); }) ==
+        "r.toml: key 'a.phases[2].x': not found");
+  // [[a.phases]] is not the table [a.phases].
+  CHECK(error_of([&] { c::read_value(regimens, "r.toml", "a.phases", "x"); }) ==
+        "r.toml: key 'a.phases.x': not found");
+}
+
+TEST_CASE("tied copies must start equal and move together") {
+  const fs::path dir = temp_dir() / "tied";
+  fs::create_directories(dir);
+  write(dir / "reg.toml", "[[a.phases]]\nh = 0.25\n[[b.phases]]\nh = 0.25\n[[c.phases]]\nh = 0.3\n");
+  write(dir / "mapping.toml", "");
+  const std::string head =
+      "[calibration]\ntargets = \"mapping.toml\"\nrole = \"fit\"\npatients = 100\nseed = 1\n"
+      "algorithm = \"LN_SBPLX\"\nmax_evaluations = 10\nxtol_rel = 0.001\noutput_dir = \".\"\n"
+      "[[parameters]]\nfile = \"reg.toml\"\ntable = \"a.phases[0]\"\nkey = \"h\"\nmin = 0.1\n"
+      "max = 1.0\nscale = \"log\"\n";
+  write(dir / "good.toml", head + "also = [\"b.phases[0]\"]\n");
+  const c::Spec spec = c::read_spec((dir / "good.toml").string());
+  REQUIRE(spec.parameters.size() == 1);
+  CHECK(spec.parameters[0].tied_tables == std::vector<std::string>{"b.phases[0]"});
+  write(dir / "bad.toml", head + "also = [\"c.phases[0]\"]\n");
+  CHECK(error_of([&] { c::read_spec((dir / "bad.toml").string()); }) ==
+        (dir / "bad.toml").string() +
+            ":17: key 'parameters[0].also': 'c.phases[0].h' is 0.3, not 0.25 like 'a.phases[0].h': "
+            "tied copies must start equal");
+}
+
 TEST_CASE("every key the shipped calibration fits is in the model file, inside its bounds") {
   const c::Spec spec = c::read_spec(VPGEN_SOURCE_DIR "/configs/targets/calibration.toml");
   CHECK(spec.role == "fit");

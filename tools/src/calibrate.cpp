@@ -49,19 +49,46 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Where the number of `key` in `[table]` is: [begin, end) in `text`.
+// A section address: "name" is the table [name]; "name[k]" is the k-th (from 0) table of the array
+// [[name]], e.g. "anti_pd1.phases[0]".
+struct Address {
+  std::string name;
+  long index = -1;  // -1: a plain table
+};
+
+Address address_of(const std::string& table) {
+  Address a{table, -1};
+  const std::size_t open = table.rfind('[');
+  if (open == std::string::npos || table.empty() || table.back() != ']') return a;
+  const std::string digits = table.substr(open + 1, table.size() - open - 2);
+  long k = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), k);
+  if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() || k < 0) return a;
+  return Address{table.substr(0, open), k};
+}
+
+// Where the number of `key` in section `table` (see Address) is: [begin, end) in `text`.
 std::pair<std::size_t, std::size_t> locate(const std::string& text, const std::string& file,
                                            const std::string& table, const std::string& key) {
-  std::string section;
+  const Address wanted = address_of(table);
+  bool inside = false;
+  long occurrence = -1;  // of [[wanted.name]] so far
   for (const Line& line : lines_of(text)) {
     const std::string_view content = trim(std::string_view(text).substr(line.begin, line.end - line.begin));
     if (content.empty() || content.front() == '#') continue;
     if (content.front() == '[') {
-      const std::size_t close = content.find(']');
-      section = close == std::string_view::npos ? std::string() : std::string(trim(content.substr(1, close - 1)));
+      const bool array = content.size() > 1 && content[1] == '[';
+      const std::size_t first = array ? 2 : 1;
+      const std::size_t close = content.find(']', first);
+      const std::string section =
+          close == std::string_view::npos ? std::string()
+                                          : std::string(trim(content.substr(first, close - first)));
+      if (array && section == wanted.name) ++occurrence;
+      inside = section == wanted.name &&
+               (wanted.index < 0 ? !array : (array && occurrence == wanted.index));
       continue;
     }
-    if (section != table) continue;
+    if (!inside) continue;
     const std::size_t equals = content.find('=');
     if (equals == std::string_view::npos || trim(content.substr(0, equals)) != key) continue;
     std::string_view value = content.substr(equals + 1);
@@ -160,10 +187,26 @@ Spec read_spec(const std::string& path) {
           fs::path(other.path).filename() == fs::path(p.path).filename())
         t.fail("file", fmt::format("'{}' and '{}' have the same name; output_dir holds one of them",
                                    other.file, p.file));
-    p.start = read_value(config::read_text_file(p.path), p.file, p.table, p.key);
+    const std::string model_text = config::read_text_file(p.path);
+    p.start = read_value(model_text, p.file, p.table, p.key);
     if (p.start < p.min || p.start > p.max)
       t.fail("min", fmt::format("the current value {} of '{}.{}' lies outside [{}, {}]", p.start,
                                 p.table, p.key, p.min, p.max));
+    // Copies of one quantity (the same phase in several regimens) move together: one parameter.
+    if (t.has("also")) {
+      const toml::array& also = t.array("also");
+      for (std::size_t j = 0; j < also.size(); ++j) {
+        const std::optional<std::string> other = also[j].value<std::string>();
+        if (!other) t.fail("also", "expected a list of table names");
+        const double value = read_value(model_text, p.file, *other, p.key);
+        if (value != p.start)
+          t.fail("also", fmt::format("'{}.{}' is {}, not {} like '{}.{}': tied copies must start equal",
+                                     *other, p.key, value, p.start, p.table, p.key));
+        if (!seen.insert(p.path + "|" + *other + "." + p.key).second)
+          t.fail("also", fmt::format("'{}.{}' of '{}' is listed twice", *other, p.key, p.file));
+        p.tied_tables.push_back(*other);
+      }
+    }
     t.finish();
     spec.parameters.push_back(std::move(p));
   }
@@ -181,6 +224,8 @@ std::map<std::string, std::string> texts_for(const Spec& spec, const std::vector
     auto [it, fresh] = texts.try_emplace(p.path);
     if (fresh) it->second = config::read_text_file(p.path);
     it->second = replace_value(it->second, p.file, p.table, p.key, x[i]);
+    for (const std::string& tied : p.tied_tables)
+      it->second = replace_value(it->second, p.file, tied, p.key, x[i]);
   }
   return texts;
 }

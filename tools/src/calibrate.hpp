@@ -15,8 +15,10 @@
 
 namespace vpgen::calibration {
 
-// One free parameter: `key` in `[table]` of `file` (a model file, path relative to the
-// calibration file), searched in [min, max], on a log scale if `log_scale`.
+// One free parameter: `key` in section `table` of `file` (a model file, path relative to the
+// calibration file), searched in [min, max], on a log scale if `log_scale`. `table` names a table
+// ("immune") or one table of an array of tables ("anti_pd1.phases[0]", counted from 0); the same
+// key in each of `tied_tables` (calibration key `also`) takes the same value.
 struct Parameter {
   std::string file;        // as written in the calibration file
   std::string path;        // canonical path
@@ -26,6 +28,7 @@ struct Parameter {
   double max = 0.0;
   bool log_scale = false;
   double start = 0.0;      // the value in the file now
+  std::vector<std::string> tied_tables;  // copies set to the same value
 };
 
 struct Spec {
