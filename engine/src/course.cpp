@@ -252,7 +252,7 @@ std::vector<double> assessment_days(const AssessmentSchedule& schedule, double h
   const double first = schedule.first_interval_weeks * kWeek;
   const double later = schedule.later_interval_weeks * kWeek;
   const double phase_end = months_to_days(schedule.first_phase_months);
-  double day = first;
+  double day = schedule.first_visit_weeks * kWeek;
   while (day <= horizon_days) {
     days.push_back(day);
     day += day + 1e-9 < phase_end ? first : later;

@@ -82,6 +82,19 @@ TEST_CASE("assessments are six-weekly for a year, then twelve-weekly, up to the 
   CHECK(days.back() <= 120 * kDaysPerMonth);
 }
 
+TEST_CASE("a first-visit offset moves the first assessment only") {
+  AssessmentSchedule schedule;  // CheckMate 067: week 12, then every 6 weeks to week 49, then 12
+  schedule.first_visit_weeks = 12.0;
+  schedule.first_phase_months = 49.0 * 7.0 / kDaysPerMonth;
+  const auto days = detail::assessment_days(schedule, 24 * kDaysPerMonth);
+  REQUIRE(days.size() > 8);
+  CHECK(days[0] == doctest::Approx(84));
+  CHECK(days[1] == doctest::Approx(126));
+  CHECK(days[6] == doctest::Approx(336));  // week 48, inside the first phase: six weeks on
+  CHECK(days[7] == doctest::Approx(378));  // week 54, past it: twelve-weekly from here
+  CHECK(days[8] == doctest::Approx(462));
+}
+
 TEST_CASE("a tumour without antigens progresses at the first assessment") {
   const Scenario s = scenario_with({anti_pd1()});
   const Patient p = patient(0.01, 0, 0.05, 0.5);

@@ -649,7 +649,12 @@ TEST_CASE("the KEYNOTE-024 and TIL scenarios load with their cohorts, arms and c
   CHECK(keynote.cohort.eligibility.max_ecog == 1);
   CHECK(keynote.cohort.eligibility.lines_of_therapy == std::vector<int>{1});
   CHECK(keynote.assessment.first_interval_weeks == 9);
+  CHECK(keynote.assessment.first_visit_weeks == 9);  // absent: the first interval
   CHECK(keynote.assessment.later_interval_weeks == 9);
+  const Scenario checkmate =
+      config::load_scenario(VPGEN_SOURCE_DIR "/configs/trials/checkmate067.toml");
+  CHECK(checkmate.assessment.first_visit_weeks == 12);
+  CHECK(checkmate.assessment.first_interval_weeks == 6);
   REQUIRE(keynote.arms.size() == 2);
   CHECK(keynote.arms[0].name == "pembrolizumab");
   CHECK(keynote.arms[0].regimen.name == "anti_pd1");

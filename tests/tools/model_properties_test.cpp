@@ -311,7 +311,7 @@ TEST_CASE("an irAE before the first assessment predicts response beyond longer e
   // test as above, ln OR > 4 Woolf SE.
   Scenario scenario = make_scenario({{kMelanoma, 1.0}}, {"anti_pd1", "anti_pd1_plus_anti_ctla4"});
   scenario.store_events = true;
-  const double landmark_day = scenario.assessment.first_interval_weeks * 7.0;
+  const double landmark_day = scenario.assessment.first_visit_weeks * 7.0;
   const std::vector<PatientResult> cohort = simulate(std::move(scenario), 206, 64000);
   for (std::uint32_t arm = 0; arm < 2; ++arm) {
     std::array<std::array<double, 2>, 2> table{};  // [irAE before the landmark][response]

@@ -151,6 +151,9 @@ RegimenSpec read_regimen(TableReader t, const std::string& name) {
 AssessmentSchedule read_assessment(TableReader t) {
   AssessmentSchedule a;
   a.first_interval_weeks = t.number("first_interval_weeks", 1.0, 104.0);
+  // Optional: trials often image first at week 8-12, then every 6-9 weeks.
+  a.first_visit_weeks = t.has("first_visit_weeks") ? t.number("first_visit_weeks", 1.0, 104.0)
+                                                   : a.first_interval_weeks;
   a.first_phase_months = t.number("first_phase_months", 0.0, 1200.0);
   a.later_interval_weeks = t.number("later_interval_weeks", 1.0, 104.0);
   a.confirmation_weeks = t.number("confirmation_weeks", 0.0, 52.0);

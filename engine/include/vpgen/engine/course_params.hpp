@@ -162,10 +162,11 @@ struct CourseParams {
   LifeTable life_table;                       // background (other-cause) mortality
 };
 
-// RECIST assessment schedule: every first_interval_weeks until first_phase_months, then every
-// later_interval_weeks; CR/PR need confirmation >= confirmation_weeks later; SD counts only from
-// min_sd_weeks.
+// RECIST assessment schedule: a first visit at first_visit_weeks, then every first_interval_weeks
+// until first_phase_months, then every later_interval_weeks; CR/PR need confirmation >=
+// confirmation_weeks later; SD counts only from min_sd_weeks.
 struct AssessmentSchedule {
+  double first_visit_weeks = 6.0;
   double first_interval_weeks = 6.0;
   double first_phase_months = 12.0;
   double later_interval_weeks = 12.0;
