@@ -266,6 +266,10 @@ TEST_CASE("endpoints on a hand-built cohort: rates, subgroups and CR durability"
     p.ldh_elevated = i % 2 == 1;
     vpgen::Outcome a = outcome(responses[i], 10.0 + i, true);
     a.durable_cr = i == 3;
+    if (i == 0 || i == 1 || i == 3) {  // responses: patient 0's ends at 20 months, 3's goes on
+      a.duration_of_response_months = i == 3 ? 40.0 : 20.0;
+      a.dor_event = i != 3;
+    }
     a.worst_irae_grade = i;          // 0, 1, 2, 3
     a.worst_ae_grade = i == 0 ? 4 : 0;
     cohort.add(p, {a, outcome(vpgen::Response::kPD, 5.0, true)});
@@ -306,6 +310,15 @@ TEST_CASE("endpoints on a hand-built cohort: rates, subgroups and CR durability"
   const v::EndpointEstimate durable = estimate(v::Endpoint::kDurableCrAmongCr, v::Subgroup::kAll);
   CHECK(durable.n == 2);
   CHECK(durable.value.estimate == doctest::Approx(50.0));
+  // CR ongoing at t among the CRs (patients 0 and 3; the PR of patient 1 is not counted): both at
+  // 15 months; at 30 months patient 0's ended (KM 1/2); beyond 40 months no one is at risk.
+  v::EndpointSpec ongoing;
+  ongoing.endpoint = v::Endpoint::kCrOngoingAt;
+  ongoing.months = 15.0;
+  CHECK(v::estimate_endpoint(cohort, ongoing).n == 2);
+  CHECK(v::estimate_endpoint(cohort, ongoing).value.estimate == doctest::Approx(100.0));
+  ongoing.months = 30.0;
+  CHECK(v::estimate_endpoint(cohort, ongoing).value.estimate == doctest::Approx(50.0));
   // Band edges: 1, 5 and 50 belong to the upper band (TPS >= 1, >= 5, >= 50).
   vpgen::Patient edge;
   edge.pdl1_tps_percent = 1.0;
@@ -474,7 +487,7 @@ TEST_CASE("mapping errors name the file, line and key") {
   expect(target_table("CT0019", "os_at"), "[[target]]", "target[0].months",
          "missing required key");
   expect(target_table("CT0015", "orr", "months = 12\n"), "months", "target[0].months",
-         "only for pfs_at, os_at and conditional_os");
+         "only for pfs_at, os_at, conditional_os and cr_ongoing_at");
   expect(target_table("CT0015", "orr", "reference_arm = \"ipi\"\n"), "reference_arm",
          "target[0].reference_arm", "only for hr_os and hr_pfs");
   expect(target_table("CT0057", "hr_os", "reference_arm = \"nivo+ipi\"\n"), "reference_arm",

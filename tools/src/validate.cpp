@@ -62,7 +62,8 @@ std::optional<Enum> from_names(const std::array<std::string_view, N>& names, std
 }
 
 bool needs_months(Endpoint e) {
-  return e == Endpoint::kPfsAt || e == Endpoint::kOsAt || e == Endpoint::kConditionalOs;
+  return e == Endpoint::kPfsAt || e == Endpoint::kOsAt || e == Endpoint::kConditionalOs ||
+         e == Endpoint::kCrOngoingAt;
 }
 bool is_hazard_ratio(Endpoint e) { return e == Endpoint::kHrOs || e == Endpoint::kHrPfs; }
 
@@ -528,7 +529,7 @@ Mapping load_mapping(const std::string& path) {
       target.spec.months = t.number("months", 0.0, scenario.horizon_months);
       if (target.spec.months <= 0.0) t.fail("months", "must be positive");
     } else if (t.has("months")) {
-      t.fail("months", "only for pfs_at, os_at and conditional_os");
+      t.fail("months", "only for pfs_at, os_at, conditional_os and cr_ongoing_at");
     }
     if (e == Endpoint::kConditionalOs) {
       target.spec.from_months = t.number("from_months", 0.0, scenario.horizon_months);
@@ -585,6 +586,10 @@ void Cohort::add(const Patient& patient, const std::vector<Outcome>& outcomes) {
     a.pfs_event = o.pfs_event;
     a.os_event = o.os_event;
     a.durable_cr = o.durable_cr;
+    if (!std::isnan(o.duration_of_response_months)) {
+      a.dor_months = o.duration_of_response_months;
+      a.dor_event = o.dor_event;
+    }
     a.best_response = o.best_response;
     a.worst_irae_grade = static_cast<std::uint8_t>(std::clamp(o.worst_irae_grade, 0, 5));
     a.worst_ae_grade = static_cast<std::uint8_t>(std::clamp(o.worst_ae_grade, 0, 5));
@@ -648,6 +653,22 @@ EndpointEstimate estimate_endpoint(const Cohort& cohort, const EndpointSpec& spe
       return rate([](const ArmOutcome& o) {
         return std::pair{o.best_response == Response::kCR, o.durable_cr};
       });
+    case Endpoint::kCrOngoingAt: {
+      // Complete responders still responding `months` after their first response: the
+      // Kaplan-Meier estimate of the duration of response (ended by progression or death) among
+      // patients whose best response is CR. The clock starts at the first confirmed response,
+      // which precedes the first CR when a PR came first: a little stricter than "from the first
+      // CR".
+      std::vector<SurvivalTime> s;
+      for (std::size_t i = 0; i < cohort.size(); ++i) {
+        if (!in_subgroup(spec.subgroup, cohort.patient(i))) continue;
+        const ArmOutcome& o = cohort.outcome(i, arm);
+        if (o.best_response == Response::kCR) s.push_back({o.dor_months, o.dor_event});
+      }
+      out.n = s.size();
+      out.value = percent(kaplan_meier(s).survival_at(spec.months, level));
+      return out;
+    }
     case Endpoint::kMedianPfs:
     case Endpoint::kMedianOs: {
       const std::vector<SurvivalTime> s =

@@ -48,12 +48,12 @@ std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& file)
 
 enum class Endpoint : std::uint8_t {
   kOrr, kCrRate, kMedianPfs, kMedianOs, kPfsAt, kOsAt, kConditionalOs, kHrOs, kHrPfs,
-  kTraeG3, kTraeAny, kIraeAny, kDurableCrAmongCr, kOrrLnTmbSlope,
+  kTraeG3, kTraeAny, kIraeAny, kDurableCrAmongCr, kOrrLnTmbSlope, kCrOngoingAt,
 };
-inline constexpr std::array<std::string_view, 14> kEndpointNames = {
+inline constexpr std::array<std::string_view, 15> kEndpointNames = {
     "orr",      "cr_rate",  "median_pfs", "median_os",           "pfs_at",
     "os_at",    "conditional_os", "hr_os", "hr_pfs",             "trae_g3",
-    "trae_any", "irae_any", "durable_cr_among_cr", "orr_lntmb_slope"};
+    "trae_any", "irae_any", "durable_cr_among_cr", "orr_lntmb_slope", "cr_ongoing_at"};
 inline std::string_view to_string(Endpoint e) {
   return kEndpointNames[static_cast<std::size_t>(e)];
 }
@@ -169,6 +169,8 @@ struct ArmOutcome {
   bool pfs_event = false;
   bool os_event = false;
   bool durable_cr = false;
+  double dor_months = 0.0;                  // duration of response (responders only)
+  bool dor_event = false;                   // progression or death ended it
   Response best_response = Response::kNE;   // confirmed RECIST 1.1
   std::uint8_t worst_irae_grade = 0;        // first line, CTCAE
   std::uint8_t worst_ae_grade = 0;          // other treatment-related AEs, first line
