@@ -98,22 +98,22 @@ struct LifeTable {
 // (per-type defaults are generic), so tests that build parameters in code use the shipped values.
 struct CourseParams {
   std::array<CourseTypeParams, kCancerTypeCount> types;
-  double tmb_scale_mut_per_mb = 12.216697658765359;         // antigenicity a = 1 - exp(-TMB / this)
-  double ctla4_priming_gain = 0.5130849637653097;            // priming p = I + gain * ctla4 * (1 - I)
-  double pdl1_brake_max = 0.8394864496341283;                // PD-L1 brake b = max * P / (P + half)
-  double pdl1_half_percent = 10.0;
+  double tmb_scale_mut_per_mb = 12.217111269022846;         // antigenicity a = 1 - exp(-TMB / this)
+  double ctla4_priming_gain = 0.49112973695266415;            // priming p = I + gain * ctla4 * (1 - I)
+  double pdl1_brake_max = 0.8625010098177881;                // PD-L1 brake b = max * P / (P + half)
+  double pdl1_half_percent = 10.057374810102873;
   double exhaustion_brake = 0.5;              // PD-1 exhaustion brake e, independent of PD-L1
-  double max_kill_per_month = 2.1116722806803203;            // kill rate at unit potential, 1/month
-  double effector_sigma_log = 1.4702653204073015;            // spread of the patient's effector strength Z
-  double onset_mean_months = 1.2752394027833498;             // delay before immune killing starts (gamma)
+  double max_kill_per_month = 2.1815890443302735;            // kill rate at unit potential, 1/month
+  double effector_sigma_log = 1.5450942363778917;            // spread of the patient's effector strength Z
+  double onset_mean_months = 1.2671784983136467;             // delay before immune killing starts (gamma)
   double onset_shape = 2.0;
-  double escape_per_cell_month = 2e-12;       // immune-escape hazard per surviving cell under attack
+  double escape_per_cell_month = 1.2381156530340804e-12;       // immune-escape hazard per surviving cell under attack
   double escape_clone_cells = 1e6;            // size of the escape clone when it emerges, cells
   double chemo_resistant_sigma_log = 1.0;     // spread of the chemo-resistant fraction
-  double memory_tau_max_months = 56.36921482559591;       // decay time of control after treatment at memory 1
-  double prior_anti_pd1_factor = 0.25040278149443806;         // Z multiplier for immunotherapy after anti-PD-(L)1
-  double prior_anti_pd1_cell_factor = 0.6;     // Z multiplier for cell therapy after anti-PD-(L)1
-  double later_line_effector_factor = 0.440347203864095;     // Z multiplier per earlier line of therapy
+  double memory_tau_max_months = 59.43672582777968;       // decay time of control after treatment at memory 1
+  double prior_anti_pd1_factor = 0.31379610139833114;         // Z multiplier for immunotherapy after anti-PD-(L)1
+  double prior_anti_pd1_cell_factor = 0.4275736687169304;     // Z multiplier for cell therapy after anti-PD-(L)1
+  double later_line_effector_factor = 0.40686546529518125;     // Z multiplier per earlier line of therapy
   // Infused cells persist for less time than a primed response: after a cell-therapy line the
   // immune level decays with this * memory capacity instead of memory_tau_max * memory capacity.
   double cell_persistence_months = 8.0;
@@ -122,7 +122,7 @@ struct CourseParams {
   double antigen_half_cells = 1e7;
   // ...that only memory surveillance M = this * memory^k * min(1, peak activation) clears; M starts
   // with the immune onset and does not depend on therapy continuing, 1/month.
-  double memory_surveillance_per_month = 1.4997184753784873;
+  double memory_surveillance_per_month = 1.484964856800555;
   double memory_surveillance_exponent = 3.0;  // k
   // Pseudo-progression: T-cell infiltrate swells the lesions after the onset, by this fraction of
   // the baseline tumour volume at unit activation, peaking this long after the onset.
@@ -134,12 +134,12 @@ struct CourseParams {
   double ldh_death_hr = 1.8;                  // LDH above normal
   double sites_death_hr = 1.1;                // per metastatic site beyond the first
   double later_line_death_hr = 1.3;           // per earlier line of therapy
-  double post_progression_growth_factor = 0.2800890633631988;  // growth multiplier under later-line therapy
-  double new_lesion_rate_per_month = 0.016624403461826687;    // detectable new lesions per month at baseline burden
+  double post_progression_growth_factor = 0.22293788172597884;  // growth multiplier under later-line therapy
+  double new_lesion_rate_per_month = 0.015653873684754037;    // detectable new lesions per month at baseline burden
   double residual_alpha = 3.0;                // Beta(alpha, beta) of the residual-mass fraction s0
   double residual_beta = 5.0;
   double residual_resolution_months = 36.0;   // the residual mass shrinks as exp(-t / this)
-  double irae_activation_coupling = 1.4084215870664218;      // irAE hazard multiplier per unit activation
+  double irae_activation_coupling = 1.5030639172359845;      // irAE hazard multiplier per unit activation
   double irae_early_months = 3.0;             // on-treatment irAE hazard falls with this constant
   double irae_late_fraction = 0.1;            // to this fraction of its initial level
   double irae_post_treatment_decay_months = 2.0;  // irAE hazard decay after the last dose
