@@ -62,6 +62,32 @@ std::string scenario_text() {
   return text;
 }
 
+// RFC 4180 records (fields in double quotes may hold commas, "" and line breaks; CRLF or LF).
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> records(1, std::vector<std::string>(1));
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    std::string& field = records.back().back();
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') field += text[++i];
+      else if (c == '"') quoted = false;
+      else field += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      records.back().emplace_back();
+    } else if (c == '\r' || c == '\n') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      records.emplace_back(1);
+    } else {
+      field += c;
+    }
+  }
+  if (records.back().size() == 1 && records.back()[0].empty()) records.pop_back();
+  return records;
+}
+
 fs::path write_scenario(const std::string& name, const std::string& text) {
   const fs::path p = temp_dir() / name;
   std::ofstream(p) << text;
@@ -82,7 +108,8 @@ int line_of(const std::string& text, const std::string& needle) {
 }  // namespace
 
 TEST_CASE("every command has --help and the program has --version") {
-  for (const char* args : {"--help", "simulate --help", "report --help", "patient --help"}) {
+  for (const char* args : {"--help", "simulate --help", "report --help", "patient --help",
+                           "validate --help", "calibrate --help", "runs --help", "export --help"}) {
     const Result r = vpgen(args);
     CHECK_MESSAGE(r.exit_code == 0, args);
     CHECK(r.out.find("Usage") != std::string::npos);
@@ -227,4 +254,94 @@ TEST_CASE("a run killed midway stays marked incomplete") {
   const Result rep = vpgen(fmt::format("report --db {}", db.string()));
   CHECK(rep.exit_code == 0);
   CHECK(rep.out.find("INCOMPLETE") != std::string::npos);
+}
+
+TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or nothing") {
+  const fs::path scenario = write_scenario("export.toml", scenario_text());
+  const fs::path db = temp_dir() / "export.db";
+  fs::remove(db);
+  for (const char* seed : {"5", "6"}) {
+    const Result sim = vpgen(fmt::format("simulate {} --db {} --patients 60 --seed {} --quiet",
+                                         scenario.string(), db.string(), seed));
+    REQUIRE_MESSAGE(sim.exit_code == 0, sim.err);
+  }
+  const Result runs = vpgen(fmt::format("runs --db {} --format json", db.string()));
+  REQUIRE(runs.exit_code == 0);
+  const auto listed = nlohmann::json::parse(runs.out);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[1]["run_id"] == 2);
+  CHECK(listed[1]["seed"] == 6);
+  CHECK(listed[1]["status"] == "complete");
+  CHECK(listed[1]["patients_stored"] == 60);
+  CHECK(listed[1]["arms"].size() == 3);
+  CHECK(vpgen(fmt::format("runs --db {}", db.string())).out.find("complete") != std::string::npos);
+
+  // CSV: a header and one row per patient and arm of run 2 only, in key order, values as stored.
+  const Result csv = vpgen(fmt::format("export --db {} --run 2 --table outcomes", db.string()));
+  REQUIRE_MESSAGE(csv.exit_code == 0, csv.err);
+  const auto records = parse_csv(csv.out);
+  REQUIRE(records.size() == 1 + 60 * 3);
+  const auto& header = records[0];
+  const auto column = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  REQUIRE(column("os_months") < header.size());
+  sqlite3* handle = nullptr;
+  REQUIRE(sqlite3_open_v2(db.string().c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* select = nullptr;
+  REQUIRE(sqlite3_prepare_v2(handle,
+                             "SELECT patient_index, arm_index, os_months, best_response, "
+                             "irae_onset_months FROM outcomes WHERE run_id = 2 "
+                             "ORDER BY patient_index, arm_index",
+                             -1, &select, nullptr) == SQLITE_OK);
+  for (std::size_t row = 1; sqlite3_step(select) == SQLITE_ROW; ++row) {
+    const auto& f = records[row];
+    CHECK(f[column("run_id")] == "2");
+    CHECK(f[column("patient_index")] == std::to_string(sqlite3_column_int64(select, 0)));
+    CHECK(f[column("arm_index")] == std::to_string(sqlite3_column_int64(select, 1)));
+    CHECK(std::stod(f[column("os_months")]) == sqlite3_column_double(select, 2));  // round trip
+    CHECK(f[column("best_response")] ==
+          reinterpret_cast<const char*>(sqlite3_column_text(select, 3)));
+    CHECK(f[column("irae_onset_months")].empty() == (sqlite3_column_type(select, 4) == SQLITE_NULL));
+  }
+  sqlite3_finalize(select);
+  sqlite3_close(handle);
+
+  // Quoted fields: the arms' phases are JSON text with commas and quotes.
+  const auto arms = parse_csv(vpgen(fmt::format("export --db {} --run 1 --table arms", db.string())).out);
+  REQUIRE(arms.size() == 4);
+  const std::size_t phases = static_cast<std::size_t>(
+      std::find(arms[0].begin(), arms[0].end(), "regimen_phases") - arms[0].begin());
+  REQUIRE(phases < arms[0].size());
+  CHECK(nlohmann::json::parse(arms[1][phases]).is_array());
+  CHECK(arms[1][phases].find("\"pd1_blockade\"") != std::string::npos);
+
+  // JSON Lines to a file: one object per row with SQL NULL as null.
+  const fs::path events = temp_dir() / "events.jsonl";
+  const Result jsonl = vpgen(fmt::format("export --db {} --run 1 --table events --format jsonl --out {}",
+                                         db.string(), events.string()));
+  REQUIRE_MESSAGE(jsonl.exit_code == 0, jsonl.err);
+  std::ifstream in(events);
+  std::string line;
+  std::size_t lines = 0;
+  bool saw_null = false;
+  while (std::getline(in, line)) {
+    const auto object = nlohmann::json::parse(line);
+    CHECK(object["run_id"] == 1);
+    saw_null = saw_null || object["detail"].is_null();
+    ++lines;
+  }
+  CHECK(lines > 60 * 3);
+  CHECK(saw_null);
+
+  // A run the file does not hold: exit 2, one line, no output file and no partial file.
+  const fs::path absent = temp_dir() / "absent.csv";
+  const Result bad = vpgen(fmt::format("export --db {} --run 9 --table arms --out {}", db.string(),
+                                       absent.string()));
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err == fmt::format("vpgen: error: no run 9 in {}\n", db.string()));
+  CHECK_FALSE(fs::exists(absent));
+  CHECK_FALSE(fs::exists(absent.string() + ".partial"));
+  CHECK(vpgen(fmt::format("export --db {} --run 1 --table secrets", db.string())).exit_code == 2);
+  CHECK(vpgen(fmt::format("runs --db {}", (temp_dir() / "none.db").string())).exit_code == 2);
 }

@@ -5,6 +5,7 @@
 #include "report.hpp"
 #include "scenario_loader.hpp"
 #include "calibrate.hpp"
+#include "export.hpp"
 #include "validate.hpp"
 #include "vpgen/engine/build_info.hpp"
 #include "vpgen/engine/simulator.hpp"
@@ -18,6 +19,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -203,6 +206,43 @@ void require_existing(const std::string& db) {
     throw vpgen::InputError(fmt::format("--db {}: no such file", db));
 }
 
+struct ExportArgs {
+  std::string db;
+  std::int64_t run = 0;
+  std::string table;
+  std::string format = "csv";
+  std::string out;  // empty: stdout
+};
+
+// To stdout, or to a temporary file renamed over --out at the end: a failed export leaves no file
+// that looks complete.
+int export_run(const ExportArgs& args) {
+  require_existing(args.db);
+  vpgen::ResultStore store(args.db);
+  if (args.out.empty()) {
+    vpgen::export_table(store, args.run, args.table, args.format, std::cout);
+    std::cout.flush();
+    return 0;
+  }
+  const std::filesystem::path target(args.out);
+  const std::filesystem::path temporary = target.string() + ".partial";
+  try {
+    {
+      std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+      if (!file) throw vpgen::InputError(fmt::format("--out {}: cannot write here", args.out));
+      vpgen::export_table(store, args.run, args.table, args.format, file);
+      file.close();
+      if (!file) throw vpgen::Error(fmt::format("--out {}: writing failed", args.out));
+    }
+    std::filesystem::rename(temporary, target);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -254,6 +294,28 @@ int main(int argc, char** argv) {
   patient_cmd->add_option("--patient", patient_index, "Patient index (0-based)")->required();
   patient_cmd->add_option("--format", patient_format, "Output format")
       ->check(CLI::IsMember({"text", "json"}));
+
+  std::string runs_db;
+  std::string runs_format = "text";
+  CLI::App* runs_cmd =
+      app.add_subcommand("runs", "List the runs of a results database with their provenance");
+  runs_cmd->add_option("--db", runs_db, "Results database")->required();
+  runs_cmd->add_option("--format", runs_format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}));
+
+  ExportArgs exp;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "Write one table of one run as CSV or JSON Lines (for use outside SQL)");
+  export_cmd->add_option("--db", exp.db, "Results database")->required();
+  export_cmd->add_option("--run", exp.run, "Run id")->required();
+  export_cmd->add_option("--table", exp.table,
+                         "runs, arms, patients, outcomes, events or arm_summary")
+      ->required()
+      ->check(CLI::IsMember({"runs", "arms", "patients", "outcomes", "events", "arm_summary"}));
+  export_cmd->add_option("--format", exp.format, "csv (RFC 4180, header row) or jsonl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"csv", "jsonl"}));
+  export_cmd->add_option("--out", exp.out, "Output file (default: standard output)");
 
   ValidateArgs val;
   CLI::App* validate_cmd = app.add_subcommand(
@@ -310,6 +372,15 @@ int main(int argc, char** argv) {
                    report_format);
       return 0;
     }
+    if (*runs_cmd) {
+      require_existing(runs_db);
+      vpgen::ResultStore store(runs_db);
+      const std::vector<vpgen::RunInfo> runs = store.list_runs();
+      if (runs_format == "json") fmt::print("{}\n", vpgen::runs_json(runs).dump(2));
+      else fmt::print("{}", vpgen::runs_text(runs));
+      return 0;
+    }
+    if (*export_cmd) return export_run(exp);
     if (*patient_cmd) {
       require_existing(patient_db);
       vpgen::ResultStore store(patient_db);
