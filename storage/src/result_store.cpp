@@ -29,6 +29,8 @@ using sqlite::Transaction;
 // file that happens to have user_version 1 is not mistaken for one.
 constexpr std::int64_t kApplicationId = 0x7670676E;
 constexpr int kBusyTimeoutMs = 5000;
+// The newest schema version from which the current one differs by views only (migrated on open).
+constexpr std::int64_t kLastViewOnlyVersion = 2;
 constexpr std::uint64_t kMaxStorable = static_cast<std::uint64_t>(
     std::numeric_limits<std::int64_t>::max());  // SQLite integers are signed 64-bit
 
@@ -39,7 +41,7 @@ static_assert(kStopReasonNames.size() == 5, "new StopReason: update the schema a
 static_assert(kDeathCauseNames.size() == 4, "new DeathCause: update the schema and kSchemaVersion");
 static_assert(kEventKindNames.size() == 13, "new EventKind: update the schema and kSchemaVersion");
 static_assert(kCancerTypeCount == 8, "new CancerType: update the schema and kSchemaVersion");
-static_assert(kSchemaVersion == 2, "the schema below is version 2");
+static_assert(kSchemaVersion == 3, "the schema below (tables and kViewsV3Sql) is version 3");
 
 // The configuration names of RegimenClass (tools/src/scenario_loader.cpp reads the same names).
 // course_params.hpp has no name table; a RegimenClass beyond this list is refused when stored.
@@ -296,8 +298,129 @@ LEFT JOIN outcomes AS o ON o.run_id = a.run_id AND o.arm_index = a.arm_index
 GROUP BY a.run_id, a.arm_index;
 )sql";
 
+// Analysis views added by schema version 3 (a version-2 file gains them when opened; no data
+// changes). Subgroup responder fractions with Wilson score 95% bounds (computable in SQL; needs
+// SQLite's math functions, built in since 3.35), survival input per endpoint, and CDISC ADaM-shaped
+// views: USUBJID is one virtual subject, who appears once per arm (each arm is a counterfactual
+// course of the same patient); study day 1 is the first dose (ADY = floor(day) + 1).
+constexpr std::string_view kViewsV3Sql = R"sql(
+CREATE VIEW responder_fractions AS
+WITH groups AS (
+  SELECT o.run_id, o.arm_index, a.name AS arm, p.cancer_type,
+         CASE WHEN p.tmb_mut_per_mb < 5 THEN '<5' WHEN p.tmb_mut_per_mb < 10 THEN '5-<10'
+              WHEN p.tmb_mut_per_mb < 20 THEN '10-<20' ELSE '>=20' END            AS tmb_band,
+         CASE WHEN p.pdl1_tps_percent < 1 THEN '<1' WHEN p.pdl1_tps_percent < 50 THEN '1-49'
+              ELSE '>=50' END                                                    AS pdl1_band,
+         p.hot,
+         COUNT(*)                                                                AS n,
+         COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR'))                 AS responders,
+         COUNT(*) FILTER (WHERE o.best_response = 'CR')                          AS complete_responses
+  FROM outcomes AS o
+  JOIN patients AS p ON p.run_id = o.run_id AND p.patient_index = o.patient_index
+  JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
+  GROUP BY o.run_id, o.arm_index, p.cancer_type, tmb_band, pdl1_band, p.hot),
+wilson AS (SELECT *, 1.959963984540054 AS z FROM groups)
+SELECT run_id, arm_index, arm, cancer_type, tmb_band, pdl1_band, hot, n, responders,
+       complete_responses,
+       CAST(responders AS REAL) / n                                               AS orr,
+       (responders + z * z / 2 - z * sqrt(CAST(responders AS REAL) * (n - responders) / n
+          + z * z / 4)) / (n + z * z)                                             AS orr_ci_low,
+       (responders + z * z / 2 + z * sqrt(CAST(responders AS REAL) * (n - responders) / n
+          + z * z / 4)) / (n + z * z)                                             AS orr_ci_high,
+       CAST(complete_responses AS REAL) / n                                       AS cr_rate,
+       (complete_responses + z * z / 2 - z * sqrt(CAST(complete_responses AS REAL)
+          * (n - complete_responses) / n + z * z / 4)) / (n + z * z)              AS cr_rate_ci_low,
+       (complete_responses + z * z / 2 + z * sqrt(CAST(complete_responses AS REAL)
+          * (n - complete_responses) / n + z * z / 4)) / (n + z * z)              AS cr_rate_ci_high
+FROM wilson;
+
+CREATE VIEW survival_input AS
+SELECT run_id, arm_index, patient_index, 'OS' AS endpoint, os_months AS time_months,
+       os_event AS event
+FROM outcomes
+UNION ALL
+SELECT run_id, arm_index, patient_index, 'PFS', pfs_months, pfs_event FROM outcomes
+UNION ALL
+SELECT run_id, arm_index, patient_index, 'PFS_IRECIST', pfs_irecist_months, pfs_irecist_event
+FROM outcomes
+UNION ALL
+SELECT run_id, arm_index, patient_index, 'DOR', duration_of_response_months, dor_event
+FROM outcomes WHERE duration_of_response_months IS NOT NULL
+UNION ALL
+SELECT run_id, arm_index, patient_index, 'PFS2',
+       CASE WHEN pfs2_months IS NOT NULL THEN pfs2_months ELSE os_months END,
+       CASE WHEN pfs2_months IS NOT NULL THEN pfs2_event ELSE os_event END
+FROM outcomes;
+
+CREATE VIEW adsl AS
+SELECT o.run_id AS RUNID, r.scenario_name AS STUDYID,
+       printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index) AS USUBJID,
+       o.patient_index AS SUBJID, o.arm_index AS TRT01PN, a.name AS ARM, a.name AS TRT01P,
+       a.name AS TRT01A, a.regimen AS REGIMEN, CAST(p.age_years AS INTEGER) AS AGE,
+       'YEARS' AS AGEU, p.sex AS SEX, p.cancer_type AS CANCTYPE, p.tmb_mut_per_mb AS TMB,
+       p.pdl1_tps_percent AS PDL1TPS, p.hot AS HOT, p.ecog AS ECOG, p.ldh_elevated AS LDHELEV,
+       p.line_of_therapy AS LINE, p.prior_anti_pd1 AS PRIORPD1, 'Y' AS ITTFL
+FROM outcomes AS o
+JOIN patients AS p ON p.run_id = o.run_id AND p.patient_index = o.patient_index
+JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
+JOIN runs AS r ON r.run_id = o.run_id;
+
+CREATE VIEW adrs AS
+SELECT o.run_id AS RUNID, printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index)
+         AS USUBJID,
+       o.arm_index AS TRT01PN, a.name AS TRT01P, 'BOR' AS PARAMCD,
+       'Best Overall Response (RECIST 1.1, confirmed)' AS PARAM, o.best_response AS AVALC,
+       NULL AS ADY
+FROM outcomes AS o
+JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
+JOIN runs AS r ON r.run_id = o.run_id
+UNION ALL
+SELECT e.run_id, printf('%s-R%d-%06d', r.scenario_name, e.run_id, e.patient_index),
+       e.arm_index, a.name, 'OVRLRESP', 'Overall Response (RECIST 1.1, per visit)', e.detail,
+       CAST(e.day AS INTEGER) + 1
+FROM events AS e
+JOIN arms AS a ON a.run_id = e.run_id AND a.arm_index = e.arm_index
+JOIN runs AS r ON r.run_id = e.run_id
+WHERE e.kind = 'assessment';
+
+CREATE VIEW adtte AS
+SELECT o.run_id AS RUNID, printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index)
+         AS USUBJID,
+       o.arm_index AS TRT01PN, a.name AS TRT01P, 'OS' AS PARAMCD, 'Overall Survival' AS PARAM,
+       o.os_months AS AVAL, 'MONTHS' AS AVALU, 1 - o.os_event AS CNSR
+FROM outcomes AS o
+JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
+JOIN runs AS r ON r.run_id = o.run_id
+UNION ALL
+SELECT o.run_id, printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index),
+       o.arm_index, a.name, 'PFS', 'Progression-Free Survival (RECIST 1.1)', o.pfs_months,
+       'MONTHS', 1 - o.pfs_event
+FROM outcomes AS o
+JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
+JOIN runs AS r ON r.run_id = o.run_id
+UNION ALL
+SELECT o.run_id, printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index),
+       o.arm_index, a.name, 'DOR', 'Duration of Response (RECIST 1.1)',
+       o.duration_of_response_months, 'MONTHS', 1 - o.dor_event
+FROM outcomes AS o
+JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
+JOIN runs AS r ON r.run_id = o.run_id
+WHERE o.duration_of_response_months IS NOT NULL;
+
+CREATE VIEW adae AS
+SELECT e.run_id AS RUNID, printf('%s-R%d-%06d', r.scenario_name, e.run_id, e.patient_index)
+         AS USUBJID,
+       e.arm_index AS TRT01PN, a.name AS TRT01P, e.seq AS AESEQ,
+       'IMMUNE-RELATED ADVERSE EVENT' AS AEDECOD, 'Y' AS AEIRFL, CAST(e.code AS TEXT) AS AETOXGR,
+       e.code AS AETOXGRN, CAST(e.day AS INTEGER) + 1 AS ASTDY, e.day / 30.4375 AS ASTMO
+FROM events AS e
+JOIN arms AS a ON a.run_id = e.run_id AND a.arm_index = e.arm_index
+JOIN runs AS r ON r.run_id = e.run_id
+WHERE e.kind = 'irae';
+)sql";
+
 // What a file of this version must contain, checked when an existing file is opened.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kSchemaObjects = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kSchemaObjects = {{
     {"table", "runs"},
     {"table", "arms"},
     {"table", "patients"},
@@ -305,6 +428,12 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kSchemaOb
     {"table", "events"},
     {"trigger", "outcomes_delete_events"},
     {"view", "arm_summary"},
+    {"view", "responder_fractions"},
+    {"view", "survival_input"},
+    {"view", "adsl"},
+    {"view", "adrs"},
+    {"view", "adtte"},
+    {"view", "adae"},
 }};
 
 constexpr std::string_view kNowUtc = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
@@ -402,8 +531,8 @@ std::optional<std::string> refusal(sqlite3* db, const SchemaState& state, const 
         "{} is not a vpgen results database (SQLite application_id {:#x}, user_version {}, {} "
         "schema objects; vpgen files have application_id {:#x}); refusing to use it",
         path, state.application_id, state.user_version, state.objects, kApplicationId);
-  // Results are never migrated: an older file lacks columns (for version 1: iRECIST, adverse
-  // events, holds, next lines) that no conversion could fill in without simulating again.
+  // Files older than version 2 are not migrated: they lack columns (for version 1: iRECIST,
+  // adverse events, holds, next lines) that no conversion could fill in without simulating again.
   if (state.user_version < kSchemaVersion)
     return fmt::format(
         "{} was written by schema version {}; this vpgen reads version {} and does not convert "
@@ -448,6 +577,7 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
     state = read_schema_state(db);
     if (state.empty()) {
       sqlite::exec(db, std::string(kSchemaSql).c_str(), "creating the schema");
+      sqlite::exec(db, std::string(kViewsV3Sql).c_str(), "creating the analysis views");
       sqlite::exec(db,
                    fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {};",
                                kApplicationId, kSchemaVersion)
@@ -455,6 +585,21 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
                    "setting the schema version");
       transaction.commit(commit);
       return std::nullopt;
+    }
+  }
+  // Version 2 -> 3 added views only: a version-2 file is migrated in place (one transaction;
+  // runs.schema_version keeps the version that wrote each run).
+  if (state.application_id == kApplicationId && state.user_version == kLastViewOnlyVersion) {
+    Statement begin(db, "BEGIN IMMEDIATE", "migrating the schema");
+    Statement commit(db, "COMMIT", "committing the migrated schema");
+    Transaction transaction(db, begin);
+    state = read_schema_state(db);
+    if (state.user_version == kLastViewOnlyVersion) {
+      sqlite::exec(db, std::string(kViewsV3Sql).c_str(), "migrating the schema: adding views");
+      sqlite::exec(db, fmt::format("PRAGMA user_version = {};", kSchemaVersion).c_str(),
+                   "migrating the schema: setting the version");
+      transaction.commit(commit);
+      state = read_schema_state(db);
     }
   }
   // Checked before anything is written, so a foreign file is never modified.
@@ -581,7 +726,10 @@ RunInfo read_run_row(const Statement& row) {
 
 }  // namespace
 
-std::string_view schema_sql() { return kSchemaSql; }
+std::string_view schema_sql() {
+  static const std::string full = std::string(kSchemaSql) + std::string(kViewsV3Sql);
+  return full;
+}
 
 // The labels are stored rather than generated by SQL: a generated column, even VIRTUAL, is
 // evaluated on every INSERT, which cost more than storing the few bytes.

@@ -370,14 +370,15 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
   {
     ResultStore store(file.path());
     sqlite3* db = store.handle();
-    CHECK(kSchemaVersion == 2);
+    CHECK(kSchemaVersion == 3);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "PRAGMA application_id") == 0x7670676E);
     CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
     CHECK(query_int(db, "PRAGMA foreign_keys") == 1);
     CHECK(query_int(db, "PRAGMA synchronous") == 1);  // NORMAL
     CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
-                        " 'patients', 'outcomes', 'events', 'arm_summary')") == 6);
+                        " 'patients', 'outcomes', 'events', 'arm_summary', 'responder_fractions',"
+                        " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae')") == 12);
     const std::int64_t run = store.begin_run(make_provenance(2));
     CHECK(query_int(db, fmt::format("SELECT schema_version FROM runs WHERE run_id = {}", run)) ==
           kSchemaVersion);
@@ -806,12 +807,38 @@ TEST_CASE("refuses a vpgen file of a newer schema version and says which") {
   { ResultStore store(file.path()); }
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
-  exec_sql(raw, "PRAGMA user_version = 3");
+  exec_sql(raw, "PRAGMA user_version = 4");
   sqlite3_close(raw);
   const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 3; this vpgen reads version 2"));
+  CHECK(contains(message, "was written by schema version 4; this vpgen reads version 3"));
   CHECK(contains(message, "use a newer vpgen"));
+}
+
+TEST_CASE("a version-2 file is migrated to version 3 in place: the views are added, data kept") {
+  TempDb file("version2");
+  std::int64_t run = 0;
+  {
+    ResultStore store(file.path());
+    run = store.begin_run(make_provenance(2));
+    store.finish_run(run, true, 1.0);
+  }
+  // Make it a version-2 file as vpgen wrote it: no analysis views, user_version 2.
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  exec_sql(raw, "DROP VIEW responder_fractions; DROP VIEW survival_input; DROP VIEW adsl;"
+                " DROP VIEW adrs; DROP VIEW adtte; DROP VIEW adae; PRAGMA user_version = 2;"
+                " UPDATE runs SET schema_version = 2;");
+  sqlite3_close(raw);
+  {
+    ResultStore store(file.path());
+    sqlite3* db = store.handle();
+    CHECK(query_int(db, "PRAGMA user_version") == 3);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'") == 7);
+    CHECK(query_int(db, "SELECT schema_version FROM runs") == 2);  // the version that wrote it
+    CHECK(query_text(db, "SELECT status FROM runs") == "complete");
+    CHECK(store.list_runs().size() == 1);
+  }
 }
 
 TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it untouched") {
@@ -830,7 +857,7 @@ TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it unt
   sqlite3_close(raw);
   const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 2"));
+  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 3"));
   CHECK(contains(message, "does not convert older files"));
   CHECK(contains(message, "simulate again"));
 

@@ -345,3 +345,100 @@ TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or n
   CHECK(vpgen(fmt::format("export --db {} --run 1 --table secrets", db.string())).exit_code == 2);
   CHECK(vpgen(fmt::format("runs --db {}", (temp_dir() / "none.db").string())).exit_code == 2);
 }
+
+TEST_CASE("the analysis views agree with the tables they are built on") {
+  const fs::path scenario = write_scenario("views.toml", scenario_text());
+  const fs::path db = temp_dir() / "views.db";
+  fs::remove(db);
+  REQUIRE(vpgen(fmt::format("simulate {} --db {} --patients 300 --seed 11 --quiet",
+                            scenario.string(), db.string()))
+              .exit_code == 0);
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.string().c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  const auto one = [&](const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE_MESSAGE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK,
+                    sqlite3_errmsg(h));
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const double value = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return value;
+  };
+  // responder_fractions partitions each arm: its n and responders add up to arm_summary's.
+  CHECK(one("SELECT COUNT(*) FROM (SELECT r.arm_index FROM responder_fractions r GROUP BY"
+            " r.arm_index HAVING SUM(r.n) = 300 AND SUM(r.responders) = (SELECT responders FROM"
+            " arm_summary s WHERE s.arm_index = r.arm_index) AND SUM(r.complete_responses) ="
+            " (SELECT complete_responses FROM arm_summary s WHERE s.arm_index = r.arm_index))") == 3);
+  // Wilson bounds bracket the estimate, inside [0, 1]; a group of 0 of n has a lower bound of 0.
+  CHECK(one("SELECT COUNT(*) FROM responder_fractions WHERE NOT (orr_ci_low <= orr + 1e-12 AND"
+            " orr <= orr_ci_high + 1e-12 AND orr_ci_low >= -1e-12 AND orr_ci_high <= 1 + 1e-12"
+            " AND cr_rate_ci_low <= cr_rate + 1e-12 AND cr_rate <= cr_rate_ci_high + 1e-12)") == 0);
+  CHECK(one("SELECT MAX(ABS(orr_ci_low)) FROM responder_fractions WHERE responders = 0") <
+        1e-12);
+  // survival_input: one OS, PFS and PFS2 row per outcome, one DOR row per responder.
+  CHECK(one("SELECT COUNT(*) FROM survival_input WHERE endpoint = 'OS'") == 900);
+  CHECK(one("SELECT COUNT(*) FROM survival_input WHERE endpoint = 'DOR'") ==
+        one("SELECT SUM(responders) FROM arm_summary"));
+  CHECK(one("SELECT COUNT(*) FROM survival_input s JOIN outcomes o USING (run_id, arm_index,"
+            " patient_index) WHERE s.endpoint = 'PFS' AND (s.time_months != o.pfs_months OR"
+            " s.event != o.pfs_event)") == 0);
+  // ADaM: one adsl row per subject and arm; one subject keeps its USUBJID across arms.
+  CHECK(one("SELECT COUNT(*) FROM adsl") == 900);
+  CHECK(one("SELECT COUNT(DISTINCT USUBJID) FROM adsl") == 300);
+  CHECK(one("SELECT COUNT(*) FROM adtte a JOIN adsl s USING (USUBJID, TRT01PN) WHERE"
+            " a.PARAMCD = 'OS'") == 900);
+  // CNSR is 1 for censored, as ADaM defines it.
+  CHECK(one("SELECT COUNT(*) FROM adtte a JOIN outcomes o ON o.run_id = a.RUNID AND"
+            " o.arm_index = a.TRT01PN AND printf('%06d', o.patient_index) ="
+            " substr(a.USUBJID, -6) WHERE a.PARAMCD = 'OS' AND (a.CNSR != 1 - o.os_event OR"
+            " a.AVAL != o.os_months)") == 0);
+  CHECK(one("SELECT COUNT(*) FROM adrs WHERE PARAMCD = 'BOR'") == 900);
+  CHECK(one("SELECT COUNT(*) FROM adrs WHERE PARAMCD = 'OVRLRESP'") ==
+        one("SELECT COUNT(*) FROM events WHERE kind = 'assessment'"));
+  CHECK(one("SELECT COUNT(*) FROM adae") == one("SELECT COUNT(*) FROM events WHERE kind = 'irae'"));
+  CHECK(one("SELECT COUNT(*) FROM adae") > 0);
+  CHECK(one("SELECT MIN(ASTDY) FROM adae") >= 1);
+  sqlite3_close(h);
+}
+
+TEST_CASE("R's survival package reads adtte and finds vpgen's medians") {
+  if (std::system("command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(survival);"
+                  " library(RSQLite)' >/dev/null 2>&1") != 0) {
+    MESSAGE("skipped: Rscript with the survival and RSQLite packages is not installed "
+            "(Debian: r-base-core r-cran-survival r-cran-rsqlite; .ci/run installs them)");
+    return;
+  }
+  const fs::path scenario = write_scenario("r.toml", scenario_text());
+  const fs::path db = temp_dir() / "r.db";
+  fs::remove(db);
+  REQUIRE(vpgen(fmt::format("simulate {} --db {} --patients 2000 --seed 3 --quiet",
+                            scenario.string(), db.string()))
+              .exit_code == 0);
+  const auto report =
+      nlohmann::json::parse(vpgen(fmt::format("report --db {} --format json", db.string())).out);
+  const fs::path out = temp_dir() / "r_medians.txt";
+  const std::string command = fmt::format(
+      "Rscript {} {} 1 > {} 2>&1", VPGEN_SOURCE_DIR "/tests/tools/data/adtte_medians.R",
+      db.string(), out.string());
+  REQUIRE_MESSAGE(std::system(command.c_str()) == 0, slurp(out));
+  std::istringstream lines(slurp(out));
+  std::string param, arm, median;
+  int compared = 0;
+  while (std::getline(lines, param, '\t') && std::getline(lines, arm, '\t') &&
+         std::getline(lines, median)) {
+    const std::string key = param == "OS" ? "median_os_months" : "median_pfs_months";
+    for (const auto& a : report["arms"]) {
+      if (a["arm"] != arm) continue;
+      CAPTURE(param);
+      CAPTURE(arm);
+      if (median == "NA") {
+        CHECK(a[key]["estimate"].is_null());
+      } else {
+        REQUIRE(a[key]["estimate"].is_number());
+        CHECK(std::stod(median) == doctest::Approx(a[key]["estimate"].get<double>()).epsilon(1e-12));
+      }
+      ++compared;
+    }
+  }
+  CHECK(compared == 6);  // OS and PFS of three arms
+}

@@ -19,7 +19,7 @@ struct sqlite3;
 
 namespace vpgen {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // The SQL that creates schema version kSchemaVersion (tables, view) on a new file; docs/SCHEMA.md
 // describes it. For tools that need the same tables (e.g. a benchmark of raw inserts).
