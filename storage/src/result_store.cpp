@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "vpgen/population/error.hpp"
@@ -557,11 +559,28 @@ std::optional<std::string> refusal(sqlite3* db, const SchemaState& state, const 
   return std::nullopt;
 }
 
-void set_wal(sqlite3* db) {
+// Switching the journal mode needs a moment with no other connection in a transaction, and SQLite
+// does not wait for that through the busy handler: while another process creates the schema or
+// writes a block, the switch fails with SQLITE_BUSY/LOCKED at once. It is retried for the busy
+// timeout; a file that stays busy is refused with a message that says so.
+void set_wal(sqlite3* db, const std::string& path) {
   // An in-memory database has no WAL; it keeps its "memory" journal.
   if (!is_file_database(db)) return;
-  Statement pragma(db, "PRAGMA journal_mode = WAL", "switching to the WAL journal");
-  pragma.step();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (;;) {
+    const int rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) return;
+    const int primary = rc & 0xff;
+    if (primary != SQLITE_BUSY && primary != SQLITE_LOCKED)
+      sqlite::throw_error(db, rc, "switching to the WAL journal");
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw StorageError(fmt::format(
+          "{} is busy: another process kept it locked for {} s (another vpgen writing to it?); "
+          "nothing was written, try again when that process has finished",
+          path, kBusyTimeoutMs / 1000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 // Creates the schema in a new (empty) database, or checks an existing one. Returns why the file
@@ -569,7 +588,7 @@ void set_wal(sqlite3* db) {
 std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
   SchemaState state = read_schema_state(db);
   if (state.empty()) {
-    set_wal(db);
+    set_wal(db, path);
     Statement begin(db, "BEGIN IMMEDIATE", "creating the schema");
     Statement commit(db, "COMMIT", "committing the new schema");
     Transaction transaction(db, begin);
@@ -604,7 +623,7 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
   }
   // Checked before anything is written, so a foreign file is never modified.
   std::optional<std::string> why = refusal(db, state, path);
-  if (!why) set_wal(db);
+  if (!why) set_wal(db, path);
   return why;
 }
 

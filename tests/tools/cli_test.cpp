@@ -1,5 +1,7 @@
 // The vpgen executable as a user meets it: help, exit codes, one-line errors that name file, line
 // and key, nothing written on bad input, and a run that is killed staying visibly incomplete.
+#include "db_digest.hpp"
+
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -40,7 +42,7 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-Result vpgen(const std::string& args) {
+Result run_vpgen(const std::string& args) {
   const fs::path out = temp_dir() / "stdout.txt";
   const fs::path err = temp_dir() / "stderr.txt";
   const std::string cmd =
@@ -110,24 +112,24 @@ int line_of(const std::string& text, const std::string& needle) {
 TEST_CASE("every command has --help and the program has --version") {
   for (const char* args : {"--help", "simulate --help", "report --help", "patient --help",
                            "validate --help", "calibrate --help", "runs --help", "export --help"}) {
-    const Result r = vpgen(args);
+    const Result r = run_vpgen(args);
     CHECK_MESSAGE(r.exit_code == 0, args);
     CHECK(r.out.find("Usage") != std::string::npos);
   }
-  const Result v = vpgen("--version");
+  const Result v = run_vpgen("--version");
   CHECK(v.exit_code == 0);
   CHECK(v.out.find("vpgen 0.") != std::string::npos);
 }
 
 TEST_CASE("bad flags exit with code 2") {
-  CHECK(vpgen("").exit_code == 2);
-  CHECK(vpgen("simulate").exit_code == 2);
-  CHECK(vpgen("frobnicate").exit_code == 2);
-  CHECK(vpgen(fmt::format("simulate {} --db x.db --threads -3", write_scenario("ok.toml",
+  CHECK(run_vpgen("").exit_code == 2);
+  CHECK(run_vpgen("simulate").exit_code == 2);
+  CHECK(run_vpgen("frobnicate").exit_code == 2);
+  CHECK(run_vpgen(fmt::format("simulate {} --db x.db --threads -3", write_scenario("ok.toml",
                                                                               scenario_text())
                                                                    .string()))
             .exit_code == 2);
-  CHECK(vpgen("report --db /nonexistent/file.db").exit_code == 2);
+  CHECK(run_vpgen("report --db /nonexistent/file.db").exit_code == 2);
 }
 
 TEST_CASE("each malformed scenario gives one line naming file, line and key, exit 2, no database") {
@@ -157,7 +159,7 @@ TEST_CASE("each malformed scenario gives one line naming file, line and key, exi
     const fs::path scenario = write_scenario("bad.toml", c.text);
     const fs::path db = temp_dir() / "bad.db";
     fs::remove(db);
-    const Result r = vpgen(fmt::format("simulate {} --db {} --quiet", scenario.string(),
+    const Result r = run_vpgen(fmt::format("simulate {} --db {} --quiet", scenario.string(),
                                        db.string()));
     CHECK(r.exit_code == 2);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
@@ -176,7 +178,7 @@ TEST_CASE("an out-of-range probability in a parameter file names that file, line
   const fs::path scenario = write_scenario(
       "bad_course.toml",
       replace_once(scenario_text(), kModel + "course.toml", bad_course.string()));
-  const Result r = vpgen(fmt::format("simulate {} --db {} --quiet", scenario.string(),
+  const Result r = run_vpgen(fmt::format("simulate {} --db {} --quiet", scenario.string(),
                                      (temp_dir() / "never.db").string()));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find(fmt::format("{}:{}", bad_course.string(),
@@ -189,13 +191,13 @@ TEST_CASE("simulate, report and patient work end to end and agree") {
   const fs::path scenario = write_scenario("ok.toml", scenario_text());
   const fs::path db = temp_dir() / "e2e.db";
   fs::remove(db);
-  const Result sim = vpgen(fmt::format("simulate {} --db {} --patients 400 --seed 5 --threads 2 "
+  const Result sim = run_vpgen(fmt::format("simulate {} --db {} --patients 400 --seed 5 --threads 2 "
                                        "--quiet --format json",
                                        scenario.string(), db.string()));
   REQUIRE_MESSAGE(sim.exit_code == 0, sim.err);
   const auto summary = nlohmann::json::parse(sim.out);
   CHECK(summary["arms"].size() == 3);
-  const Result rep = vpgen(fmt::format("report --db {} --format json", db.string()));
+  const Result rep = run_vpgen(fmt::format("report --db {} --format json", db.string()));
   REQUIRE(rep.exit_code == 0);
   const auto report = nlohmann::json::parse(rep.out);
   CHECK(report["arms"] == summary["arms"]);
@@ -212,13 +214,13 @@ TEST_CASE("simulate, report and patient work end to end and agree") {
       CHECK(arm["pfs_rate"].contains(month));
     }
   }
-  const Result text = vpgen(fmt::format("report --db {}", db.string()));
+  const Result text = run_vpgen(fmt::format("report --db {}", db.string()));
   CHECK(text.exit_code == 0);
   CHECK(text.out.find("nivo+ipi") != std::string::npos);
-  const Result patient = vpgen(fmt::format("patient --db {} --run 1 --patient 123", db.string()));
+  const Result patient = run_vpgen(fmt::format("patient --db {} --run 1 --patient 123", db.string()));
   CHECK_MESSAGE(patient.exit_code == 0, patient.out);
   CHECK(patient.out.find("replay identical") != std::string::npos);
-  const Result missing = vpgen(fmt::format("patient --db {} --run 1 --patient 400", db.string()));
+  const Result missing = run_vpgen(fmt::format("patient --db {} --run 1 --patient 400", db.string()));
   CHECK(missing.exit_code == 2);
 }
 
@@ -251,7 +253,7 @@ TEST_CASE("a run killed midway stays marked incomplete") {
   sqlite3_finalize(stmt);
   sqlite3_close(handle);
   // The report says so.
-  const Result rep = vpgen(fmt::format("report --db {}", db.string()));
+  const Result rep = run_vpgen(fmt::format("report --db {}", db.string()));
   CHECK(rep.exit_code == 0);
   CHECK(rep.out.find("INCOMPLETE") != std::string::npos);
 }
@@ -261,11 +263,11 @@ TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or n
   const fs::path db = temp_dir() / "export.db";
   fs::remove(db);
   for (const char* seed : {"5", "6"}) {
-    const Result sim = vpgen(fmt::format("simulate {} --db {} --patients 60 --seed {} --quiet",
+    const Result sim = run_vpgen(fmt::format("simulate {} --db {} --patients 60 --seed {} --quiet",
                                          scenario.string(), db.string(), seed));
     REQUIRE_MESSAGE(sim.exit_code == 0, sim.err);
   }
-  const Result runs = vpgen(fmt::format("runs --db {} --format json", db.string()));
+  const Result runs = run_vpgen(fmt::format("runs --db {} --format json", db.string()));
   REQUIRE(runs.exit_code == 0);
   const auto listed = nlohmann::json::parse(runs.out);
   REQUIRE(listed.size() == 2);
@@ -274,10 +276,10 @@ TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or n
   CHECK(listed[1]["status"] == "complete");
   CHECK(listed[1]["patients_stored"] == 60);
   CHECK(listed[1]["arms"].size() == 3);
-  CHECK(vpgen(fmt::format("runs --db {}", db.string())).out.find("complete") != std::string::npos);
+  CHECK(run_vpgen(fmt::format("runs --db {}", db.string())).out.find("complete") != std::string::npos);
 
   // CSV: a header and one row per patient and arm of run 2 only, in key order, values as stored.
-  const Result csv = vpgen(fmt::format("export --db {} --run 2 --table outcomes", db.string()));
+  const Result csv = run_vpgen(fmt::format("export --db {} --run 2 --table outcomes", db.string()));
   REQUIRE_MESSAGE(csv.exit_code == 0, csv.err);
   const auto records = parse_csv(csv.out);
   REQUIRE(records.size() == 1 + 60 * 3);
@@ -308,7 +310,7 @@ TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or n
   sqlite3_close(handle);
 
   // Quoted fields: the arms' phases are JSON text with commas and quotes.
-  const auto arms = parse_csv(vpgen(fmt::format("export --db {} --run 1 --table arms", db.string())).out);
+  const auto arms = parse_csv(run_vpgen(fmt::format("export --db {} --run 1 --table arms", db.string())).out);
   REQUIRE(arms.size() == 4);
   const std::size_t phases = static_cast<std::size_t>(
       std::find(arms[0].begin(), arms[0].end(), "regimen_phases") - arms[0].begin());
@@ -318,7 +320,7 @@ TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or n
 
   // JSON Lines to a file: one object per row with SQL NULL as null.
   const fs::path events = temp_dir() / "events.jsonl";
-  const Result jsonl = vpgen(fmt::format("export --db {} --run 1 --table events --format jsonl --out {}",
+  const Result jsonl = run_vpgen(fmt::format("export --db {} --run 1 --table events --format jsonl --out {}",
                                          db.string(), events.string()));
   REQUIRE_MESSAGE(jsonl.exit_code == 0, jsonl.err);
   std::ifstream in(events);
@@ -336,21 +338,21 @@ TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or n
 
   // A run the file does not hold: exit 2, one line, no output file and no partial file.
   const fs::path absent = temp_dir() / "absent.csv";
-  const Result bad = vpgen(fmt::format("export --db {} --run 9 --table arms --out {}", db.string(),
+  const Result bad = run_vpgen(fmt::format("export --db {} --run 9 --table arms --out {}", db.string(),
                                        absent.string()));
   CHECK(bad.exit_code == 2);
   CHECK(bad.err == fmt::format("vpgen: error: no run 9 in {}\n", db.string()));
   CHECK_FALSE(fs::exists(absent));
   CHECK_FALSE(fs::exists(absent.string() + ".partial"));
-  CHECK(vpgen(fmt::format("export --db {} --run 1 --table secrets", db.string())).exit_code == 2);
-  CHECK(vpgen(fmt::format("runs --db {}", (temp_dir() / "none.db").string())).exit_code == 2);
+  CHECK(run_vpgen(fmt::format("export --db {} --run 1 --table secrets", db.string())).exit_code == 2);
+  CHECK(run_vpgen(fmt::format("runs --db {}", (temp_dir() / "none.db").string())).exit_code == 2);
 }
 
 TEST_CASE("the analysis views agree with the tables they are built on") {
   const fs::path scenario = write_scenario("views.toml", scenario_text());
   const fs::path db = temp_dir() / "views.db";
   fs::remove(db);
-  REQUIRE(vpgen(fmt::format("simulate {} --db {} --patients 300 --seed 11 --quiet",
+  REQUIRE(run_vpgen(fmt::format("simulate {} --db {} --patients 300 --seed 11 --quiet",
                             scenario.string(), db.string()))
               .exit_code == 0);
   sqlite3* h = nullptr;
@@ -411,11 +413,11 @@ TEST_CASE("R's survival package reads adtte and finds vpgen's medians") {
   const fs::path scenario = write_scenario("r.toml", scenario_text());
   const fs::path db = temp_dir() / "r.db";
   fs::remove(db);
-  REQUIRE(vpgen(fmt::format("simulate {} --db {} --patients 2000 --seed 3 --quiet",
+  REQUIRE(run_vpgen(fmt::format("simulate {} --db {} --patients 2000 --seed 3 --quiet",
                             scenario.string(), db.string()))
               .exit_code == 0);
   const auto report =
-      nlohmann::json::parse(vpgen(fmt::format("report --db {} --format json", db.string())).out);
+      nlohmann::json::parse(run_vpgen(fmt::format("report --db {} --format json", db.string())).out);
   const fs::path out = temp_dir() / "r_medians.txt";
   const std::string command = fmt::format(
       "Rscript {} {} 1 > {} 2>&1", VPGEN_SOURCE_DIR "/tests/tools/data/adtte_medians.R",
@@ -441,4 +443,48 @@ TEST_CASE("R's survival package reads adtte and finds vpgen's medians") {
     }
   }
   CHECK(compared == 6);  // OS and PFS of three arms
+}
+
+TEST_CASE("two simulate processes on one new file both finish, serialised, with the content of solo runs") {
+  const fs::path scenario = write_scenario("concurrent.toml", scenario_text());
+  const fs::path shared = temp_dir() / "shared.db";
+  const fs::path solo = temp_dir() / "solo.db";
+  for (const fs::path& p : {shared, solo}) {
+    fs::remove(p);
+    fs::remove(p.string() + "-wal");
+    fs::remove(p.string() + "-shm");
+  }
+  // Both start on an absent file at once: both race to create the schema and switch to WAL.
+  const std::string base = fmt::format("{} simulate {} --patients 3000 --quiet --block-size 64",
+                                       VPGEN_BINARY, scenario.string());
+  const std::string both = fmt::format(
+      "( {0} --seed 1 --db {1} >/dev/null 2>{2}/c1.err & p1=$!; {0} --seed 2 --db {1} "
+      ">/dev/null 2>{2}/c2.err & p2=$!; wait $p1; a=$?; wait $p2; b=$?; exit $((a + b)) )",
+      base, shared.string(), temp_dir().string());
+  const int status = std::system(both.c_str());
+  const std::string errors = slurp(temp_dir() / "c1.err") + slurp(temp_dir() / "c2.err");
+  CHECK_MESSAGE(status == 0, errors);
+  REQUIRE(run_vpgen(fmt::format("simulate {} --patients 3000 --quiet --block-size 64 --seed 2 --db {}",
+                            scenario.string(), solo.string()))
+              .exit_code == 0);
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(shared.string().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3* alone = nullptr;
+  REQUIRE(sqlite3_open_v2(solo.string().c_str(), &alone, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "ok");
+  sqlite3_finalize(st);
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT run_id, status FROM runs JOIN (SELECT run_id FROM runs"
+                                 " WHERE seed = 2) USING (run_id)",
+                             -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  const std::int64_t run = sqlite3_column_int64(st, 0);
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1))) == "complete");
+  sqlite3_finalize(st);
+  // The seed-2 run written beside another is the seed-2 run written alone.
+  CHECK(vpgen::testing::run_digest(db, run) == vpgen::testing::run_digest(alone, 1));
+  sqlite3_close(db);
+  sqlite3_close(alone);
 }
