@@ -488,3 +488,58 @@ TEST_CASE("two simulate processes on one new file both finish, serialised, with 
   sqlite3_close(db);
   sqlite3_close(alone);
 }
+
+TEST_CASE("a reader during a run sees whole blocks only: every stored patient has every arm") {
+  const fs::path scenario = write_scenario("reader.toml", scenario_text());
+  const fs::path db = temp_dir() / "reader.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::execl(VPGEN_BINARY, VPGEN_BINARY, "simulate", scenario.c_str(), "--db", db.c_str(),
+            "--patients", "60000", "--block-size", "100", "--quiet", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 500 && !fs::exists(db.string() + "-wal"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  sqlite3* handle = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_busy_timeout(handle, 5000);
+  // One statement is one read transaction: patients, outcomes and events are counted on one
+  // snapshot. Blocks are consecutive patient ranges committed whole.
+  const char* sql =
+      "SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM outcomes),"
+      " (SELECT COUNT(DISTINCT patient_index) FROM events WHERE seq = 0),"
+      " (SELECT COALESCE(MAX(patient_index), -1) FROM patients)";
+  int snapshots = 0, during = 0;
+  bool consistent = true;
+  for (int i = 0; i < 400; ++i) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(handle, sql, -1, &st, nullptr) != SQLITE_OK) {  // schema not there yet
+      sqlite3_finalize(st);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      const std::int64_t patients = sqlite3_column_int64(st, 0);
+      const std::int64_t outcomes = sqlite3_column_int64(st, 1);
+      const std::int64_t started = sqlite3_column_int64(st, 2);
+      const std::int64_t last = sqlite3_column_int64(st, 3);
+      consistent = consistent && outcomes == 3 * patients && started == patients &&
+                   last + 1 == patients && patients % 100 == 0;
+      ++snapshots;
+      if (patients > 0 && patients < 60000) ++during;
+    }
+    sqlite3_finalize(st);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  sqlite3_close(handle);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(consistent);
+  CHECK(snapshots > 0);
+  MESSAGE(fmt::format("{} snapshots, {} of them while the run was writing", snapshots, during));
+  CHECK(during > 0);
+}
