@@ -543,3 +543,89 @@ TEST_CASE("a reader during a run sees whole blocks only: every stored patient ha
   MESSAGE(fmt::format("{} snapshots, {} of them while the run was writing", snapshots, during));
   CHECK(during > 0);
 }
+
+TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run") {
+  const fs::path scenario = write_scenario("resume.toml", scenario_text());
+  const fs::path reference = temp_dir() / "uninterrupted.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(reference.string() + suffix);
+  const std::string size = "--patients 12000 --seed 9 --block-size 256 --quiet";
+  REQUIRE(run_vpgen(fmt::format("simulate {} --db {} {}", scenario.string(), reference.string(),
+                                size))
+              .exit_code == 0);
+  sqlite3* ref = nullptr;
+  REQUIRE(sqlite3_open_v2(reference.c_str(), &ref, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  const std::uint64_t expected = vpgen::testing::run_digest(ref, 1);
+  sqlite3_close(ref);
+  // kill -9 early (schema or first blocks), midway and late; then resume with other threads.
+  const fs::path other = write_scenario("other.toml", scenario_text() + "\n# edited\n");
+  for (const int delay_ms : {50, 400, 1000}) {
+    CAPTURE(delay_ms);
+    const fs::path db = temp_dir() / fmt::format("resumed_{}.db", delay_ms);
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::execl(VPGEN_BINARY, VPGEN_BINARY, "simulate", scenario.c_str(), "--db", db.c_str(),
+              "--patients", "12000", "--seed", "9", "--block-size", "256", "--quiet",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 500 && !fs::exists(db.string() + "-wal"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "ok");
+    sqlite3_finalize(st);
+    bool has_run = false;
+    if (sqlite3_prepare_v2(h, "SELECT status FROM runs WHERE run_id = 1", -1, &st, nullptr) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      has_run = true;
+      CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) ==
+            "incomplete");
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    if (!has_run) {  // killed before the run row was committed: nothing to resume
+      MESSAGE("killed before the run was recorded");
+      continue;
+    }
+    // Resuming needs the same scenario files and seed; a refusal changes nothing.
+    const Result changed = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --quiet",
+                                                 other.string(), db.string()));
+    CHECK(changed.exit_code == 2);
+    CHECK(changed.err.find("is not the scenario of run 1") != std::string::npos);
+    const Result reseeded = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --seed 10 --quiet",
+                                                  scenario.string(), db.string()));
+    CHECK(reseeded.exit_code == 2);
+    CHECK(reseeded.err.find("differs from the run's seed 9") != std::string::npos);
+    const Result resumed = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --threads 1 {}",
+                                                 scenario.string(), db.string(), size));
+    REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.err);
+    REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    CHECK(vpgen::testing::run_digest(h, 1) == expected);
+    REQUIRE(sqlite3_prepare_v2(h, "SELECT status FROM runs WHERE run_id = 1", -1, &st, nullptr) ==
+            SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "complete");
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+  }
+  // A complete run, or one the file does not hold, is not resumed.
+  const fs::path db = temp_dir() / "resumed_1000.db";
+  const Result complete = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --quiet",
+                                                scenario.string(), db.string()));
+  CHECK(complete.exit_code == 2);
+  CHECK(complete.err.find("only an incomplete run can be resumed") != std::string::npos);
+  CHECK(run_vpgen(fmt::format("simulate {} --db {} --resume 7 --quiet", scenario.string(),
+                              db.string()))
+            .exit_code == 2);
+}

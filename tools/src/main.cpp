@@ -13,6 +13,7 @@
 #include "vpgen/storage/result_store.hpp"
 
 #include <CLI/CLI.hpp>
+#include <sqlite3.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -66,6 +67,8 @@ void print_report(const vpgen::RunReport& report, const std::string& format) {
   else fmt::print("{}", vpgen::report_text(report));
 }
 
+void require_existing(const std::string& db);
+
 struct SimulateArgs {
   std::string scenario;
   std::string db;
@@ -75,7 +78,49 @@ struct SimulateArgs {
   std::uint64_t block_size = 2048;
   bool quiet = false;
   std::string format = "text";
+  std::optional<std::int64_t> resume;  // finish this incomplete run
 };
+
+// The run to resume, checked against the command line: the same scenario files (fingerprint),
+// seed and cohort size, an incomplete status, and stored patients 0 .. k-1. Returns k.
+std::uint64_t check_resumable(vpgen::ResultStore& store, const SimulateArgs& args,
+                              const vpgen::Scenario& scenario, const vpgen::RunInfo& info) {
+  const std::int64_t id = info.id;
+  if (info.status != "incomplete")
+    throw vpgen::InputError(fmt::format(
+        "--resume {}: run {} in {} is {}; only an incomplete run can be resumed", id, id, args.db,
+        info.status));
+  const std::string fingerprint = vpgen::config::fingerprint(scenario.source_text);
+  if (fingerprint != info.provenance.scenario_hash)
+    throw vpgen::InputError(fmt::format(
+        "--resume {}: {} is not the scenario of run {} (fingerprint {}, the run's {}): resume "
+        "with the same files, unchanged",
+        id, args.scenario, id, fingerprint, info.provenance.scenario_hash));
+  if (args.seed && *args.seed != info.provenance.seed)
+    throw vpgen::InputError(fmt::format("--resume {}: --seed {} differs from the run's seed {}",
+                                        id, *args.seed, info.provenance.seed));
+  if (args.patients && *args.patients != info.provenance.patients)
+    throw vpgen::InputError(fmt::format(
+        "--resume {}: --patients {} differs from the run's {}", id, *args.patients,
+        info.provenance.patients));
+  sqlite3_stmt* query = nullptr;
+  sqlite3_prepare_v2(store.handle(),
+                     "SELECT COUNT(*), COALESCE(MAX(patient_index) + 1, 0) FROM patients"
+                     " WHERE run_id = ?1",
+                     -1, &query, nullptr);
+  sqlite3_bind_int64(query, 1, id);
+  std::uint64_t stored = 0, end = 0;
+  if (sqlite3_step(query) == SQLITE_ROW) {
+    stored = static_cast<std::uint64_t>(sqlite3_column_int64(query, 0));
+    end = static_cast<std::uint64_t>(sqlite3_column_int64(query, 1));
+  }
+  sqlite3_finalize(query);
+  if (stored != end)
+    throw vpgen::StorageError(fmt::format(
+        "--resume {}: run {} holds {} patients but not 0..{}: not a run vpgen wrote block by block",
+        id, id, stored, end - 1));
+  return stored;
+}
 
 int simulate(const SimulateArgs& args) {
   // Everything that can be wrong with the input is checked before the database is touched.
@@ -85,19 +130,34 @@ int simulate(const SimulateArgs& args) {
   if (seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     throw vpgen::InputError(fmt::format("--seed {}: must be below 2^63", seed));
   if (patients == 0) throw vpgen::InputError("--patients: must be at least 1");
-  const vpgen::Simulator simulator(std::move(scenario));
   const int threads = vpgen::resolve_threads(args.threads);
-
-  vpgen::ResultStore store(args.db);
-  const std::int64_t run_id = store.begin_run(vpgen::make_provenance(
-      simulator.scenario(), seed, patients, threads, args.block_size));
+  std::int64_t run_id = 0;
+  std::uint64_t first_patient = 0;
+  std::uint64_t run_seed = seed, run_patients = patients;
+  std::optional<vpgen::ResultStore> opened;
+  if (args.resume) {
+    require_existing(args.db);
+    opened.emplace(args.db);
+    const vpgen::RunInfo info = opened->run_info(*args.resume);
+    first_patient = check_resumable(*opened, args, scenario, info);
+    run_id = info.id;
+    run_seed = info.provenance.seed;
+    run_patients = info.provenance.patients;
+  }
+  const vpgen::Simulator simulator(std::move(scenario));
+  if (!opened) opened.emplace(args.db);
+  vpgen::ResultStore& store = *opened;
+  if (!args.resume)
+    run_id = store.begin_run(vpgen::make_provenance(simulator.scenario(), seed, patients, threads,
+                                                    args.block_size));
   const auto start = Clock::now();
   try {
     vpgen::RunWriter writer(store, run_id, simulator.scenario().store_events);
     ProgressMeter meter(!args.quiet);
     vpgen::RunOptions options;
-    options.seed = seed;
-    options.patients = patients;
+    options.seed = run_seed;
+    options.first_patient = first_patient;  // a resumed run continues where its blocks end
+    options.patients = run_patients - first_patient;
     options.threads = threads;
     options.block_size = args.block_size;
     options.on_progress = [&](const vpgen::Progress& p) { meter.update(p); };
@@ -269,6 +329,9 @@ int main(int argc, char** argv) {
                            "Patients per stored block (one transaction each)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
   simulate_cmd->add_flag("--quiet", sim.quiet, "No progress on stderr");
+  simulate_cmd->add_option("--resume", sim.resume,
+                           "Finish incomplete run RUN of --db (same scenario files, seed and size): "
+                           "the result equals an uninterrupted run");
   simulate_cmd->add_option("--format", sim.format, "Summary format")
       ->check(CLI::IsMember({"text", "json"}));
 
