@@ -633,3 +633,95 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
                               db.string()))
             .exit_code == 2);
 }
+
+TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gives its answer") {
+  const fs::path scenario = write_scenario("schema_doc.toml", scenario_text());
+  const fs::path db = temp_dir() / "schema_doc.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
+  REQUIRE(run_vpgen(fmt::format("simulate {} --db {} --patients 2000 --seed 21 --quiet",
+                                scenario.string(), db.string()))
+              .exit_code == 0);
+  // The ```sql blocks of the document, in order.
+  const std::string doc = slurp(VPGEN_SOURCE_DIR "/docs/SCHEMA.md");
+  std::vector<std::string> queries;
+  for (std::size_t at = doc.find("```sql\n"); at != std::string::npos;
+       at = doc.find("```sql\n", at)) {
+    at += 7;
+    const std::size_t end = doc.find("```", at);
+    REQUIRE(end != std::string::npos);
+    queries.push_back(doc.substr(at, end - at));
+    at = end + 3;
+  }
+  REQUIRE(queries.size() >= 13);
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  // Runs a query; returns its rows as text cells.
+  const auto rows_of = [&](const std::string& sql) {
+    std::vector<std::vector<std::string>> rows;
+    sqlite3_stmt* st = nullptr;
+    const char* tail = nullptr;
+    REQUIRE_MESSAGE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, &tail) == SQLITE_OK,
+                    sqlite3_errmsg(h), "\n", sql);
+    CHECK_MESSAGE(std::string(tail).find_first_not_of(" \n;") == std::string::npos,
+                  "one statement per block");
+    int rc = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int c = 0; c < sqlite3_column_count(st); ++c) {
+        const unsigned char* text = sqlite3_column_text(st, c);
+        row.emplace_back(text ? reinterpret_cast<const char*>(text) : "NULL");
+      }
+      rows.push_back(std::move(row));
+    }
+    CHECK_MESSAGE(rc == SQLITE_DONE, sqlite3_errmsg(h));
+    sqlite3_finalize(st);
+    return rows;
+  };
+  const auto scalar = [&](const std::string& sql) { return std::stod(rows_of(sql).at(0).at(0)); };
+  for (const std::string& sql : queries) {
+    CAPTURE(sql);
+    CHECK_FALSE(rows_of(sql).empty());  // each answers something on a 2,000-patient run
+  }
+  const auto find = [&](std::string_view needle) {
+    for (const std::string& q : queries)
+      if (q.find(needle) != std::string::npos) return q;
+    FAIL("no query containing " << needle);
+    return std::string();
+  };
+  // The overview is arm_summary: three arms of 2,000 patients.
+  const auto overview = rows_of(find("FROM arm_summary"));
+  REQUIRE(overview.size() == 3);
+  for (const auto& row : overview) CHECK(row.at(2) == "2000");
+  // Responders by arm and type add up to each arm's responders.
+  double by_type = 0.0;
+  for (const auto& row : rows_of(find("AS responder_fraction"))) by_type += std::stod(row.at(3));
+  CHECK(by_type == scalar("SELECT SUM(responders) FROM arm_summary WHERE run_id = 1"));
+  // Kaplan-Meier input: the first at-risk count is the whole arm, events add up to deaths.
+  const auto km = rows_of(find("SUM(COUNT(*)) OVER (ORDER BY os_months DESC) AS at_risk\nFROM"));
+  CHECK(km.front().at(3) == "2000");
+  double events = 0.0;
+  for (const auto& row : km) events += std::stod(row.at(1));
+  CHECK(events == scalar("SELECT deaths FROM arm_summary WHERE run_id = 1 AND arm_index = 0"));
+  // The SQL Kaplan-Meier curve is vpgen report's: S at 12 months.
+  const auto report =
+      nlohmann::json::parse(run_vpgen(fmt::format("report --db {} --format json", db.string())).out);
+  double s12 = 1.0;
+  for (const auto& row : rows_of(find("AS survival")))
+    if (std::stod(row.at(0)) <= 12.0) s12 = std::stod(row.at(3));
+  CHECK(s12 == doctest::Approx(report["arms"][0]["os_rate"]["12"]["estimate"].get<double>()));
+  // The biomarker-profile query agrees with a direct count, and its interval brackets it.
+  const auto profile = rows_of(find("WITH profile AS"));
+  REQUIRE(profile.size() == 3);
+  CHECK(std::stod(profile[0].at(1)) ==
+        scalar("SELECT COUNT(*) FROM patients WHERE run_id = 1 AND cancer_type = 'melanoma' AND"
+               " tmb_mut_per_mb >= 10 AND pdl1_tps_percent >= 1 AND hot = 1"));
+  for (const auto& row : profile)
+    CHECK((std::stod(row.at(4)) <= std::stod(row.at(3)) && std::stod(row.at(3)) <= std::stod(row.at(5))));
+  // survival_input's PFS input has the same at-risk start and events as the outcomes table.
+  const auto pfs = rows_of(find("FROM survival_input"));
+  CHECK(pfs.front().at(3) == "2000");
+  double pfs_events = 0.0;
+  for (const auto& row : pfs) pfs_events += std::stod(row.at(1));
+  CHECK(pfs_events == scalar("SELECT SUM(pfs_event) FROM outcomes WHERE run_id = 1 AND arm_index = 1"));
+  sqlite3_close(h);
+}
