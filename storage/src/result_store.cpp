@@ -386,28 +386,24 @@ JOIN runs AS r ON r.run_id = e.run_id
 WHERE e.kind = 'assessment';
 
 CREATE VIEW adtte AS
-SELECT o.run_id AS RUNID, printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index)
-         AS USUBJID,
-       o.arm_index AS TRT01PN, a.name AS TRT01P, 'OS' AS PARAMCD, 'Overall Survival' AS PARAM,
-       o.os_months AS AVAL, 'MONTHS' AS AVALU, 1 - o.os_event AS CNSR
-FROM outcomes AS o
-JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
-JOIN runs AS r ON r.run_id = o.run_id
+WITH subject AS (
+  SELECT o.*, printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index) AS USUBJID,
+         a.name AS TRT01P
+  FROM outcomes AS o
+  JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
+  JOIN runs AS r ON r.run_id = o.run_id)
+SELECT run_id AS RUNID, USUBJID, arm_index AS TRT01PN, TRT01P, 'OS' AS PARAMCD,
+       'Overall Survival' AS PARAM, os_months AS AVAL, 'MONTHS' AS AVALU, 1 - os_event AS CNSR
+FROM subject
 UNION ALL
-SELECT o.run_id, printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index),
-       o.arm_index, a.name, 'PFS', 'Progression-Free Survival (RECIST 1.1)', o.pfs_months,
-       'MONTHS', 1 - o.pfs_event
-FROM outcomes AS o
-JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
-JOIN runs AS r ON r.run_id = o.run_id
+SELECT run_id, USUBJID, arm_index, TRT01P, 'PFS', 'Progression-Free Survival (RECIST 1.1)',
+       pfs_months, 'MONTHS', 1 - pfs_event
+FROM subject
 UNION ALL
-SELECT o.run_id, printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index),
-       o.arm_index, a.name, 'DOR', 'Duration of Response (RECIST 1.1)',
-       o.duration_of_response_months, 'MONTHS', 1 - o.dor_event
-FROM outcomes AS o
-JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
-JOIN runs AS r ON r.run_id = o.run_id
-WHERE o.duration_of_response_months IS NOT NULL;
+SELECT run_id, USUBJID, arm_index, TRT01P, 'DOR', 'Duration of Response (RECIST 1.1)',
+       duration_of_response_months, 'MONTHS', 1 - dor_event
+FROM subject
+WHERE duration_of_response_months IS NOT NULL;
 
 CREATE VIEW adae AS
 SELECT e.run_id AS RUNID, printf('%s-R%d-%06d', r.scenario_name, e.run_id, e.patient_index)
@@ -642,7 +638,8 @@ const char* const kRunColumns =
     " r.started_at, r.finished_at, r.wall_seconds, r.status,"
     " (SELECT COUNT(*) FROM patients AS p WHERE p.run_id = r.run_id),"
     " (SELECT COALESCE(SUM(p.candidates_screened), 0) FROM patients AS p"
-    "  WHERE p.run_id = r.run_id)"
+    "  WHERE p.run_id = r.run_id),"
+    " (SELECT COALESCE(MAX(p.patient_index) + 1, 0) FROM patients AS p WHERE p.run_id = r.run_id)"
     " FROM runs AS r";
 
 // JSON text of a string: quotes, backslashes and control characters escaped (RFC 8259); other
@@ -740,6 +737,7 @@ RunInfo read_run_row(const Statement& row) {
   info.status = row.column_text(19);
   info.patients_stored = static_cast<std::uint64_t>(row.column_int64(20));
   info.candidates_screened = static_cast<std::uint64_t>(row.column_int64(21));
+  info.patient_index_end = static_cast<std::uint64_t>(row.column_int64(22));
   return info;
 }
 

@@ -13,7 +13,6 @@
 #include "vpgen/storage/result_store.hpp"
 
 #include <CLI/CLI.hpp>
-#include <sqlite3.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -83,7 +82,7 @@ struct SimulateArgs {
 
 // The run to resume, checked against the command line: the same scenario files (fingerprint),
 // seed and cohort size, an incomplete status, and stored patients 0 .. k-1. Returns k.
-std::uint64_t check_resumable(vpgen::ResultStore& store, const SimulateArgs& args,
+std::uint64_t check_resumable(const SimulateArgs& args,
                               const vpgen::Scenario& scenario, const vpgen::RunInfo& info) {
   const std::int64_t id = info.id;
   if (info.status != "incomplete")
@@ -103,23 +102,12 @@ std::uint64_t check_resumable(vpgen::ResultStore& store, const SimulateArgs& arg
     throw vpgen::InputError(fmt::format(
         "--resume {}: --patients {} differs from the run's {}", id, *args.patients,
         info.provenance.patients));
-  sqlite3_stmt* query = nullptr;
-  sqlite3_prepare_v2(store.handle(),
-                     "SELECT COUNT(*), COALESCE(MAX(patient_index) + 1, 0) FROM patients"
-                     " WHERE run_id = ?1",
-                     -1, &query, nullptr);
-  sqlite3_bind_int64(query, 1, id);
-  std::uint64_t stored = 0, end = 0;
-  if (sqlite3_step(query) == SQLITE_ROW) {
-    stored = static_cast<std::uint64_t>(sqlite3_column_int64(query, 0));
-    end = static_cast<std::uint64_t>(sqlite3_column_int64(query, 1));
-  }
-  sqlite3_finalize(query);
-  if (stored != end)
+  // Blocks are committed whole and in patient order, so a run vpgen wrote holds 0 .. k-1.
+  if (info.patients_stored != info.patient_index_end)
     throw vpgen::StorageError(fmt::format(
         "--resume {}: run {} holds {} patients but not 0..{}: not a run vpgen wrote block by block",
-        id, id, stored, end - 1));
-  return stored;
+        id, id, info.patients_stored, info.patient_index_end - 1));
+  return info.patients_stored;
 }
 
 int simulate(const SimulateArgs& args) {
@@ -139,7 +127,7 @@ int simulate(const SimulateArgs& args) {
     require_existing(args.db);
     opened.emplace(args.db);
     const vpgen::RunInfo info = opened->run_info(*args.resume);
-    first_patient = check_resumable(*opened, args, scenario, info);
+    first_patient = check_resumable(args, scenario, info);
     run_id = info.id;
     run_seed = info.provenance.seed;
     run_patients = info.provenance.patients;

@@ -62,6 +62,7 @@ struct RunInfo {
   std::string finished_at;      // empty while incomplete
   std::string status;           // "incomplete" | "complete" | "failed"
   std::uint64_t patients_stored = 0;
+  std::uint64_t patient_index_end = 0;    // 1 + the largest stored patient index (0: none)
   std::uint64_t candidates_screened = 0;  // sum over stored patients
   double wall_seconds = 0.0;
 };
