@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,8 +32,9 @@ using sqlite::Transaction;
 // file that happens to have user_version 1 is not mistaken for one.
 constexpr std::int64_t kApplicationId = 0x7670676E;
 constexpr int kBusyTimeoutMs = 5000;
-// The newest schema version from which the current one differs by views only (migrated on open).
-constexpr std::int64_t kLastViewOnlyVersion = 2;
+// The oldest schema version that is migrated on open: versions 2 and 3 have the same tables (3
+// added views), and version 4 adds tables and redefines views, all derivable from the rows.
+constexpr std::int64_t kOldestMigratedVersion = 2;
 constexpr std::uint64_t kMaxStorable = static_cast<std::uint64_t>(
     std::numeric_limits<std::int64_t>::max());  // SQLite integers are signed 64-bit
 
@@ -43,7 +45,7 @@ static_assert(kStopReasonNames.size() == 5, "new StopReason: update the schema a
 static_assert(kDeathCauseNames.size() == 4, "new DeathCause: update the schema and kSchemaVersion");
 static_assert(kEventKindNames.size() == 13, "new EventKind: update the schema and kSchemaVersion");
 static_assert(kCancerTypeCount == 8, "new CancerType: update the schema and kSchemaVersion");
-static_assert(kSchemaVersion == 3, "the schema below (tables and kViewsV3Sql) is version 3");
+static_assert(kSchemaVersion == 4, "the schema below (kSchemaSql, kTablesV4Sql, kViewsSql) is version 4");
 
 // The configuration names of RegimenClass (tools/src/scenario_loader.cpp reads the same names).
 // course_params.hpp has no name table; a RegimenClass beyond this list is refused when stored.
@@ -238,92 +240,188 @@ BEGIN
   WHERE run_id = OLD.run_id AND patient_index = OLD.patient_index AND arm_index = OLD.arm_index;
 END;
 
-CREATE VIEW arm_summary AS
-SELECT a.run_id,
-       a.arm_index,
-       a.name                                                  AS arm,
-       a.regimen,
-       COUNT(o.arm_index)                                      AS n,
-       COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR')) AS responders,
-       COUNT(*) FILTER (WHERE o.best_response = 'CR')          AS complete_responses,
-       COUNT(*) FILTER (WHERE o.best_response = 'PR')          AS partial_responses,
-       COUNT(*) FILTER (WHERE o.best_response = 'SD')          AS stable_disease,
-       COUNT(*) FILTER (WHERE o.best_response = 'PD')          AS progressive_disease,
-       COUNT(*) FILTER (WHERE o.best_response = 'NE')          AS not_evaluable,
-       CAST(COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR')) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS orr,
-       COUNT(*) FILTER (WHERE o.best_response_unconfirmed IN ('CR', 'PR'))
-                                                               AS responders_unconfirmed,
-       COUNT(*) FILTER (WHERE o.best_response_unconfirmed = 'CR')
-                                                               AS complete_responses_unconfirmed,
-       COUNT(*) FILTER (WHERE o.best_response_unconfirmed = 'PR')
-                                                               AS partial_responses_unconfirmed,
-       CAST(COUNT(*) FILTER (WHERE o.best_response_unconfirmed IN ('CR', 'PR')) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS orr_unconfirmed,
-       CAST(COUNT(*) FILTER (WHERE o.best_response = 'CR') AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS cr_rate,
-       CAST(COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR', 'SD')) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS dcr,
-       COUNT(*) FILTER (WHERE o.worst_irae_grade >= 3)         AS irae_grade3plus,
-       CAST(COUNT(*) FILTER (WHERE o.worst_irae_grade >= 3) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS irae_grade3plus_rate,
-       COUNT(*) FILTER (WHERE o.durable_cr = 1)                AS durable_cr,
-       CAST(COUNT(*) FILTER (WHERE o.durable_cr = 1) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS durable_cr_rate,
-       COUNT(*) FILTER (WHERE o.os_event = 1)                  AS deaths,
-       COUNT(*) FILTER (WHERE o.best_response_irecist IN ('CR', 'PR'))
-                                                               AS responders_irecist,
-       COUNT(*) FILTER (WHERE o.best_response_irecist = 'CR')  AS complete_responses_irecist,
-       COUNT(*) FILTER (WHERE o.best_response_irecist = 'PR')  AS partial_responses_irecist,
-       CAST(COUNT(*) FILTER (WHERE o.best_response_irecist IN ('CR', 'PR')) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS orr_irecist,
-       COUNT(*) FILTER (WHERE o.worst_ae_grade >= 3)           AS ae_grade3plus,
-       CAST(COUNT(*) FILTER (WHERE o.worst_ae_grade >= 3) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS ae_grade3plus_rate,
-       COALESCE(SUM(o.treatment_holds), 0)                     AS treatment_holds,
-       AVG(o.treatment_holds)                                  AS mean_treatment_holds,
-       COUNT(*) FILTER (WHERE o.beyond_progression = 1)        AS beyond_progression,
-       COUNT(*) FILTER (WHERE o.pseudo_progression = 1)        AS pseudo_progressions,
-       COUNT(*) FILTER (WHERE o.pseudo_progression = 1 AND o.best_response = 'PD')
-                                                               AS pseudo_progressions_recist_pd,
-       CAST(COUNT(*) FILTER (WHERE o.pseudo_progression = 1 AND o.best_response = 'PD') AS REAL)
-         / NULLIF(COUNT(*) FILTER (WHERE o.best_response = 'PD'), 0)
-                                                               AS pseudo_progression_rate_recist_pd,
-       COUNT(*) FILTER (WHERE o.next_line_months IS NOT NULL)  AS next_line,
-       CAST(COUNT(*) FILTER (WHERE o.next_line_months IS NOT NULL) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS next_line_rate,
-       COUNT(*) FILTER (WHERE o.eradicated = 1)                AS eradicated,
-       CAST(COUNT(*) FILTER (WHERE o.eradicated = 1) AS REAL)
-         / NULLIF(COUNT(o.arm_index), 0)                       AS eradication_rate
-FROM arms AS a
-LEFT JOIN outcomes AS o ON o.run_id = a.run_id AND o.arm_index = a.arm_index
-GROUP BY a.run_id, a.arm_index;
 )sql";
 
-// Analysis views added by schema version 3 (a version-2 file gains them when opened; no data
-// changes). Subgroup responder fractions with Wilson score 95% bounds (computable in SQL; needs
-// SQLite's math functions, built in since 3.35), survival input per endpoint, and CDISC ADaM-shaped
+// Tables added by schema version 4. subgroup_counts is derived data: per run, arm and subgroup,
+// the counts that the per-arm and subgroup figures need, maintained by the writer in the same
+// transaction as each block's rows (so it always matches the stored rows), so those figures read
+// a few thousand rows instead of every outcome. designs and design_points hold `vpgen size`.
+constexpr std::string_view kTablesV4Sql = R"sql(
+CREATE TABLE subgroup_counts (
+  run_id          INTEGER NOT NULL,
+  arm_index       INTEGER NOT NULL,
+  cancer_type     TEXT    NOT NULL,
+  tmb_band        TEXT    NOT NULL CHECK (tmb_band = '<5' OR tmb_band = '5-<10'
+                    OR tmb_band = '10-<20' OR tmb_band = '>=20'),
+  pdl1_band       TEXT    NOT NULL CHECK (pdl1_band = '<1' OR pdl1_band = '1-49'
+                    OR pdl1_band = '>=50'),
+  hot             INTEGER NOT NULL CHECK (hot IN (0, 1)),
+  memory_band     TEXT    NOT NULL CHECK (memory_band = 'low' OR memory_band = 'middle'
+                    OR memory_band = 'high'),
+  line_of_therapy INTEGER NOT NULL,
+  n                              INTEGER NOT NULL CHECK (n > 0),
+  complete_responses             INTEGER NOT NULL CHECK (complete_responses >= 0),
+  partial_responses              INTEGER NOT NULL CHECK (partial_responses >= 0),
+  stable_disease                 INTEGER NOT NULL CHECK (stable_disease >= 0),
+  progressive_disease            INTEGER NOT NULL CHECK (progressive_disease >= 0),
+  not_evaluable                  INTEGER NOT NULL CHECK (not_evaluable >= 0),
+  complete_responses_unconfirmed INTEGER NOT NULL CHECK (complete_responses_unconfirmed >= 0),
+  partial_responses_unconfirmed  INTEGER NOT NULL CHECK (partial_responses_unconfirmed >= 0),
+  complete_responses_irecist     INTEGER NOT NULL CHECK (complete_responses_irecist >= 0),
+  partial_responses_irecist      INTEGER NOT NULL CHECK (partial_responses_irecist >= 0),
+  durable_cr                     INTEGER NOT NULL CHECK (durable_cr >= 0),
+  irae_any                       INTEGER NOT NULL CHECK (irae_any >= 0),
+  irae_grade3plus                INTEGER NOT NULL CHECK (irae_grade3plus >= 0),
+  ae_grade3plus                  INTEGER NOT NULL CHECK (ae_grade3plus >= 0),
+  deaths                         INTEGER NOT NULL CHECK (deaths >= 0),
+  progressions_or_deaths         INTEGER NOT NULL CHECK (progressions_or_deaths >= 0),
+  beyond_progression             INTEGER NOT NULL CHECK (beyond_progression >= 0),
+  pseudo_progressions            INTEGER NOT NULL CHECK (pseudo_progressions >= 0),
+  pseudo_progressions_recist_pd  INTEGER NOT NULL CHECK (pseudo_progressions_recist_pd >= 0),
+  next_line                      INTEGER NOT NULL CHECK (next_line >= 0),
+  eradicated                     INTEGER NOT NULL CHECK (eradicated >= 0),
+  treatment_holds                INTEGER NOT NULL CHECK (treatment_holds >= 0),
+  treatment_holds_squares        INTEGER NOT NULL CHECK (treatment_holds_squares >= 0),
+  PRIMARY KEY (run_id, arm_index, cancer_type, tmb_band, pdl1_band, hot, memory_band,
+               line_of_therapy),
+  FOREIGN KEY (run_id, arm_index) REFERENCES arms (run_id, arm_index) ON DELETE CASCADE,
+  CHECK (n = complete_responses + partial_responses + stable_disease + progressive_disease
+           + not_evaluable)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE designs (
+  design_id          INTEGER PRIMARY KEY,
+  schema_version     INTEGER NOT NULL,
+  name               TEXT    NOT NULL,
+  design_text        TEXT    NOT NULL,
+  design_hash        TEXT    NOT NULL,
+  mode               TEXT    NOT NULL
+                     CHECK (mode = 'mechanistic' OR mode = 'parametric' OR mode = 'calculator'),
+  endpoint           TEXT    NOT NULL,
+  analysis           TEXT    NOT NULL,
+  seed               INTEGER NOT NULL CHECK (seed >= 0),
+  target_power       REAL,
+  recommended_n      REAL,
+  recommended_n_low  REAL,
+  recommended_n_high REAL,
+  result_json        TEXT    NOT NULL CHECK (json_valid(result_json)),
+  vpgen_version      TEXT    NOT NULL,
+  git_commit         TEXT    NOT NULL,
+  created_at         TEXT    NOT NULL,
+  wall_seconds       REAL    NOT NULL
+) STRICT;
+
+CREATE TABLE design_points (
+  design_id                INTEGER NOT NULL REFERENCES designs (design_id) ON DELETE CASCADE,
+  n_total                  INTEGER NOT NULL CHECK (n_total >= 0),
+  replicates               INTEGER NOT NULL CHECK (replicates >= 0),
+  power                    REAL,
+  power_mcse               REAL,
+  type1_error              REAL,
+  type1_mcse               REAL,
+  expected_events          REAL,
+  expected_duration_months REAL,
+  pet_p0                   REAL,
+  expected_n_p0            REAL,
+  PRIMARY KEY (design_id, n_total)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+// The views (a file of an older version gets them anew when migrated). arm_summary and the
+// subgroup responder fractions, with Wilson score 95% bounds (computable in SQL; needs SQLite's
+// math functions, built in since 3.35), read subgroup_counts; survival input per endpoint and the
+// CDISC ADaM-shaped
 // views: USUBJID is one virtual subject, who appears once per arm (each arm is a counterfactual
 // course of the same patient); study day 1 is the first dose (ADY = floor(day) + 1).
-constexpr std::string_view kViewsV3Sql = R"sql(
+constexpr std::string_view kViewsSql = R"sql(
+CREATE VIEW arm_summary AS
+WITH per_arm AS (
+  SELECT run_id, arm_index, SUM(n) AS n,
+         SUM(complete_responses) AS complete_responses,
+         SUM(partial_responses) AS partial_responses,
+         SUM(stable_disease) AS stable_disease,
+         SUM(progressive_disease) AS progressive_disease,
+         SUM(not_evaluable) AS not_evaluable,
+         SUM(complete_responses_unconfirmed) AS complete_responses_unconfirmed,
+         SUM(partial_responses_unconfirmed) AS partial_responses_unconfirmed,
+         SUM(complete_responses_irecist) AS complete_responses_irecist,
+         SUM(partial_responses_irecist) AS partial_responses_irecist,
+         SUM(durable_cr) AS durable_cr,
+         SUM(irae_any) AS irae_any,
+         SUM(irae_grade3plus) AS irae_grade3plus,
+         SUM(ae_grade3plus) AS ae_grade3plus,
+         SUM(deaths) AS deaths,
+         SUM(progressions_or_deaths) AS progressions_or_deaths,
+         SUM(beyond_progression) AS beyond_progression,
+         SUM(pseudo_progressions) AS pseudo_progressions,
+         SUM(pseudo_progressions_recist_pd) AS pseudo_progressions_recist_pd,
+         SUM(next_line) AS next_line,
+         SUM(eradicated) AS eradicated,
+         SUM(treatment_holds) AS treatment_holds,
+         SUM(treatment_holds_squares) AS treatment_holds_squares
+  FROM subgroup_counts
+  GROUP BY run_id, arm_index)
+SELECT a.run_id,
+       a.arm_index,
+       a.name                                                           AS arm,
+       a.regimen,
+       COALESCE(c.n, 0)                                                 AS n,
+       COALESCE(c.complete_responses + c.partial_responses, 0)          AS responders,
+       COALESCE(c.complete_responses, 0)                                AS complete_responses,
+       COALESCE(c.partial_responses, 0)                                 AS partial_responses,
+       COALESCE(c.stable_disease, 0)                                    AS stable_disease,
+       COALESCE(c.progressive_disease, 0)                               AS progressive_disease,
+       COALESCE(c.not_evaluable, 0)                                     AS not_evaluable,
+       CAST(c.complete_responses + c.partial_responses AS REAL) / c.n   AS orr,
+       COALESCE(c.complete_responses_unconfirmed + c.partial_responses_unconfirmed, 0)
+                                                                        AS responders_unconfirmed,
+       COALESCE(c.complete_responses_unconfirmed, 0)          AS complete_responses_unconfirmed,
+       COALESCE(c.partial_responses_unconfirmed, 0)           AS partial_responses_unconfirmed,
+       CAST(c.complete_responses_unconfirmed + c.partial_responses_unconfirmed AS REAL) / c.n
+                                                                        AS orr_unconfirmed,
+       CAST(c.complete_responses AS REAL) / c.n                         AS cr_rate,
+       CAST(c.complete_responses + c.partial_responses + c.stable_disease AS REAL) / c.n
+                                                                        AS dcr,
+       COALESCE(c.irae_grade3plus, 0)                                   AS irae_grade3plus,
+       CAST(c.irae_grade3plus AS REAL) / c.n                            AS irae_grade3plus_rate,
+       COALESCE(c.durable_cr, 0)                                        AS durable_cr,
+       CAST(c.durable_cr AS REAL) / c.n                                 AS durable_cr_rate,
+       COALESCE(c.deaths, 0)                                            AS deaths,
+       COALESCE(c.complete_responses_irecist + c.partial_responses_irecist, 0)
+                                                                        AS responders_irecist,
+       COALESCE(c.complete_responses_irecist, 0)                  AS complete_responses_irecist,
+       COALESCE(c.partial_responses_irecist, 0)                   AS partial_responses_irecist,
+       CAST(c.complete_responses_irecist + c.partial_responses_irecist AS REAL) / c.n
+                                                                        AS orr_irecist,
+       COALESCE(c.ae_grade3plus, 0)                                     AS ae_grade3plus,
+       CAST(c.ae_grade3plus AS REAL) / c.n                              AS ae_grade3plus_rate,
+       COALESCE(c.treatment_holds, 0)                                   AS treatment_holds,
+       CAST(c.treatment_holds AS REAL) / c.n                            AS mean_treatment_holds,
+       COALESCE(c.beyond_progression, 0)                                AS beyond_progression,
+       COALESCE(c.pseudo_progressions, 0)                               AS pseudo_progressions,
+       COALESCE(c.pseudo_progressions_recist_pd, 0)                AS pseudo_progressions_recist_pd,
+       CAST(c.pseudo_progressions_recist_pd AS REAL) / NULLIF(c.progressive_disease, 0)
+                                                            AS pseudo_progression_rate_recist_pd,
+       COALESCE(c.next_line, 0)                                         AS next_line,
+       CAST(c.next_line AS REAL) / c.n                                  AS next_line_rate,
+       COALESCE(c.eradicated, 0)                                        AS eradicated,
+       CAST(c.eradicated AS REAL) / c.n                                 AS eradication_rate
+FROM arms AS a
+LEFT JOIN per_arm AS c ON c.run_id = a.run_id AND c.arm_index = a.arm_index;
+
 CREATE VIEW responder_fractions AS
 WITH groups AS (
-  SELECT o.run_id, o.arm_index, a.name AS arm, p.cancer_type,
-         CASE WHEN p.tmb_mut_per_mb < 5 THEN '<5' WHEN p.tmb_mut_per_mb < 10 THEN '5-<10'
-              WHEN p.tmb_mut_per_mb < 20 THEN '10-<20' ELSE '>=20' END            AS tmb_band,
-         CASE WHEN p.pdl1_tps_percent < 1 THEN '<1' WHEN p.pdl1_tps_percent < 50 THEN '1-49'
-              ELSE '>=50' END                                                    AS pdl1_band,
-         p.hot,
-         COUNT(*)                                                                AS n,
-         COUNT(*) FILTER (WHERE o.best_response IN ('CR', 'PR'))                 AS responders,
-         COUNT(*) FILTER (WHERE o.best_response = 'CR')                          AS complete_responses
-  FROM outcomes AS o
-  JOIN patients AS p ON p.run_id = o.run_id AND p.patient_index = o.patient_index
-  JOIN arms AS a ON a.run_id = o.run_id AND a.arm_index = o.arm_index
-  GROUP BY o.run_id, o.arm_index, p.cancer_type, tmb_band, pdl1_band, p.hot),
+  SELECT c.run_id, c.arm_index, a.name AS arm, c.cancer_type, c.tmb_band, c.pdl1_band, c.hot,
+         SUM(c.n)                                                                AS n,
+         SUM(c.complete_responses + c.partial_responses)                         AS responders,
+         SUM(c.complete_responses)                                               AS complete_responses,
+         SUM(c.durable_cr)                                                       AS durable_cr
+  FROM subgroup_counts AS c
+  JOIN arms AS a ON a.run_id = c.run_id AND a.arm_index = c.arm_index
+  GROUP BY c.run_id, c.arm_index, c.cancer_type, c.tmb_band, c.pdl1_band, c.hot),
 wilson AS (SELECT *, 1.959963984540054 AS z FROM groups)
 SELECT run_id, arm_index, arm, cancer_type, tmb_band, pdl1_band, hot, n, responders,
-       complete_responses,
+       complete_responses, durable_cr,
        CAST(responders AS REAL) / n                                               AS orr,
        (responders + z * z / 2 - z * sqrt(CAST(responders AS REAL) * (n - responders) / n
           + z * z / 4)) / (n + z * z)                                             AS orr_ci_low,
@@ -333,7 +431,12 @@ SELECT run_id, arm_index, arm, cancer_type, tmb_band, pdl1_band, hot, n, respond
        (complete_responses + z * z / 2 - z * sqrt(CAST(complete_responses AS REAL)
           * (n - complete_responses) / n + z * z / 4)) / (n + z * z)              AS cr_rate_ci_low,
        (complete_responses + z * z / 2 + z * sqrt(CAST(complete_responses AS REAL)
-          * (n - complete_responses) / n + z * z / 4)) / (n + z * z)              AS cr_rate_ci_high
+          * (n - complete_responses) / n + z * z / 4)) / (n + z * z)              AS cr_rate_ci_high,
+       CAST(durable_cr AS REAL) / n                                               AS durable_cr_rate,
+       (durable_cr + z * z / 2 - z * sqrt(CAST(durable_cr AS REAL) * (n - durable_cr) / n
+          + z * z / 4)) / (n + z * z)                                       AS durable_cr_rate_ci_low,
+       (durable_cr + z * z / 2 + z * sqrt(CAST(durable_cr AS REAL) * (n - durable_cr) / n
+          + z * z / 4)) / (n + z * z)                                      AS durable_cr_rate_ci_high
 FROM wilson;
 
 CREATE VIEW survival_input AS
@@ -417,13 +520,58 @@ JOIN runs AS r ON r.run_id = e.run_id
 WHERE e.kind = 'irae';
 )sql";
 
+// subgroup_counts computed from the stored rows: the migration fills the table with it, and
+// tests compare it with what the writer maintained block by block. The bands' boundaries are the
+// writer's (band_of_* below): the same doubles compared the same way.
+constexpr std::string_view kSubgroupCountsFromRowsSql = R"sql(
+SELECT o.run_id, o.arm_index, p.cancer_type,
+       CASE WHEN p.tmb_mut_per_mb < 5 THEN '<5' WHEN p.tmb_mut_per_mb < 10 THEN '5-<10'
+            WHEN p.tmb_mut_per_mb < 20 THEN '10-<20' ELSE '>=20' END AS tmb_band,
+       CASE WHEN p.pdl1_tps_percent < 1 THEN '<1' WHEN p.pdl1_tps_percent < 50 THEN '1-49'
+            ELSE '>=50' END AS pdl1_band,
+       p.hot,
+       CASE WHEN p.memory_capacity < 1.0 / 3 THEN 'low' WHEN p.memory_capacity < 2.0 / 3
+            THEN 'middle' ELSE 'high' END AS memory_band,
+       p.line_of_therapy,
+       COUNT(*),
+       COUNT(*) FILTER (WHERE o.best_response = 'CR'),
+       COUNT(*) FILTER (WHERE o.best_response = 'PR'),
+       COUNT(*) FILTER (WHERE o.best_response = 'SD'),
+       COUNT(*) FILTER (WHERE o.best_response = 'PD'),
+       COUNT(*) FILTER (WHERE o.best_response = 'NE'),
+       COUNT(*) FILTER (WHERE o.best_response_unconfirmed = 'CR'),
+       COUNT(*) FILTER (WHERE o.best_response_unconfirmed = 'PR'),
+       COUNT(*) FILTER (WHERE o.best_response_irecist = 'CR'),
+       COUNT(*) FILTER (WHERE o.best_response_irecist = 'PR'),
+       COUNT(*) FILTER (WHERE o.durable_cr = 1),
+       COUNT(*) FILTER (WHERE o.worst_irae_grade >= 1),
+       COUNT(*) FILTER (WHERE o.worst_irae_grade >= 3),
+       COUNT(*) FILTER (WHERE o.worst_ae_grade >= 3),
+       COUNT(*) FILTER (WHERE o.os_event = 1),
+       COUNT(*) FILTER (WHERE o.pfs_event = 1),
+       COUNT(*) FILTER (WHERE o.beyond_progression = 1),
+       COUNT(*) FILTER (WHERE o.pseudo_progression = 1),
+       COUNT(*) FILTER (WHERE o.pseudo_progression = 1 AND o.best_response = 'PD'),
+       COUNT(*) FILTER (WHERE o.next_line_months IS NOT NULL),
+       COUNT(*) FILTER (WHERE o.eradicated = 1),
+       SUM(o.treatment_holds),
+       SUM(o.treatment_holds * o.treatment_holds)
+FROM outcomes AS o
+JOIN patients AS p ON p.run_id = o.run_id AND p.patient_index = o.patient_index
+GROUP BY o.run_id, o.arm_index, p.cancer_type, tmb_band, pdl1_band, p.hot, memory_band,
+         p.line_of_therapy
+)sql";
+
 // What a file of this version must contain, checked when an existing file is opened.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kSchemaObjects = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 16> kSchemaObjects = {{
     {"table", "runs"},
     {"table", "arms"},
     {"table", "patients"},
     {"table", "outcomes"},
     {"table", "events"},
+    {"table", "subgroup_counts"},
+    {"table", "designs"},
+    {"table", "design_points"},
     {"trigger", "outcomes_delete_events"},
     {"view", "arm_summary"},
     {"view", "responder_fractions"},
@@ -592,7 +740,8 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
     state = read_schema_state(db);
     if (state.empty()) {
       sqlite::exec(db, std::string(kSchemaSql).c_str(), "creating the schema");
-      sqlite::exec(db, std::string(kViewsV3Sql).c_str(), "creating the analysis views");
+      sqlite::exec(db, std::string(kTablesV4Sql).c_str(), "creating the schema");
+      sqlite::exec(db, std::string(kViewsSql).c_str(), "creating the analysis views");
       sqlite::exec(db,
                    fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {};",
                                kApplicationId, kSchemaVersion)
@@ -602,15 +751,26 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
       return std::nullopt;
     }
   }
-  // Version 2 -> 3 added views only: a version-2 file is migrated in place (one transaction;
-  // runs.schema_version keeps the version that wrote each run).
-  if (state.application_id == kApplicationId && state.user_version == kLastViewOnlyVersion) {
+  // Versions 2 and 3 are migrated in place, in one transaction (a failure leaves the file as it
+  // was): the views are replaced, the version-4 tables created, and subgroup_counts filled from
+  // the stored rows (one pass over the outcomes). runs.schema_version keeps the version that wrote
+  // each run.
+  if (state.application_id == kApplicationId && state.user_version >= kOldestMigratedVersion &&
+      state.user_version < kSchemaVersion) {
     Statement begin(db, "BEGIN IMMEDIATE", "migrating the schema");
     Statement commit(db, "COMMIT", "committing the migrated schema");
     Transaction transaction(db, begin);
     state = read_schema_state(db);
-    if (state.user_version == kLastViewOnlyVersion) {
-      sqlite::exec(db, std::string(kViewsV3Sql).c_str(), "migrating the schema: adding views");
+    if (state.user_version >= kOldestMigratedVersion && state.user_version < kSchemaVersion) {
+      for (const std::string_view view : {"arm_summary", "responder_fractions", "survival_input",
+                                          "adsl", "adrs", "adtte", "adae"})
+        sqlite::exec(db, fmt::format("DROP VIEW IF EXISTS {};", view).c_str(),
+                     "migrating the schema: replacing the views");
+      sqlite::exec(db, std::string(kTablesV4Sql).c_str(), "migrating the schema: adding tables");
+      sqlite::exec(db,
+                   fmt::format("INSERT INTO subgroup_counts {}", kSubgroupCountsFromRowsSql).c_str(),
+                   "migrating the schema: counting the stored outcomes by subgroup");
+      sqlite::exec(db, std::string(kViewsSql).c_str(), "migrating the schema: adding views");
       sqlite::exec(db, fmt::format("PRAGMA user_version = {};", kSchemaVersion).c_str(),
                    "migrating the schema: setting the version");
       transaction.commit(commit);
@@ -744,7 +904,8 @@ RunInfo read_run_row(const Statement& row) {
 }  // namespace
 
 std::string_view schema_sql() {
-  static const std::string full = std::string(kSchemaSql) + std::string(kViewsV3Sql);
+  static const std::string full =
+      std::string(kSchemaSql) + std::string(kTablesV4Sql) + std::string(kViewsSql);
   return full;
 }
 
@@ -1029,6 +1190,7 @@ std::vector<ArmCounts> ResultStore::arm_counts(std::int64_t run_id) {
   require_run(db_, run_id);
   // The report reads the same view analysts query, so the two cannot disagree. The sum of squared
   // holds (for the standard error of their mean) is no figure for the view, so it is read here.
+  // Both read subgroup_counts: a few thousand rows whatever the cohort size.
   Statement query(db_,
                   "SELECT s.arm_index, s.arm, s.regimen, s.n, s.complete_responses,"
                   " s.partial_responses, s.stable_disease, s.progressive_disease, s.not_evaluable,"
@@ -1037,8 +1199,8 @@ std::vector<ArmCounts> ResultStore::arm_counts(std::int64_t run_id) {
                   " s.partial_responses_irecist, s.ae_grade3plus, s.next_line,"
                   " s.beyond_progression, s.pseudo_progressions, s.pseudo_progressions_recist_pd,"
                   " s.eradicated, s.treatment_holds,"
-                  " (SELECT COALESCE(SUM(o.treatment_holds * o.treatment_holds), 0)"
-                  "  FROM outcomes AS o WHERE o.run_id = s.run_id AND o.arm_index = s.arm_index)"
+                  " (SELECT COALESCE(SUM(c.treatment_holds_squares), 0) FROM subgroup_counts AS c"
+                  "  WHERE c.run_id = s.run_id AND c.arm_index = s.arm_index)"
                   " FROM arm_summary AS s WHERE s.run_id = ?1 ORDER BY s.arm_index",
                   "counting outcomes per arm");
   query.bind_int64(1, run_id);
@@ -1117,6 +1279,76 @@ void ResultStore::survival_times(std::int64_t run_id, std::uint32_t arm_index,
     row.censored = static_cast<std::uint64_t>(query.column_int64(2)) - row.events;
     visit(row);
   }
+}
+
+std::int64_t ResultStore::record_design(const DesignRecord& design,
+                                        const std::vector<DesignPointRecord>& points) {
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (points[i].n_total < 0)
+      throw InputError(fmt::format("design '{}': sample size {} is negative", design.name,
+                                   points[i].n_total));
+    for (std::size_t j = 0; j < i; ++j)
+      if (points[j].n_total == points[i].n_total)
+        throw InputError(fmt::format("design '{}': sample size {} appears twice", design.name,
+                                     points[i].n_total));
+  }
+  Statement begin(db_, "BEGIN IMMEDIATE", "storing a design");
+  Statement commit(db_, "COMMIT", "committing a design");
+  Transaction transaction(db_, begin);
+  {
+    Statement valid(db_, "SELECT json_valid(?1)", "checking the design's JSON");
+    valid.bind_text(1, design.result_json);
+    if (!valid.step() || valid.column_int64(0) != 1)
+      throw InputError(fmt::format("design '{}': its result is not valid JSON", design.name));
+  }
+  Statement insert(
+      db_,
+      fmt::format("INSERT INTO designs (schema_version, name, design_text, design_hash, mode,"
+                  " endpoint, analysis, seed, target_power, recommended_n, recommended_n_low,"
+                  " recommended_n_high, result_json, vpgen_version, git_commit, created_at,"
+                  " wall_seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                  " ?14, ?15, {}, ?16)",
+                  kNowUtc),
+      "storing a design");
+  insert.bind_int64(1, kSchemaVersion);
+  insert.bind_text(2, design.name);
+  insert.bind_text(3, design.design_text);
+  insert.bind_text(4, design.design_hash);
+  insert.bind_text(5, design.mode);
+  insert.bind_text(6, design.endpoint);
+  insert.bind_text(7, design.analysis);
+  insert.bind_int64(8, storable(design.seed, "seed"));
+  insert.bind_real(9, design.target_power);
+  insert.bind_real(10, design.recommended_n);
+  insert.bind_real(11, design.recommended_n_low);
+  insert.bind_real(12, design.recommended_n_high);
+  insert.bind_text(13, design.result_json);
+  insert.bind_text(14, design.vpgen_version);
+  insert.bind_text(15, design.git_commit);
+  insert.bind_real(16, design.wall_seconds);
+  insert.execute();
+  const std::int64_t design_id = sqlite3_last_insert_rowid(db_);
+  Statement point(db_,
+                  "INSERT INTO design_points (design_id, n_total, replicates, power, power_mcse,"
+                  " type1_error, type1_mcse, expected_events, expected_duration_months, pet_p0,"
+                  " expected_n_p0) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                  "storing a design point");
+  for (const DesignPointRecord& p : points) {
+    point.bind_int64(1, design_id);
+    point.bind_int64(2, p.n_total);
+    point.bind_int64(3, storable(p.replicates, "replicate count"));
+    point.bind_real(4, p.power);
+    point.bind_real(5, p.power_mcse);
+    point.bind_real(6, p.type1_error);
+    point.bind_real(7, p.type1_mcse);
+    point.bind_real(8, p.expected_events);
+    point.bind_real(9, p.expected_duration_months);
+    point.bind_real(10, p.pet_p0);
+    point.bind_real(11, p.expected_n_p0);
+    point.execute();
+  }
+  transaction.commit(commit);
+  return design_id;
 }
 
 StoredPatient ResultStore::patient(std::int64_t run_id, std::uint64_t patient_index) {
@@ -1235,13 +1467,96 @@ StoredPatient ResultStore::patient(std::int64_t run_id, std::uint64_t patient_in
 // ---------------------------------------------------------------------------------------------
 // RunWriter
 
+// One cell of subgroup_counts: arm x cancer type x TMB band x PD-L1 band x hot x memory band x
+// line. The bands are those of kSubgroupCountsFromRowsSql, computed from the same doubles.
+struct SubgroupKey {
+  std::uint32_t arm = 0;
+  int cancer_type = 0;
+  int tmb_band = 0;
+  int pdl1_band = 0;
+  int hot = 0;
+  int memory_band = 0;
+  int line_of_therapy = 0;
+  auto operator<=>(const SubgroupKey&) const = default;
+};
+
+constexpr std::array<std::string_view, 4> kTmbBands = {"<5", "5-<10", "10-<20", ">=20"};
+constexpr std::array<std::string_view, 3> kPdl1Bands = {"<1", "1-49", ">=50"};
+constexpr std::array<std::string_view, 3> kMemoryBands = {"low", "middle", "high"};
+
+int tmb_band(double tmb_mut_per_mb) {
+  return tmb_mut_per_mb < 5 ? 0 : tmb_mut_per_mb < 10 ? 1 : tmb_mut_per_mb < 20 ? 2 : 3;
+}
+int pdl1_band(double tps_percent) { return tps_percent < 1 ? 0 : tps_percent < 50 ? 1 : 2; }
+int memory_band(double capacity) {
+  return capacity < 1.0 / 3 ? 0 : capacity < 2.0 / 3 ? 1 : 2;
+}
+
+// The count columns of subgroup_counts, in table order.
+enum SubgroupCount : std::size_t {
+  kN,
+  kCompleteResponses,
+  kPartialResponses,
+  kStableDisease,
+  kProgressiveDisease,
+  kNotEvaluable,
+  kCompleteResponsesUnconfirmed,
+  kPartialResponsesUnconfirmed,
+  kCompleteResponsesIrecist,
+  kPartialResponsesIrecist,
+  kDurableCr,
+  kIraeAny,
+  kIraeGrade3plus,
+  kAeGrade3plus,
+  kDeaths,
+  kProgressionsOrDeaths,
+  kBeyondProgression,
+  kPseudoProgressions,
+  kPseudoProgressionsRecistPd,
+  kNextLine,
+  kEradicated,
+  kTreatmentHolds,
+  kTreatmentHoldsSquares,
+  kSubgroupCountColumns
+};
+using SubgroupCounts = std::array<std::int64_t, kSubgroupCountColumns>;
+
+void count_outcome(const Outcome& o, SubgroupCounts& c) {
+  const auto add = [&c](SubgroupCount column, bool yes) { c[column] += yes ? 1 : 0; };
+  add(kN, true);
+  add(kCompleteResponses, o.best_response == Response::kCR);
+  add(kPartialResponses, o.best_response == Response::kPR);
+  add(kStableDisease, o.best_response == Response::kSD);
+  add(kProgressiveDisease, o.best_response == Response::kPD);
+  add(kNotEvaluable, o.best_response == Response::kNE);
+  add(kCompleteResponsesUnconfirmed, o.best_response_unconfirmed == Response::kCR);
+  add(kPartialResponsesUnconfirmed, o.best_response_unconfirmed == Response::kPR);
+  add(kCompleteResponsesIrecist, o.best_response_irecist == Response::kCR);
+  add(kPartialResponsesIrecist, o.best_response_irecist == Response::kPR);
+  add(kDurableCr, o.durable_cr);
+  add(kIraeAny, o.worst_irae_grade >= 1);
+  add(kIraeGrade3plus, o.worst_irae_grade >= 3);
+  add(kAeGrade3plus, o.worst_ae_grade >= 3);
+  add(kDeaths, o.os_event);
+  add(kProgressionsOrDeaths, o.pfs_event);
+  add(kBeyondProgression, o.beyond_progression);
+  add(kPseudoProgressions, o.pseudo_progression);
+  add(kPseudoProgressionsRecistPd, o.pseudo_progression && o.best_response == Response::kPD);
+  add(kNextLine, !std::isnan(o.next_line_months));
+  add(kEradicated, o.eradicated);
+  c[kTreatmentHolds] += o.treatment_holds;
+  c[kTreatmentHoldsSquares] += static_cast<std::int64_t>(o.treatment_holds) * o.treatment_holds;
+}
+
 struct RunWriter::Statements {
   Statement begin;
   Statement commit;
   Statement patient;
   Statement outcome;
   Statement event;
+  Statement subgroup;
   std::uint32_t arm_count = 0;
+  std::map<SubgroupKey, SubgroupCounts> cells;  // of the block being written
 };
 
 RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
@@ -1283,6 +1598,39 @@ RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
       " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,"
       " ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
       "inserting outcomes", true);
+  s.subgroup = Statement(
+      db,
+      "INSERT INTO subgroup_counts (run_id, arm_index, cancer_type, tmb_band, pdl1_band, hot, "
+      "memory_band, line_of_therapy, n, complete_responses, partial_responses, stable_disease, "
+      "progressive_disease, not_evaluable, complete_responses_unconfirmed, "
+      "partial_responses_unconfirmed, complete_responses_irecist, partial_responses_irecist, "
+      "durable_cr, irae_any, irae_grade3plus, ae_grade3plus, deaths, progressions_or_deaths, "
+      "beyond_progression, pseudo_progressions, pseudo_progressions_recist_pd, next_line, "
+      "eradicated, treatment_holds, treatment_holds_squares) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+      "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, "
+      "?25, ?26, ?27, ?28, ?29, ?30, ?31) ON CONFLICT (run_id, arm_index, cancer_type, "
+      "tmb_band, pdl1_band, hot, memory_band, line_of_therapy) DO UPDATE SET n = n + "
+      "excluded.n, complete_responses = complete_responses + excluded.complete_responses, "
+      "partial_responses = partial_responses + excluded.partial_responses, stable_disease = "
+      "stable_disease + excluded.stable_disease, progressive_disease = progressive_disease + "
+      "excluded.progressive_disease, not_evaluable = not_evaluable + excluded.not_evaluable, "
+      "complete_responses_unconfirmed = complete_responses_unconfirmed + "
+      "excluded.complete_responses_unconfirmed, partial_responses_unconfirmed = "
+      "partial_responses_unconfirmed + excluded.partial_responses_unconfirmed, "
+      "complete_responses_irecist = complete_responses_irecist + "
+      "excluded.complete_responses_irecist, partial_responses_irecist = "
+      "partial_responses_irecist + excluded.partial_responses_irecist, durable_cr = durable_cr "
+      "+ excluded.durable_cr, irae_any = irae_any + excluded.irae_any, irae_grade3plus = "
+      "irae_grade3plus + excluded.irae_grade3plus, ae_grade3plus = ae_grade3plus + "
+      "excluded.ae_grade3plus, deaths = deaths + excluded.deaths, progressions_or_deaths = "
+      "progressions_or_deaths + excluded.progressions_or_deaths, beyond_progression = "
+      "beyond_progression + excluded.beyond_progression, pseudo_progressions = "
+      "pseudo_progressions + excluded.pseudo_progressions, pseudo_progressions_recist_pd = "
+      "pseudo_progressions_recist_pd + excluded.pseudo_progressions_recist_pd, next_line = "
+      "next_line + excluded.next_line, eradicated = eradicated + excluded.eradicated, "
+      "treatment_holds = treatment_holds + excluded.treatment_holds, treatment_holds_squares = "
+      "treatment_holds_squares + excluded.treatment_holds_squares",
+      "counting outcomes by subgroup", true);
   if (store_events_)
     s.event = Statement(db,
                         "INSERT INTO events (run_id, patient_index, arm_index, seq, day, kind, code,"
@@ -1299,6 +1647,7 @@ void RunWriter::write_block(const Block& block) {
   const std::uint64_t last_index = block.first_index + block.results.size() - 1;
   try {
     storable(last_index, "patient index");
+    s.cells.clear();
     Transaction transaction(store_.db_, s.begin);
     for (const PatientResult& result : block.results) {
       const Patient& p = result.patient;
@@ -1379,6 +1728,14 @@ void RunWriter::write_block(const Block& block) {
         outcome.bind_real(30, o.pfs2_months);
         outcome.bind_bool(31, o.pfs2_event);
         outcome.execute();
+        const SubgroupKey key{arm,
+                              static_cast<int>(p.cancer_type),
+                              tmb_band(p.tmb_mut_per_mb),
+                              pdl1_band(p.pdl1_tps_percent),
+                              p.hot ? 1 : 0,
+                              memory_band(p.memory_capacity),
+                              p.line_of_therapy};
+        count_outcome(o, s.cells.try_emplace(key, SubgroupCounts{}).first->second);
       }
 
       if (!store_events_) {
@@ -1420,6 +1777,20 @@ void RunWriter::write_block(const Block& block) {
         ++seq;
       }
       ++index;
+    }
+    Statement& subgroup = s.subgroup;
+    for (const auto& [key, counts] : s.cells) {
+      subgroup.bind_int64(1, run_id_);
+      subgroup.bind_int64(2, key.arm);
+      subgroup.bind_static_text(3, kCancerTypeNames[static_cast<std::size_t>(key.cancer_type)]);
+      subgroup.bind_static_text(4, kTmbBands[static_cast<std::size_t>(key.tmb_band)]);
+      subgroup.bind_static_text(5, kPdl1Bands[static_cast<std::size_t>(key.pdl1_band)]);
+      subgroup.bind_int64(6, key.hot);
+      subgroup.bind_static_text(7, kMemoryBands[static_cast<std::size_t>(key.memory_band)]);
+      subgroup.bind_int64(8, key.line_of_therapy);
+      for (std::size_t c = 0; c < counts.size(); ++c)
+        subgroup.bind_int64(static_cast<int>(9 + c), counts[c]);
+      subgroup.execute();
     }
     transaction.commit(s.commit);
   } catch (const Error& e) {

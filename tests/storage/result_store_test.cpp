@@ -370,7 +370,7 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
   {
     ResultStore store(file.path());
     sqlite3* db = store.handle();
-    CHECK(kSchemaVersion == 3);
+    CHECK(kSchemaVersion == 4);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "PRAGMA application_id") == 0x7670676E);
     CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
@@ -378,7 +378,8 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
     CHECK(query_int(db, "PRAGMA synchronous") == 1);  // NORMAL
     CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
                         " 'patients', 'outcomes', 'events', 'arm_summary', 'responder_fractions',"
-                        " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae')") == 12);
+                        " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae', 'subgroup_counts',"
+                        " 'designs', 'design_points')") == 15);
     const std::int64_t run = store.begin_run(make_provenance(2));
     CHECK(query_int(db, fmt::format("SELECT schema_version FROM runs WHERE run_id = {}", run)) ==
           kSchemaVersion);
@@ -807,38 +808,104 @@ TEST_CASE("refuses a vpgen file of a newer schema version and says which") {
   { ResultStore store(file.path()); }
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
-  exec_sql(raw, "PRAGMA user_version = 4");
+  exec_sql(raw, "PRAGMA user_version = 5");
   sqlite3_close(raw);
   const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 4; this vpgen reads version 3"));
+  CHECK(contains(message, "was written by schema version 5; this vpgen reads version 4"));
   CHECK(contains(message, "use a newer vpgen"));
 }
 
-TEST_CASE("a version-2 file is migrated to version 3 in place: the views are added, data kept") {
-  TempDb file("version2");
-  std::int64_t run = 0;
-  {
-    ResultStore store(file.path());
-    run = store.begin_run(make_provenance(2));
-    store.finish_run(run, true, 1.0);
-  }
-  // Make it a version-2 file as vpgen wrote it: no analysis views, user_version 2.
+// Turns a current file into one as vpgen of schema version `version` (2 or 3) wrote it: the same
+// tables without the version-4 ones; version 2 had only the arm_summary view, version 3 all seven
+// (their old definitions read outcomes; a stand-in is enough, the migration replaces views).
+void make_old_version(const std::string& path, int version) {
   sqlite3* raw = nullptr;
-  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
-  exec_sql(raw, "DROP VIEW responder_fractions; DROP VIEW survival_input; DROP VIEW adsl;"
-                " DROP VIEW adrs; DROP VIEW adtte; DROP VIEW adae; PRAGMA user_version = 2;"
-                " UPDATE runs SET schema_version = 2;");
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  exec_sql(raw, "DROP VIEW arm_summary; DROP VIEW responder_fractions; DROP VIEW survival_input;"
+                " DROP VIEW adsl; DROP VIEW adrs; DROP VIEW adtte; DROP VIEW adae;"
+                " DROP TABLE subgroup_counts; DROP TABLE design_points; DROP TABLE designs;"
+                " CREATE VIEW arm_summary AS SELECT run_id, arm_index FROM arms;");
+  if (version == 3)
+    exec_sql(raw, "CREATE VIEW responder_fractions AS SELECT 1; CREATE VIEW survival_input AS"
+                  " SELECT 1; CREATE VIEW adsl AS SELECT 1; CREATE VIEW adrs AS SELECT 1;"
+                  " CREATE VIEW adtte AS SELECT 1; CREATE VIEW adae AS SELECT 1;");
+  exec_sql(raw, fmt::format("PRAGMA user_version = {0}; UPDATE runs SET schema_version = {0};",
+                            version));
   sqlite3_close(raw);
-  {
+}
+
+TEST_CASE("version-2 and version-3 files are migrated in place: subgroup counts rebuilt, data kept") {
+  for (const int version : {2, 3}) {
+    CAPTURE(version);
+    TempDb file(fmt::format("version{}", version));
+    constexpr std::uint32_t kArms = 2;
+    std::vector<std::string> counts_before;
+    std::vector<std::string> summary_before;
+    std::vector<std::string> outcomes_before;
+    {
+      ResultStore store(file.path());
+      const std::int64_t run = store.begin_run(make_provenance(kArms));
+      {
+        RunWriter writer(store, run, true);
+        writer.write_block(make_block(0, 7, kArms));
+        writer.write_block(make_block(7, 9, kArms));
+      }
+      store.finish_run(run, true, 1.0);
+      counts_before = dump(store.handle(), "SELECT * FROM subgroup_counts");
+      summary_before = dump(store.handle(), "SELECT * FROM arm_summary");
+      outcomes_before = dump(store.handle(), "SELECT * FROM outcomes");
+    }
+    REQUIRE(counts_before.size() > 4);
+    make_old_version(file.path(), version);
     ResultStore store(file.path());
     sqlite3* db = store.handle();
-    CHECK(query_int(db, "PRAGMA user_version") == 3);
+    CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'") == 7);
-    CHECK(query_int(db, "SELECT schema_version FROM runs") == 2);  // the version that wrote it
+    CHECK(query_int(db, "SELECT schema_version FROM runs") == version);  // the version that wrote it
     CHECK(query_text(db, "SELECT status FROM runs") == "complete");
+    // Rebuilt from the rows, the counts equal what the writer kept block by block.
+    CHECK(dump(db, "SELECT * FROM subgroup_counts") == counts_before);
+    CHECK(dump(db, "SELECT * FROM arm_summary") == summary_before);
+    CHECK(dump(db, "SELECT * FROM outcomes") == outcomes_before);
     CHECK(store.list_runs().size() == 1);
   }
+}
+
+TEST_CASE("subgroup_counts equals counting the stored rows by subgroup, band edges included") {
+  constexpr std::uint32_t kArms = 3;
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(kArms));
+  {
+    RunWriter writer(store, run, false);
+    writer.write_block(make_block(0, 13, kArms));
+    writer.write_block(make_block(13, 20, kArms));
+  }
+  sqlite3* db = store.handle();
+  // Patient 0 has memory capacity exactly 1/3 (make_result): the lower edge of 'middle'.
+  CHECK(query_int(db, "SELECT COUNT(*) FROM subgroup_counts WHERE memory_band = 'middle'") > 0);
+  CHECK(query_int(db, "SELECT COUNT(DISTINCT tmb_band) FROM subgroup_counts") == 4);
+  // The documented bands, counted here independently of the writer.
+  const std::vector<std::string> expected = dump(db, R"sql(
+    SELECT o.arm_index, p.cancer_type,
+           CASE WHEN p.tmb_mut_per_mb >= 20 THEN '>=20' WHEN p.tmb_mut_per_mb >= 10 THEN '10-<20'
+                WHEN p.tmb_mut_per_mb >= 5 THEN '5-<10' ELSE '<5' END AS tmb,
+           CASE WHEN p.pdl1_tps_percent >= 50 THEN '>=50' WHEN p.pdl1_tps_percent >= 1 THEN '1-49'
+                ELSE '<1' END AS pdl1, p.hot,
+           CASE WHEN p.memory_capacity >= 2.0 / 3 THEN 'high' WHEN p.memory_capacity >= 1.0 / 3
+                THEN 'middle' ELSE 'low' END AS memory, p.line_of_therapy,
+           COUNT(*), SUM(o.best_response = 'CR'), SUM(o.best_response = 'NE'),
+           SUM(o.durable_cr), SUM(o.worst_irae_grade >= 3), SUM(o.pfs_event),
+           SUM(o.next_line_months IS NOT NULL), SUM(o.treatment_holds * o.treatment_holds)
+    FROM outcomes AS o JOIN patients AS p USING (run_id, patient_index)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7)sql");
+  const std::vector<std::string> stored = dump(db, R"sql(
+    SELECT arm_index, cancer_type, tmb_band, pdl1_band, hot, memory_band, line_of_therapy, n,
+           complete_responses, not_evaluable, durable_cr, irae_grade3plus, progressions_or_deaths,
+           next_line, treatment_holds_squares
+    FROM subgroup_counts ORDER BY 1, 2, 3, 4, 5, 6, 7)sql");
+  CHECK(expected.size() > 20);
+  CHECK(stored == expected);
 }
 
 TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it untouched") {
@@ -857,7 +924,7 @@ TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it unt
   sqlite3_close(raw);
   const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 3"));
+  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 4"));
   CHECK(contains(message, "does not convert older files"));
   CHECK(contains(message, "simulate again"));
 
@@ -1262,7 +1329,7 @@ TEST_CASE("stored rows do not depend on how the cohort was cut into blocks") {
     writer.write_block(make_block(3, 3, kArms));
     writer.write_block(make_block(6, 4, kArms));
   }
-  for (const char* table : {"arms", "patients", "outcomes", "events"}) {
+  for (const char* table : {"arms", "patients", "outcomes", "events", "subgroup_counts"}) {
     CAPTURE(table);
     const std::string sql = fmt::format("SELECT * FROM {}", table);
     const std::vector<std::string> a = dump(one_block.handle(), sql);
@@ -1281,7 +1348,7 @@ TEST_CASE("deleting a run removes all of its rows and nothing else") {
   sqlite3* db = store.handle();
   const std::int64_t kept_events = count_rows(db, "events", keep);
   exec_sql(db, fmt::format("DELETE FROM runs WHERE run_id = {}", drop));
-  for (const char* table : {"arms", "patients", "outcomes", "events"}) {
+  for (const char* table : {"arms", "patients", "outcomes", "events", "subgroup_counts"}) {
     CAPTURE(table);
     CHECK(count_rows(db, table, drop) == 0);
   }
@@ -1303,4 +1370,43 @@ TEST_CASE("best_response_unconfirmed refuses anything but a RECIST response") {
                      &message) == SQLITE_CONSTRAINT_NOTNULL);
   sqlite3_free(message);
   CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_response_unconfirmed = 'PR'") > 0);
+}
+
+TEST_CASE("record_design stores a design and one row per sample size, NaN as NULL") {
+  ResultStore store(":memory:");
+  DesignRecord design;
+  design.name = "simon_orr";
+  design.design_text = "[design]\nname = \"simon_orr\"\n";
+  design.design_hash = "abc";
+  design.mode = "parametric";
+  design.endpoint = "orr";
+  design.analysis = "simon";
+  design.seed = 7;
+  design.target_power = 0.8;
+  design.recommended_n = 29.0;
+  design.result_json = R"({"n": 29})";
+  DesignPointRecord a;
+  a.n_total = 29;
+  a.replicates = 1000;
+  a.power = 0.81;
+  a.power_mcse = 0.0124;
+  a.pet_p0 = 0.74;
+  DesignPointRecord b = a;
+  b.n_total = 35;
+  const std::int64_t id = store.record_design(design, {a, b});
+  sqlite3* db = store.handle();
+  CHECK(dump(db, "SELECT name, mode, analysis, seed, target_power, recommended_n,"
+                 " recommended_n_low IS NULL, json_extract(result_json, '$.n'), schema_version"
+                 " FROM designs") ==
+        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|4|"});
+  CHECK(query_int(db, fmt::format("SELECT COUNT(*) FROM design_points WHERE design_id = {}"
+                                  " AND type1_error IS NULL AND pet_p0 = 0.74", id)) == 2);
+  // A repeated n or invalid JSON stores nothing.
+  CHECK_THROWS_AS(store.record_design(design, {a, a}), InputError);
+  design.result_json = "{not json";
+  CHECK_THROWS_AS(store.record_design(design, {b}), InputError);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM designs") == 1);
+  // Deleting the design removes its points.
+  exec_sql(db, "DELETE FROM designs");
+  CHECK(query_int(db, "SELECT COUNT(*) FROM design_points") == 0);
 }

@@ -19,7 +19,7 @@ struct sqlite3;
 
 namespace vpgen {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // The SQL that creates schema version kSchemaVersion (tables, view) on a new file; docs/SCHEMA.md
 // describes it. For tools that need the same tables (e.g. a benchmark of raw inserts).
@@ -105,6 +105,41 @@ struct StoredPatient {
   PatientResult result;   // patient, outcomes (arm order), events (arm, then time order)
 };
 
+// One sample size of a stored trial design (`vpgen size`): operating characteristics estimated
+// from `replicates` simulated trials. NaN is stored as NULL (a figure the analysis has none of,
+// e.g. PET outside Simon designs or the type I error of a calculator).
+struct DesignPointRecord {
+  std::int64_t n_total = 0;             // patients randomised (all arms)
+  std::uint64_t replicates = 0;         // simulated trials behind the figures (0: exact)
+  double power = kNoValue;                  // P(reject H0) under the design's alternative
+  double power_mcse = kNoValue;             // its Monte Carlo standard error
+  double type1_error = kNoValue;            // P(reject H0) with both arms given the control
+  double type1_mcse = kNoValue;
+  double expected_events = kNoValue;        // mean events at the analysis (time-to-event endpoints)
+  double expected_duration_months = kNoValue;  // mean time from first patient in to the analysis
+  double pet_p0 = kNoValue;                 // Simon: probability of early termination under p0
+  double expected_n_p0 = kNoValue;          // Simon: expected sample size under p0
+};
+
+// A stored trial design: what was asked (the design file verbatim), how, and the answer.
+struct DesignRecord {
+  std::string name;
+  std::string design_text;      // the design file and every file it names, verbatim
+  std::string design_hash;      // hex digest of design_text
+  std::string mode;             // "mechanistic" | "parametric" | "calculator"
+  std::string endpoint;         // e.g. "orr", "os", "rmst"
+  std::string analysis;         // e.g. "simon", "logrank", "maxcombo"
+  std::string vpgen_version;
+  std::string git_commit;
+  std::uint64_t seed = 0;
+  double target_power = kNoValue;
+  double recommended_n = kNoValue;       // smallest n reaching target_power (monotone fit)
+  double recommended_n_low = kNoValue;   // its 95% interval
+  double recommended_n_high = kNoValue;
+  std::string result_json;      // the full result as `vpgen size --format json` prints it
+  double wall_seconds = 0.0;
+};
+
 class ResultStore {
  public:
   // Opens or creates `path` (":memory:" allowed), creates or checks the schema, sets WAL.
@@ -132,6 +167,11 @@ class ResultStore {
                       const std::function<void(const SurvivalTimeRow&)>& visit);
   // Throws InputError if the patient is not stored in that run.
   StoredPatient patient(std::int64_t run_id, std::uint64_t patient_index);
+
+  // Stores a design and its points in one transaction and returns its design_id. Throws
+  // InputError if a point's n_total repeats or is negative, or result_json is not valid JSON.
+  std::int64_t record_design(const DesignRecord& design,
+                             const std::vector<DesignPointRecord>& points);
 
   sqlite3* handle() { return db_; }   // for tests and tools that run their own SQL
 
