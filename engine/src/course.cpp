@@ -889,6 +889,11 @@ Outcome Course::run() {
       death_cause_ = natural_cause;
     }
     if (death_day_ != kInfinity) {
+      // Recorded on the day it happens, as a trial records the date of death: the first whole
+      // day at or after the model's continuous time (never after the horizon). Outcome times
+      // are then whole days (assessments already are), so a cohort's survival times take a few
+      // thousand distinct values whatever its size, and the stored Kaplan-Meier counts stay small.
+      death_day_ = std::min(std::ceil(death_day_), horizon_);
       stop_treatment(death_day_, StopReason::kDeath);
       record(death_day_, EventKind::kDeath, static_cast<int>(death_cause_), kNoValue);
       t0 = death_day_;

@@ -242,10 +242,12 @@ END;
 
 )sql";
 
-// Tables added by schema version 4. subgroup_counts is derived data: per run, arm and subgroup,
-// the counts that the per-arm and subgroup figures need, maintained by the writer in the same
-// transaction as each block's rows (so it always matches the stored rows), so those figures read
-// a few thousand rows instead of every outcome. designs and design_points hold `vpgen size`.
+// Tables added by schema version 4. subgroup_counts and survival_counts are derived data: per run,
+// arm and subgroup, the counts that the per-arm and subgroup figures need, and per run, arm,
+// endpoint and distinct time, the events and censorings that Kaplan-Meier needs; the writer keeps
+// them in the same transaction as each block's rows (so they always match the stored rows), and
+// those figures read a few thousand rows instead of every outcome (times are whole days, so an
+// endpoint has at most a few thousand distinct times). designs and design_points hold `vpgen size`.
 constexpr std::string_view kTablesV4Sql = R"sql(
 CREATE TABLE subgroup_counts (
   run_id          INTEGER NOT NULL,
@@ -287,6 +289,19 @@ CREATE TABLE subgroup_counts (
   FOREIGN KEY (run_id, arm_index) REFERENCES arms (run_id, arm_index) ON DELETE CASCADE,
   CHECK (n = complete_responses + partial_responses + stable_disease + progressive_disease
            + not_evaluable)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE survival_counts (
+  run_id      INTEGER NOT NULL,
+  arm_index   INTEGER NOT NULL,
+  endpoint    TEXT    NOT NULL CHECK (endpoint = 'OS' OR endpoint = 'PFS'
+                OR endpoint = 'PFS_IRECIST' OR endpoint = 'DOR' OR endpoint = 'PFS2'),
+  time_months REAL    NOT NULL,
+  events      INTEGER NOT NULL CHECK (events >= 0),
+  censored    INTEGER NOT NULL CHECK (censored >= 0),
+  PRIMARY KEY (run_id, arm_index, endpoint, time_months),
+  FOREIGN KEY (run_id, arm_index) REFERENCES arms (run_id, arm_index) ON DELETE CASCADE,
+  CHECK (events + censored > 0)
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE designs (
@@ -457,6 +472,32 @@ SELECT run_id, arm_index, patient_index, 'PFS2',
        CASE WHEN pfs2_months IS NOT NULL THEN pfs2_event ELSE os_event END
 FROM outcomes;
 
+CREATE VIEW kaplan_meier AS
+WITH risk AS (
+  SELECT run_id, arm_index, endpoint, time_months, events, censored,
+         SUM(events + censored) OVER (PARTITION BY run_id, arm_index, endpoint
+                                      ORDER BY time_months DESC)         AS at_risk
+  FROM survival_counts),
+steps AS (
+  SELECT *,
+         SUM(CASE WHEN events < at_risk THEN ln(1.0 - CAST(events AS REAL) / at_risk) END)
+           OVER w                                                        AS log_survival,
+         MAX(events = at_risk) OVER w                                    AS reached_zero,
+         SUM(CASE WHEN events < at_risk
+                  THEN CAST(events AS REAL) / (CAST(at_risk AS REAL) * (at_risk - events))
+             END) OVER w                                                 AS greenwood
+  FROM risk
+  WINDOW w AS (PARTITION BY run_id, arm_index, endpoint ORDER BY time_months
+               ROWS UNBOUNDED PRECEDING))
+SELECT run_id, arm_index, endpoint, time_months, at_risk, events, censored,
+       CASE WHEN reached_zero THEN 0.0 ELSE exp(log_survival) END        AS survival,
+       CASE WHEN reached_zero THEN NULL
+            ELSE exp(log_survival - 1.959963984540054 * sqrt(greenwood)) END AS survival_ci_low,
+       CASE WHEN reached_zero THEN NULL
+            ELSE min(1.0, exp(log_survival + 1.959963984540054 * sqrt(greenwood))) END
+                                                                         AS survival_ci_high
+FROM steps;
+
 CREATE VIEW adsl AS
 SELECT o.run_id AS RUNID, r.scenario_name AS STUDYID,
        printf('%s-R%d-%06d', r.scenario_name, o.run_id, o.patient_index) AS USUBJID,
@@ -563,19 +604,21 @@ GROUP BY o.run_id, o.arm_index, p.cancer_type, tmb_band, pdl1_band, p.hot, memor
 )sql";
 
 // What a file of this version must contain, checked when an existing file is opened.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 16> kSchemaObjects = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 18> kSchemaObjects = {{
     {"table", "runs"},
     {"table", "arms"},
     {"table", "patients"},
     {"table", "outcomes"},
     {"table", "events"},
     {"table", "subgroup_counts"},
+    {"table", "survival_counts"},
     {"table", "designs"},
     {"table", "design_points"},
     {"trigger", "outcomes_delete_events"},
     {"view", "arm_summary"},
     {"view", "responder_fractions"},
     {"view", "survival_input"},
+    {"view", "kaplan_meier"},
     {"view", "adsl"},
     {"view", "adrs"},
     {"view", "adtte"},
@@ -763,7 +806,7 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
     state = read_schema_state(db);
     if (state.user_version >= kOldestMigratedVersion && state.user_version < kSchemaVersion) {
       for (const std::string_view view : {"arm_summary", "responder_fractions", "survival_input",
-                                          "adsl", "adrs", "adtte", "adae"})
+                                          "kaplan_meier", "adsl", "adrs", "adtte", "adae"})
         sqlite::exec(db, fmt::format("DROP VIEW IF EXISTS {};", view).c_str(),
                      "migrating the schema: replacing the views");
       sqlite::exec(db, std::string(kTablesV4Sql).c_str(), "migrating the schema: adding tables");
@@ -771,6 +814,11 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
                    fmt::format("INSERT INTO subgroup_counts {}", kSubgroupCountsFromRowsSql).c_str(),
                    "migrating the schema: counting the stored outcomes by subgroup");
       sqlite::exec(db, std::string(kViewsSql).c_str(), "migrating the schema: adding views");
+      sqlite::exec(db,
+                   "INSERT INTO survival_counts SELECT run_id, arm_index, endpoint, time_months,"
+                   " SUM(event), SUM(1 - event) FROM survival_input GROUP BY run_id, arm_index,"
+                   " endpoint, time_months",
+                   "migrating the schema: counting the stored survival times");
       sqlite::exec(db, fmt::format("PRAGMA user_version = {};", kSchemaVersion).c_str(),
                    "migrating the schema: setting the version");
       transaction.commit(commit);
@@ -1242,41 +1290,27 @@ void ResultStore::survival_times(std::int64_t run_id, std::uint32_t arm_index,
                                  SurvivalEndpoint endpoint,
                                  const std::function<void(const SurvivalTimeRow&)>& visit) {
   require_run(db_, run_id);
-  const char* time = "os_months";
-  const char* event = "os_event";
-  const char* operation = "reading overall-survival times";
+  // survival_counts holds the same observations as the survival_input view (PFS2: the definition
+  // in result_store.hpp), already grouped by time.
+  std::string_view name = "OS";
   switch (endpoint) {
     case SurvivalEndpoint::kOs: break;
-    case SurvivalEndpoint::kPfs:
-      time = "pfs_months";
-      event = "pfs_event";
-      operation = "reading progression-free times";
-      break;
-    case SurvivalEndpoint::kPfsIrecist:
-      time = "pfs_irecist_months";
-      event = "pfs_irecist_event";
-      operation = "reading iRECIST progression-free times";
-      break;
-    case SurvivalEndpoint::kPfs2:
-      // The definition in result_store.hpp: PFS2 where a next line started, else OS.
-      time = "CASE WHEN next_line_months IS NULL THEN os_months ELSE pfs2_months END";
-      event = "CASE WHEN next_line_months IS NULL THEN os_event ELSE pfs2_event END";
-      operation = "reading PFS2 times";
-      break;
+    case SurvivalEndpoint::kPfs: name = "PFS"; break;
+    case SurvivalEndpoint::kPfsIrecist: name = "PFS_IRECIST"; break;
+    case SurvivalEndpoint::kPfs2: name = "PFS2"; break;
   }
   Statement query(db_,
-                  fmt::format("SELECT t, SUM(e), COUNT(*) FROM (SELECT {} AS t, {} AS e"
-                              " FROM outcomes WHERE run_id = ?1 AND arm_index = ?2)"
-                              " GROUP BY t ORDER BY t",
-                              time, event),
-                  operation);
+                  "SELECT time_months, events, censored FROM survival_counts"
+                  " WHERE run_id = ?1 AND arm_index = ?2 AND endpoint = ?3 ORDER BY time_months",
+                  "reading survival times");
   query.bind_int64(1, run_id);
   query.bind_int64(2, arm_index);
+  query.bind_static_text(3, name);
   SurvivalTimeRow row;
   while (query.step()) {
     row.time_months = query.column_real(0);
     row.events = static_cast<std::uint64_t>(query.column_int64(1));
-    row.censored = static_cast<std::uint64_t>(query.column_int64(2)) - row.events;
+    row.censored = static_cast<std::uint64_t>(query.column_int64(2));
     visit(row);
   }
 }
@@ -1548,6 +1582,38 @@ void count_outcome(const Outcome& o, SubgroupCounts& c) {
   c[kTreatmentHoldsSquares] += static_cast<std::int64_t>(o.treatment_holds) * o.treatment_holds;
 }
 
+// One row of survival_counts: arm x endpoint x time (the stored double, compared exactly).
+enum class CountedEndpoint { kOs, kPfs, kPfsIrecist, kDor, kPfs2 };
+constexpr std::array<std::string_view, 5> kCountedEndpointNames = {"OS", "PFS", "PFS_IRECIST",
+                                                                   "DOR", "PFS2"};
+struct SurvivalKey {
+  std::uint32_t arm = 0;
+  CountedEndpoint endpoint = CountedEndpoint::kOs;
+  double time_months = 0.0;
+  auto operator<=>(const SurvivalKey&) const = default;
+};
+struct SurvivalCount {
+  std::int64_t events = 0;
+  std::int64_t censored = 0;
+};
+
+// The survival_input view's observations of one outcome, added to `times`.
+void count_times(std::uint32_t arm, const Outcome& o, std::map<SurvivalKey, SurvivalCount>& times) {
+  const auto add = [&](CountedEndpoint endpoint, double time_months, bool event) {
+    SurvivalCount& c = times[SurvivalKey{arm, endpoint, time_months}];
+    (event ? c.events : c.censored) += 1;
+  };
+  add(CountedEndpoint::kOs, o.os_months, o.os_event);
+  add(CountedEndpoint::kPfs, o.pfs_months, o.pfs_event);
+  add(CountedEndpoint::kPfsIrecist, o.pfs_irecist_months, o.pfs_irecist_event);
+  if (!std::isnan(o.duration_of_response_months))
+    add(CountedEndpoint::kDor, o.duration_of_response_months, o.dor_event);
+  if (std::isnan(o.next_line_months))
+    add(CountedEndpoint::kPfs2, o.os_months, o.os_event);
+  else
+    add(CountedEndpoint::kPfs2, o.pfs2_months, o.pfs2_event);
+}
+
 struct RunWriter::Statements {
   Statement begin;
   Statement commit;
@@ -1555,8 +1621,10 @@ struct RunWriter::Statements {
   Statement outcome;
   Statement event;
   Statement subgroup;
+  Statement survival;
   std::uint32_t arm_count = 0;
   std::map<SubgroupKey, SubgroupCounts> cells;  // of the block being written
+  std::map<SurvivalKey, SurvivalCount> times;   // of the block being written
 };
 
 RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
@@ -1631,6 +1699,12 @@ RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
       "treatment_holds = treatment_holds + excluded.treatment_holds, treatment_holds_squares = "
       "treatment_holds_squares + excluded.treatment_holds_squares",
       "counting outcomes by subgroup", true);
+  s.survival = Statement(
+      db,
+      "INSERT INTO survival_counts (run_id, arm_index, endpoint, time_months, events, censored)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, arm_index, endpoint, time_months)"
+      " DO UPDATE SET events = events + excluded.events, censored = censored + excluded.censored",
+      "counting survival times", true);
   if (store_events_)
     s.event = Statement(db,
                         "INSERT INTO events (run_id, patient_index, arm_index, seq, day, kind, code,"
@@ -1648,6 +1722,7 @@ void RunWriter::write_block(const Block& block) {
   try {
     storable(last_index, "patient index");
     s.cells.clear();
+    s.times.clear();
     Transaction transaction(store_.db_, s.begin);
     for (const PatientResult& result : block.results) {
       const Patient& p = result.patient;
@@ -1736,6 +1811,7 @@ void RunWriter::write_block(const Block& block) {
                               memory_band(p.memory_capacity),
                               p.line_of_therapy};
         count_outcome(o, s.cells.try_emplace(key, SubgroupCounts{}).first->second);
+        count_times(arm, o, s.times);
       }
 
       if (!store_events_) {
@@ -1791,6 +1867,16 @@ void RunWriter::write_block(const Block& block) {
       for (std::size_t c = 0; c < counts.size(); ++c)
         subgroup.bind_int64(static_cast<int>(9 + c), counts[c]);
       subgroup.execute();
+    }
+    Statement& survival = s.survival;
+    for (const auto& [key, count] : s.times) {
+      survival.bind_int64(1, run_id_);
+      survival.bind_int64(2, key.arm);
+      survival.bind_static_text(3, kCountedEndpointNames[static_cast<std::size_t>(key.endpoint)]);
+      survival.bind_real(4, key.time_months);
+      survival.bind_int64(5, count.events);
+      survival.bind_int64(6, count.censored);
+      survival.execute();
     }
     transaction.commit(s.commit);
   } catch (const Error& e) {

@@ -178,7 +178,8 @@ TEST_CASE("a grade >= 3 irAE stops treatment for toxicity and a grade 5 one is f
   CHECK(o.stop_reason == StopReason::kToxicity);
   CHECK(o.os_event);
   CHECK(o.os_months < 1.0);
-  CHECK(o.irae_onset_months == doctest::Approx(o.os_months));
+  // Death is recorded on the first whole day at or after the fatal irAE (the date of death).
+  CHECK(o.os_months * kDaysPerMonth == doctest::Approx(std::ceil(o.irae_onset_months * kDaysPerMonth)));
   CHECK(o.best_response == Response::kNE);   // died before the first assessment
 
   s.course.severe_grade_probs = {0.0, 1.0, 0.0};
@@ -668,4 +669,36 @@ TEST_CASE("a targeted regimen acts by cancer type, not by immune biomarkers") {
   CHECK(insensitive.best_percent_change > 0.0);                       // no kill outside RCC
   CHECK(responds.pfs_event);                                          // resistance regrows
   CHECK_FALSE(responds.eradicated);
+}
+
+TEST_CASE("survival times are whole days, or the horizon for patients alive at its end") {
+  // Deaths from the disease (a fast tumour, no treatment effect), from other causes (a continuous
+  // draw) and from toxicity: every time-to-event field is a whole number of days.
+  RegimenSpec toxic = anti_pd1();
+  toxic.phases[0].irae_hazard_per_month = 0.5;
+  toxic.phases[0].frac_severe_irae = 0.5;
+  Scenario s = scenario_with({toxic});
+  const double horizon_days = 120 * kDaysPerMonth;
+  int deaths = 0;
+  for (int k = 0; k < 60; ++k) {
+    CAPTURE(k);
+    const Patient p = patient(1 + k, 5.0 * (k % 10), 0.1 * (k % 10), 0.5);
+    detail::PatientBiology b = biology_for(s, p);
+    b.growth_per_day = std::log(2.0) / (20.0 + 10.0 * k);
+    b.other_death_day = 37.3 * (k + 1) + 0.123;   // fractional on purpose
+    const Outcome o = run(s, p, b);
+    deaths += o.os_event ? 1 : 0;
+    const auto whole_day = [&](double months) {
+      const double days = months * kDaysPerMonth;
+      return days == horizon_days || std::abs(days - std::round(days)) < 1e-6;
+    };
+    CHECK(whole_day(o.os_months));
+    CHECK(whole_day(o.pfs_months));
+    CHECK(whole_day(o.pfs_irecist_months));
+    if (!std::isnan(o.duration_of_response_months)) {
+      CHECK(whole_day(o.time_to_response_months));
+      CHECK(whole_day(o.time_to_response_months + o.duration_of_response_months));
+    }
+  }
+  CHECK(deaths > 30);
 }

@@ -824,7 +824,8 @@ void make_old_version(const std::string& path, int version) {
   REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
   exec_sql(raw, "DROP VIEW arm_summary; DROP VIEW responder_fractions; DROP VIEW survival_input;"
                 " DROP VIEW adsl; DROP VIEW adrs; DROP VIEW adtte; DROP VIEW adae;"
-                " DROP TABLE subgroup_counts; DROP TABLE design_points; DROP TABLE designs;"
+                " DROP VIEW kaplan_meier; DROP TABLE subgroup_counts; DROP TABLE survival_counts;"
+                " DROP TABLE design_points; DROP TABLE designs;"
                 " CREATE VIEW arm_summary AS SELECT run_id, arm_index FROM arms;");
   if (version == 3)
     exec_sql(raw, "CREATE VIEW responder_fractions AS SELECT 1; CREATE VIEW survival_input AS"
@@ -843,6 +844,7 @@ TEST_CASE("version-2 and version-3 files are migrated in place: subgroup counts 
     std::vector<std::string> counts_before;
     std::vector<std::string> summary_before;
     std::vector<std::string> outcomes_before;
+    std::vector<std::string> times_before;
     {
       ResultStore store(file.path());
       const std::int64_t run = store.begin_run(make_provenance(kArms));
@@ -855,19 +857,22 @@ TEST_CASE("version-2 and version-3 files are migrated in place: subgroup counts 
       counts_before = dump(store.handle(), "SELECT * FROM subgroup_counts");
       summary_before = dump(store.handle(), "SELECT * FROM arm_summary");
       outcomes_before = dump(store.handle(), "SELECT * FROM outcomes");
+      times_before = dump(store.handle(), "SELECT * FROM survival_counts");
     }
     REQUIRE(counts_before.size() > 4);
     make_old_version(file.path(), version);
     ResultStore store(file.path());
     sqlite3* db = store.handle();
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
-    CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'") == 7);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'") == 8);
     CHECK(query_int(db, "SELECT schema_version FROM runs") == version);  // the version that wrote it
     CHECK(query_text(db, "SELECT status FROM runs") == "complete");
     // Rebuilt from the rows, the counts equal what the writer kept block by block.
     CHECK(dump(db, "SELECT * FROM subgroup_counts") == counts_before);
     CHECK(dump(db, "SELECT * FROM arm_summary") == summary_before);
     CHECK(dump(db, "SELECT * FROM outcomes") == outcomes_before);
+    CHECK(dump(db, "SELECT * FROM survival_counts") == times_before);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM kaplan_meier") == static_cast<std::int64_t>(times_before.size()));
     CHECK(store.list_runs().size() == 1);
   }
 }
@@ -1370,6 +1375,48 @@ TEST_CASE("best_response_unconfirmed refuses anything but a RECIST response") {
                      &message) == SQLITE_CONSTRAINT_NOTNULL);
   sqlite3_free(message);
   CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_response_unconfirmed = 'PR'") > 0);
+}
+
+TEST_CASE("survival_counts equals survival_input grouped by time; kaplan_meier multiplies it out") {
+  constexpr std::uint32_t kArms = 2;
+  ResultStore store(":memory:");
+  const std::int64_t run = store.begin_run(make_provenance(kArms));
+  {
+    RunWriter writer(store, run, false);
+    writer.write_block(make_block(0, 11, kArms));
+    writer.write_block(make_block(11, 25, kArms));
+  }
+  sqlite3* db = store.handle();
+  const std::vector<std::string> expected =
+      dump(db, "SELECT run_id, arm_index, endpoint, time_months, SUM(event), SUM(1 - event)"
+               " FROM survival_input GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
+  CHECK(expected.size() > 50);
+  CHECK(dump(db, "SELECT * FROM survival_counts ORDER BY 1, 2, 3, 4") == expected);
+  // The view's curve against the product-limit estimator computed here row by row.
+  for (const char* endpoint : {"OS", "PFS", "DOR"}) {
+    CAPTURE(endpoint);
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, fmt::format("SELECT time_months, events, censored, at_risk,"
+                                               " survival FROM kaplan_meier WHERE arm_index = 1"
+                                               " AND endpoint = '{}' ORDER BY time_months",
+                                               endpoint).c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    std::int64_t remaining = query_int(db, fmt::format("SELECT COUNT(*) FROM survival_input WHERE"
+                                                       " arm_index = 1 AND endpoint = '{}'", endpoint));
+    double survival = 1.0;
+    int rows = 0;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      const std::int64_t events = sqlite3_column_int64(stmt, 1);
+      const std::int64_t censored = sqlite3_column_int64(stmt, 2);
+      CHECK(sqlite3_column_int64(stmt, 3) == remaining);
+      survival *= 1.0 - static_cast<double>(events) / static_cast<double>(remaining);
+      CHECK(sqlite3_column_double(stmt, 4) == doctest::Approx(survival).epsilon(1e-12));
+      remaining -= events + censored;
+      ++rows;
+    }
+    sqlite3_finalize(stmt);
+    CHECK(remaining == 0);
+    CHECK(rows >= 3);
+  }
 }
 
 TEST_CASE("record_design stores a design and one row per sample size, NaN as NULL") {
