@@ -697,11 +697,12 @@ TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gi
   for (const auto& row : rows_of(find("AS responder_fraction"))) by_type += std::stod(row.at(3));
   CHECK(by_type == scalar("SELECT SUM(responders) FROM arm_summary WHERE run_id = 1"));
   // Kaplan-Meier input: the first at-risk count is the whole arm, events add up to deaths.
-  const auto km = rows_of(find("SUM(COUNT(*)) OVER (ORDER BY os_months DESC) AS at_risk\nFROM"));
+  const auto km = rows_of(find("FROM survival_counts\nWHERE run_id = 1 AND arm_index = 0"));
   CHECK(km.front().at(3) == "2000");
   double events = 0.0;
   for (const auto& row : km) events += std::stod(row.at(1));
   CHECK(events == scalar("SELECT deaths FROM arm_summary WHERE run_id = 1 AND arm_index = 0"));
+  CHECK(events == scalar("SELECT SUM(os_event) FROM outcomes WHERE run_id = 1 AND arm_index = 0"));
   // The SQL Kaplan-Meier curve is vpgen report's: S at 12 months.
   const auto report =
       nlohmann::json::parse(run_vpgen(fmt::format("report --db {} --format json", db.string())).out);
@@ -717,11 +718,24 @@ TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gi
                " tmb_mut_per_mb >= 10 AND pdl1_tps_percent >= 1 AND hot = 1"));
   for (const auto& row : profile)
     CHECK((std::stod(row.at(4)) <= std::stod(row.at(3)) && std::stod(row.at(3)) <= std::stod(row.at(5))));
-  // survival_input's PFS input has the same at-risk start and events as the outcomes table.
+  // survival_input's per-patient PFS rows: one per patient, the outcomes table's events.
   const auto pfs = rows_of(find("FROM survival_input"));
-  CHECK(pfs.front().at(3) == "2000");
+  CHECK(pfs.size() == 2000);
   double pfs_events = 0.0;
-  for (const auto& row : pfs) pfs_events += std::stod(row.at(1));
+  for (const auto& row : pfs) pfs_events += std::stod(row.at(2));
   CHECK(pfs_events == scalar("SELECT SUM(pfs_event) FROM outcomes WHERE run_id = 1 AND arm_index = 1"));
+  // Memory bands partition each arm; their durable CRs are the arm's, and the bands are the
+  // documented ones (counted here from the patients table).
+  const auto memory = rows_of(find("c.memory_band,"));
+  REQUIRE(memory.size() == 9);
+  CHECK(std::stod(memory[0].at(2)) ==
+        scalar("SELECT COUNT(*) FROM patients WHERE run_id = 1 AND memory_capacity < 1.0 / 3"));
+  double arm0 = 0.0;
+  for (std::size_t k = 0; k < 3; ++k) arm0 += std::stod(memory[k].at(2));
+  CHECK(arm0 == 2000);
+  // Beyond progression by type adds up to the outcomes' count.
+  double beyond = 0.0;
+  for (const auto& row : rows_of(find("AS treated_beyond_progression"))) beyond += std::stod(row.at(2));
+  CHECK(beyond == scalar("SELECT SUM(beyond_progression) FROM outcomes WHERE run_id = 1"));
   sqlite3_close(h);
 }
