@@ -890,10 +890,13 @@ Outcome Course::run() {
     }
     if (death_day_ != kInfinity) {
       // Recorded on the day it happens, as a trial records the date of death: the first whole
-      // day at or after the model's continuous time (never after the horizon). Outcome times
-      // are then whole days (assessments already are), so a cohort's survival times take a few
-      // thousand distinct values whatever its size, and the stored Kaplan-Meier counts stay small.
-      death_day_ = std::min(std::ceil(death_day_), horizon_);
+      // day at or after the model's continuous time, or the last whole day of follow-up when
+      // that day would fall after the horizon (a death at the horizon itself would read as an
+      // event at the end of every curve). Outcome times are then whole days (assessments already
+      // are), so a cohort's survival times take a few thousand distinct values whatever its
+      // size, and the stored Kaplan-Meier counts stay small.
+      death_day_ = std::ceil(death_day_);
+      if (death_day_ > horizon_) death_day_ = std::floor(horizon_);
       stop_treatment(death_day_, StopReason::kDeath);
       record(death_day_, EventKind::kDeath, static_cast<int>(death_cause_), kNoValue);
       t0 = death_day_;

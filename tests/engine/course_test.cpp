@@ -685,13 +685,15 @@ TEST_CASE("survival times are whole days, or the horizon for patients alive at i
     const Patient p = patient(1 + k, 5.0 * (k % 10), 0.1 * (k % 10), 0.5);
     detail::PatientBiology b = biology_for(s, p);
     b.growth_per_day = std::log(2.0) / (20.0 + 10.0 * k);
-    b.other_death_day = 37.3 * (k + 1) + 0.123;   // fractional on purpose
+    // Fractional on purpose; the last one falls in the final half day before the horizon.
+    b.other_death_day = k == 59 ? horizon_days - 0.25 : 37.3 * (k + 1) + 0.123;
     const Outcome o = run(s, p, b);
     deaths += o.os_event ? 1 : 0;
     const auto whole_day = [&](double months) {
       const double days = months * kDaysPerMonth;
       return days == horizon_days || std::abs(days - std::round(days)) < 1e-6;
     };
+    CHECK((!o.os_event || o.os_months * kDaysPerMonth < horizon_days));  // no death at the horizon
     CHECK(whole_day(o.os_months));
     CHECK(whole_day(o.pfs_months));
     CHECK(whole_day(o.pfs_irecist_months));
