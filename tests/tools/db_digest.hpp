@@ -60,6 +60,12 @@ inline std::uint64_t run_digest(sqlite3* db, std::int64_t run_id) {
   std::uint64_t h = table_digest(db, "patients", run_id, "patient_index");
   h ^= table_digest(db, "outcomes", run_id, "patient_index, arm_index") * 31;
   h ^= table_digest(db, "events", run_id, "patient_index, arm_index, seq") * 131;
+  // The derived counts the writer keeps block by block: equal whatever the threads, the block
+  // size, or an interruption and resume.
+  h ^= table_digest(db, "subgroup_counts", run_id,
+                    "arm_index, cancer_type, tmb_band, pdl1_band, hot, memory_band, line_of_therapy") *
+       1031;
+  h ^= table_digest(db, "survival_counts", run_id, "arm_index, endpoint, time_months") * 8191;
   return h;
 }
 

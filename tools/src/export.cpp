@@ -17,6 +17,9 @@ std::string_view order_of(std::string_view table) {
   if (table == "arms" || table == "arm_summary") return "arm_index";
   if (table == "patients") return "patient_index";
   if (table == "outcomes") return "patient_index, arm_index";
+  if (table == "subgroup_counts")
+    return "arm_index, cancer_type, tmb_band, pdl1_band, hot, memory_band, line_of_therapy";
+  if (table == "survival_counts") return "arm_index, endpoint, time_months";
   return "patient_index, arm_index, seq";  // events
 }
 
@@ -100,7 +103,9 @@ std::uint64_t export_table(ResultStore& store, std::int64_t run_id, std::string_
                            std::string_view format, std::ostream& out) {
   if (std::find(kExportTables.begin(), kExportTables.end(), table) == kExportTables.end())
     throw InputError(fmt::format(
-        "--table {}: not one of runs, arms, patients, outcomes, events, arm_summary", table));
+        "--table {}: not one of runs, arms, patients, outcomes, events, arm_summary, "
+        "subgroup_counts, survival_counts",
+        table));
   if (format != "csv" && format != "jsonl")
     throw InputError(fmt::format("--format {}: not one of csv, jsonl", format));
   store.run_info(run_id);  // InputError if the file holds no such run
