@@ -379,7 +379,7 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
     CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
                         " 'patients', 'outcomes', 'events', 'arm_summary', 'responder_fractions',"
                         " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae', 'subgroup_counts',"
-                        " 'designs', 'design_points')") == 15);
+                        " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier')") == 18);
     const std::int64_t run = store.begin_run(make_provenance(2));
     CHECK(query_int(db, fmt::format("SELECT schema_version FROM runs WHERE run_id = {}", run)) ==
           kSchemaVersion);
@@ -824,7 +824,8 @@ void make_old_version(const std::string& path, int version) {
   REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
   exec_sql(raw, "DROP VIEW arm_summary; DROP VIEW responder_fractions; DROP VIEW survival_input;"
                 " DROP VIEW adsl; DROP VIEW adrs; DROP VIEW adtte; DROP VIEW adae;"
-                " DROP VIEW kaplan_meier; DROP TABLE subgroup_counts; DROP TABLE survival_counts;"
+                " DROP VIEW kaplan_meier; DROP VIEW survival_counts; DROP TABLE subgroup_counts;"
+                " DROP TABLE survival_time_counts;"
                 " DROP TABLE design_points; DROP TABLE designs;"
                 " CREATE VIEW arm_summary AS SELECT run_id, arm_index FROM arms;");
   if (version == 3)
@@ -864,7 +865,7 @@ TEST_CASE("version-2 and version-3 files are migrated in place: subgroup counts 
     ResultStore store(file.path());
     sqlite3* db = store.handle();
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
-    CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'") == 8);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'") == 9);
     CHECK(query_int(db, "SELECT schema_version FROM runs") == version);  // the version that wrote it
     CHECK(query_text(db, "SELECT status FROM runs") == "complete");
     // Rebuilt from the rows, the counts equal what the writer kept block by block.
