@@ -242,12 +242,13 @@ END;
 
 )sql";
 
-// Tables added by schema version 4. subgroup_counts and survival_time_counts are derived data: per run,
-// arm and subgroup, the counts that the per-arm and subgroup figures need, and per run, arm,
-// endpoint and distinct time, the events and censorings that Kaplan-Meier needs; the writer keeps
-// them in the same transaction as each block's rows (so they always match the stored rows), and
-// those figures read a few thousand rows instead of every outcome (times are whole days, so an
-// endpoint has at most a few thousand distinct times). designs and design_points hold `vpgen size`.
+// Tables added by schema version 4. subgroup_counts and survival_time_counts are derived data:
+// per run, arm and subgroup, the counts that the per-arm and subgroup figures need, and per run,
+// arm and distinct time, each endpoint's events and censorings that Kaplan-Meier needs. The
+// writer keeps them in the same transaction as each block's rows (so they always match the
+// stored rows), and those figures read a few thousand rows instead of every outcome (times are
+// whole days, so an arm has at most a few thousand distinct times). designs and design_points
+// hold `vpgen size`.
 constexpr std::string_view kTablesV4Sql = R"sql(
 CREATE TABLE subgroup_counts (
   run_id          INTEGER NOT NULL,
