@@ -346,6 +346,21 @@ TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or n
   CHECK_FALSE(fs::exists(absent.string() + ".partial"));
   CHECK(run_vpgen(fmt::format("export --db {} --run 1 --table secrets", db.string())).exit_code == 2);
   CHECK(run_vpgen(fmt::format("runs --db {}", (temp_dir() / "none.db").string())).exit_code == 2);
+  // The derived counts export too: subgroup cells add up to the arm sizes, survival rows to
+  // every patient of every arm for each endpoint but DOR.
+  const auto cells = parse_csv(
+      run_vpgen(fmt::format("export --db {} --run 1 --table subgroup_counts", db.string())).out);
+  REQUIRE(cells.size() > 1);
+  REQUIRE(cells[0].size() > 8);
+  CHECK(cells[0][8] == "n");
+  double patients = 0;
+  for (std::size_t r = 1; r < cells.size(); ++r) patients += std::stod(cells[r][8]);
+  const auto runs_json = nlohmann::json::parse(run_vpgen(fmt::format("runs --db {} --format json", db.string())).out);
+  CHECK(patients == 3.0 * runs_json[0]["patients_stored"].get<double>());
+  const auto times = parse_csv(
+      run_vpgen(fmt::format("export --db {} --run 1 --table survival_counts --format csv", db.string())).out);
+  REQUIRE(times.size() > 1);
+  CHECK(times[0] == std::vector<std::string>{"run_id", "arm_index", "endpoint", "time_months", "events", "censored"});
 }
 
 TEST_CASE("the analysis views agree with the tables they are built on") {

@@ -4,6 +4,7 @@
 #include "provenance.hpp"
 #include "report.hpp"
 #include "scenario_loader.hpp"
+#include "size.hpp"
 #include "calibrate.hpp"
 #include "export.hpp"
 #include "validate.hpp"
@@ -241,6 +242,68 @@ int calibrate(const CalibrateArgs& args, const std::string& command_line) {
   return 0;
 }
 
+struct SizeArgs {
+  std::string design;                       // DESIGN.toml, or empty with --calc
+  std::string format = "text";
+  int threads = 0;
+  std::string db;                           // empty: nothing is stored
+  bool quiet = false;
+  vpgen::sizing::CalculatorRequest calc;    // calc.kind empty: no calculator
+};
+
+// `vpgen size DESIGN.toml` or `vpgen size --calc KIND ...`. Input is checked, and the run done,
+// before the database is opened: a bad design writes nothing.
+int run_size(const SizeArgs& args, const std::string& command_line) {
+  namespace s = vpgen::sizing;
+  if (args.design.empty() == args.calc.kind.empty())
+    throw vpgen::InputError("give either a design file or --calc KIND (not both)");
+  if (!args.calc.kind.empty()) {
+    const nlohmann::json answer = s::calculate(args.calc);
+    if (!args.db.empty()) {
+      vpgen::ResultStore store(args.db);
+      store.record_design(s::calculator_record(answer, command_line), s::calculator_points(answer));
+    }
+    if (args.format == "json") fmt::print("{}\n", answer.dump(2));
+    else fmt::print("{}", s::calculator_text(answer));
+    return 0;
+  }
+  const s::Design design = s::read_design(args.design);
+  // A run can be long: a --db that cannot be created fails now, not after it.
+  if (!args.db.empty()) {
+    const std::filesystem::path folder = std::filesystem::path(args.db).parent_path();
+    if (!folder.empty() && !std::filesystem::is_directory(folder))
+      throw vpgen::InputError(fmt::format("--db {}: no such folder", args.db));
+  }
+  const bool show = !args.quiet && isatty(STDERR_FILENO);
+  const auto start = Clock::now();
+  auto last = start;
+  bool shown = false;
+  s::RunOptions options;
+  options.threads = args.threads;
+  options.on_progress = [&](const s::SizeProgress& p) {
+    if (!show) return;
+    const auto now = Clock::now();
+    if (now - start < std::chrono::seconds(2) || now - last < std::chrono::milliseconds(500))
+      return;
+    last = now;
+    shown = true;
+    fmt::print(stderr, "\r  {}: {}/{} {}   {:.0f} s        ", p.stage, p.done, p.total,
+               p.stage.rfind("pool", 0) == 0 ? "patients" : "replicates (at most)",
+               std::chrono::duration<double>(now - start).count());
+    std::fflush(stderr);
+  };
+  const s::SizeResult result = s::run_design(design, options);
+  if (shown) std::fputc('\n', stderr);
+  const std::string json_text = s::size_json(result).dump(2);
+  if (!args.db.empty()) {
+    vpgen::ResultStore store(args.db);
+    store.record_design(s::design_record(result, json_text), s::design_points(result));
+  }
+  if (args.format == "json") fmt::print("{}\n", json_text);
+  else fmt::print("{}", s::size_text(result));
+  return 0;
+}
+
 std::int64_t run_or_latest(vpgen::ResultStore& store, const std::string& db,
                            std::optional<std::int64_t> run) {
   if (run) return *run;
@@ -360,9 +423,11 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--db", exp.db, "Results database")->required();
   export_cmd->add_option("--run", exp.run, "Run id")->required();
   export_cmd->add_option("--table", exp.table,
-                         "runs, arms, patients, outcomes, events or arm_summary")
+                         "runs, arms, patients, outcomes, events, arm_summary, subgroup_counts or "
+                         "survival_counts")
       ->required()
-      ->check(CLI::IsMember({"runs", "arms", "patients", "outcomes", "events", "arm_summary"}));
+      ->check(CLI::IsMember(std::vector<std::string>(vpgen::kExportTables.begin(),
+                                                     vpgen::kExportTables.end())));
   export_cmd->add_option("--format", exp.format, "csv (RFC 4180, header row) or jsonl")
       ->capture_default_str()
       ->check(CLI::IsMember({"csv", "jsonl"}));
@@ -401,6 +466,56 @@ int main(int argc, char** argv) {
   calibrate_cmd->add_flag("--dry-run", cal.dry_run, "Fit and report, but write no file");
   calibrate_cmd->add_flag("--quiet", cal.quiet, "No progress on stderr");
 
+  SizeArgs sz;
+  CLI::App* size_cmd = app.add_subcommand(
+      "size", "Size a trial from replicate trials of the virtual population or of parametric "
+              "models (DESIGN.toml), or run a sample-size calculator (--calc)");
+  size_cmd->add_option("design", sz.design, "Design file (TOML; docs/DESIGN.md)");
+  size_cmd->add_option("--format", sz.format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}));
+  size_cmd->add_option("--threads", sz.threads, "Worker threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
+  size_cmd->add_option("--db", sz.db, "Store the design and one row per n in this database");
+  size_cmd->add_flag("--quiet", sz.quiet, "No progress on stderr");
+  vpgen::sizing::CalculatorRequest& calc = sz.calc;
+  size_cmd->add_option("--calc", calc.kind,
+                       "Calculator instead of a design: binomial, simon, proportions, events, "
+                       "duration")
+      ->check(CLI::IsMember({"binomial", "simon", "proportions", "events", "duration"}));
+  size_cmd->add_option("--p0", calc.p0, "Response rate under H0 (binomial, simon)");
+  size_cmd->add_option("--p1", calc.p1, "Response rate to detect (binomial, simon)");
+  size_cmd->add_option("--p-control", calc.p_control, "Control response rate (proportions)");
+  size_cmd->add_option("--p-experimental", calc.p_experimental,
+                       "Experimental response rate (proportions)");
+  size_cmd->add_option("--alpha", calc.alpha, "Type I error (one-sided for binomial, simon)");
+  size_cmd->add_option("--power", calc.power, "Target power");
+  size_cmd->add_option("--sides", calc.sides, "1 or 2 (proportions, events)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({1, 2}));
+  size_cmd->add_option("--allocation-ratio", calc.allocation_ratio,
+                       "n_experimental / n_control (proportions, events, duration)")
+      ->capture_default_str();
+  size_cmd->add_option("--criterion", calc.criterion, "simon: optimal, minimax or both")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"optimal", "minimax", "both"}));
+  size_cmd->add_option("--n-max", calc.n_max, "Largest n searched (binomial 1000, simon 100)")
+      ->check(CLI::Range(2, 100000));
+  size_cmd->add_option("--hr", calc.hazard_ratio, "Hazard ratio experimental/control (events, "
+                                                  "duration)");
+  size_cmd->add_option("--median-control-months", calc.median_control_months,
+                       "Control median survival, exponential (events, duration)");
+  size_cmd->add_option("--hazard-control-per-month", calc.hazard_control_per_month,
+                       "Control hazard (instead of the median)");
+  size_cmd->add_option("--accrual-months", calc.accrual_months, "Accrual duration (events)");
+  size_cmd->add_option("--accrual-rate-per-month", calc.accrual_rate_per_month,
+                       "Patients per month (duration)");
+  size_cmd->add_option("--followup-months", calc.followup_months,
+                       "Follow-up after the last patient enters (events)");
+  size_cmd->add_option("--dropout-probability-per-year", calc.dropout_probability_per_year,
+                       "P(drop out within 12 months), exponential (events, duration)");
+  size_cmd->add_option("--events", calc.events, "Events to wait for (duration)");
+  size_cmd->add_option("--patients", calc.patients, "Patients enrolled (duration)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -415,6 +530,11 @@ int main(int argc, char** argv) {
       std::string command_line = "vpgen";
       for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
       return calibrate(cal, command_line);
+    }
+    if (*size_cmd) {
+      std::string command_line = "vpgen";
+      for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+      return run_size(sz, command_line);
     }
     if (*report_cmd) {
       require_existing(report_db);
