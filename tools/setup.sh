@@ -13,8 +13,9 @@ packages=(g++ cmake ninja-build pkg-config git sqlite3 libsqlite3-dev libboost-d
           libtomlplusplus-dev doctest-dev libcli11-dev libfmt-dev nlohmann-json3-dev
           librandom123-dev libnlopt-cxx-dev)
 # The test suite also checks vpgen against independent software: R's survival package reading the
-# ADaM views (tests skip with a message where R is absent; `test` installs it).
-[ "$mode" = test ] && packages+=(r-base-core r-cran-survival r-cran-rsqlite r-cran-rpact)
+# ADaM views, R rpact against `vpgen size`, and headless Chromium loading the HTML report (those
+# tests skip with a message where the program is absent; `test` installs them).
+[ "$mode" = test ] && packages+=(r-base-core r-cran-survival r-cran-rsqlite r-cran-rpact chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,8 @@
 #include "patient_view.hpp"
 #include "provenance.hpp"
 #include "report.hpp"
+#include "report_data.hpp"
+#include "report_html.hpp"
 #include "scenario_loader.hpp"
 #include "size.hpp"
 #include "calibrate.hpp"
@@ -393,8 +395,22 @@ int main(int argc, char** argv) {
       "report", "Per-arm summary of a run: ORR, CR, DCR, irAE, durable CR, PFS, OS with 95% CIs");
   report_cmd->add_option("--db", report_db, "Results database")->required();
   report_cmd->add_option("--run", report_run, "Run id (default: the latest run)");
-  report_cmd->add_option("--format", report_format, "Output format")
-      ->check(CLI::IsMember({"text", "json"}));
+  std::string report_out;
+  std::string report_validation;
+  std::vector<std::int64_t> report_designs;
+  bool report_all_designs = false;
+  report_cmd
+      ->add_option("--format", report_format,
+                   "text, json, html (one self-contained file: tables, Kaplan-Meier, waterfall, "
+                   "swimmer and forest plots) or md (Markdown; its plots as SVG files beside it)")
+      ->check(CLI::IsMember({"text", "json", "html", "md"}));
+  report_cmd->add_option("--out", report_out,
+                         "Write to this file, complete or not at all (md needs it; else stdout)");
+  report_cmd->add_option("--design", report_designs,
+                         "html/md: also render stored design ID (vpgen size --db); repeatable");
+  report_cmd->add_flag("--all-designs", report_all_designs, "html/md: render every stored design");
+  report_cmd->add_option("--validation", report_validation,
+                         "html/md: also render this `vpgen validate --format json` output");
 
   std::string patient_db;
   std::int64_t patient_run = 0;
@@ -539,8 +555,29 @@ int main(int argc, char** argv) {
     if (*report_cmd) {
       require_existing(report_db);
       vpgen::ResultStore store(report_db);
-      print_report(vpgen::build_report(store, run_or_latest(store, report_db, report_run)),
-                   report_format);
+      vpgen::ReportRequest request;
+      request.run_ids = {run_or_latest(store, report_db, report_run)};
+      request.design_ids = report_all_designs ? vpgen::list_design_ids(store) : report_designs;
+      if (!report_validation.empty()) {
+        std::ifstream in(report_validation);
+        if (!in)
+          throw vpgen::InputError(fmt::format("--validation {}: cannot read", report_validation));
+        try {
+          request.validation = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::parse_error& e) {
+          throw vpgen::InputError(
+              fmt::format("--validation {}: not JSON: {}", report_validation, e.what()));
+        }
+        request.validation_source = std::filesystem::path(report_validation).filename().string();
+      }
+      const vpgen::ReportFormat format = vpgen::parse_report_format(report_format);
+      if (report_out.empty()) {
+        if (format == vpgen::ReportFormat::kMarkdown)
+          throw vpgen::InputError("--format md needs --out PATH (its plots are written beside it)");
+        fmt::print("{}", vpgen::render_report(store, request, format, "").document);
+      } else {
+        vpgen::write_report(store, request, format, report_out);
+      }
       return 0;
     }
     if (*runs_cmd) {
