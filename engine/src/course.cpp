@@ -774,7 +774,9 @@ void Course::assess_first_line(double day, double measured) {
   if (!recist_progressed_) {
     recist_visits.push_back(Visit{day, category});
     nadir_mm_ = std::min(nadir_mm_, measured);
-    best_change_ = std::min(best_change_, 100.0 * (measured - baseline_mm_) / baseline_mm_);
+    // Clamped: 100 * (0 - b) / b can round to -100.00000000000001 when every lesion is gone.
+    best_change_ = std::min(best_change_,
+                            std::max(-100.0, 100.0 * (measured - baseline_mm_) / baseline_mm_));
   }
   if (irecist_ == Irecist::kUnconfirmed) {
     if (measured - iupd_mm_ >= kPdAbsoluteMm || new_lesion_) {

@@ -694,6 +694,7 @@ TEST_CASE("survival times are whole days, or the horizon for patients alive at i
       return days == horizon_days || std::abs(days - std::round(days)) < 1e-6;
     };
     CHECK((!o.os_event || o.os_months * kDaysPerMonth < horizon_days));  // no death at the horizon
+    CHECK((std::isnan(o.best_percent_change) || o.best_percent_change >= -100.0));
     CHECK(whole_day(o.os_months));
     CHECK(whole_day(o.pfs_months));
     CHECK(whole_day(o.pfs_irecist_months));
