@@ -479,6 +479,12 @@ SizeResult run_design(const Design& design, const RunOptions& options) {
 
 namespace {
 
+json interval_json(const Interval& i) {
+  return json{{"estimate", number_or_null(i.estimate)},
+              {"ci_low", number_or_null(i.low)},
+              {"ci_high", number_or_null(i.high)}};
+}
+
 json mean_se_json(const MeanSe& m) {
   return json{{"mean", number_or_null(m.mean)}, {"se", number_or_null(m.se)}};
 }
@@ -619,11 +625,11 @@ json size_json(const SizeResult& r) {
     json arms = json::array();
     for (const PoolArmSummary& a : r.pool->arms)
       arms.push_back(json{{"arm", a.arm},
-                          {"orr", number_or_null(a.orr)},
-                          {"cr_rate", number_or_null(a.cr_rate)},
-                          {"durable_cr", number_or_null(a.durable_cr)},
-                          {"median_pfs_months", number_or_null(a.median_pfs_months)},
-                          {"median_os_months", number_or_null(a.median_os_months)},
+                          {"orr", interval_json(a.orr)},
+                          {"cr_rate", interval_json(a.cr_rate)},
+                          {"durable_cr", interval_json(a.durable_cr)},
+                          {"median_pfs_months", interval_json(a.median_pfs_months)},
+                          {"median_os_months", interval_json(a.median_os_months)},
                           {"endpoint_rate", number_or_null(a.endpoint_rate)}});
     const double prevalence =
         static_cast<double>(r.pool->eligible) / static_cast<double>(r.pool->patients);
@@ -666,6 +672,12 @@ namespace {
 
 std::string fixed(double v, int digits) {
   return std::isnan(v) ? std::string("-") : fmt::format("{:.{}f}", v, digits);
+}
+
+std::string interval_text(const Interval& i, int digits) {
+  if (std::isnan(i.estimate)) return "NR";
+  return fmt::format("{} ({}-{})", fixed(i.estimate, digits), std::isnan(i.low) ? "NA" : fixed(i.low, digits),
+                     std::isnan(i.high) ? "NA" : fixed(i.high, digits));
 }
 
 std::string with_mcse(double v, double mcse) {
@@ -719,8 +731,10 @@ std::string size_text(const SizeResult& r) {
     out += "; outcomes in the design's population:\n";
     for (const PoolArmSummary& a : p.arms)
       out += fmt::format("  {:<12} ORR {}  CR {}  durable CR {}  median PFS {} mo  median OS {} mo\n",
-                         a.arm, fixed(a.orr, 3), fixed(a.cr_rate, 3), fixed(a.durable_cr, 3),
-                         fixed(a.median_pfs_months, 1), fixed(a.median_os_months, 1));
+                         a.arm, interval_text(a.orr, 3), interval_text(a.cr_rate, 3),
+                         interval_text(a.durable_cr, 3), interval_text(a.median_pfs_months, 1),
+                         interval_text(a.median_os_months, 1));
+    out += "  (95% CI: Clopper-Pearson for proportions, Brookmeyer-Crowley for medians)\n";
   }
   if (r.simon) {
     const SimonSummary& s = *r.simon;

@@ -6,6 +6,8 @@
 // design file gives the same result at any thread count) and reentrant.
 #pragma once
 
+#include "vpgen/engine/statistics.hpp"
+
 #include "vpgen/engine/course_params.hpp"
 #include "vpgen/storage/result_store.hpp"
 
@@ -230,10 +232,12 @@ struct FitPoint {
 };
 PowerFit fit_power_curve(const std::vector<FitPoint>& points, double target_power);
 
+// The pool's outcomes under one arm, each with its 95% interval: proportions Clopper-Pearson,
+// medians Kaplan-Meier with the Brookmeyer-Crowley interval (statistics.hpp).
 struct PoolArmSummary {
   std::string arm;
-  double orr = kNaN, cr_rate = kNaN, durable_cr = kNaN;
-  double median_pfs_months = kNaN, median_os_months = kNaN;
+  Interval orr, cr_rate, durable_cr;
+  Interval median_pfs_months, median_os_months;
   double endpoint_rate = kNaN;            // the design's rate endpoint
 };
 struct PoolSummary {

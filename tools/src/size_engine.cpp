@@ -42,9 +42,10 @@ PoolOutcome reduce(const Outcome& o, const Design& d) {
   return {o.os_months, o.os_event};
 }
 
-// Kaplan-Meier median of (time, event) pairs (statistics.hpp, R's print.survfit rule).
-double km_median(std::vector<std::pair<double, bool>> times) {
-  if (times.empty()) return kNaN;
+// Kaplan-Meier median of (time, event) pairs with its Brookmeyer-Crowley 95% interval
+// (statistics.hpp, R's print.survfit rule).
+Interval km_median(std::vector<std::pair<double, bool>> times) {
+  if (times.empty()) return Interval{};
   std::sort(times.begin(), times.end());
   KaplanMeier km;
   std::size_t i = 0;
@@ -54,7 +55,7 @@ double km_median(std::vector<std::pair<double, bool>> times) {
     for (; i < times.size() && times[i].first == t; ++i) (times[i].second ? events : censored)++;
     km.add(t, events, censored);
   }
-  return km.median().estimate;
+  return km.median();
 }
 
 class PoolSink final : public OutcomeSink {
@@ -127,9 +128,9 @@ Pool simulate_pool(const Design& design, int threads,
     }
     const double count = static_cast<double>(eligible.size());
     if (count > 0) {
-      arm.orr = static_cast<double>(orr) / count;
-      arm.cr_rate = static_cast<double>(cr) / count;
-      arm.durable_cr = static_cast<double>(durable) / count;
+      arm.orr = clopper_pearson(orr, eligible.size());
+      arm.cr_rate = clopper_pearson(cr, eligible.size());
+      arm.durable_cr = clopper_pearson(durable, eligible.size());
       if (is_rate(design.endpoint)) arm.endpoint_rate = static_cast<double>(endpoint) / count;
     }
     arm.median_pfs_months = km_median(std::move(pfs));
