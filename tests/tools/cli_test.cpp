@@ -111,7 +111,8 @@ int line_of(const std::string& text, const std::string& needle) {
 
 TEST_CASE("every command has --help and the program has --version") {
   for (const char* args : {"--help", "simulate --help", "report --help", "patient --help",
-                           "validate --help", "calibrate --help", "runs --help", "export --help"}) {
+                           "validate --help", "calibrate --help", "runs --help", "export --help",
+                           "size --help", "batch --help"}) {
     const Result r = run_vpgen(args);
     CHECK_MESSAGE(r.exit_code == 0, args);
     CHECK(r.out.find("Usage") != std::string::npos);
@@ -753,4 +754,36 @@ TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gi
   for (const auto& row : rows_of(find("AS treated_beyond_progression"))) beyond += std::stod(row.at(2));
   CHECK(beyond == scalar("SELECT SUM(beyond_progression) FROM outcomes WHERE run_id = 1"));
   sqlite3_close(h);
+}
+
+TEST_CASE("vpgen batch runs a nightly file through the binary: 0 when it ran, 2 on a bad file") {
+  const fs::path scenario = write_scenario("nightly_scenario.toml", scenario_text());
+  const fs::path nightly = temp_dir() / "nightly.toml";
+  {
+    std::ofstream out(nightly);
+    out << "[batch]\nname = \"cli nightly\"\n\n[[scenario]]\nname = \"small\"\nfile = \""
+        << scenario.filename().string() << "\"\npatients = 300\n";
+  }
+  const fs::path dir = temp_dir() / "nightly_out";
+  fs::remove_all(dir);
+  const Result first = run_vpgen(fmt::format("batch {} --out {} --quiet", nightly.string(), dir.string()));
+  REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+  for (const char* file : {"summary.json", "index.html", "batch.log", "results.db"})
+    CHECK_MESSAGE(fs::exists(dir / file), file);
+  const Result second = run_vpgen(fmt::format("batch {} --out {} --quiet", nightly.string(), dir.string()));
+  CHECK(second.exit_code == 0);   // same build, seed and inputs: identical, nothing flagged
+  CHECK(fs::exists(dir / "summary.previous.json"));
+  // A bad key: one line naming file, line and key; exit 2; the folder is not created.
+  const fs::path bad = temp_dir() / "nightly_bad.toml";
+  {
+    std::ofstream out(bad);
+    out << "[batch]\nname = \"bad\"\nfrobnicate = 1\n";
+  }
+  const fs::path none = temp_dir() / "nightly_none";
+  fs::remove_all(none);
+  const Result refused = run_vpgen(fmt::format("batch {} --out {} --quiet", bad.string(), none.string()));
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.err.find("nightly_bad.toml:3") != std::string::npos);
+  CHECK(refused.err.find("frobnicate") != std::string::npos);
+  CHECK_FALSE(fs::exists(none));
 }

@@ -7,6 +7,7 @@
 #include "report_html.hpp"
 #include "scenario_loader.hpp"
 #include "size.hpp"
+#include "batch.hpp"
 #include "calibrate.hpp"
 #include "export.hpp"
 #include "validate.hpp"
@@ -532,6 +533,26 @@ int main(int argc, char** argv) {
   size_cmd->add_option("--events", calc.events, "Events to wait for (duration)");
   size_cmd->add_option("--patients", calc.patients, "Patients enrolled (duration)");
 
+  vpgen::batch::BatchOptions bat;
+  bool batch_quiet = false;
+  CLI::App* batch_cmd = app.add_subcommand(
+      "batch", "Run the scenarios, designs and validation suite of a nightly file into a folder "
+               "(a report per job, index.html, summary.json, batch.log) and compare every figure "
+               "with the previous night's (exit 0 ok, 1 a job failed, 3 a figure changed with the "
+               "same inputs, seed and build; docs/BATCH.md)");
+  batch_cmd->add_option("NIGHTLY.toml", bat.nightly_file, "Nightly file (TOML; docs/BATCH.md)")
+      ->required();
+  batch_cmd->add_option("--out", bat.out_dir,
+                        "Output folder, created if absent; its summary.json and results.db of "
+                        "the previous night are moved aside and compared with")
+      ->required();
+  batch_cmd->add_option("--compare", bat.compare,
+                        "Compare with this summary.json (or a folder holding one) instead");
+  batch_cmd->add_option("--threads", bat.threads,
+                        "Worker threads (0 = all cores; default: the nightly file's, else all)")
+      ->check(CLI::Range(0, 1024));
+  batch_cmd->add_flag("--quiet", batch_quiet, "No log lines on stderr (batch.log has them all)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -551,6 +572,11 @@ int main(int argc, char** argv) {
       std::string command_line = "vpgen";
       for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
       return run_size(sz, command_line);
+    }
+    if (*batch_cmd) {
+      if (!batch_quiet)
+        bat.on_log = [](std::string_view line) { fmt::print(stderr, "{}\n", line); };
+      return vpgen::batch::run_batch(bat);
     }
     if (*report_cmd) {
       require_existing(report_db);
