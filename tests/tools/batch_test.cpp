@@ -3,6 +3,7 @@
 // same inputs exits 3, summary.json and batch.log have the documented shape, and a bad nightly
 // file writes nothing. Sizes are tiny (a few hundred patients and replicates) to keep the suite
 // to seconds.
+#include "cli_runner.hpp"
 #include "batch.hpp"
 
 #include "vpgen/population/error.hpp"
@@ -51,12 +52,7 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using vpgen::testing::slurp;
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 

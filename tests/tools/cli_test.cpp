@@ -1,5 +1,6 @@
 // The vpgen executable as a user meets it: help, exit codes, one-line errors that name file, line
 // and key, nothing written on bad input, and a run that is killed staying visibly incomplete.
+#include "cli_runner.hpp"
 #include "db_digest.hpp"
 
 #include <doctest/doctest.h>
@@ -20,11 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using Result = vpgen::testing::CliResult;
+using vpgen::testing::slurp;
 
 fs::path temp_dir() {
   static const fs::path dir = [] {
@@ -35,21 +33,7 @@ fs::path temp_dir() {
   return dir;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Result run_vpgen(const std::string& args) {
-  const fs::path out = temp_dir() / "stdout.txt";
-  const fs::path err = temp_dir() / "stderr.txt";
-  const std::string cmd =
-      fmt::format("{} {} >{} 2>{} </dev/null", VPGEN_BINARY, args, out.string(), err.string());
-  const int status = std::system(cmd.c_str());
-  return Result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+Result run_vpgen(const std::string& args) { return vpgen::testing::run_vpgen_in(temp_dir(), args); }
 
 const std::string kModel = VPGEN_SOURCE_DIR "/configs/model/";
 

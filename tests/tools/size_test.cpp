@@ -2,6 +2,7 @@
 // with standard formulas and with R rpact within Monte Carlo error, Simon designs simulate to their
 // exact characteristics, results do not depend on the thread count, bad design files fail with
 // file:line:key and exit 2, and a mechanistic design runs end to end into the database.
+#include "cli_runner.hpp"
 #include "size.hpp"
 
 #include <boost/math/distributions/normal.hpp>
@@ -26,11 +27,8 @@ namespace fs = std::filesystem;
 namespace sz = vpgen::sizing;
 using nlohmann::json;
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using Result = vpgen::testing::CliResult;
+using vpgen::testing::slurp;
 
 fs::path temp_dir() {
   static const fs::path dir = [] {
@@ -41,21 +39,7 @@ fs::path temp_dir() {
   return dir;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-Result run_vpgen(const std::string& args) {
-  const fs::path out = temp_dir() / "stdout.txt";
-  const fs::path err = temp_dir() / "stderr.txt";
-  const std::string cmd =
-      fmt::format("{} {} >{} 2>{} </dev/null", VPGEN_BINARY, args, out.string(), err.string());
-  const int status = std::system(cmd.c_str());
-  return Result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+Result run_vpgen(const std::string& args) { return vpgen::testing::run_vpgen_in(temp_dir(), args); }
 
 fs::path write_file(const std::string& name, const std::string& text) {
   const fs::path p = temp_dir() / name;
