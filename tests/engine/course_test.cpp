@@ -555,7 +555,7 @@ TEST_CASE("men die of other causes earlier than women of the same age") {
   CHECK(man_day < detail::draw_biology(params, p, 5).other_death_day);
 }
 
-TEST_CASE("a fractional age starts mid-year; past the last age its hazard holds") {
+TEST_CASE("a fractional age starts mid-year, and past the last age its hazard holds") {
   CourseParams params;
   params.life_table = ssa_2017_ages_60_to_65();
   const std::vector<double>& q = params.life_table.q_male;

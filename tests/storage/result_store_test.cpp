@@ -1378,7 +1378,7 @@ TEST_CASE("best_response_unconfirmed refuses anything but a RECIST response") {
   CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_response_unconfirmed = 'PR'") > 0);
 }
 
-TEST_CASE("survival_counts equals survival_input grouped by time; kaplan_meier multiplies it out") {
+TEST_CASE("survival_counts equals survival_input grouped by time, and kaplan_meier multiplies it out") {
   constexpr std::uint32_t kArms = 2;
   ResultStore store(":memory:");
   const std::int64_t run = store.begin_run(make_provenance(kArms));

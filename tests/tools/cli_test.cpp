@@ -243,7 +243,7 @@ TEST_CASE("a run killed midway stays marked incomplete") {
   CHECK(rep.out.find("INCOMPLETE") != std::string::npos);
 }
 
-TEST_CASE("runs lists the runs; export writes a table as CSV or JSON Lines, or nothing") {
+TEST_CASE("runs lists the runs, and export writes a table as CSV or JSON Lines, or nothing") {
   const fs::path scenario = write_scenario("export.toml", scenario_text());
   const fs::path db = temp_dir() / "export.db";
   fs::remove(db);
@@ -770,4 +770,22 @@ TEST_CASE("vpgen batch runs a nightly file through the binary: 0 when it ran, 2 
   CHECK(refused.err.find("nightly_bad.toml:3") != std::string::npos);
   CHECK(refused.err.find("frobnicate") != std::string::npos);
   CHECK_FALSE(fs::exists(none));
+}
+
+TEST_CASE("no test name holds a semicolon, which ctest would split into names that run nothing") {
+  // doctest_discover_tests hands each name to CMake, where ';' separates list items: a name with
+  // one became two ctest tests whose filters matched no test case, so they passed without running.
+  int files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(VPGEN_SOURCE_DIR "/tests")) {
+    if (entry.path().extension() != ".cpp") continue;
+    ++files;
+    const std::string text = slurp(entry.path());
+    for (std::size_t at = text.find("TEST_CASE(\""); at != std::string::npos;
+         at = text.find("TEST_CASE(\"", at + 1)) {
+      const std::size_t begin = at + 11;
+      const std::string name = text.substr(begin, text.find('"', begin) - begin);
+      CHECK_MESSAGE(name.find(';') == std::string::npos, entry.path().string() << ": " << name);
+    }
+  }
+  CHECK(files > 10);
 }

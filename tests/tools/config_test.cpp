@@ -477,7 +477,7 @@ TEST_CASE("a misspelt, unknown or retired regimen key is refused") {
         fmt::format("r.toml:{}: key 'r.max_cycles': unknown key", line_of(retired, "max_cycles")));
 }
 
-TEST_CASE("a targeted regimen needs its per-type sensitivity; other classes refuse it") {
+TEST_CASE("a targeted regimen needs its per-type sensitivity, and other classes refuse it") {
   const std::string table =
       "sensitivity_by_type = { melanoma = 0, nsclc = 0, rcc = 1, urothelial = 0, head_neck = 0, "
       "crc_msi_high = 0, crc_mss = 0, tnbc = 0 }\n";

@@ -500,7 +500,7 @@ TEST_CASE("the XML checker rejects what is not well-formed") {
             .empty());
 }
 
-TEST_CASE("Kaplan-Meier curves pass through the report's landmark rates; numbers at risk count") {
+TEST_CASE("Kaplan-Meier curves pass through the report's landmark rates, and numbers at risk count") {
   const Fixture& f = fixture();
   vpgen::ResultStore store(f.db.string());
   const vpgen::RunReport report = vpgen::build_report(store, f.run_events);

@@ -209,7 +209,7 @@ TEST_CASE("tolerance for rates: inside the published CI, or within 5 points of t
   CHECK_FALSE(within(rate, wide, simulated(std::nan(""))));
 }
 
-TEST_CASE("tolerance for medians and hazard ratios: 20% relative; other CI levels as given") {
+TEST_CASE("tolerance for medians and hazard ratios: 20% relative, other CI levels as given") {
   const auto hr = v::Scale::kHazardRatio;
   const v::PublishedValue bare = published("0.5");
   CHECK(within(hr, bare, simulated(0.41)));
@@ -227,7 +227,7 @@ TEST_CASE("tolerance for medians and hazard ratios: 20% relative; other CI level
   CHECK_FALSE(within(median, published("11.5"), simulated(13.9)));
 }
 
-TEST_CASE("a published NR or >x median is a lower bound; a simulated NR lies past the horizon") {
+TEST_CASE("a published NR or >x median is a lower bound, and a simulated NR lies past the horizon") {
   const auto median = v::Scale::kMedianMonths;
   const v::PublishedValue above60 = published(">60.0 (NR)");
   CHECK(within(median, above60, simulated(61.0)));
