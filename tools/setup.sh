@@ -16,6 +16,9 @@ packages=(g++ cmake ninja-build pkg-config git sqlite3 libsqlite3-dev libboost-d
 # ADaM views, R rpact against `vpgen size`, and headless Chromium loading the HTML report (those
 # tests skip with a message where the program is absent; `test` installs them).
 [ "$mode" = test ] && packages+=(r-base-core r-cran-survival r-cran-rsqlite r-cran-rpact chromium)
+# MPI is optional (run needs none): `test` installs Open MPI so that the build has VPGEN_MPI on and
+# the tests run `vpgen size` under mpirun at 1, 2 and 3 ranks (skipped without it).
+[ "$mode" = test ] && packages+=(openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -33,7 +33,8 @@ using sqlite::Transaction;
 constexpr std::int64_t kApplicationId = 0x7670676E;
 constexpr int kBusyTimeoutMs = 5000;
 // The oldest schema version that is migrated on open: versions 2 and 3 have the same tables (3
-// added views), and version 4 adds tables and redefines views, all derivable from the rows.
+// added views), version 4 adds tables and redefines views, and version 5 adds the patient range,
+// the shard and the stored counts to `runs` and the table run_parts: all derivable from the rows.
 constexpr std::int64_t kOldestMigratedVersion = 2;
 constexpr std::uint64_t kMaxStorable = static_cast<std::uint64_t>(
     std::numeric_limits<std::int64_t>::max());  // SQLite integers are signed 64-bit
@@ -45,7 +46,8 @@ static_assert(kStopReasonNames.size() == 5, "new StopReason: update the schema a
 static_assert(kDeathCauseNames.size() == 4, "new DeathCause: update the schema and kSchemaVersion");
 static_assert(kEventKindNames.size() == 13, "new EventKind: update the schema and kSchemaVersion");
 static_assert(kCancerTypeCount == 8, "new CancerType: update the schema and kSchemaVersion");
-static_assert(kSchemaVersion == 4, "the schema below (kSchemaSql, kTablesV4Sql, kViewsSql) is version 4");
+static_assert(kSchemaVersion == 5,
+              "the schema below (kSchemaSql, kTablesV4Sql, kTablesV5Sql, kViewsSql) is version 5");
 
 // The configuration names of RegimenClass (tools/src/scenario_loader.cpp reads the same names).
 // course_params.hpp has no name table; a RegimenClass beyond this list is refused when stored.
@@ -91,7 +93,13 @@ CREATE TABLE runs (
   finished_at        TEXT,
   wall_seconds       REAL,
   status             TEXT    NOT NULL
-                     CHECK (status = 'incomplete' OR status = 'complete' OR status = 'failed')
+                     CHECK (status = 'incomplete' OR status = 'complete' OR status = 'failed'),
+  first_patient       INTEGER NOT NULL DEFAULT 0 CHECK (first_patient >= 0),
+  end_patient         INTEGER NOT NULL DEFAULT 0 CHECK (end_patient >= 0),
+  shard_index         INTEGER NOT NULL DEFAULT 0 CHECK (shard_index >= 0),
+  shard_count         INTEGER NOT NULL DEFAULT 1 CHECK (shard_count >= 1),
+  patients_stored     INTEGER NOT NULL DEFAULT 0 CHECK (patients_stored >= 0),
+  candidates_screened INTEGER NOT NULL DEFAULT 0 CHECK (candidates_screened >= 0)
 ) STRICT;
 
 CREATE TABLE arms (
@@ -345,6 +353,38 @@ CREATE TABLE design_points (
   pet_p0                   REAL,
   expected_n_p0            REAL,
   PRIMARY KEY (design_id, n_total)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+// Version 5: the runs of a sharded or MPI simulation. A shard's run holds the patients
+// [first_patient, end_patient) of a cohort of patients_requested; `vpgen merge` combines shards into
+// one run whose run_parts rows say where each range came from (provenance, like the timestamps:
+// the merged run's other content equals a one-process run's).
+constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kRunsV5Columns = {{
+    {"first_patient", "INTEGER NOT NULL DEFAULT 0 CHECK (first_patient >= 0)"},
+    {"end_patient", "INTEGER NOT NULL DEFAULT 0 CHECK (end_patient >= 0)"},
+    {"shard_index", "INTEGER NOT NULL DEFAULT 0 CHECK (shard_index >= 0)"},
+    {"shard_count", "INTEGER NOT NULL DEFAULT 1 CHECK (shard_count >= 1)"},
+    {"patients_stored", "INTEGER NOT NULL DEFAULT 0 CHECK (patients_stored >= 0)"},
+    {"candidates_screened", "INTEGER NOT NULL DEFAULT 0 CHECK (candidates_screened >= 0)"},
+}};
+
+constexpr std::string_view kTablesV5Sql = R"sql(
+CREATE TABLE run_parts (
+  run_id        INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  part_index    INTEGER NOT NULL CHECK (part_index >= 0),
+  shard_index   INTEGER NOT NULL CHECK (shard_index >= 0),
+  shard_count   INTEGER NOT NULL CHECK (shard_count >= 1),
+  first_patient INTEGER NOT NULL CHECK (first_patient >= 0),
+  end_patient   INTEGER NOT NULL CHECK (end_patient >= first_patient),
+  source        TEXT    NOT NULL,
+  source_run_id INTEGER NOT NULL,
+  threads       INTEGER NOT NULL,
+  block_size    INTEGER NOT NULL,
+  started_at    TEXT    NOT NULL,
+  finished_at   TEXT,
+  wall_seconds  REAL,
+  PRIMARY KEY (run_id, part_index)
 ) STRICT, WITHOUT ROWID;
 )sql";
 
@@ -627,8 +667,9 @@ GROUP BY o.run_id, o.arm_index, p.cancer_type, tmb_band, pdl1_band, p.hot, memor
 )sql";
 
 // What a file of this version must contain, checked when an existing file is opened.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 19> kSchemaObjects = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 20> kSchemaObjects = {{
     {"table", "runs"},
+    {"table", "run_parts"},
     {"table", "arms"},
     {"table", "patients"},
     {"table", "outcomes"},
@@ -794,6 +835,28 @@ void set_wal(sqlite3* db, const std::string& path) {
   }
 }
 
+// Adds the version-5 columns of `runs` (those not there yet: a column could exist in a file that
+// was hand-edited) and fills them from the stored rows; creates run_parts.
+void migrate_runs_to_v5(sqlite3* db) {
+  for (const auto& [name, definition] : kRunsV5Columns) {
+    Statement has(db, "SELECT 1 FROM pragma_table_info('runs') WHERE name = ?1",
+                  "migrating the schema: reading the columns of runs");
+    has.bind_static_text(1, name);
+    if (has.step()) continue;
+    sqlite::exec(db, fmt::format("ALTER TABLE runs ADD COLUMN {} {};", name, definition).c_str(),
+                 "migrating the schema: adding a column to runs");
+  }
+  sqlite::exec(db,
+               "UPDATE runs SET first_patient = 0, end_patient = patients_requested,"
+               " shard_index = 0, shard_count = 1,"
+               " patients_stored = (SELECT COUNT(*) FROM patients AS p"
+               "  WHERE p.run_id = runs.run_id),"
+               " candidates_screened = (SELECT COALESCE(SUM(p.candidates_screened), 0)"
+               "  FROM patients AS p WHERE p.run_id = runs.run_id);",
+               "migrating the schema: counting each run's stored patients");
+  sqlite::exec(db, std::string(kTablesV5Sql).c_str(), "migrating the schema: adding run_parts");
+}
+
 // Creates the schema in a new (empty) database, or checks an existing one. Returns why the file
 // is refused, if it is; SQLite failures throw.
 std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
@@ -808,6 +871,7 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
     if (state.empty()) {
       sqlite::exec(db, std::string(kSchemaSql).c_str(), "creating the schema");
       sqlite::exec(db, std::string(kTablesV4Sql).c_str(), "creating the schema");
+      sqlite::exec(db, std::string(kTablesV5Sql).c_str(), "creating the schema");
       sqlite::exec(db, std::string(kViewsSql).c_str(), "creating the analysis views");
       sqlite::exec(db,
                    fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {};",
@@ -818,9 +882,11 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
       return std::nullopt;
     }
   }
-  // Versions 2 and 3 are migrated in place, in one transaction (a failure leaves the file as it
-  // was): the views are replaced, the version-4 tables created, and subgroup_counts filled from
-  // the stored rows (one pass over the outcomes). runs.schema_version keeps the version that wrote
+  // Versions 2 to 4 are migrated in place, in one transaction (a failure leaves the file as it
+  // was). From 2 and 3: the views are replaced, the version-4 tables created, and subgroup_counts
+  // filled from the stored rows (one pass over the outcomes). From 4: the version-5 columns of
+  // `runs` are added and filled from the rows (every run of an older file covers patients
+  // 0 .. patients_requested - 1, as one shard). runs.schema_version keeps the version that wrote
   // each run.
   if (state.application_id == kApplicationId && state.user_version >= kOldestMigratedVersion &&
       state.user_version < kSchemaVersion) {
@@ -828,7 +894,7 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
     Statement commit(db, "COMMIT", "committing the migrated schema");
     Transaction transaction(db, begin);
     state = read_schema_state(db);
-    if (state.user_version >= kOldestMigratedVersion && state.user_version < kSchemaVersion) {
+    if (state.user_version >= kOldestMigratedVersion && state.user_version < 4) {
       for (const std::string_view view : {"arm_summary", "responder_fractions", "survival_input",
                                           "survival_counts", "kaplan_meier", "adsl", "adrs",
                                           "adtte", "adae"})
@@ -853,6 +919,9 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
                    " SUM(CASE WHEN endpoint = 'PFS2' THEN 1 - event ELSE 0 END)"
                    " FROM survival_input GROUP BY run_id, arm_index, time_months",
                    "migrating the schema: counting the stored survival times");
+    }
+    if (state.user_version >= kOldestMigratedVersion && state.user_version < kSchemaVersion) {
+      migrate_runs_to_v5(db);
       sqlite::exec(db, fmt::format("PRAGMA user_version = {};", kSchemaVersion).c_str(),
                    "migrating the schema: setting the version");
       transaction.commit(commit);
@@ -877,11 +946,10 @@ const char* const kRunColumns =
     "SELECT r.run_id, r.scenario_name, r.scenario_text, r.scenario_hash, r.seed,"
     " r.patients_requested, r.vpgen_version, r.git_commit, r.compiler, r.boost_version,"
     " r.tbb_version, r.sqlite_version, r.rng_scheme, r.threads, r.block_size, r.store_events,"
-    " r.started_at, r.finished_at, r.wall_seconds, r.status,"
-    " (SELECT COUNT(*) FROM patients AS p WHERE p.run_id = r.run_id),"
-    " (SELECT COALESCE(SUM(p.candidates_screened), 0) FROM patients AS p"
-    "  WHERE p.run_id = r.run_id),"
-    " (SELECT COALESCE(MAX(p.patient_index) + 1, 0) FROM patients AS p WHERE p.run_id = r.run_id)"
+    " r.started_at, r.finished_at, r.wall_seconds, r.status, r.patients_stored,"
+    " r.candidates_screened,"
+    " (SELECT COALESCE(MAX(p.patient_index) + 1, 0) FROM patients AS p WHERE p.run_id = r.run_id),"
+    " r.first_patient, r.end_patient, r.shard_index, r.shard_count"
     " FROM runs AS r";
 
 // JSON text of a string: quotes, backslashes and control characters escaped (RFC 8259); other
@@ -980,6 +1048,10 @@ RunInfo read_run_row(const Statement& row) {
   info.patients_stored = static_cast<std::uint64_t>(row.column_int64(20));
   info.candidates_screened = static_cast<std::uint64_t>(row.column_int64(21));
   info.patient_index_end = static_cast<std::uint64_t>(row.column_int64(22));
+  p.first_patient = static_cast<std::uint64_t>(row.column_int64(23));
+  p.end_patient = static_cast<std::uint64_t>(row.column_int64(24));
+  p.shard_index = static_cast<std::uint64_t>(row.column_int64(25));
+  p.shard_count = static_cast<std::uint64_t>(row.column_int64(26));
   return info;
 }
 
@@ -987,7 +1059,8 @@ RunInfo read_run_row(const Statement& row) {
 
 std::string_view schema_sql() {
   static const std::string full =
-      std::string(kSchemaSql) + std::string(kTablesV4Sql) + std::string(kViewsSql);
+      std::string(kSchemaSql) + std::string(kTablesV4Sql) + std::string(kTablesV5Sql) +
+      std::string(kViewsSql);
   return full;
 }
 
@@ -1018,13 +1091,15 @@ std::string_view event_detail(EventKind kind, int code) {
 // ---------------------------------------------------------------------------------------------
 // ResultStore
 
-ResultStore::ResultStore(const std::string& path) {
+ResultStore::ResultStore(const std::string& path, Access access) {
   if (path.empty()) throw InputError("the results database path is empty");
+  const bool read_only = access == Access::kReadOnly;
   sqlite3* raw = nullptr;
   // NOMUTEX: a ResultStore is used by one thread at a time, so SQLite's per-call mutex is waste.
   const int rc = sqlite3_open_v2(
       path.c_str(), &raw,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+          SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
       nullptr);
   sqlite::Connection db(raw);  // closes on every exit below, including a failed open
   if (rc != SQLITE_OK) sqlite::throw_error(raw, rc, fmt::format("opening {}", path));
@@ -1032,8 +1107,22 @@ ResultStore::ResultStore(const std::string& path) {
   try {
     sqlite3_busy_timeout(raw, kBusyTimeoutMs);
     sqlite::exec(raw, "PRAGMA foreign_keys = ON", "enabling foreign keys");
-    refused = open_schema(raw, path);
-    if (!refused) sqlite::exec(raw, "PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL");
+    if (read_only) {
+      const SchemaState state = read_schema_state(raw);
+      if (state.empty())
+        refused = fmt::format("{} is empty: not a vpgen results database", path);
+      else if (state.application_id == kApplicationId &&
+               state.user_version >= kOldestMigratedVersion && state.user_version < kSchemaVersion)
+        refused = fmt::format("{} is schema version {}; open it once with this vpgen (e.g. "
+                              "`vpgen runs --db {}`) to migrate it to version {}",
+                              path, state.user_version, path, kSchemaVersion);
+      else
+        refused = refusal(raw, state, path);
+    } else {
+      refused = open_schema(raw, path);
+    }
+    if (!refused && !read_only)
+      sqlite::exec(raw, "PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL");
   } catch (const StorageError& e) {
     throw StorageError(fmt::format("{} (opening {})", e.what(), path));
   }
@@ -1048,6 +1137,20 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
   const std::int64_t patients = storable(provenance.patients, "patient count");
   const std::int64_t block_size = storable(provenance.block_size, "block size");
   if (provenance.arms.empty()) throw InputError("a run needs at least one arm");
+  // {0, 0}: the whole cohort. A shard's range lies inside it; shard_count <= patients keeps every
+  // shard non-empty, so {0, 0} never means an empty shard.
+  const bool whole = provenance.first_patient == 0 && provenance.end_patient == 0;
+  const std::uint64_t first_patient = whole ? 0 : provenance.first_patient;
+  const std::uint64_t end_patient = whole ? provenance.patients : provenance.end_patient;
+  if (first_patient >= end_patient && provenance.patients > 0)
+    throw InputError(fmt::format("patient range {}..{} is empty", first_patient, end_patient));
+  if (end_patient > provenance.patients)
+    throw InputError(fmt::format("patient range {}..{} ends beyond the cohort of {}",
+                                 first_patient, end_patient, provenance.patients));
+  if (provenance.shard_count == 0 || provenance.shard_index >= provenance.shard_count)
+    throw InputError(fmt::format("shard {}/{} does not exist (shards are numbered 0 .. {})",
+                                 provenance.shard_index, provenance.shard_count,
+                                 provenance.shard_count == 0 ? 0 : provenance.shard_count - 1));
   // The JSON is built before the transaction, so a value that cannot be stored writes nothing.
   std::vector<std::string> phases;
   std::vector<std::string> next_line_phases;
@@ -1064,8 +1167,9 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
       fmt::format("INSERT INTO runs (schema_version, scenario_name, scenario_text, scenario_hash,"
                   " seed, patients_requested, vpgen_version, git_commit, compiler, boost_version,"
                   " tbb_version, sqlite_version, rng_scheme, threads, block_size, store_events,"
-                  " started_at, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                  " ?13, ?14, ?15, ?16, {}, 'incomplete')",
+                  " first_patient, end_patient, shard_index, shard_count, started_at, status)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+                  " ?17, ?18, ?19, ?20, {}, 'incomplete')",
                   kNowUtc),
       "inserting the run");
   // json() stores the phases in SQLite's canonical (minified) form; the CHECKs validate them.
@@ -1096,6 +1200,10 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
   insert_run.bind_int64(14, provenance.threads);
   insert_run.bind_int64(15, block_size);
   insert_run.bind_bool(16, provenance.store_events);
+  insert_run.bind_int64(17, storable(first_patient, "first patient"));
+  insert_run.bind_int64(18, storable(end_patient, "end patient"));
+  insert_run.bind_int64(19, storable(provenance.shard_index, "shard index"));
+  insert_run.bind_int64(20, storable(provenance.shard_count, "shard count"));
   insert_run.execute();
   const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
   for (std::size_t index = 0; index < provenance.arms.size(); ++index) {
@@ -1656,7 +1764,10 @@ struct RunWriter::Statements {
   Statement subgroup;
   Statement survival_update;
   Statement survival_insert;
+  Statement run_counts;
   std::uint32_t arm_count = 0;
+  std::uint64_t first_patient = 0;  // the run's range: a block outside it is refused
+  std::uint64_t end_patient = 0;
   std::map<SubgroupKey, SubgroupCounts> cells;  // of the block being written
   std::map<SurvivalKey, SurvivalCounts> times;  // of the block being written
 };
@@ -1666,8 +1777,8 @@ RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
   sqlite3* db = store_.db_;
   {
     Statement query(db,
-                    "SELECT status, (SELECT COUNT(*) FROM arms AS a WHERE a.run_id = r.run_id)"
-                    " FROM runs AS r WHERE run_id = ?1",
+                    "SELECT status, (SELECT COUNT(*) FROM arms AS a WHERE a.run_id = r.run_id),"
+                    " first_patient, end_patient FROM runs AS r WHERE run_id = ?1",
                     "looking up the run to write");
     query.bind_int64(1, run_id);
     if (!query.step()) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db)));
@@ -1676,6 +1787,8 @@ RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
                                      run_id, db_name(db), query.column_text(0)));
     statements_ = std::make_unique<Statements>();
     statements_->arm_count = static_cast<std::uint32_t>(query.column_int64(1));
+    statements_->first_patient = static_cast<std::uint64_t>(query.column_int64(2));
+    statements_->end_patient = static_cast<std::uint64_t>(query.column_int64(3));
     query.reset();
   }
   Statements& s = *statements_;
@@ -1753,6 +1866,10 @@ RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
       "dor_events, dor_censored, pfs2_events, pfs2_censored) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
       "?7, ?8, ?9, ?10, ?11, ?12, ?13)",
       "counting survival times", true);
+  s.run_counts = Statement(db,
+                           "UPDATE runs SET patients_stored = patients_stored + ?2,"
+                           " candidates_screened = candidates_screened + ?3 WHERE run_id = ?1",
+                           "counting the run's stored patients", true);
   if (store_events_)
     s.event = Statement(db,
                         "INSERT INTO events (run_id, patient_index, arm_index, seq, day, kind, code,"
@@ -1769,9 +1886,13 @@ void RunWriter::write_block(const Block& block) {
   const std::uint64_t last_index = block.first_index + block.results.size() - 1;
   try {
     storable(last_index, "patient index");
+    if (block.first_index < s.first_patient || last_index >= s.end_patient)
+      throw StorageError(fmt::format("the block lies outside the run's patients {}..{}",
+                                     s.first_patient, s.end_patient - 1));
     s.cells.clear();
     s.times.clear();
     Transaction transaction(store_.db_, s.begin);
+    std::int64_t candidates = 0;
     for (const PatientResult& result : block.results) {
       const Patient& p = result.patient;
       if (result.error)
@@ -1801,6 +1922,7 @@ void RunWriter::write_block(const Block& block) {
       patient.bind_bool(16, p.prior_anti_pd1);
       patient.bind_int64(17, p.candidates_screened);
       patient.execute();
+      candidates += static_cast<std::int64_t>(p.candidates_screened);
 
       // One outcome per arm, in arm order: the view's n and the replay rely on it.
       if (result.outcomes.size() != s.arm_count)
@@ -1927,6 +2049,10 @@ void RunWriter::write_block(const Block& block) {
         if (sqlite3_changes(store_.db_) > 0) break;  // updated: no insert
       }
     }
+    s.run_counts.bind_int64(1, run_id_);
+    s.run_counts.bind_int64(2, static_cast<std::int64_t>(block.results.size()));
+    s.run_counts.bind_int64(3, candidates);
+    s.run_counts.execute();
     transaction.commit(s.commit);
   } catch (const Error& e) {
     // The transaction guard has rolled the block back by now.

@@ -1,4 +1,5 @@
 #include "vpgen/storage/result_store.hpp"
+#include "vpgen/storage/merge.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -176,7 +177,7 @@ RunProvenance make_provenance(std::uint32_t arms, bool store_events = true) {
   p.scenario_text = "[scenario]\nname = \"test_scenario\"\n";
   p.scenario_hash = "0123456789abcdef";
   p.seed = 20261127;
-  p.patients = 10;
+  p.patients = 1000;  // more than any test writes: blocks must lie inside the run's range
   p.vpgen_version = "0.1.0";
   p.git_commit = "abcdef123456";
   p.compiler = "g++ 12.2.0";
@@ -370,7 +371,7 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
   {
     ResultStore store(file.path());
     sqlite3* db = store.handle();
-    CHECK(kSchemaVersion == 4);
+    CHECK(kSchemaVersion == 5);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "PRAGMA application_id") == 0x7670676E);
     CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
@@ -379,7 +380,7 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
     CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
                         " 'patients', 'outcomes', 'events', 'arm_summary', 'responder_fractions',"
                         " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae', 'subgroup_counts',"
-                        " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier')") == 18);
+                        " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier', 'run_parts')") == 19);
     const std::int64_t run = store.begin_run(make_provenance(2));
     CHECK(query_int(db, fmt::format("SELECT schema_version FROM runs WHERE run_id = {}", run)) ==
           kSchemaVersion);
@@ -808,11 +809,11 @@ TEST_CASE("refuses a vpgen file of a newer schema version and says which") {
   { ResultStore store(file.path()); }
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
-  exec_sql(raw, "PRAGMA user_version = 5");
+  exec_sql(raw, "PRAGMA user_version = 6");
   sqlite3_close(raw);
   const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 5; this vpgen reads version 4"));
+  CHECK(contains(message, "was written by schema version 6; this vpgen reads version 5"));
   CHECK(contains(message, "use a newer vpgen"));
 }
 
@@ -822,6 +823,16 @@ TEST_CASE("refuses a vpgen file of a newer schema version and says which") {
 void make_old_version(const std::string& path, int version) {
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  // Version 5 added run_parts and six columns of runs.
+  exec_sql(raw, "DROP TABLE run_parts; ALTER TABLE runs DROP COLUMN first_patient;"
+                " ALTER TABLE runs DROP COLUMN end_patient; ALTER TABLE runs DROP COLUMN shard_index;"
+                " ALTER TABLE runs DROP COLUMN shard_count; ALTER TABLE runs DROP COLUMN"
+                " patients_stored; ALTER TABLE runs DROP COLUMN candidates_screened;");
+  if (version == 4) {
+    exec_sql(raw, "PRAGMA user_version = 4; UPDATE runs SET schema_version = 4;");
+    sqlite3_close(raw);
+    return;
+  }
   exec_sql(raw, "DROP VIEW arm_summary; DROP VIEW responder_fractions; DROP VIEW survival_input;"
                 " DROP VIEW adsl; DROP VIEW adrs; DROP VIEW adtte; DROP VIEW adae;"
                 " DROP VIEW kaplan_meier; DROP VIEW survival_counts; DROP TABLE subgroup_counts;"
@@ -837,8 +848,8 @@ void make_old_version(const std::string& path, int version) {
   sqlite3_close(raw);
 }
 
-TEST_CASE("version-2 and version-3 files are migrated in place: subgroup counts rebuilt, data kept") {
-  for (const int version : {2, 3}) {
+TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuilt, data kept") {
+  for (const int version : {2, 3, 4}) {
     CAPTURE(version);
     TempDb file(fmt::format("version{}", version));
     constexpr std::uint32_t kArms = 2;
@@ -846,6 +857,7 @@ TEST_CASE("version-2 and version-3 files are migrated in place: subgroup counts 
     std::vector<std::string> summary_before;
     std::vector<std::string> outcomes_before;
     std::vector<std::string> times_before;
+    std::vector<std::string> run_before;
     {
       ResultStore store(file.path());
       const std::int64_t run = store.begin_run(make_provenance(kArms));
@@ -859,6 +871,9 @@ TEST_CASE("version-2 and version-3 files are migrated in place: subgroup counts 
       summary_before = dump(store.handle(), "SELECT * FROM arm_summary");
       outcomes_before = dump(store.handle(), "SELECT * FROM outcomes");
       times_before = dump(store.handle(), "SELECT * FROM survival_counts");
+      run_before = dump(store.handle(), "SELECT first_patient, end_patient, shard_index,"
+                                        " shard_count, patients_stored, candidates_screened"
+                                        " FROM runs");
     }
     REQUIRE(counts_before.size() > 4);
     make_old_version(file.path(), version);
@@ -873,6 +888,10 @@ TEST_CASE("version-2 and version-3 files are migrated in place: subgroup counts 
     CHECK(dump(db, "SELECT * FROM arm_summary") == summary_before);
     CHECK(dump(db, "SELECT * FROM outcomes") == outcomes_before);
     CHECK(dump(db, "SELECT * FROM survival_counts") == times_before);
+    // The version-5 columns are filled from the rows as the writer would have kept them.
+    CHECK(dump(db, "SELECT first_patient, end_patient, shard_index, shard_count,"
+                   " patients_stored, candidates_screened FROM runs") == run_before);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM run_parts") == 0);
     CHECK(query_int(db, "SELECT COUNT(*) FROM kaplan_meier") == static_cast<std::int64_t>(times_before.size()));
     CHECK(store.list_runs().size() == 1);
   }
@@ -930,7 +949,7 @@ TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it unt
   sqlite3_close(raw);
   const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 4"));
+  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 5"));
   CHECK(contains(message, "does not convert older files"));
   CHECK(contains(message, "simulate again"));
 
@@ -1446,7 +1465,7 @@ TEST_CASE("record_design stores a design and one row per sample size, NaN as NUL
   CHECK(dump(db, "SELECT name, mode, analysis, seed, target_power, recommended_n,"
                  " recommended_n_low IS NULL, json_extract(result_json, '$.n'), schema_version"
                  " FROM designs") ==
-        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|4|"});
+        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|5|"});
   CHECK(query_int(db, fmt::format("SELECT COUNT(*) FROM design_points WHERE design_id = {}"
                                   " AND type1_error IS NULL AND pet_p0 = 0.74", id)) == 2);
   // A repeated n or invalid JSON stores nothing.
@@ -1457,4 +1476,101 @@ TEST_CASE("record_design stores a design and one row per sample size, NaN as NUL
   // Deleting the design removes its points.
   exec_sql(db, "DELETE FROM designs");
   CHECK(query_int(db, "SELECT COUNT(*) FROM design_points") == 0);
+}
+
+TEST_CASE("shard ranges tile the cohort in order, sizes differing by at most one") {
+  for (const std::uint64_t patients : {1ULL, 7ULL, 61ULL, 1000ULL, 100'000'000ULL}) {
+    for (const std::uint64_t count : {1ULL, 2ULL, 3ULL, 5ULL, 7ULL, 64ULL}) {
+      if (count > patients) continue;
+      CAPTURE(patients);
+      CAPTURE(count);
+      std::uint64_t covered = 0, smallest = patients, largest = 0;
+      for (std::uint64_t k = 0; k < count; ++k) {
+        const PatientRange r = shard_range(patients, k, count);
+        CHECK(r.first == covered);
+        covered = r.end;
+        smallest = std::min(smallest, r.end - r.first);
+        largest = std::max(largest, r.end - r.first);
+      }
+      CHECK(covered == patients);
+      CHECK(largest - smallest <= 1);
+      CHECK(smallest >= 1);
+    }
+  }
+  // No overflow where patients * index exceeds 64 bits.
+  const std::uint64_t huge = std::uint64_t{1} << 62;
+  CHECK(shard_range(huge, 3, 4) == PatientRange{3 * (huge / 4), huge});
+  CHECK(shard_range(huge + 3, (1ULL << 32) - 1, 1ULL << 32).end == huge + 3);
+  CHECK_THROWS_AS(shard_range(10, 4, 4), InputError);
+  CHECK_THROWS_AS(shard_range(10, 0, 0), InputError);
+}
+
+TEST_CASE("a run's patient range is stored and the writer refuses blocks outside it") {
+  TempDb file("range");
+  ResultStore store(file.path());
+  RunProvenance p = make_provenance(2);
+  p.patients = 20;
+  p.first_patient = 5;
+  p.end_patient = 12;
+  p.shard_index = 1;
+  p.shard_count = 3;
+  const std::int64_t run = store.begin_run(p);
+  {
+    RunWriter writer(store, run, true);
+    CHECK_THROWS_AS(writer.write_block(make_block(0, 6, 2)), StorageError);   // starts before 5
+    writer.write_block(make_block(5, 4, 2));
+    CHECK_THROWS_AS(writer.write_block(make_block(9, 4, 2)), StorageError);   // ends after 11
+    writer.write_block(make_block(9, 3, 2));
+  }
+  const RunInfo info = store.run_info(run);
+  CHECK(info.provenance.first_patient == 5);
+  CHECK(info.provenance.end_patient == 12);
+  CHECK(info.provenance.shard_index == 1);
+  CHECK(info.provenance.shard_count == 3);
+  CHECK(info.patients_stored == 7);   // kept by the writer, refused blocks not counted
+  CHECK(info.patient_index_end == 12);
+  CHECK(info.patients_stored ==
+        static_cast<std::uint64_t>(query_int(store.handle(), "SELECT COUNT(*) FROM patients")));
+  CHECK(static_cast<std::int64_t>(info.candidates_screened) ==
+        query_int(store.handle(), "SELECT SUM(candidates_screened) FROM patients"));
+  // A whole run ({0, 0}) covers the cohort; impossible ranges are refused before anything is written.
+  RunProvenance whole = make_provenance(2);
+  CHECK(store.run_info(store.begin_run(whole)).provenance.end_patient == whole.patients);
+  RunProvenance beyond = make_provenance(2);
+  beyond.end_patient = beyond.patients + 1;
+  CHECK_THROWS_AS(store.begin_run(beyond), InputError);
+  RunProvenance no_shard = make_provenance(2);
+  no_shard.shard_index = 2;
+  no_shard.shard_count = 2;
+  CHECK_THROWS_AS(store.begin_run(no_shard), InputError);
+  CHECK(store.list_runs().size() == 2);
+}
+
+TEST_CASE("read-only opening writes nothing and refuses, not migrates, an older version") {
+  TempDb file("readonly");
+  {
+    ResultStore store(file.path());
+    const std::int64_t run = store.begin_run(make_provenance(2));
+    RunWriter writer(store, run, true);
+    writer.write_block(make_block(0, 3, 2));
+  }
+  {
+    ResultStore reader(file.path(), ResultStore::Access::kReadOnly);
+    CHECK(reader.list_runs().size() == 1);
+    CHECK_THROWS_AS(reader.begin_run(make_provenance(2)), StorageError);
+  }
+  make_old_version(file.path(), 4);
+  const std::string message = thrown_message<StorageError>(
+      [&] { ResultStore reader(file.path(), ResultStore::Access::kReadOnly); });
+  CHECK(contains(message, "is schema version 4"));
+  CHECK(contains(message, "to migrate it"));
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  CHECK(query_int(raw, "PRAGMA user_version") == 4);  // untouched
+  sqlite3_close(raw);
+  TempDb empty("readonly_empty");
+  { std::ofstream touch(empty.path()); }
+  CHECK(contains(thrown_message<StorageError>(
+                     [&] { ResultStore reader(empty.path(), ResultStore::Access::kReadOnly); }),
+                 "is empty"));
 }

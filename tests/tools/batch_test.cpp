@@ -1,20 +1,25 @@
 // `vpgen batch`: two nights with the same inputs agree bit for bit, a failing job stops nothing
-// else, a changed seed lists only differences beyond Monte Carlo error, a changed figure with the
-// same inputs exits 3, summary.json and batch.log have the documented shape, and a bad nightly
-// file writes nothing. Sizes are tiny (a few hundred patients and replicates) to keep the suite
-// to seconds.
+// else, a changed seed lists only differences beyond Monte Carlo error (Holm over the night), a
+// changed figure with the same inputs exits 3, summary.json and batch.log have the documented
+// shape, a bad nightly file writes nothing, and a second batch into a locked DIR touches nothing.
+// Sizes are tiny (a few hundred patients and replicates) to keep the suite to seconds.
 #include "cli_runner.hpp"
 #include "batch.hpp"
 
 #include "vpgen/population/error.hpp"
 
+#include <boost/random/mersenne_twister.hpp>
+#include <boost/random/normal_distribution.hpp>
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -159,15 +164,83 @@ bool no_partial_files(const fs::path& dir) {
   return true;
 }
 
-// The Monte Carlo half-width the documented rule uses: half the 95% interval, or 1.96 SE.
-double half_width(const json& figure) {
+// The standard error the documented rule uses: "se" or "mcse", else the 95% interval's
+// half-width / 1.96.
+double standard_error(const json& figure) {
+  for (const char* key : {"se", "mcse"})
+    if (figure.contains(key) && figure.at(key).is_number()) return figure.at(key).get<double>();
   if (figure.contains("ci_low") && figure.at("ci_low").is_number() &&
       figure.contains("ci_high") && figure.at("ci_high").is_number())
-    return (figure.at("ci_high").get<double>() - figure.at("ci_low").get<double>()) / 2.0;
-  for (const char* key : {"se", "mcse"})
-    if (figure.contains(key) && figure.at(key).is_number())
-      return 1.959963984540054 * figure.at(key).get<double>();
+    return (figure.at("ci_high").get<double>() - figure.at("ci_low").get<double>()) / 2.0 /
+           1.959963984540054;
   return std::nan("");
+}
+
+double two_sided_p(double z) { return std::erfc(z / std::sqrt(2.0)); }
+
+// Every regular file under `dir` but the lock file, with its bytes.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file() && entry.path().filename() != ".batch.lock")
+      files[fs::relative(entry.path(), dir).string()] = slurp(entry.path());
+  return files;
+}
+
+const json kBuild = {{"vpgen_version", "0.1.0"}, {"git_commit", "abc"}, {"compiler", "g++"},
+                     {"boost_version", "1.74"},  {"tbb_version", "2021"}, {"rng_scheme", 1}};
+
+// One scenario-like job whose figures are `estimates` with standard errors `ses`: even-numbered
+// figures carry a 95% interval (estimate -/+ 1.96 se), odd ones an "se", as report_json's do.
+json noise_job(const std::string& name, int seed, const std::vector<double>& estimates,
+               const std::vector<double>& ses) {
+  json arm = {{"arm", "a"}, {"n", 1000}};
+  for (std::size_t k = 0; k < estimates.size(); ++k) {
+    const std::string key = fmt::format("f{:03}", k);
+    if (k % 2 == 0)
+      arm[key] = {{"estimate", estimates[k]},
+                  {"ci_low", estimates[k] - 1.959963984540054 * ses[k]},
+                  {"ci_high", estimates[k] + 1.959963984540054 * ses[k]}};
+    else
+      arm[key] = {{"estimate", estimates[k]}, {"se", ses[k]}};
+  }
+  return {{"name", name},
+          {"kind", "scenario"},
+          {"input_hash", "h"},
+          {"seed", seed},
+          {"settings", {{"patients", 1000}}},
+          {"status", "ok"},
+          {"figures", {{"ci_level", 0.95}, {"arms", json::array({arm})}}}};
+}
+
+// Two nights of `figures` figures in two jobs, each night's estimate the truth plus N(0, se^2)
+// noise drawn from `rng` (Boost.Random: the same numbers on every platform); `shift_se` moves
+// figure 0 of job "j1" tonight by that many of its standard errors. Returns tonight's jobs with
+// their comparison set by compare_night, and the decision.
+struct Night {
+  json jobs;
+  b::NightComparison result;
+};
+Night noise_night(boost::random::mt19937& rng, std::size_t figures, double shift_se) {
+  boost::random::normal_distribution<double> normal(0.0, 1.0);
+  json previous = {{"batch", {{"build", kBuild}}}, {"jobs", json::array()}};
+  json tonight = json::array();
+  for (const char* name : {"j1", "j2"}) {
+    std::vector<double> truth, ses, before, after;
+    for (std::size_t k = 0; k < figures / 2; ++k) {
+      truth.push_back(0.2 + 0.003 * static_cast<double>(k));
+      ses.push_back(0.005 * static_cast<double>(1 + k % 7));
+    }
+    for (std::size_t k = 0; k < truth.size(); ++k) before.push_back(truth[k] + ses[k] * normal(rng));
+    for (std::size_t k = 0; k < truth.size(); ++k) after.push_back(truth[k] + ses[k] * normal(rng));
+    if (std::string_view(name) == "j1") after[0] += shift_se * ses[0];
+    previous["jobs"].push_back(noise_job(name, 1, before, ses));
+    tonight.push_back(noise_job(name, 2, after, ses));
+  }
+  Night night;
+  night.result = b::compare_night(tonight, &previous, "", kBuild);
+  night.jobs = std::move(tonight);
+  return night;
 }
 
 }  // namespace
@@ -285,18 +358,32 @@ TEST_CASE("a changed seed lists the differences beyond Monte Carlo error and is 
   // A new seed draws new patients: many figures move, a few by more than their error.
   CHECK(c.at("figures_changed").get<int>() > 20);
 
-  // Every listed figure is beyond sqrt(h_prev^2 + h_cur^2), and every arm figure beyond it is
-  // listed (checked on the per-arm interval figures of report_json).
+  // Only the scenario was tested (the design's inputs did not change: compared exactly), so the
+  // night's Holm family is the scenario's figures.
+  const std::size_t m = c.at("figures_tested");
+  CHECK(m > 30);
+  CHECK(after.at("comparison").at("figures_tested") == m);
+  CHECK(after.at("comparison").at("method") == "holm");
+  CHECK(after.at("comparison").at("family_alpha") == b::kFamilyAlpha);
+  // Every listed figure carries z and p computed from the two standard errors, and a Holm-adjusted
+  // p between its own p and m p (Holm's adjusted p of a hypothesis lies in [p, m p]) at most 0.05.
   std::set<std::string> listed;
   for (const json& d : c.at("differences")) {
     REQUIRE(d.contains("figure"));
     listed.insert(d.at("figure").get<std::string>());
     if (d.at("change") != "beyond_mc_error") continue;
     const double x = d.at("previous").at("estimate"), y = d.at("current").at("estimate");
-    const double h = std::hypot(half_width(d.at("previous")), half_width(d.at("current")));
-    CHECK(d.at("threshold").get<double>() == doctest::Approx(h).epsilon(1e-12));
-    CHECK(std::abs(y - x) > h);
+    const double se = std::hypot(standard_error(d.at("previous")), standard_error(d.at("current")));
+    CHECK(d.at("se").get<double>() == doctest::Approx(se).epsilon(1e-12));
+    CHECK(d.at("z").get<double>() == doctest::Approx(std::abs(y - x) / se).epsilon(1e-12));
+    const double p = d.at("p");
+    CHECK(p == doctest::Approx(two_sided_p(d.at("z").get<double>())).epsilon(1e-12));
+    CHECK(d.at("p_holm").get<double>() >= p);
+    CHECK(d.at("p_holm").get<double>() <= std::min(1.0, static_cast<double>(m) * p) * (1 + 1e-12));
+    CHECK(d.at("p_holm").get<double>() <= b::kFamilyAlpha);
   }
+  // Conversely, over the per-arm figures: Holm must list a figure with m p <= 0.05 and cannot
+  // list one with p > 0.05.
   const json& arms_before = job_named(before, "default").at("figures").at("arms");
   const json& arms_after = job_named(after, "default").at("figures").at("arms");
   std::size_t checked = 0;
@@ -305,14 +392,16 @@ TEST_CASE("a changed seed lists the differences beyond Monte Carlo error and is 
       if (!figure.is_object() || !figure.contains("estimate")) continue;
       const json& other = arms_after[a].at(key);
       if (!figure.at("estimate").is_number() || !other.at("estimate").is_number()) continue;
-      const double h = std::hypot(half_width(figure), half_width(other));
-      if (std::isnan(h)) continue;
-      const bool beyond =
-          std::abs(other.at("estimate").get<double>() - figure.at("estimate").get<double>()) > h;
+      const double se = std::hypot(standard_error(figure), standard_error(other));
+      if (!(se > 0.0)) continue;
+      const double p = two_sided_p(
+          std::abs(other.at("estimate").get<double>() - figure.at("estimate").get<double>()) / se);
       const std::string path =
           fmt::format("arms[{}].{}", arms_before[a].at("arm").get<std::string>(), key);
       CAPTURE(path);
-      CHECK(listed.count(path) == (beyond ? 1u : 0u));
+      CAPTURE(p);
+      if (static_cast<double>(m) * p <= b::kFamilyAlpha) CHECK(listed.count(path) == 1u);
+      if (p > b::kFamilyAlpha) CHECK(listed.count(path) == 0u);
       ++checked;
     }
   }
@@ -359,8 +448,11 @@ TEST_CASE("summary.json has the documented keys and batch.log timestamped lines"
   const json summary = read_json(s.out / "summary.json");
   CHECK(summary.at("format") == b::kSummaryFormat);
   CHECK(summary.at("format_version") == b::kSummaryFormatVersion);
-  for (const char* key : {"batch", "previous", "status", "exit_code", "counts", "jobs"})
+  for (const char* key : {"batch", "previous", "status", "exit_code", "comparison", "counts",
+                          "jobs"})
     CHECK_MESSAGE(summary.contains(key), key);
+  for (const char* key : {"method", "family_alpha", "figures_tested", "figures_listed"})
+    CHECK_MESSAGE(summary.at("comparison").contains(key), key);
   const json& batch = summary.at("batch");
   for (const char* key : {"name", "nightly_file", "nightly_hash", "out_dir", "host", "started_at",
                           "finished_at", "wall_seconds", "threads", "seed", "build",
@@ -517,9 +609,8 @@ TEST_CASE("after an interrupted batch the next one compares with the last comple
   CHECK(now.at("previous").at("started_at") == last.at("batch").at("started_at"));
 }
 
-TEST_CASE("compare_job lists a figure only when it moves beyond Monte Carlo error") {
-  const json build = {{"vpgen_version", "0.1.0"}, {"git_commit", "abc"}, {"compiler", "g++"},
-                      {"boost_version", "1.74"},  {"tbb_version", "2021"}, {"rng_scheme", 1}};
+TEST_CASE("compare_job tests each figure and apply_holm lists those beyond Monte Carlo error") {
+  const json& build = kBuild;
   auto job = [](int seed, double orr, double orr_half, double power, double mcse) {
     return json{{"name", "j"},
                 {"kind", "scenario"},
@@ -535,49 +626,223 @@ TEST_CASE("compare_job lists a figure only when it moves beyond Monte Carlo erro
                               {"ci_high", orr + orr_half}}},
                      {"power", {{"estimate", power}, {"mcse", mcse}}}}}}}}};
   };
+  auto compare = [&](const json& previous, const json& current, const json& previous_build) {
+    json c = b::compare_job(previous, current, previous_build, build);
+    b::apply_holm({&c});
+    CHECK_FALSE(c.contains("tests"));
+    return c;
+  };
   // Same inputs and build: identical, or any difference at all is unexpected.
-  CHECK(b::compare_job(job(1, 0.5, 0.1, 0.8, 0.01), job(1, 0.5, 0.1, 0.8, 0.01), build,
-                       build)
-            .at("verdict") == "identical");
-  const json tiny = b::compare_job(job(1, 0.5, 0.1, 0.8, 0.01),
-                                   job(1, 0.5 + 1e-15, 0.1, 0.8, 0.01), build, build);
+  CHECK(compare(job(1, 0.5, 0.1, 0.8, 0.01), job(1, 0.5, 0.1, 0.8, 0.01), build).at("verdict") ==
+        "identical");
+  const json tiny = compare(job(1, 0.5, 0.1, 0.8, 0.01), job(1, 0.5 + 1e-15, 0.1, 0.8, 0.01),
+                            build);
   CHECK(tiny.at("verdict") == "changed_unexpectedly");
   // The estimate and the interval built around it moved: each value is listed.
   REQUIRE(!tiny.at("differences").empty());
   CHECK(tiny.at("differences")[0].at("value") == "arms[a].orr.ci_high");
   CHECK(tiny.at("figures_changed") == 1);
+  CHECK(tiny.at("figures_tested") == 0);
 
-  // Seed changed. ORR half-widths 0.1 both nights: threshold sqrt(2) * 0.1 = 0.1414.
-  // Power MCSE 0.01 both nights: threshold 1.96 * sqrt(2) * 0.01 = 0.0277.
-  const json within = b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01),
-                                     job(2, 0.64, 0.1, 0.827, 0.01), build, build);
+  // Seed changed: both figures are tests (m = 2). ORR half-widths 0.1: se of the difference
+  // sqrt(2) 0.1 / 1.96 = 0.07215; power MCSE 0.01: se sqrt(2) 0.01 = 0.01414. Holm at 0.05 lists
+  // the smaller p if <= 0.025 (z >= 2.241), then the other if <= 0.05 (z >= 1.960).
+  const json raw = b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.64, 0.1, 0.827, 0.01),
+                                  build, build);
+  REQUIRE(raw.at("tests").size() == 2);
+  CHECK(raw.at("figures_tested") == 2);
+  const double se_orr = std::sqrt(2.0) * 0.1 / 1.959963984540054;
+  CHECK(raw.at("tests")[0].at("figure") == "arms[a].orr");
+  CHECK(raw.at("tests")[0].at("se").get<double>() == doctest::Approx(se_orr));
+  CHECK(raw.at("tests")[0].at("z").get<double>() == doctest::Approx(0.14 / se_orr));
+  CHECK(raw.at("tests")[0].at("p").get<double>() == doctest::Approx(two_sided_p(0.14 / se_orr)));
+  // z = 1.940 and 1.909: p = 0.0523 and 0.0562, neither listed even without adjustment.
+  const json within = compare(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.64, 0.1, 0.827, 0.01), build);
   CHECK(within.at("verdict") == "changed_within_mc_error");
   CHECK(within.at("figures_changed") == 2);
   CHECK(within.at("differences").empty());
   CHECK(within.at("reasons") == json::array({"seed 1 -> 2"}));
-  const json beyond = b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01),
-                                     job(2, 0.65, 0.1, 0.83, 0.01), build, build);
+  // z = 2.356 (p 0.01847) and 2.121 (p 0.03389): Holm 2 x 0.01847 = 0.0369, then
+  // max(0.0369, 0.0339) = 0.0369: both listed.
+  const json beyond = compare(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.67, 0.1, 0.83, 0.01), build);
   CHECK(beyond.at("verdict") == "changed_beyond_mc_error");
   REQUIRE(beyond.at("differences").size() == 2);
   CHECK(beyond.at("differences")[0].at("figure") == "arms[a].orr");
-  CHECK(beyond.at("differences")[0].at("threshold").get<double>() ==
-        doctest::Approx(std::sqrt(0.02)));
+  CHECK(beyond.at("differences")[0].at("change") == "beyond_mc_error");
+  const double p_orr = two_sided_p(0.17 / se_orr);
+  CHECK(beyond.at("differences")[0].at("p").get<double>() == doctest::Approx(p_orr));
+  CHECK(beyond.at("differences")[0].at("p_holm").get<double>() == doctest::Approx(2 * p_orr));
   CHECK(beyond.at("differences")[1].at("figure") == "arms[a].power");
-  CHECK(beyond.at("differences")[1].at("threshold").get<double>() ==
-        doctest::Approx(1.959963984540054 * std::sqrt(2.0) * 0.01));
+  CHECK(beyond.at("differences")[1].at("z").get<double>() ==
+        doctest::Approx(0.03 / (std::sqrt(2.0) * 0.01)));
+  CHECK(beyond.at("differences")[1].at("p_holm").get<double>() == doctest::Approx(2 * p_orr));
+  // The same ORR move (z = 2.356) in a family of 3 is not listed: 3 x 0.01847 > 0.05. Holm
+  // adjusts over everything tested, so a night of many figures needs a larger z.
+  json first = b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.67, 0.1, 0.80, 0.01), build,
+                              build);
+  json second = b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.50, 0.1, 0.80, 0.01), build,
+                               build);
+  const b::HolmDecision decision = b::apply_holm({&first, &second});
+  CHECK(decision.figures_tested == 4);
+  CHECK(decision.figures_listed == 0);
+  CHECK(first.at("verdict") == "changed_within_mc_error");
+  CHECK(second.at("verdict") == "identical");
 
   // A build change is a reason too; a failed job is not compared.
   json other_build = build;
   other_build["git_commit"] = "def";
-  const json rebuilt = b::compare_job(job(1, 0.5, 0.1, 0.8, 0.01), job(1, 0.51, 0.1, 0.8, 0.01),
-                                      build, other_build);
+  const json rebuilt =
+      compare(job(1, 0.5, 0.1, 0.8, 0.01), job(1, 0.51, 0.1, 0.8, 0.01), other_build);
   CHECK(rebuilt.at("verdict") == "changed_within_mc_error");
-  CHECK(rebuilt.at("reasons") == json::array({"build git_commit abc -> def"}));
+  CHECK(rebuilt.at("reasons") == json::array({"build git_commit def -> abc"}));
   json failed = job(1, 0.5, 0.1, 0.8, 0.01);
   failed["status"] = "failed";
   failed["figures"] = nullptr;
-  CHECK(b::compare_job(job(1, 0.5, 0.1, 0.8, 0.01), failed, build, build).at("verdict") ==
-        "not_compared");
+  CHECK(compare(job(1, 0.5, 0.1, 0.8, 0.01), failed, build).at("verdict") == "not_compared");
+}
+
+TEST_CASE("holm_adjust gives the values of R's p.adjust(p, method = \"holm\")") {
+  // R 4.2: p.adjust(c(0.01, 0.04, 0.03, 0.005, 0.5, 0.02, 0.02), "holm") and
+  // p.adjust(c(1e-12, 0.2, 1e-4, 0.9, 0.0125), "holm"). By hand for the first: sorted 0.005,
+  // 0.01, 0.02, 0.02, 0.03, 0.04, 0.5 times 7, 6, ..., 1 = 0.035, 0.06, 0.10, 0.08, 0.09, 0.08,
+  // 0.5, then the running maximum: 0.035, 0.06, 0.1, 0.1, 0.1, 0.1, 0.5.
+  const std::vector<double> a = b::holm_adjust({0.01, 0.04, 0.03, 0.005, 0.5, 0.02, 0.02});
+  const std::vector<double> a_r = {0.06, 0.1, 0.1, 0.035, 0.5, 0.1, 0.1};
+  REQUIRE(a.size() == a_r.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(a_r[i]).epsilon(1e-14));
+  const std::vector<double> c = b::holm_adjust({1e-12, 0.2, 1e-4, 0.9, 0.0125});
+  const std::vector<double> c_r = {5e-12, 0.4, 4e-4, 0.9, 0.0375};
+  REQUIRE(c.size() == c_r.size());
+  for (std::size_t i = 0; i < c.size(); ++i) CHECK(c[i] == doctest::Approx(c_r[i]).epsilon(1e-14));
+  // Capped at 1; one p is its own adjustment; none gives none.
+  CHECK(b::holm_adjust({0.6, 0.7}) == std::vector<double>{1.0, 1.0});
+  CHECK(b::holm_adjust({0.3}) == std::vector<double>{0.3});
+  CHECK(b::holm_adjust({}).empty());
+}
+
+TEST_CASE("a night of 200 figures of pure noise lists none, and one moved by 10 SE among them is listed") {
+  // Each figure's two nights are independent N(truth, se^2): with nothing changed, z = |N(0, 1)|.
+  // Holm at family-wise alpha 0.05 lists any figure with probability <= 0.05 (here, independent
+  // figures: exactly 1 - (1 - 0.05/200)^200 = 0.0488, the first step deciding). With a fixed seed
+  // the night is one deterministic draw; for this seed no figure is listed, which the assertion
+  // pins. The same night under the old per-figure rule (p <= 0.05 each) lists about 10 (checked
+  // below, so the night is not unusually quiet).
+  boost::random::mt19937 rng(20261127u);
+  const Night quiet = noise_night(rng, 200, 0.0);
+  CHECK(quiet.result.holm.figures_tested == 200);
+  CHECK(quiet.result.holm.figures_listed == 0);
+  for (const json& job : quiet.jobs) {
+    CHECK(job.at("comparison").at("verdict") == "changed_within_mc_error");
+    CHECK(job.at("comparison").at("differences").empty());
+  }
+  // The per-figure rule on the same draws (same seed, same order of draws).
+  boost::random::mt19937 again(20261127u);
+  boost::random::normal_distribution<double> normal(0.0, 1.0);
+  std::size_t per_figure = 0;
+  for (int j = 0; j < 2; ++j) {
+    std::vector<double> before(100), after(100);
+    for (double& v : before) v = normal(again);
+    for (double& v : after) v = normal(again);
+    for (std::size_t k = 0; k < 100; ++k)
+      per_figure += two_sided_p(std::abs(after[k] - before[k]) / std::sqrt(2.0)) <= 0.05 ? 1 : 0;
+  }
+  CHECK(per_figure >= 3);
+
+  // One figure moved by 10 of its SE (z about 10 / sqrt(2) = 7.1, p about 1e-12, Holm about
+  // 2e-10): listed, and nothing else.
+  boost::random::mt19937 rng_shift(20261127u);
+  const Night shifted = noise_night(rng_shift, 200, 10.0);
+  CHECK(shifted.result.holm.figures_tested == 200);
+  CHECK(shifted.result.holm.figures_listed == 1);
+  const json& c1 = shifted.jobs[0].at("comparison");
+  CHECK(c1.at("verdict") == "changed_beyond_mc_error");
+  REQUIRE(c1.at("differences").size() == 1);
+  const json& d = c1.at("differences")[0];
+  CHECK(d.at("figure") == "arms[a].f000");
+  CHECK(d.at("change") == "beyond_mc_error");
+  CHECK(d.at("z").get<double>() > 5.0);
+  CHECK(d.at("p_holm").get<double>() <= b::kFamilyAlpha);
+  CHECK(d.at("p_holm").get<double>() >= d.at("p").get<double>());
+  CHECK(shifted.jobs[1].at("comparison").at("verdict") == "changed_within_mc_error");
+  CHECK(shifted.result.verdicts.at("changed_beyond_mc_error") == 1);
+  CHECK(shifted.result.verdicts.at("changed_within_mc_error") == 1);
+}
+
+TEST_CASE("over 400 nights of pure noise the share of nights listing anything is about 5%") {
+  // Under the global null the first Holm step decides: P(any listed) = 1 - (1 - 0.05/200)^200 =
+  // 0.0488 for 200 independent figures. Nights listing anything ~ Binomial(400, 0.0488): mean
+  // 19.5, SD 4.31. Accept 7..33 (about +-3 SD around 20); the per-figure rule would list on
+  // nearly every night, a rule ignoring the family size too, and Bonferroni-squared or a rule
+  // that never lists would fall under 7. (This seed gives 30, +2.4 SD; 4,000 nights gave 188,
+  // 4.7%, when the test was written.)
+  boost::random::mt19937 rng(7u);
+  int nights_listing = 0;
+  for (int night = 0; night < 400; ++night)
+    nights_listing += noise_night(rng, 200, 0.0).result.holm.figures_listed > 0 ? 1 : 0;
+  CAPTURE(nights_listing);
+  CHECK(nights_listing >= 7);
+  CHECK(nights_listing <= 33);
+}
+
+TEST_CASE("a second batch into a locked DIR exits 2 naming DIR and the holder's pid, touching nothing") {
+  const Setup s = setup("locked", "[batch]\nname = \"lock\"\n\n[[design]]\n"
+                                  "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
+  const fs::path lock_file = s.out / ".batch.lock";
+  // While a batch runs it holds the lock, with its pid in the file.
+  b::BatchOptions options;
+  options.nightly_file = s.nightly.string();
+  options.out_dir = s.out.string();
+  options.threads = 2;
+  int checks_during = 0;
+  options.on_log = [&](std::string_view) {
+    if (checks_during > 0) return;
+    ++checks_during;
+    const int fd = ::open(lock_file.c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::flock(fd, LOCK_EX | LOCK_NB) == -1);
+    CHECK(errno == EWOULDBLOCK);
+    ::close(fd);
+    CHECK(slurp(lock_file) == fmt::format("{}\n", ::getpid()));
+  };
+  REQUIRE(b::run_batch(options) == b::kExitOk);
+  CHECK(checks_during == 1);
+  const auto before = snapshot(s.out);
+  REQUIRE(before.count("summary.json") == 1);
+
+  // Another process's lock (this test stands for it: flock locks belong to the open file, so a
+  // second open of the same file conflicts even within one process).
+  const int holder = ::open(lock_file.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(holder >= 0);
+  REQUIRE(::flock(holder, LOCK_EX | LOCK_NB) == 0);
+  const std::string pid = "424242";
+  REQUIRE(::ftruncate(holder, 0) == 0);
+  REQUIRE(::pwrite(holder, (pid + "\n").data(), pid.size() + 1, 0) ==
+          static_cast<ssize_t>(pid.size() + 1));
+  std::string what;
+  try {
+    run(s);
+  } catch (const vpgen::InputError& e) {
+    what = e.what();
+  }
+  CHECK(what.find(s.out.string()) != std::string::npos);
+  CHECK(what.find("pid 424242") != std::string::npos);
+  // Through the binary: exit 2, one line on stderr.
+  const vpgen::testing::CliResult cli = vpgen::testing::run_vpgen_in(
+      s.dir, fmt::format("batch {} --out {}", s.nightly.string(), s.out.string()));
+  CHECK(cli.exit_code == 2);
+  CHECK(cli.out.empty());
+  CHECK(std::count(cli.err.begin(), cli.err.end(), '\n') == 1);
+  CHECK(cli.err.find(s.out.string()) != std::string::npos);
+  CHECK(cli.err.find("pid 424242") != std::string::npos);
+  // Nothing written, moved or appended (not even batch.log).
+  CHECK(snapshot(s.out) == before);
+  CHECK_FALSE(fs::exists(s.out / "summary.previous.json"));
+
+  // Released: the next batch runs and compares with the untouched night.
+  ::close(holder);
+  CHECK(run(s) == b::kExitOk);
+  CHECK(read_json(s.out / "summary.json").at("jobs")[0].at("comparison").at("verdict") ==
+        "identical");
 }
 
 TEST_CASE("the example nightly file loads and every file it names exists") {

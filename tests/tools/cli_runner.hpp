@@ -37,4 +37,40 @@ inline CliResult run_vpgen_in(const std::filesystem::path& dir, const std::strin
   return CliResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
 
+// Runs a shell command; stdout and stderr go through files in `dir`.
+inline CliResult run_command_in(const std::filesystem::path& dir, const std::string& command) {
+  const std::filesystem::path out = dir / "stdout.txt";
+  const std::filesystem::path err = dir / "stderr.txt";
+  const std::string cmd =
+      fmt::format("{} >{} 2>{} </dev/null", command, out.string(), err.string());
+  const int status = std::system(cmd.c_str());
+  return CliResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+// The Open MPI mpirun command line to drive (with --oversubscribe: more ranks than the CI machine's
+// 2 cores), or empty with the reason in `why_not`: the build has no MPI (VPGEN_MPIEXEC is defined
+// only for test sources of an MPI build), mpirun is absent, or it is not Open MPI's.
+inline std::string find_mpirun(const std::filesystem::path& dir, std::string& why_not) {
+#ifndef VPGEN_MPIEXEC
+  (void)dir;
+  why_not = "this build has no MPI (VPGEN_MPI=OFF)";
+  return "";
+#else
+  const std::string exec = VPGEN_MPIEXEC;
+  if (exec.empty() || !std::filesystem::exists(exec)) {
+    why_not = fmt::format("mpirun is absent ('{}')", exec);
+    return "";
+  }
+  // --oversubscribe and the run-as-root variables are Open MPI's.
+  const std::string version = run_command_in(dir, exec + " --version").out;
+  if (version.find("OpenRTE") == std::string::npos &&
+      version.find("Open MPI") == std::string::npos) {
+    why_not = exec + " is not Open MPI's";
+    return "";
+  }
+  // Root in CI containers: Open MPI refuses root unless told twice.
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + exec + " --oversubscribe";
+#endif
+}
+
 }  // namespace vpgen::testing

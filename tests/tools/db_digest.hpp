@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <set>
 #include <string>
+#include <vector>
 
 namespace vpgen::testing {
 
@@ -67,6 +69,70 @@ inline std::uint64_t run_digest(sqlite3* db, std::int64_t run_id) {
        1031;
   h ^= table_digest(db, "survival_counts", run_id, "arm_index, endpoint, time_months") * 8191;
   return h;
+}
+
+// The whole content of a results file as text: every table (from sqlite_schema), every row in
+// primary-key order (rowid order for rowid tables), every value with its SQLite type; doubles as
+// their exact bits. Excluded, being about when, where and how fast a run was made rather than what
+// it holds: runs.started_at, finished_at, wall_seconds, threads and block_size, and the run_parts
+// table (where each range of a merged run came from).
+inline std::string content_dump(sqlite3* db) {
+  const std::set<std::string> excluded_runs = {"started_at", "finished_at", "wall_seconds",
+                                               "threads", "block_size"};
+  std::vector<std::string> tables;
+  {
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
+                       "'sqlite_%' AND name <> 'run_parts' ORDER BY name",
+                       -1, &stmt, nullptr);
+    while (sqlite3_step(stmt) == SQLITE_ROW)
+      tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+    sqlite3_finalize(stmt);
+  }
+  std::string out;
+  for (const std::string& table : tables) {
+    std::string keys;
+    {
+      sqlite3_stmt* stmt = nullptr;
+      sqlite3_prepare_v2(db, ("SELECT name FROM pragma_table_info('" + table + "') WHERE pk > 0 "
+                              "ORDER BY pk").c_str(), -1, &stmt, nullptr);
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        if (!keys.empty()) keys += ", ";
+        keys += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      }
+      sqlite3_finalize(stmt);
+    }
+    sqlite3_stmt* stmt = nullptr;
+    const std::string sql = "SELECT * FROM " + table + " ORDER BY " + (keys.empty() ? "rowid" : keys);
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
+      throw std::runtime_error(sqlite3_errmsg(db));
+    out += "table " + table + "\n";
+    const int columns = sqlite3_column_count(stmt);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      for (int c = 0; c < columns; ++c) {
+        if (table == "runs" && excluded_runs.count(sqlite3_column_name(stmt, c))) continue;
+        const int type = sqlite3_column_type(stmt, c);
+        if (type == SQLITE_INTEGER) {
+          out += std::to_string(sqlite3_column_int64(stmt, c));
+        } else if (type == SQLITE_FLOAT) {
+          const double v = sqlite3_column_double(stmt, c);
+          std::uint64_t bits = 0;
+          std::memcpy(&bits, &v, sizeof bits);
+          out += "f" + std::to_string(bits);
+        } else if (type == SQLITE_NULL) {
+          out += "NULL";
+        } else {
+          out += "'" + std::string(reinterpret_cast<const char*>(sqlite3_column_blob(stmt, c)),
+                                   static_cast<std::size_t>(sqlite3_column_bytes(stmt, c))) + "'";
+        }
+        out += '|';
+      }
+      out += '\n';
+    }
+    sqlite3_finalize(stmt);
+  }
+  return out;
 }
 
 }  // namespace vpgen::testing

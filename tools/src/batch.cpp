@@ -4,6 +4,7 @@
 #include "batch.hpp"
 
 #include "batch_internal.hpp"
+#include "simulate_run.hpp"
 #include "json_number.hpp"
 #include "provenance.hpp"
 #include "report.hpp"
@@ -16,12 +17,17 @@
 #include "vpgen/population/error.hpp"
 #include "vpgen/storage/result_store.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -169,6 +175,62 @@ class BatchLog {
   std::function<void(std::string_view)> echo_;
 };
 
+// An exclusive advisory lock on DIR/.batch.lock for the whole night, so that two batches into one
+// DIR (a cron line that overran into the next, a run by hand) never interleave their moves and
+// writes. flock(2) locks belong to the open file and are released by the kernel when it is closed,
+// also when the process is killed, so a stale lock cannot outlive its holder. The holder writes
+// its pid into the file for the refusal message. The file is never removed: unlinking a lock file
+// lets a third process lock a new file while the second still holds the old one.
+class DirLock {
+ public:
+  // Throws InputError naming DIR and the holder's pid if another process holds the lock; Error if
+  // the lock file cannot be opened.
+  explicit DirLock(const fs::path& dir) {
+    const fs::path path = dir / ".batch.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      throw Error(fmt::format("--out {}: cannot open the lock file {}: {}", dir.string(),
+                              path.string(), std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      const std::string holder = holder_pid();
+      ::close(fd_);
+      fd_ = -1;
+      if (error == EWOULDBLOCK)
+        throw InputError(fmt::format("--out {}: another vpgen batch (pid {}) is running into this "
+                                     "folder (lock {}); nothing done",
+                                     dir.string(), holder, path.string()));
+      throw Error(fmt::format("--out {}: cannot lock {}: {}", dir.string(), path.string(),
+                              std::strerror(error)));
+    }
+    const std::string pid = fmt::format("{}\n", ::getpid());
+    // The pid is information for the message only: failing to write it does not stop the night.
+    if (::ftruncate(fd_, 0) == 0) {
+      [[maybe_unused]] const ssize_t written = ::pwrite(fd_, pid.data(), pid.size(), 0);
+    }
+  }
+  ~DirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  // The pid the holder wrote, or "unknown" (read between its lock and its write).
+  std::string holder_pid() const {
+    std::array<char, 32> buffer{};
+    const ssize_t n = ::pread(fd_, buffer.data(), buffer.size() - 1, 0);
+    std::string text = n > 0 ? std::string(buffer.data(), static_cast<std::size_t>(n)) : "";
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c)) != 0;
+    });
+    return digits ? text : "unknown";
+  }
+
+  int fd_ = -1;
+};
+
 // A previous batch summary; InputError "path: why" if it is not one.
 json load_summary(const fs::path& path) {
   const std::string text = config::read_text_file(path.string());
@@ -240,24 +302,12 @@ void write_job_report(JobContext& ctx, const JobSpec& job, const ReportRequest& 
 // `vpgen simulate` does).
 void simulate_run(const Simulator& simulator, ResultStore& store, std::int64_t run_id,
                   std::uint64_t seed, std::uint64_t patients, int threads) {
-  const auto start = SteadyClock::now();
-  try {
-    RunWriter writer(store, run_id, simulator.scenario().store_events);
-    vpgen::RunOptions options;
-    options.seed = seed;
-    options.patients = patients;
-    options.threads = threads;
-    options.block_size = kBlockSize;
-    run_cohort(simulator, options, writer);
-  } catch (...) {
-    try {
-      store.finish_run(run_id, false, seconds_since(start));
-    } catch (...) {
-      // The run stays 'incomplete'; the original error is the one to report.
-    }
-    throw;
-  }
-  store.finish_run(run_id, true, seconds_since(start));
+  vpgen::RunOptions options;
+  options.seed = seed;
+  options.patients = patients;
+  options.threads = threads;
+  options.block_size = kBlockSize;
+  fill_run(simulator, store, run_id, options);
 }
 
 void run_scenario_job(const JobSpec& job, JobContext& ctx, json& record) {
@@ -492,10 +542,16 @@ int run_batch(const BatchOptions& options) {
   }
 
   std::error_code created;
-  fs::create_directories(out / "reports", created);
+  fs::create_directories(out, created);
   if (created)
     throw InputError(fmt::format("--out {}: cannot create ({})", options.out_dir,
                                  created.message()));
+  // Before anything else in DIR is touched; held until the batch returns.
+  const DirLock lock(out);
+  fs::create_directories(out / "reports", created);
+  if (created)
+    throw Error(fmt::format("--out {}: cannot create reports/ ({})", options.out_dir,
+                            created.message()));
   const auto batch_start = SteadyClock::now();
   const std::string started_at = utc_timestamp(SystemClock::now());
   BatchLog log(out / "batch.log", options.on_log);
@@ -518,8 +574,11 @@ int run_batch(const BatchOptions& options) {
   json previous_info = nullptr;
   // --compare DIR (or DIR/summary.json) names last night's summary, about to move aside.
   std::error_code ignored;
-  if (previous && fs::equivalent(previous_file, summary_path, ignored))
+  if (previous && fs::equivalent(previous_file, summary_path, ignored)) {
+    // Read again under the lock: a batch that ended since the first reading replaced it.
+    if (fs::exists(summary_path)) previous = load_summary(summary_path);
     previous_file = previous_path.string();
+  }
   try {
     move_aside(summary_path, previous_path, false);
     move_aside(out / "results.db", out / "results.previous.db", true);
@@ -560,48 +619,28 @@ int run_batch(const BatchOptions& options) {
     throw;
   }
 
-  // Comparison with the previous night, job by job (matched by name and kind).
-  std::map<std::string, std::size_t> counts;
-  for (const char* verdict : {"identical", "changed_unexpectedly", "changed_within_mc_error",
-                              "changed_beyond_mc_error", "new", "not_compared"})
-    counts[verdict] = 0;
-  std::set<std::string> tonight;
-  for (json& job : jobs) {
-    const std::string name = job.at("name");
-    tonight.insert(name);
-    json comparison;
-    if (!previous) {
-      comparison = {{"verdict", "not_compared"},
-                    {"note", previous_info.is_null() ? "no previous summary"
-                                                     : "the previous summary cannot be read"}};
-    } else {
-      const json* match = nullptr;
-      for (const json& candidate : previous->at("jobs"))
-        if (candidate.at("name") == name) match = &candidate;
-      if (!match) {
-        comparison = {{"verdict", "new"}, {"note", "no job of this name the previous night"}};
-      } else if (match->at("kind") != job.at("kind")) {
-        comparison = {{"verdict", "new"},
-                      {"note", fmt::format("the previous night's job of this name was a {}",
-                                           match->at("kind").get<std::string>())}};
-      } else {
-        comparison = compare_job(*match, job, previous->at("batch").at("build"), build);
-      }
-    }
-    ++counts[comparison.at("verdict").get<std::string>()];
+  // Comparison with the previous night, job by job (matched by name and kind), the tests of the
+  // whole night decided together (Holm, family-wise alpha kFamilyAlpha).
+  const NightComparison night = compare_night(
+      jobs, previous ? &*previous : nullptr,
+      previous_info.is_null() ? "no previous summary" : "the previous summary cannot be read",
+      build);
+  for (const json& job : jobs) {
+    const json& comparison = job.at("comparison");
     const std::string line = fmt::format("compare {} '{}': {}", job.at("kind").get<std::string>(),
-                                         name, describe_comparison(comparison));
+                                         job.at("name").get<std::string>(),
+                                         describe_comparison(comparison));
     if (comparison.at("verdict") == "changed_unexpectedly") log.error(line);
     else if (comparison.at("verdict") == "changed_beyond_mc_error") log.warn(line);
     else log.info(line);
-    job["comparison"] = std::move(comparison);
   }
   if (previous) {
-    json not_run = json::array();
-    for (const json& job : previous->at("jobs"))
-      if (!tonight.count(job.at("name").get<std::string>())) not_run.push_back(job.at("name"));
-    previous_info["jobs_not_run_tonight"] = not_run;
+    previous_info["jobs_not_run_tonight"] = night.jobs_not_run_tonight;
+    log.info(fmt::format("comparison: {} figure{} tested, {} listed (Holm, family-wise alpha {:g})",
+                         night.holm.figures_tested, night.holm.figures_tested == 1 ? "" : "s",
+                         night.holm.figures_listed, kFamilyAlpha));
   }
+  std::map<std::string, std::size_t> counts = night.verdicts;
 
   std::size_t failed = 0;
   for (const json& job : jobs) failed += job.at("status") == "failed" ? 1 : 0;
@@ -631,6 +670,11 @@ int run_batch(const BatchOptions& options) {
       {"previous", previous_info},
       {"status", failed > 0 ? "failed" : unexpected > 0 ? "changed_unexpectedly" : "ok"},
       {"exit_code", exit_code},
+      {"comparison",
+       {{"method", "holm"},
+        {"family_alpha", kFamilyAlpha},
+        {"figures_tested", night.holm.figures_tested},
+        {"figures_listed", night.holm.figures_listed}}},
       {"counts",
        {{"jobs", jobs.size()}, {"ok", jobs.size() - failed}, {"failed", failed},
         {"comparison", verdicts}}},

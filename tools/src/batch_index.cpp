@@ -124,10 +124,10 @@ std::string comparison_cell(const json& job, std::size_t index) {
   std::string html = fmt::format("<span class=\"{}\">{}</span>", verdict_class(verdict),
                                  verdict_label(verdict));
   if (c.contains("figures_changed") && verdict != "identical" && verdict != "not_compared")
-    html += fmt::format("<div class=\"small\">{} of {} figures changed; <a href=\"#diff-{}\">{} "
-                        "listed</a></div>",
-                        text_of(c, "figures_changed"), text_of(c, "figures_compared"), index,
-                        c.at("differences").size());
+    html += fmt::format("<div class=\"small\">{} of {} figures changed, {} tested; <a "
+                        "href=\"#diff-{}\">{} listed</a></div>",
+                        text_of(c, "figures_changed"), text_of(c, "figures_compared"),
+                        text_of(c, "figures_tested", "0"), index, c.at("differences").size());
   if (c.contains("reasons") && !c.at("reasons").empty()) {
     std::string reasons;
     for (const json& r : c.at("reasons"))
@@ -233,6 +233,14 @@ std::string render_index(const json& summary) {
                     escape_html(text_of(pb, "vpgen_version")),
                     escape_html(text_of(pb, "git_commit", "unknown"))));
   }
+  if (summary.contains("comparison") && !previous.is_null() && !previous.contains("error")) {
+    const json& night = summary.at("comparison");
+    row("Multiplicity",
+        fmt::format("{} figures tested after a change, {} listed: Holm step-down, family-wise "
+                    "alpha {:g}",
+                    text_of(night, "figures_tested"), text_of(night, "figures_listed"),
+                    number_of(night, "family_alpha")));
+  }
   html += "</table>\n";
 
   html += "<h2>Jobs</h2>\n<table>\n<tr><th>#</th><th>Job</th><th>Kind</th><th>Status</th>"
@@ -261,34 +269,66 @@ std::string render_index(const json& summary) {
   html += "</table>\n";
 
   bool heading = false;
+  const json night = summary.value("comparison", json::object());
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const json& c = jobs[i].at("comparison");
-    if (!c.contains("differences") || c.at("differences").empty()) continue;
+    const bool listed = c.contains("differences") && !c.at("differences").empty();
+    const bool untested = c.contains("untested_changes") && !c.at("untested_changes").empty();
+    if (!listed && !untested) continue;
     if (!heading) {
-      html += "<h2>Differences from the previous night</h2>\n<p class=\"small\">With the same "
-              "inputs, seed and build every value must be identical and every difference is "
-              "listed. Otherwise a figure is listed when |current - previous| exceeds "
-              "sqrt(h<sub>prev</sub><sup>2</sup> + h<sub>cur</sub><sup>2</sup>), h the half-width "
-              "of its 95% interval or 1.96 standard errors (docs/BATCH.md).</p>\n";
+      html += fmt::format(
+          "<h2>Differences from the previous night</h2>\n<p class=\"small\">With the same "
+          "inputs, seed and build every value must be identical and every difference is listed. "
+          "Otherwise each figure is a test, z = |current - previous| / "
+          "sqrt(se<sub>prev</sub><sup>2</sup> + se<sub>cur</sub><sup>2</sup>) (se the standard "
+          "error, or the 95% interval's half-width / 1.96), p two-sided, and a figure is listed "
+          "when its Holm-adjusted p over all {} figures tested tonight is at most {:g}: after a "
+          "change that moves nothing, nothing is listed with probability at least {:g}% "
+          "(docs/BATCH.md).</p>\n",
+          text_of(night, "figures_tested", "?"), number_of(night, "family_alpha"),
+          100.0 * (1.0 - number_of(night, "family_alpha")));
       heading = true;
     }
     html += fmt::format("<h3 id=\"diff-{}\">{} {}: {}</h3>\n", i + 1,
                         escape_html(text_of(jobs[i], "kind")),
                         escape_html(text_of(jobs[i], "name")),
                         verdict_label(c.at("verdict")));
-    html += "<table>\n<tr><th>Figure</th><th>Change</th><th>Previous</th><th>Current</th>"
-            "<th>Difference</th><th>Threshold</th></tr>\n";
-    for (const json& d : c.at("differences")) {
-      const std::string what = d.contains("figure") ? text_of(d, "figure") : text_of(d, "value");
-      html += fmt::format(
-          "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}"
-          "</td><td class=\"num\">{}</td></tr>\n",
-          escape_html(what), escape_html(text_of(d, "change")),
-          escape_html(value_text(d.value("previous", json()))),
-          escape_html(value_text(d.value("current", json()))),
-          escape_html(text_of(d, "difference", "")), escape_html(text_of(d, "threshold", "")));
+    auto number_cell = [](const json& d, std::string_view key, std::string_view format) {
+      const double v = number_of(d, key);
+      return std::isnan(v) ? std::string() : fmt::format(fmt::runtime(format), v);
+    };
+    if (listed) {
+      html += "<table>\n<tr><th>Figure</th><th>Change</th><th>Previous</th><th>Current</th>"
+              "<th>Difference</th><th>z</th><th>p</th><th>Holm p</th></tr>\n";
+      for (const json& d : c.at("differences")) {
+        const std::string what =
+            d.contains("figure") ? text_of(d, "figure") : text_of(d, "value");
+        html += fmt::format(
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}"
+            "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+            "</tr>\n",
+            escape_html(what), escape_html(text_of(d, "change")),
+            escape_html(value_text(d.value("previous", json()))),
+            escape_html(value_text(d.value("current", json()))),
+            escape_html(text_of(d, "difference", "")), number_cell(d, "z", "{:.2f}"),
+            number_cell(d, "p", "{:.3g}"), number_cell(d, "p_holm", "{:.3g}"));
+      }
+      html += "</table>\n";
     }
-    html += "</table>\n";
+    if (untested) {
+      std::string items;
+      for (const json& u : c.at("untested_changes")) {
+        const std::string what = u.contains("figure") ? text_of(u, "figure") : text_of(u, "value");
+        items += fmt::format("{}<code>{}</code> {}: {} -&gt; {}", items.empty() ? "" : "; ",
+                             escape_html(what), escape_html(text_of(u, "change")),
+                             escape_html(value_text(u.value("previous", json()))),
+                             escape_html(value_text(u.value("current", json()))));
+      }
+      html += fmt::format("<p class=\"small\">Changed but not tested, not listed (a figure "
+                          "defined on one night only, at the edge of follow-up; a verdict that "
+                          "follows a tested value): {}</p>\n",
+                          items);
+    }
   }
 
   if (previous.is_object() && previous.contains("jobs_not_run_tonight") &&

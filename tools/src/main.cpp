@@ -6,7 +6,9 @@
 #include "report_data.hpp"
 #include "report_html.hpp"
 #include "scenario_loader.hpp"
+#include "simulate_run.hpp"
 #include "size.hpp"
+#include "mpi_cluster.hpp"
 #include "batch.hpp"
 #include "calibrate.hpp"
 #include "export.hpp"
@@ -25,7 +27,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 namespace {
@@ -73,99 +77,42 @@ void print_report(const vpgen::RunReport& report, const std::string& format) {
 void require_existing(const std::string& db);
 
 struct SimulateArgs {
-  std::string scenario;
-  std::string db;
-  std::optional<std::uint64_t> patients;
-  std::optional<std::uint64_t> seed;
-  int threads = 0;
-  std::uint64_t block_size = 2048;
+  vpgen::SimulateRequest request;
+  bool mpi = false;  // acted on at the top of main, before parsing
   bool quiet = false;
   std::string format = "text";
-  std::optional<std::int64_t> resume;  // finish this incomplete run
 };
 
-// The run to resume, checked against the command line: the same scenario files (fingerprint),
-// seed and cohort size, an incomplete status, and stored patients 0 .. k-1. Returns k.
-std::uint64_t check_resumable(const SimulateArgs& args,
-                              const vpgen::Scenario& scenario, const vpgen::RunInfo& info) {
-  const std::int64_t id = info.id;
-  if (info.status != "incomplete")
-    throw vpgen::InputError(fmt::format(
-        "--resume {}: run {} in {} is {}; only an incomplete run can be resumed", id, id, args.db,
-        info.status));
-  const std::string fingerprint = vpgen::config::fingerprint(scenario.source_text);
-  if (fingerprint != info.provenance.scenario_hash)
-    throw vpgen::InputError(fmt::format(
-        "--resume {}: {} is not the scenario of run {} (fingerprint {}, the run's {}): resume "
-        "with the same files, unchanged",
-        id, args.scenario, id, fingerprint, info.provenance.scenario_hash));
-  if (args.seed && *args.seed != info.provenance.seed)
-    throw vpgen::InputError(fmt::format("--resume {}: --seed {} differs from the run's seed {}",
-                                        id, *args.seed, info.provenance.seed));
-  if (args.patients && *args.patients != info.provenance.patients)
-    throw vpgen::InputError(fmt::format(
-        "--resume {}: --patients {} differs from the run's {}", id, *args.patients,
-        info.provenance.patients));
-  // Blocks are committed whole and in patient order, so a run vpgen wrote holds 0 .. k-1.
-  if (info.patients_stored != info.patient_index_end)
-    throw vpgen::StorageError(fmt::format(
-        "--resume {}: run {} holds {} patients but not 0..{}: not a run vpgen wrote block by block",
-        id, id, info.patients_stored, info.patient_index_end - 1));
-  return info.patients_stored;
+// Under MPI (more than one rank) each rank simulates its shard and rank 0 merges, shows progress
+// and prints the summary.
+int simulate(SimulateArgs& args, vpgen::Cluster& cluster) {
+  ProgressMeter meter(!args.quiet && cluster.rank() == 0);
+  args.request.on_progress = [&](const vpgen::Progress& p) { meter.update(p); };
+  const std::int64_t run_id = vpgen::simulate_collectively(args.request, cluster);
+  if (cluster.rank() != 0) return 0;
+  vpgen::ResultStore store(args.request.db);
+  print_report(vpgen::build_report(store, run_id), args.format);
+  return 0;
 }
 
-int simulate(const SimulateArgs& args) {
-  // Everything that can be wrong with the input is checked before the database is touched.
-  vpgen::Scenario scenario = vpgen::config::load_scenario(args.scenario);
-  const std::uint64_t seed = args.seed.value_or(scenario.seed);
-  const std::uint64_t patients = args.patients.value_or(scenario.patients);
-  if (seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-    throw vpgen::InputError(fmt::format("--seed {}: must be below 2^63", seed));
-  if (patients == 0) throw vpgen::InputError("--patients: must be at least 1");
-  const int threads = vpgen::resolve_threads(args.threads);
-  std::int64_t run_id = 0;
-  std::uint64_t first_patient = 0;
-  std::uint64_t run_seed = seed, run_patients = patients;
-  std::optional<vpgen::ResultStore> opened;
-  if (args.resume) {
-    require_existing(args.db);
-    opened.emplace(args.db);
-    const vpgen::RunInfo info = opened->run_info(*args.resume);
-    first_patient = check_resumable(args, scenario, info);
-    run_id = info.id;
-    run_seed = info.provenance.seed;
-    run_patients = info.provenance.patients;
-  }
-  const vpgen::Simulator simulator(std::move(scenario));
-  if (!opened) opened.emplace(args.db);
-  vpgen::ResultStore& store = *opened;
-  if (!args.resume)
-    run_id = store.begin_run(vpgen::make_provenance(simulator.scenario(), seed, patients, threads,
-                                                    args.block_size));
-  const auto start = Clock::now();
-  try {
-    vpgen::RunWriter writer(store, run_id, simulator.scenario().store_events);
-    ProgressMeter meter(!args.quiet);
-    vpgen::RunOptions options;
-    options.seed = run_seed;
-    options.first_patient = first_patient;  // a resumed run continues where its blocks end
-    options.patients = run_patients - first_patient;
-    options.threads = threads;
-    options.block_size = args.block_size;
-    options.on_progress = [&](const vpgen::Progress& p) { meter.update(p); };
-    vpgen::run_cohort(simulator, options, writer);
-  } catch (...) {
-    try {
-      store.finish_run(run_id, false,
-                       std::chrono::duration<double>(Clock::now() - start).count());
-    } catch (...) {
-      // The run stays 'incomplete'; the original error is the one to report.
-    }
-    throw;
-  }
-  store.finish_run(run_id, true, std::chrono::duration<double>(Clock::now() - start).count());
+struct MergeArgs {
+  std::string into;
+  std::vector<std::string> shards;
+  std::string format = "text";
+  bool quiet = false;
+};
 
-  print_report(vpgen::build_report(store, run_id), args.format);
+int merge(const MergeArgs& args) {
+  const bool show = !args.quiet && isatty(STDERR_FILENO);
+  const vpgen::MergeSummary summary =
+      vpgen::merge_files(args.into, args.shards, [&](const vpgen::MergeProgress& p) {
+        if (show)
+          fmt::print(stderr, "\rmerging: {}/{} shards, {}/{} patients", p.shards_done,
+                     p.shards_total, p.patients_done, p.patients_total);
+      });
+  if (show) std::fputc('\n', stderr);
+  if (args.format == "json") fmt::print("{}\n", vpgen::merge_json(summary).dump(2));
+  else fmt::print("{}", vpgen::merge_text(summary));
   return 0;
 }
 
@@ -252,32 +199,67 @@ struct SizeArgs {
   std::string db;                           // empty: nothing is stored
   bool quiet = false;
   vpgen::sizing::CalculatorRequest calc;    // calc.kind empty: no calculator
+  bool mpi = false;                         // acted on at the top of main, before parsing
 };
 
+// Runs a command that may run on several MPI ranks. A ClusterFailure is every rank's: rank 0
+// reports it and every rank exits with its code. Any other exception on one rank of several may
+// leave the others waiting for it in a collective: that rank reports it and ends them all
+// (MPI_Abort). With one process, exceptions reach main's handlers as for any command.
+int run_collectively(vpgen::Cluster& cluster, const std::function<int()>& command) {
+  if (cluster.size() == 1) return command();
+  try {
+    return command();
+  } catch (const vpgen::ClusterFailure& e) {
+    if (cluster.rank() == 0) fmt::print(stderr, "vpgen: error: {}\n", e.what());
+    return e.input_error() ? 2 : 1;
+  } catch (const std::exception& e) {
+    const int code = dynamic_cast<const vpgen::InputError*>(&e) ? 2 : 1;
+    fmt::print(stderr, "vpgen: error: rank {} of {}: {}\n", cluster.rank(), cluster.size(),
+               e.what());
+#ifdef VPGEN_HAVE_MPI
+    vpgen::mpi::abort(code);
+#endif
+    return code;
+  }
+}
+
 // `vpgen size DESIGN.toml` or `vpgen size --calc KIND ...`. Input is checked, and the run done,
-// before the database is opened: a bad design writes nothing.
-int run_size(const SizeArgs& args, const std::string& command_line) {
+// before the database is opened: a bad design writes nothing. Under MPI every rank runs its share
+// of the replicates and holds the whole result; rank 0 alone shows progress, prints and writes
+// --db. Each step ends in agree_on_failure, so a failure on any rank ends every rank alike.
+int run_size(const SizeArgs& args, const std::string& command_line, vpgen::Cluster& cluster) {
   namespace s = vpgen::sizing;
-  if (args.design.empty() == args.calc.kind.empty())
-    throw vpgen::InputError("give either a design file or --calc KIND (not both)");
-  if (!args.calc.kind.empty()) {
-    const nlohmann::json answer = s::calculate(args.calc);
-    if (!args.db.empty()) {
-      vpgen::ResultStore store(args.db);
-      store.record_design(s::calculator_record(answer, command_line), s::calculator_points(answer));
+  const bool root = cluster.rank() == 0;
+  std::optional<s::Design> design;
+  std::exception_ptr input_failure;
+  try {
+    if (args.design.empty() == args.calc.kind.empty())
+      throw vpgen::InputError("give either a design file or --calc KIND (not both)");
+    if (!args.calc.kind.empty()) {
+      const nlohmann::json answer = s::calculate(args.calc);
+      if (root && !args.db.empty()) {
+        vpgen::ResultStore store(args.db);
+        store.record_design(s::calculator_record(answer, command_line),
+                            s::calculator_points(answer));
+      }
+      if (root && args.format == "json") fmt::print("{}\n", answer.dump(2));
+      else if (root) fmt::print("{}", s::calculator_text(answer));
+    } else {
+      design = s::read_design(args.design);
+      // A run can be long: a --db that cannot be created fails now, not after it.
+      if (!args.db.empty()) {
+        const std::filesystem::path folder = std::filesystem::path(args.db).parent_path();
+        if (!folder.empty() && !std::filesystem::is_directory(folder))
+          throw vpgen::InputError(fmt::format("--db {}: no such folder", args.db));
+      }
     }
-    if (args.format == "json") fmt::print("{}\n", answer.dump(2));
-    else fmt::print("{}", s::calculator_text(answer));
-    return 0;
+  } catch (...) {
+    input_failure = std::current_exception();
   }
-  const s::Design design = s::read_design(args.design);
-  // A run can be long: a --db that cannot be created fails now, not after it.
-  if (!args.db.empty()) {
-    const std::filesystem::path folder = std::filesystem::path(args.db).parent_path();
-    if (!folder.empty() && !std::filesystem::is_directory(folder))
-      throw vpgen::InputError(fmt::format("--db {}: no such folder", args.db));
-  }
-  const bool show = !args.quiet && isatty(STDERR_FILENO);
+  vpgen::agree_on_failure(cluster, input_failure);
+  if (!design) return 0;  // the calculator's answer
+  const bool show = root && !args.quiet && isatty(STDERR_FILENO);
   const auto start = Clock::now();
   auto last = start;
   bool shown = false;
@@ -295,15 +277,24 @@ int run_size(const SizeArgs& args, const std::string& command_line) {
                std::chrono::duration<double>(now - start).count());
     std::fflush(stderr);
   };
-  const s::SizeResult result = s::run_design(design, options);
+  options.cluster = &cluster;
+  const s::SizeResult result = s::run_design(*design, options);
   if (shown) std::fputc('\n', stderr);
-  const std::string json_text = s::size_json(result).dump(2);
-  if (!args.db.empty()) {
-    vpgen::ResultStore store(args.db);
-    store.record_design(s::design_record(result, json_text), s::design_points(result));
+  std::exception_ptr output_failure;
+  try {
+    if (root) {
+      const std::string json_text = s::size_json(result).dump(2);
+      if (!args.db.empty()) {
+        vpgen::ResultStore store(args.db);
+        store.record_design(s::design_record(result, json_text), s::design_points(result));
+      }
+      if (args.format == "json") fmt::print("{}\n", json_text);
+      else fmt::print("{}", s::size_text(result));
+    }
+  } catch (...) {
+    output_failure = std::current_exception();
   }
-  if (args.format == "json") fmt::print("{}\n", json_text);
-  else fmt::print("{}", s::size_text(result));
+  vpgen::agree_on_failure(cluster, output_failure);
   return 0;
 }
 
@@ -360,6 +351,24 @@ int export_run(const ExportArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // MPI starts before anything reads argv (MPI_Init may take its own arguments out): under an MPI
+  // launcher or with --mpi. The cluster finalises MPI when main returns.
+  std::unique_ptr<vpgen::Cluster> cluster;
+#ifdef VPGEN_HAVE_MPI
+  try {
+    cluster = vpgen::mpi::start(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "vpgen: error: {}\n", e.what());
+    return 1;
+  }
+#else
+  // Without MPI, N launched copies would each run the whole command: refuse instead.
+  if (vpgen::mpi::requested(argc, argv) || vpgen::mpi::launched_by_launcher()) {
+    fmt::print(stderr, "vpgen: error: {}\n", vpgen::mpi::kWithoutMpiMessage);
+    return 2;
+  }
+  cluster = std::make_unique<vpgen::LocalCluster>();
+#endif
   CLI::App app{"vpgen: virtual patients on cancer immunotherapy, simulated and stored in SQLite"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] {
@@ -372,22 +381,43 @@ int main(int argc, char** argv) {
   SimulateArgs sim;
   CLI::App* simulate_cmd = app.add_subcommand(
       "simulate", "Sample a cohort, simulate every patient under every arm, store the run");
-  simulate_cmd->add_option("scenario", sim.scenario, "Scenario file (TOML)")->required();
-  simulate_cmd->add_option("--db", sim.db, "Results database (created if absent)")->required();
-  simulate_cmd->add_option("--patients", sim.patients, "Cohort size (default: the scenario's)")
+  simulate_cmd->add_option("scenario", sim.request.scenario, "Scenario file (TOML)")->required();
+  simulate_cmd->add_option("--db", sim.request.db, "Results database (created if absent)")
+      ->required();
+  simulate_cmd
+      ->add_option("--patients", sim.request.patients, "Cohort size (default: the scenario's)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000'000}));
-  simulate_cmd->add_option("--seed", sim.seed, "Master seed (default: the scenario's)");
-  simulate_cmd->add_option("--threads", sim.threads, "Worker threads (0 = all cores)")
+  simulate_cmd->add_option("--seed", sim.request.seed, "Master seed (default: the scenario's)");
+  simulate_cmd->add_option("--threads", sim.request.threads, "Worker threads (0 = all cores)")
       ->check(CLI::Range(0, 1024));
-  simulate_cmd->add_option("--block-size", sim.block_size,
+  simulate_cmd->add_option("--block-size", sim.request.block_size,
                            "Patients per stored block (one transaction each)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  simulate_cmd->add_option("--shard", sim.request.shard,
+                           "K/N: simulate only shard K (0 .. N-1) of N of the cohort into --db; "
+                           "combine the N shard files with `vpgen merge`");
   simulate_cmd->add_flag("--quiet", sim.quiet, "No progress on stderr");
-  simulate_cmd->add_option("--resume", sim.resume,
+  simulate_cmd->add_flag("--mpi", sim.mpi,
+                         "Share the cohort between MPI ranks, one shard file each, merged by rank "
+                         "0 into --db (implied under mpirun; use --threads 1 with one rank per "
+                         "core)");
+  simulate_cmd->add_option("--resume", sim.request.resume,
                            "Finish incomplete run RUN of --db (same scenario files, seed and size): "
                            "the result equals an uninterrupted run");
   simulate_cmd->add_option("--format", sim.format, "Summary format")
       ->check(CLI::IsMember({"text", "json"}));
+
+  MergeArgs mrg;
+  CLI::App* merge_cmd = app.add_subcommand(
+      "merge", "Check shard files (vpgen simulate --shard K/N) and combine them into one run");
+  merge_cmd->add_option("--into", mrg.into,
+                        "Results database to add the run to (created if absent; a new file "
+                        "appears only when the merge is complete)")
+      ->required();
+  merge_cmd->add_option("shards", mrg.shards, "Shard files, in any order")->required();
+  merge_cmd->add_option("--format", mrg.format, "Summary format")
+      ->check(CLI::IsMember({"text", "json"}));
+  merge_cmd->add_flag("--quiet", mrg.quiet, "No progress on stderr");
 
   std::string report_db;
   std::optional<std::int64_t> report_run;
@@ -494,6 +524,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1024));
   size_cmd->add_option("--db", sz.db, "Store the design and one row per n in this database");
   size_cmd->add_flag("--quiet", sz.quiet, "No progress on stderr");
+  size_cmd->add_flag("--mpi", sz.mpi,
+                     "Share the replicates between MPI ranks (implied under mpirun; without a "
+                     "launcher, a run of one rank): the result is the one-process result");
   vpgen::sizing::CalculatorRequest& calc = sz.calc;
   size_cmd->add_option("--calc", calc.kind,
                        "Calculator instead of a design: binomial, simon, proportions, events, "
@@ -561,7 +594,9 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*simulate_cmd) return simulate(sim);
+    if (*simulate_cmd)
+      return run_collectively(*cluster, [&] { return simulate(sim, *cluster); });
+    if (*merge_cmd) return merge(mrg);
     if (*validate_cmd) return validate(val);
     if (*calibrate_cmd) {
       std::string command_line = "vpgen";
@@ -571,7 +606,7 @@ int main(int argc, char** argv) {
     if (*size_cmd) {
       std::string command_line = "vpgen";
       for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
-      return run_size(sz, command_line);
+      return run_collectively(*cluster, [&] { return run_size(sz, command_line, *cluster); });
     }
     if (*batch_cmd) {
       if (!batch_quiet)

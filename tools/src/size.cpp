@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <cmath>
 #include <optional>
 
@@ -370,48 +371,61 @@ SizeResult run_design(const Design& design, const RunOptions& options) {
     if (options.on_progress) options.on_progress({stage, done, total});
   };
 
+  Cluster& cluster = options.cluster ? *options.cluster : local_cluster();
   std::optional<detail::Pool> pool;
   std::vector<std::uint32_t> subset;
-  if (design.mode == Mode::kMechanistic) {
-    pool = detail::simulate_pool(design, options.threads, [&](std::uint64_t done,
-                                                              std::uint64_t total) {
-      report("pool of virtual patients", done, total);
-    });
-    subset = detail::select(*pool, design.enrichment.tmb_min_mut_per_mb.value_or(0.0),
-                            design.enrichment.pdl1_min_percent.value_or(0.0));
-    result.pool = pool->summary;
-    if (subset.empty())
-      throw InputError(fmt::format("{}: no patient of the pool of {} meets the enrichment ({})",
-                                   design.file, design.pool_patients, design.enrichment.label()));
-  }
-
   detail::SimonBounds bounds;
   std::vector<std::int64_t> grid = design.grid;
-  if (design.analysis == Analysis::kSimon) {
-    const design::SimonDesign s = find_simon(design);
-    bounds = {s.n1, s.r1, s.n, s.r};
-    SimonSummary summary;
-    summary.n1 = s.n1;
-    summary.r1 = s.r1;
-    summary.n = s.n;
-    summary.r = s.r;
-    summary.alpha_actual = s.alpha_actual;
-    summary.power_actual = s.power_actual;
-    summary.pet_p0 = s.pet_p0;
-    summary.expected_n_p0 = s.expected_n_p0;
-    summary.true_rate = true_rate(design, result.pool, 1);
-    if (summary.true_rate >= 0.0) {
-      const design::SimonCharacteristics c = design::simon_characteristics(s, summary.true_rate);
-      summary.reject_at_true = c.reject_probability;
-      summary.pet_at_true = c.pet;
-      summary.expected_n_at_true = c.expected_n;
+  // The set-up gives the same result, or the same error, on every rank, unless a rank fails alone
+  // (out of memory): then all learn of it here, before the first exchange of replicates, and none
+  // waits for a rank that has left.
+  std::exception_ptr setup_failure;
+  try {
+    if (design.mode == Mode::kMechanistic) {
+      pool = detail::simulate_pool(
+          design, options.threads,
+          [&](std::uint64_t done, std::uint64_t total) {
+            report("pool of virtual patients", done, total);
+          },
+          cluster);
+      subset = detail::select(*pool, design.enrichment.tmb_min_mut_per_mb.value_or(0.0),
+                              design.enrichment.pdl1_min_percent.value_or(0.0));
+      result.pool = pool->summary;
+      if (subset.empty())
+        throw InputError(fmt::format("{}: no patient of the pool of {} meets the enrichment ({})",
+                                     design.file, design.pool_patients, design.enrichment.label()));
     }
-    result.simon = summary;
-    grid = {s.n};
-    result.design.grid = grid;
-  }
 
-  const detail::ReplicateEngine engine(design, pool ? &*pool : nullptr, subset, bounds);
+    if (design.analysis == Analysis::kSimon) {
+      const design::SimonDesign s = find_simon(design);
+      bounds = {s.n1, s.r1, s.n, s.r};
+      SimonSummary summary;
+      summary.n1 = s.n1;
+      summary.r1 = s.r1;
+      summary.n = s.n;
+      summary.r = s.r;
+      summary.alpha_actual = s.alpha_actual;
+      summary.power_actual = s.power_actual;
+      summary.pet_p0 = s.pet_p0;
+      summary.expected_n_p0 = s.expected_n_p0;
+      summary.true_rate = true_rate(design, result.pool, 1);
+      if (summary.true_rate >= 0.0) {
+        const design::SimonCharacteristics c = design::simon_characteristics(s, summary.true_rate);
+        summary.reject_at_true = c.reject_probability;
+        summary.pet_at_true = c.pet;
+        summary.expected_n_at_true = c.expected_n;
+      }
+      result.simon = summary;
+      grid = {s.n};
+      result.design.grid = grid;
+    }
+  } catch (...) {
+    setup_failure = std::current_exception();
+  }
+  agree_on_failure(cluster, setup_failure);
+
+  const detail::ReplicateEngine engine(design, pool ? &*pool : nullptr, subset, bounds,
+                                      &cluster);
   for (const std::int64_t n : grid) {
     const std::string stage = fmt::format("n = {}", n);
     PointResult point = engine.estimate(n, true, options.threads, [&](std::uint64_t done) {
@@ -444,7 +458,7 @@ SizeResult run_design(const Design& design, const RunOptions& options) {
           result.enrichment.push_back(row);
           continue;
         }
-        const detail::ReplicateEngine sub(design, &*pool, members, bounds);
+        const detail::ReplicateEngine sub(design, &*pool, members, bounds, &cluster);
         for (const std::int64_t n : grid) {
           const std::string stage =
               fmt::format("sweep TMB >= {:g}, PD-L1 >= {:g}: n = {}", tmb, pdl1, n);

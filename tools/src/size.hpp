@@ -8,6 +8,7 @@
 
 #include "vpgen/engine/statistics.hpp"
 
+#include "vpgen/engine/cluster.hpp"
 #include "vpgen/engine/course_params.hpp"
 #include "vpgen/storage/result_store.hpp"
 
@@ -284,10 +285,16 @@ struct SizeProgress {
   std::uint64_t done = 0, total = 0;
 };
 struct RunOptions {
-  int threads = 0;                        // 0 = all cores
+  int threads = 0;                        // 0 = all cores (of this process)
   std::function<void(const SizeProgress&)> on_progress;
+  // The processes sharing the replicates (null: this process alone). Every rank calls run_design
+  // with the same design and gets the same SizeResult; the call is then collective.
+  Cluster* cluster = nullptr;
 };
 
+// With a cluster of several ranks: each rank runs its share of every batch of replicates and all
+// ranks exchange the outcomes, so the result is the one-process result; a failure on any rank is
+// thrown on every rank as a ClusterFailure (cluster.hpp).
 SizeResult run_design(const Design& design, const RunOptions& options);
 
 // Simulates `replicates` trials of `n` patients (the first replicates of run_design's sequence),

@@ -19,6 +19,8 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
+#include <exception>
 #include <limits>
 
 namespace vpgen::sizing::detail {
@@ -27,7 +29,21 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-bool responded(const Outcome& o, Endpoint endpoint) {
+// What the pool and its summary read of one patient's outcome under one arm.
+struct ArmFacts {
+  Response best_response = Response::kNE;
+  bool durable_cr = false;
+  double pfs_months = 0.0;
+  bool pfs_event = false;
+  double os_months = 0.0;
+  bool os_event = false;
+};
+
+ArmFacts facts_of(const Outcome& o) {
+  return {o.best_response, o.durable_cr, o.pfs_months, o.pfs_event, o.os_months, o.os_event};
+}
+
+bool responded(const ArmFacts& o, Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::kOrr: return o.best_response == Response::kCR || o.best_response == Response::kPR;
     case Endpoint::kCrRate: return o.best_response == Response::kCR;
@@ -36,7 +52,7 @@ bool responded(const Outcome& o, Endpoint endpoint) {
   }
 }
 
-PoolOutcome reduce(const Outcome& o, const Design& d) {
+PoolOutcome reduce(const ArmFacts& o, const Design& d) {
   if (is_rate(d.endpoint)) return {0.0, responded(o, d.endpoint)};
   if (d.time_to_event == Endpoint::kPfs) return {o.pfs_months, o.pfs_event};
   return {o.os_months, o.os_event};
@@ -58,50 +74,142 @@ Interval km_median(std::vector<std::pair<double, bool>> times) {
   return km.median();
 }
 
+// One pool patient as the ranks of a cluster exchange it: what the pool keeps of the patient and
+// of its outcome under the control and experimental arms (the PoolOutcomes follow from these).
+struct PoolRecord {
+  double tmb_mut_per_mb = 0.0;
+  double pdl1_percent = 0.0;
+  std::uint32_t candidates_screened = 1;
+  std::array<ArmFacts, 2> arms;  // control, experimental
+};
+
 class PoolSink final : public OutcomeSink {
  public:
-  PoolSink(const Design& design, std::vector<PoolPatient>& patients,
-           std::vector<std::array<Outcome, 2>>& full)
-      : design_(design), patients_(patients), full_(full) {}
+  PoolSink(const Design& design, std::vector<PoolRecord>& records)
+      : design_(design), records_(records) {}
   void write_block(const Block& block) override {
     for (const PatientResult& r : block.results) {
-      PoolPatient p;
+      PoolRecord p;
       p.tmb_mut_per_mb = r.patient.tmb_mut_per_mb;
       p.pdl1_percent = r.patient.pdl1_tps_percent;
       p.candidates_screened = r.patient.candidates_screened;
-      const Outcome& control = r.outcomes[design_.control_arm_index];
-      const Outcome& experimental = r.outcomes[design_.experimental_arm_index];
-      p.control = reduce(control, design_);
-      p.experimental = reduce(experimental, design_);
-      patients_.push_back(p);
-      full_.push_back({control, experimental});
+      p.arms = {facts_of(r.outcomes[design_.control_arm_index]),
+                facts_of(r.outcomes[design_.experimental_arm_index])};
+      records_.push_back(p);
     }
   }
 
  private:
   const Design& design_;
-  std::vector<PoolPatient>& patients_;
-  std::vector<std::array<Outcome, 2>>& full_;
+  std::vector<PoolRecord>& records_;
 };
+
+// Little-endian fields, never struct bytes (padding is indeterminate): doubles as their IEEE-754
+// bits, so every rank holds exactly the values the simulating rank computed.
+void put_le(std::byte* at, std::uint64_t value, std::size_t bytes) {
+  for (std::size_t i = 0; i < bytes; ++i)
+    at[i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
+}
+
+std::uint64_t get_le(const std::byte* at, std::size_t bytes) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < bytes; ++i) value |= std::to_integer<std::uint64_t>(at[i]) << (8 * i);
+  return value;
+}
+
+// tmb, pdl1 (8 each), candidates (4), then per arm: best response (1), flags (1), PFS, OS (8 each).
+constexpr std::size_t kArmBytes = 18, kPoolRecordBytes = 20 + 2 * kArmBytes;
+
+std::vector<std::byte> encode_pool(const std::vector<PoolRecord>& records) {
+  std::vector<std::byte> bytes(records.size() * kPoolRecordBytes);
+  std::byte* at = bytes.data();
+  for (const PoolRecord& r : records) {
+    put_le(at, std::bit_cast<std::uint64_t>(r.tmb_mut_per_mb), 8);
+    put_le(at + 8, std::bit_cast<std::uint64_t>(r.pdl1_percent), 8);
+    put_le(at + 16, r.candidates_screened, 4);
+    at += 20;
+    for (const ArmFacts& a : r.arms) {
+      put_le(at, static_cast<std::uint8_t>(a.best_response), 1);
+      put_le(at + 1, (a.durable_cr ? 1u : 0u) | (a.pfs_event ? 2u : 0u) | (a.os_event ? 4u : 0u),
+             1);
+      put_le(at + 2, std::bit_cast<std::uint64_t>(a.pfs_months), 8);
+      put_le(at + 10, std::bit_cast<std::uint64_t>(a.os_months), 8);
+      at += kArmBytes;
+    }
+  }
+  return bytes;
+}
+
+std::vector<PoolRecord> decode_pool(const std::vector<std::byte>& bytes, std::uint64_t count) {
+  if (bytes.size() != count * kPoolRecordBytes)
+    throw Error(fmt::format("pool exchange: {} bytes for {} patients", bytes.size(), count));
+  std::vector<PoolRecord> records(count);
+  const std::byte* at = bytes.data();
+  for (PoolRecord& r : records) {
+    r.tmb_mut_per_mb = std::bit_cast<double>(get_le(at, 8));
+    r.pdl1_percent = std::bit_cast<double>(get_le(at + 8, 8));
+    r.candidates_screened = static_cast<std::uint32_t>(get_le(at + 16, 4));
+    at += 20;
+    for (ArmFacts& a : r.arms) {
+      a.best_response = static_cast<Response>(get_le(at, 1));
+      const auto flags = get_le(at + 1, 1);
+      a.durable_cr = (flags & 1u) != 0;
+      a.pfs_event = (flags & 2u) != 0;
+      a.os_event = (flags & 4u) != 0;
+      a.pfs_months = std::bit_cast<double>(get_le(at + 2, 8));
+      a.os_months = std::bit_cast<double>(get_le(at + 10, 8));
+      at += kArmBytes;
+    }
+  }
+  return records;
+}
 
 }  // namespace
 
 Pool simulate_pool(const Design& design, int threads,
-                   const std::function<void(std::uint64_t, std::uint64_t)>& on_progress) {
+                   const std::function<void(std::uint64_t, std::uint64_t)>& on_progress,
+                   Cluster& cluster) {
   Scenario scenario = design.scenario;
   scenario.store_events = false;  // the pool keeps outcomes only
   const Simulator simulator(std::move(scenario));
+  // Each rank simulates its share of the pool, then all exchange them: the pool costs about as
+  // much as the replicates of a mechanistic design, so splitting it is most of the speed-up.
+  const std::uint64_t total = design.pool_patients;
+  const auto [begin, end] = cluster_slice(total, cluster.rank(), cluster.size());
+  std::vector<PoolRecord> full;
+  std::exception_ptr failure;
+  try {
+    full.reserve(end - begin);
+    PoolSink sink(design, full);
+    vpgen::RunOptions run;
+    run.seed = design.seed;
+    run.first_patient = begin;
+    run.patients = end - begin;
+    run.threads = threads;
+    // Progress of this rank's share, scaled to the whole pool.
+    if (on_progress)
+      run.on_progress = [&](const Progress& p) {
+        on_progress(p.total == 0 ? 0 : p.done * total / p.total, total);
+      };
+    if (end > begin) run_cohort(simulator, run, sink);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  // A failing patient fails on the rank that owns it alone: all learn of it before exchanging.
+  agree_on_failure(cluster, failure);
+  if (cluster.size() > 1) full = decode_pool(cluster.allgather(encode_pool(full)), total);
+
   Pool pool;
-  pool.patients.reserve(design.pool_patients);
-  std::vector<std::array<Outcome, 2>> full;
-  full.reserve(design.pool_patients);
-  PoolSink sink(design, pool.patients, full);
-  vpgen::RunOptions run;
-  run.seed = design.seed;
-  run.patients = design.pool_patients;
-  run.threads = threads;
-  if (on_progress) run.on_progress = [&](const Progress& p) { on_progress(p.done, p.total); };
-  run_cohort(simulator, run, sink);
+  pool.patients.reserve(full.size());
+  for (const PoolRecord& r : full) {
+    PoolPatient p;
+    p.tmb_mut_per_mb = r.tmb_mut_per_mb;
+    p.pdl1_percent = r.pdl1_percent;
+    p.candidates_screened = r.candidates_screened;
+    p.control = reduce(r.arms[0], design);
+    p.experimental = reduce(r.arms[1], design);
+    pool.patients.push_back(p);
+  }
 
   PoolSummary& summary = pool.summary;
   summary.patients = pool.patients.size();
@@ -118,7 +226,7 @@ Pool simulate_pool(const Design& design, int threads,
     std::uint64_t orr = 0, cr = 0, durable = 0, endpoint = 0;
     std::vector<std::pair<double, bool>> pfs, os;
     for (const std::uint32_t i : eligible) {
-      const Outcome& o = full[i][static_cast<std::size_t>(side)];
+      const ArmFacts& o = full[i].arms[static_cast<std::size_t>(side)];
       orr += responded(o, Endpoint::kOrr);
       cr += responded(o, Endpoint::kCrRate);
       durable += o.durable_cr;
@@ -161,8 +269,10 @@ struct ReplicateEngine::Scratch {
 };
 
 ReplicateEngine::ReplicateEngine(const Design& design, const Pool* pool,
-                                 std::vector<std::uint32_t> subset, SimonBounds simon)
-    : design_(design), pool_(pool), subset_(std::move(subset)), simon_(simon) {
+                                 std::vector<std::uint32_t> subset, SimonBounds simon,
+                                 Cluster* cluster)
+    : design_(design), pool_(pool), subset_(std::move(subset)), simon_(simon),
+      cluster_(cluster ? cluster : &local_cluster()) {
   if (design.mode == Mode::kMechanistic && (!pool_ || subset_.empty()))
     throw InputError(fmt::format("{}: no pool patient meets the design's enrichment",
                                  design.file));
@@ -269,6 +379,53 @@ void sort_by_time(std::vector<design::Observation>& data, std::vector<design::Ob
 bool rejects(const design::TestResult& r, int sides, double alpha, bool directional) {
   if (sides == 1) return r.p_one_sided <= alpha;
   return r.p_two_sided <= alpha && (!directional || r.z > 0.0);
+}
+
+// A replicate outcome on the wire between ranks: its fields one by one in a fixed little-endian
+// layout (never the struct's bytes, whose padding is indeterminate): one byte of flags, events and
+// analysed as 4 bytes each, the duration's IEEE-754 bits as 8 bytes.
+constexpr std::size_t kOutcomeBytes = 17;
+// A new field of ReplicateOutcome changes its size: add it to encode_outcomes and decode_outcomes.
+static_assert(sizeof(ReplicateOutcome) == 24, "ReplicateOutcome changed: update its wire format");
+
+std::vector<std::byte> encode_outcomes(const std::vector<ReplicateOutcome>& outcomes) {
+  std::vector<std::byte> bytes(outcomes.size() * kOutcomeBytes);
+  std::byte* at = bytes.data();
+  for (const ReplicateOutcome& r : outcomes) {
+    const unsigned flags = (r.reject ? 1u : 0u) | (r.reject_null ? 2u : 0u) |
+                           (r.reached ? 4u : 0u) | (r.stopped ? 8u : 0u) |
+                           (r.stopped_null ? 16u : 0u) | (r.failed ? 32u : 0u) |
+                           (r.undefined ? 64u : 0u);
+    put_le(at, flags, 1);
+    put_le(at + 1, static_cast<std::uint32_t>(r.events), 4);
+    put_le(at + 5, static_cast<std::uint32_t>(r.analysed), 4);
+    put_le(at + 9, std::bit_cast<std::uint64_t>(r.duration_months), 8);
+    at += kOutcomeBytes;
+  }
+  return bytes;
+}
+
+void decode_outcomes(const std::vector<std::byte>& bytes, std::uint64_t count,
+                     std::vector<ReplicateOutcome>& out) {
+  if (bytes.size() != count * kOutcomeBytes)
+    throw Error(fmt::format("replicate exchange: {} bytes for {} replicates", bytes.size(),
+                            count));
+  out.assign(count, ReplicateOutcome{});
+  const std::byte* at = bytes.data();
+  for (ReplicateOutcome& r : out) {
+    const auto flags = get_le(at, 1);
+    r.reject = (flags & 1u) != 0;
+    r.reject_null = (flags & 2u) != 0;
+    r.reached = (flags & 4u) != 0;
+    r.stopped = (flags & 8u) != 0;
+    r.stopped_null = (flags & 16u) != 0;
+    r.failed = (flags & 32u) != 0;
+    r.undefined = (flags & 64u) != 0;
+    r.events = static_cast<std::int32_t>(static_cast<std::uint32_t>(get_le(at + 1, 4)));
+    r.analysed = static_cast<std::int32_t>(static_cast<std::uint32_t>(get_le(at + 5, 4)));
+    r.duration_months = std::bit_cast<double>(get_le(at + 9, 8));
+    at += kOutcomeBytes;
+  }
 }
 
 std::uint32_t draw_index(Stream& stream, std::size_t size) {
@@ -485,8 +642,9 @@ ReplicateOutcome ReplicateEngine::replicate(std::int64_t n, std::uint64_t index,
   return out;
 }
 
-void ReplicateEngine::run(std::int64_t n, std::uint64_t first, std::uint64_t count,
-                          bool with_null, int threads, std::vector<ReplicateOutcome>& out) const {
+void ReplicateEngine::run_local(std::int64_t n, std::uint64_t first, std::uint64_t count,
+                                bool with_null, int threads,
+                                std::vector<ReplicateOutcome>& out) const {
   out.assign(count, ReplicateOutcome{});
   const bool rate = is_rate(design_.endpoint);
   const int critical_value = critical(n);
@@ -503,12 +661,39 @@ void ReplicateEngine::run(std::int64_t n, std::uint64_t first, std::uint64_t cou
       }
     }
   });
+}
+
+void ReplicateEngine::run(std::int64_t n, std::uint64_t first, std::uint64_t count,
+                          bool with_null, int threads, std::vector<ReplicateOutcome>& out) const {
+  Cluster& cluster = *cluster_;
+  if (cluster.size() == 1) {
+    run_local(n, first, count, with_null, threads, out);
+  } else {
+    const auto [begin, end] = cluster_slice(count, cluster.rank(), cluster.size());
+    std::vector<ReplicateOutcome> mine;
+    std::vector<std::byte> bytes;
+    std::exception_ptr failure;
+    try {
+      run_local(n, first + begin, end - begin, with_null, threads, mine);
+      bytes = encode_outcomes(mine);
+    } catch (...) {
+      failure = std::current_exception();  // e.g. out of memory: no rank may wait for this one
+    }
+    agree_on_failure(cluster, failure);
+    // Slices are contiguous and gathered in rank order: the concatenation is replicates
+    // first .. first + count - 1 in index order, exactly what one process computes.
+    decode_outcomes(cluster.allgather(bytes), count, out);
+  }
   // The lowest failing replicate, re-run alone, reports its own error: the same at any thread
-  // count.
+  // count, and, as every rank holds every outcome, on every rank.
   for (std::uint64_t k = 0; k < count; ++k) {
     if (!out[k].failed) continue;
-    replicate(n, first + k, with_null);
-    throw SimulationError(fmt::format("replicate {} at n = {} failed", first + k, n));
+    try {
+      replicate(n, first + k, with_null);
+      throw SimulationError(fmt::format("replicate {} at n = {} failed", first + k, n));
+    } catch (...) {
+      fail_everywhere(cluster, std::current_exception());
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 // The replicate engine of `vpgen size` (internal to tools/): the pool of virtual patients
 // (mechanistic mode), one simulated trial per (seed, n, replicate index), and the batches that run
 // them in parallel. A replicate's draws come from the stream (seed, replicate, n, kTrialDesign)
-// alone, and replicates are reduced in index order, so results do not depend on threads.
-// ReplicateEngine is immutable once built and safe to run from several threads.
+// alone, and replicates are reduced in index order, so results do not depend on threads or on
+// the ranks of a cluster. ReplicateEngine is immutable once built and safe to run from several
+// threads when its cluster has one rank; with several ranks, run() is collective (one thread).
 #pragma once
 
 #include "size.hpp"
@@ -33,9 +34,12 @@ struct Pool {
 };
 
 // Simulates design.pool_patients patients of the design's scenario (seed = the design's seed;
-// patient i is Simulator::simulate_patient(seed, i)) and keeps what the design needs.
+// patient i is Simulator::simulate_patient(seed, i)) and keeps what the design needs. Collective:
+// each rank of `cluster` simulates its cluster_slice of the pool and every rank receives the whole
+// pool; a failure on any rank is thrown on every rank (ClusterFailure).
 Pool simulate_pool(const Design& design, int threads,
-                   const std::function<void(std::uint64_t, std::uint64_t)>& on_progress);
+                   const std::function<void(std::uint64_t, std::uint64_t)>& on_progress,
+                   Cluster& cluster);
 
 // Indices of pool patients with TMB >= tmb_min and PD-L1 >= pdl1_min.
 std::vector<std::uint32_t> select(const Pool& pool, double tmb_min, double pdl1_min);
@@ -61,10 +65,13 @@ struct SimonBounds {
 class ReplicateEngine {
  public:
   // Parametric designs: pool == nullptr. Mechanistic: the pool and the indices to draw from.
+  // cluster == nullptr: this process alone.
   ReplicateEngine(const Design& design, const Pool* pool, std::vector<std::uint32_t> subset,
-                  SimonBounds simon = {});
+                  SimonBounds simon = {}, Cluster* cluster = nullptr);
 
-  // Replicates [first, first + count) at total size n into out[0 .. count).
+  // Replicates [first, first + count) at total size n into out[0 .. count). With a cluster of
+  // several ranks each rank simulates its cluster_slice of the range and every rank receives all
+  // outcomes (collective); a failure anywhere is thrown on every rank (ClusterFailure).
   void run(std::int64_t n, std::uint64_t first, std::uint64_t count, bool with_null, int threads,
            std::vector<ReplicateOutcome>& out) const;
 
@@ -90,11 +97,15 @@ class ReplicateEngine {
                      ReplicateOutcome& out) const;
   // Exact binomial test: the smallest response count that rejects at n (0 for other tests).
   int critical(std::int64_t n) const;
+  // Replicates [first, first + count) on this process's threads; a failing one is marked failed.
+  void run_local(std::int64_t n, std::uint64_t first, std::uint64_t count, bool with_null,
+                 int threads, std::vector<ReplicateOutcome>& out) const;
 
   const Design& design_;
   const Pool* pool_;
   std::vector<std::uint32_t> subset_;
   SimonBounds simon_;
+  Cluster* cluster_;
   double dropout_hazard_per_month_ = 0.0;
 };
 

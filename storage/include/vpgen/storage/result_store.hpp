@@ -19,7 +19,7 @@ struct sqlite3;
 
 namespace vpgen {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // The SQL that creates schema version kSchemaVersion (tables, view) on a new file; docs/SCHEMA.md
 // describes it. For tools that need the same tables (e.g. a benchmark of raw inserts).
@@ -47,6 +47,13 @@ struct RunProvenance {
   int threads = 0;
   std::uint64_t block_size = 0;
   bool store_events = true;
+  // The patients of this run: [first_patient, end_patient) of the cohort of `patients`; {0, 0}
+  // means the whole cohort. A shard (`--shard K/N`, an MPI rank) holds one range; shard_count is 1
+  // for a whole run. Read back by run_info, the stored range is always explicit.
+  std::uint64_t first_patient = 0;
+  std::uint64_t end_patient = 0;
+  std::uint64_t shard_index = 0;
+  std::uint64_t shard_count = 1;
   // The scenario's arms, arm index = position. begin_run records in `arms` each arm's name, its
   // regimen's name, class, phases (every RegimenPhase field) and duration cap, the probability of
   // treatment beyond progression, and the next line (regimen name, class, phases and cap,
@@ -61,7 +68,7 @@ struct RunInfo {
   std::string started_at;       // ISO 8601 UTC
   std::string finished_at;      // empty while incomplete
   std::string status;           // "incomplete" | "complete" | "failed"
-  std::uint64_t patients_stored = 0;
+  std::uint64_t patients_stored = 0;      // kept by the writer block by block (no scan)
   std::uint64_t patient_index_end = 0;    // 1 + the largest stored patient index (0: none)
   std::uint64_t candidates_screened = 0;  // sum over stored patients
   double wall_seconds = 0.0;
@@ -142,10 +149,12 @@ struct DesignRecord {
 
 class ResultStore {
  public:
-  // Opens or creates `path` (":memory:" allowed), creates or checks the schema, sets WAL.
-  // Throws StorageError (with the SQLite code) if the file is not a vpgen database of a known
-  // schema version.
-  explicit ResultStore(const std::string& path);
+  enum class Access { kReadWrite, kReadOnly };
+  // Opens or creates `path` (":memory:" allowed), creates or checks the schema (migrating an older
+  // version in place), sets WAL. kReadOnly opens an existing file without writing anything to it,
+  // and refuses a file of another schema version instead of migrating it. Throws StorageError
+  // (with the SQLite code) if the file is not a vpgen database of a known schema version.
+  explicit ResultStore(const std::string& path, Access access = Access::kReadWrite);
   ~ResultStore();
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;

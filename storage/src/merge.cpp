@@ -1,0 +1,324 @@
+#include "vpgen/storage/merge.hpp"
+
+#include "sqlite_raii.hpp"
+#include "vpgen/population/error.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+namespace vpgen {
+namespace {
+
+using sqlite::Statement;
+using sqlite::Transaction;
+
+std::string range_text(PatientRange range) {
+  return fmt::format("patients {}..{}", range.first, range.end - 1);
+}
+
+std::string resume_hint(const ShardFile& shard) {
+  const RunProvenance& p = shard.run.provenance;
+  return fmt::format(
+      "finish it with `vpgen simulate <scenario file> --patients {} --seed {} --shard {}/{} --db "
+      "{} --resume {}`",
+      p.patients, p.seed, p.shard_index, p.shard_count, shard.path, shard.run.id);
+}
+
+// The first field in which `shard` differs from `reference` as part of one run, or empty.
+std::string difference(const RunProvenance& a, const RunProvenance& b) {
+  if (a.scenario_hash != b.scenario_hash)
+    return fmt::format("scenario {} (fingerprint {}) vs {} ({})", a.scenario_name,
+                       a.scenario_hash, b.scenario_name, b.scenario_hash);
+  if (a.seed != b.seed) return fmt::format("seed {} vs {}", a.seed, b.seed);
+  if (a.patients != b.patients) return fmt::format("cohort of {} vs {}", a.patients, b.patients);
+  if (a.shard_count != b.shard_count)
+    return fmt::format("{} shards vs {}", a.shard_count, b.shard_count);
+  if (a.store_events != b.store_events)
+    return fmt::format("events stored {} vs {}", a.store_events, b.store_events);
+  // The build: what can change a patient's numbers. TBB and SQLite versions cannot (results do not
+  // depend on scheduling; values are stored as computed), so shards from machines that differ only
+  // there merge.
+  if (a.vpgen_version != b.vpgen_version || a.git_commit != b.git_commit)
+    return fmt::format("build {} ({}) vs {} ({})", a.vpgen_version, a.git_commit, b.vpgen_version,
+                       b.git_commit);
+  if (a.compiler != b.compiler) return fmt::format("compiler {} vs {}", a.compiler, b.compiler);
+  if (a.boost_version != b.boost_version)
+    return fmt::format("Boost {} vs {}", a.boost_version, b.boost_version);
+  if (a.rng_scheme != b.rng_scheme)
+    return fmt::format("RNG scheme {} vs {}", a.rng_scheme, b.rng_scheme);
+  return {};
+}
+
+std::vector<std::string> column_names(sqlite3* db, std::string_view table, bool keys_only) {
+  Statement query(db,
+                  keys_only ? "SELECT name FROM pragma_table_info(?1, 'main') WHERE pk > 0 ORDER BY pk"
+                            : "SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
+                  "reading the columns of a table");
+  query.bind_text(1, table);
+  std::vector<std::string> names;
+  while (query.step()) names.emplace_back(query.column_text(0));
+  return names;
+}
+
+std::string joined(const std::vector<std::string>& names, std::string_view prefix = {}) {
+  std::string out;
+  for (const std::string& name : names) {
+    if (!out.empty()) out += ", ";
+    out += prefix;
+    out += name;
+  }
+  return out;
+}
+
+// INSERT INTO main.<table> ... SELECT ... FROM shard.<table> of run ?2, with run_id set to ?1, in
+// key order (WITHOUT ROWID tables: appends). With `sum_on_conflict`, rows whose key exists are
+// added column by column (the derived counts).
+std::string copy_sql(sqlite3* db, std::string_view table, bool sum_on_conflict) {
+  const std::vector<std::string> columns = column_names(db, table, false);
+  const std::vector<std::string> keys = column_names(db, table, true);
+  std::string select;
+  for (const std::string& column : columns) {
+    if (!select.empty()) select += ", ";
+    select += column == "run_id" ? std::string("?1") : column;
+  }
+  std::string sql = fmt::format(
+      "INSERT INTO main.{0} ({1}) SELECT {2} FROM shard.{0} WHERE run_id = ?2 ORDER BY {3}",
+      table, joined(columns), select, joined(keys));
+  if (sum_on_conflict) {
+    std::string updates;
+    for (const std::string& column : columns) {
+      if (std::find(keys.begin(), keys.end(), column) != keys.end()) continue;
+      if (!updates.empty()) updates += ", ";
+      updates += fmt::format("{0} = {0} + excluded.{0}", column);
+    }
+    sql += fmt::format(" ON CONFLICT ({}) DO UPDATE SET {}", joined(keys), updates);
+  }
+  return sql;
+}
+
+// The shard attached as "shard" for the lifetime of the object.
+class Attached {
+ public:
+  Attached(sqlite3* db, const std::string& path) : db_(db) {
+    Statement attach(db, "ATTACH DATABASE ?1 AS shard", "attaching a shard");
+    attach.bind_text(1, path);
+    attach.execute();
+  }
+  ~Attached() { sqlite3_exec(db_, "DETACH DATABASE shard", nullptr, nullptr, nullptr); }
+  Attached(const Attached&) = delete;
+  Attached& operator=(const Attached&) = delete;
+
+ private:
+  sqlite3* db_;
+};
+
+std::int64_t execute_counted(Statement& statement, sqlite3* db) {
+  statement.execute();
+  return sqlite3_changes64(db);
+}
+
+}  // namespace
+
+PatientRange shard_range(std::uint64_t patients, std::uint64_t index, std::uint64_t count) {
+  if (count == 0 || index >= count || count > kMaxShards)
+    throw InputError(fmt::format("shard {}/{} does not exist (shards are numbered 0 .. N-1, N at "
+                                 "most {})",
+                                 index, count, kMaxShards));
+  // patients * k / count without overflow: with patients = q * count + r, it is
+  // q * k + r * k / count, and r * k < count^2 <= 2^64 because count <= 2^32.
+  const std::uint64_t q = patients / count, r = patients % count;
+  const auto bound = [&](std::uint64_t k) { return q * k + r * k / count; };
+  return {bound(index), bound(index + 1)};
+}
+
+std::vector<ShardFile> check_shards(const std::vector<std::string>& paths) {
+  if (paths.empty()) throw InputError("no shard files to merge");
+  std::vector<ShardFile> shards;
+  for (const std::string& path : paths) {
+    if (!std::filesystem::exists(path)) throw InputError(fmt::format("{}: no such file", path));
+    std::vector<RunInfo> runs;
+    try {
+      ResultStore store(path, ResultStore::Access::kReadOnly);
+      runs = store.list_runs();
+    } catch (const StorageError& e) {
+      throw InputError(e.what());
+    }
+    if (runs.size() != 1)
+      throw InputError(fmt::format("{} holds {} runs; a shard file holds exactly one", path,
+                                   runs.size()));
+    shards.push_back({path, std::move(runs.front())});
+  }
+  const ShardFile& reference = shards.front();
+  for (const ShardFile& shard : shards) {
+    const std::string why = difference(shard.run.provenance, reference.run.provenance);
+    if (!why.empty())
+      throw InputError(fmt::format("{} is not a shard of the same run as {}: {}", shard.path,
+                                   reference.path, why));
+  }
+  for (const ShardFile& shard : shards) {
+    const RunProvenance& p = shard.run.provenance;
+    const PatientRange range{p.first_patient, p.end_patient};
+    const std::uint64_t expected = range.end - range.first;
+    if (shard.run.status != "complete")
+      throw InputError(fmt::format("{}: shard {}/{} ({}) is {} with {} of {} patients stored; {}",
+                                   shard.path, p.shard_index, p.shard_count, range_text(range),
+                                   shard.run.status, shard.run.patients_stored, expected,
+                                   resume_hint(shard)));
+    // Checked, not trusted: the stored rows must be the declared range, whatever the status says.
+    if (shard.run.patients_stored != expected || shard.run.patient_index_end != range.end)
+      throw InputError(fmt::format(
+          "{}: shard {}/{} declares {} but stores {} patients ending at index {}; simulate it "
+          "again into a new file",
+          shard.path, p.shard_index, p.shard_count, range_text(range), shard.run.patients_stored,
+          shard.run.patient_index_end));
+  }
+  std::stable_sort(shards.begin(), shards.end(), [](const ShardFile& a, const ShardFile& b) {
+    return a.run.provenance.first_patient < b.run.provenance.first_patient;
+  });
+  const std::uint64_t patients = reference.run.provenance.patients;
+  const std::uint64_t count = reference.run.provenance.shard_count;
+  // The shards that would cover a missing range, so that the user reruns exactly those.
+  const auto missing = [&](PatientRange gap) {
+    std::string names;
+    for (std::uint64_t k = 0; k < count; ++k) {
+      const PatientRange r = shard_range(patients, k, count);
+      if (r.first < gap.end && gap.first < r.end)
+        names += fmt::format("{}{}/{}", names.empty() ? "" : ", ", k, count);
+    }
+    return InputError(fmt::format(
+        "{} are missing (no shard file covers them; shard {} of this run holds them): simulate "
+        "it with `vpgen simulate <scenario file> --patients {} --seed {} --shard K/{} --db FILE` "
+        "and merge again",
+        range_text(gap), names, patients, reference.run.provenance.seed, count));
+  };
+  std::uint64_t covered = 0;
+  const ShardFile* previous = nullptr;
+  for (const ShardFile& shard : shards) {
+    const RunProvenance& p = shard.run.provenance;
+    if (p.first_patient < covered)
+      throw InputError(fmt::format(
+          "{} ({}) and {} ({}) overlap", previous->path,
+          range_text({previous->run.provenance.first_patient, previous->run.provenance.end_patient}),
+          shard.path, range_text({p.first_patient, p.end_patient})));
+    if (p.first_patient > covered) throw missing({covered, p.first_patient});
+    covered = p.end_patient;
+    previous = &shard;
+  }
+  if (covered < patients) throw missing({covered, patients});
+  return shards;
+}
+
+MergeResult merge_shards(ResultStore& into, const std::vector<ShardFile>& shards,
+                         const std::function<void(const MergeProgress&)>& progress) {
+  if (shards.empty()) throw InputError("no shard files to merge");
+  const auto start = std::chrono::steady_clock::now();
+  sqlite3* db = into.handle();
+  const RunProvenance& first = shards.front().run.provenance;
+  MergeResult result;
+  result.patients = first.patients;
+  MergeProgress state{0, shards.size(), 0, first.patients};
+
+  // The run row and arms of the first shard, as a whole run: the merged content does not depend on
+  // which shard they came from (check_shards found them equal where it matters).
+  std::int64_t run_id = 0;
+  {
+    Attached attached(db, shards.front().path);
+    Statement begin(db, "BEGIN IMMEDIATE", "starting the merged run");
+    Statement commit(db, "COMMIT", "committing the merged run");
+    Transaction transaction(db, begin);
+    std::vector<std::string> columns = column_names(db, "runs", false);
+    std::erase(columns, std::string("run_id"));
+    std::string select;
+    for (const std::string& column : columns) {
+      if (!select.empty()) select += ", ";
+      if (column == "first_patient" || column == "shard_index" || column == "patients_stored" ||
+          column == "candidates_screened")
+        select += "0";
+      else if (column == "end_patient") select += "patients_requested";
+      else if (column == "shard_count") select += "1";
+      else if (column == "started_at") select += "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
+      else if (column == "finished_at" || column == "wall_seconds") select += "NULL";
+      else if (column == "status") select += "'incomplete'";
+      else select += column;
+    }
+    Statement insert_run(db,
+                         fmt::format("INSERT INTO main.runs ({}) SELECT {} FROM shard.runs WHERE"
+                                     " run_id = ?1",
+                                     joined(columns), select),
+                         "inserting the merged run");
+    insert_run.bind_int64(1, shards.front().run.id);
+    insert_run.execute();
+    run_id = sqlite3_last_insert_rowid(db);
+    Statement arms(db, copy_sql(db, "arms", false), "copying the arms");
+    arms.bind_int64(1, run_id);
+    arms.bind_int64(2, shards.front().run.id);
+    arms.execute();
+    transaction.commit(commit);
+  }
+  result.run_id = run_id;
+
+  try {
+    for (std::size_t part = 0; part < shards.size(); ++part) {
+      const ShardFile& shard = shards[part];
+      const RunProvenance& p = shard.run.provenance;
+      Attached attached(db, shard.path);
+      Statement begin(db, "BEGIN IMMEDIATE", "starting a shard's copy");
+      Statement commit(db, "COMMIT", "committing a shard's copy");
+      Transaction transaction(db, begin);
+      for (const auto& [table, sum] : {std::pair<std::string_view, bool>{"patients", false},
+                                       {"outcomes", false},
+                                       {"events", false},
+                                       {"subgroup_counts", true},
+                                       {"survival_time_counts", true}}) {
+        Statement copy(db, copy_sql(db, table, sum), "copying a shard's rows");
+        copy.bind_int64(1, run_id);
+        copy.bind_int64(2, shard.run.id);
+        result.rows += static_cast<std::uint64_t>(execute_counted(copy, db));
+      }
+      Statement counts(db,
+                       "UPDATE main.runs SET patients_stored = patients_stored + ?2,"
+                       " candidates_screened = candidates_screened + ?3 WHERE run_id = ?1",
+                       "counting the merged patients");
+      counts.bind_int64(1, run_id);
+      counts.bind_int64(2, static_cast<std::int64_t>(shard.run.patients_stored));
+      counts.bind_int64(3, static_cast<std::int64_t>(shard.run.candidates_screened));
+      counts.execute();
+      Statement part_row(db,
+                         "INSERT INTO main.run_parts (run_id, part_index, shard_index, shard_count,"
+                         " first_patient, end_patient, source, source_run_id, threads, block_size,"
+                         " started_at, finished_at, wall_seconds) SELECT ?1, ?2, shard_index,"
+                         " shard_count, first_patient, end_patient, ?3, run_id, threads,"
+                         " block_size, started_at, finished_at, wall_seconds FROM shard.runs"
+                         " WHERE run_id = ?4",
+                         "recording the shard in run_parts");
+      part_row.bind_int64(1, run_id);
+      part_row.bind_int64(2, static_cast<std::int64_t>(part));
+      part_row.bind_text(3, std::filesystem::absolute(shard.path).lexically_normal().string());
+      part_row.bind_int64(4, shard.run.id);
+      part_row.execute();
+      transaction.commit(commit);
+      state.shards_done = part + 1;
+      state.patients_done += p.end_patient - p.first_patient;
+      if (progress) progress(state);
+    }
+    into.finish_run(run_id, true,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  } catch (...) {
+    // Nothing of a failed merge stays: the run's rows go with it (cascades and the events trigger).
+    try {
+      Statement erase(db, "DELETE FROM main.runs WHERE run_id = ?1", "deleting the failed merge");
+      erase.bind_int64(1, run_id);
+      erase.execute();
+    } catch (...) {
+      // The run stays 'incomplete'; the original error is the one to report.
+    }
+    throw;
+  }
+  return result;
+}
+
+}  // namespace vpgen
