@@ -60,7 +60,10 @@ class ThreadCluster final : public Cluster {
   int size() const override { return room_.size(); }
   void barrier() override { room_.wait_for_all(); }
   std::vector<std::byte> allgather(std::span<const std::byte> mine) override {
-    return room_.exchange(rank_, mine);
+    std::vector<std::byte> all = room_.exchange(rank_, mine);
+    bytes_sent_ += mine.size();
+    bytes_received_ += all.size();
+    return all;
   }
   bool all_true(bool mine) override {
     const std::byte b{static_cast<unsigned char>(mine ? 1 : 0)};
@@ -68,6 +71,10 @@ class ThreadCluster final : public Cluster {
       if (x == std::byte{0}) return false;
     return true;
   }
+  // Totals over this rank's allgather calls: what it contributed, what it received.
+  std::uint64_t bytes_sent() const { return bytes_sent_; }
+  std::uint64_t bytes_received() const { return bytes_received_; }
+
   std::uint64_t broadcast_u64(std::uint64_t value_on_root) override {
     std::vector<std::byte> mine(8);
     for (std::size_t i = 0; i < 8; ++i)
@@ -81,10 +88,11 @@ class ThreadCluster final : public Cluster {
  private:
   SharedRoom& room_;
   int rank_;
+  std::uint64_t bytes_sent_ = 0, bytes_received_ = 0;
 };
 
 // Runs body(cluster) on `size` threads, one rank each; rethrows the lowest rank's exception.
-inline void run_ranks(int size, const std::function<void(Cluster&)>& body) {
+inline void run_ranks(int size, const std::function<void(ThreadCluster&)>& body) {
   SharedRoom room(size);
   std::vector<std::exception_ptr> failures(static_cast<std::size_t>(size));
   std::vector<std::thread> threads;

@@ -1,6 +1,7 @@
 #include "vpgen/storage/merge.hpp"
 
 #include "sqlite_raii.hpp"
+#include "vpgen/engine/cluster.hpp"
 #include "vpgen/population/error.hpp"
 
 #include <fmt/format.h>
@@ -128,11 +129,11 @@ PatientRange shard_range(std::uint64_t patients, std::uint64_t index, std::uint6
     throw InputError(fmt::format("shard {}/{} does not exist (shards are numbered 0 .. N-1, N at "
                                  "most {})",
                                  index, count, kMaxShards));
-  // patients * k / count without overflow: with patients = q * count + r, it is
-  // q * k + r * k / count, and r * k < count^2 <= 2^64 because count <= 2^32.
-  const std::uint64_t q = patients / count, r = patients % count;
-  const auto bound = [&](std::uint64_t k) { return q * k + r * k / count; };
-  return {bound(index), bound(index + 1)};
+  // The same split as the ranks of an MPI run (cluster_slice), so shard K of N and rank K of N
+  // hold the same patients.
+  const auto [first, end] =
+      cluster_slice(patients, static_cast<int>(index), static_cast<int>(count));
+  return {first, end};
 }
 
 std::vector<ShardFile> check_shards(const std::vector<std::string>& paths) {

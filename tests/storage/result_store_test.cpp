@@ -1500,7 +1500,7 @@ TEST_CASE("shard ranges tile the cohort in order, sizes differing by at most one
   // No overflow where patients * index exceeds 64 bits.
   const std::uint64_t huge = std::uint64_t{1} << 62;
   CHECK(shard_range(huge, 3, 4) == PatientRange{3 * (huge / 4), huge});
-  CHECK(shard_range(huge + 3, (1ULL << 32) - 1, 1ULL << 32).end == huge + 3);
+  CHECK(shard_range(huge + 3, kMaxShards - 1, kMaxShards).end == huge + 3);
   CHECK_THROWS_AS(shard_range(10, 4, 4), InputError);
   CHECK_THROWS_AS(shard_range(10, 0, 0), InputError);
 }

@@ -70,35 +70,12 @@ fs::path write_design(const std::string& name, const std::string& text) {
 }
 
 CliResult run_command(const std::string& command) {
-  const fs::path out = temp_dir() / "stdout.txt";
-  const fs::path err = temp_dir() / "stderr.txt";
-  const std::string cmd =
-      fmt::format("{} >{} 2>{} </dev/null", command, out.string(), err.string());
-  const int status = std::system(cmd.c_str());
-  return CliResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  return vpgen::testing::run_command_in(temp_dir(), command);
 }
 
 // The mpirun to drive, or empty with the reason in `why_not`.
 std::string find_mpirun(std::string& why_not) {
-#ifndef VPGEN_MPIEXEC
-  why_not = "this build has no MPI (VPGEN_MPI=OFF)";
-  return "";
-#else
-  const std::string exec = VPGEN_MPIEXEC;
-  if (exec.empty() || !fs::exists(exec)) {
-    why_not = fmt::format("mpirun is absent ('{}')", exec);
-    return "";
-  }
-  // --oversubscribe and the run-as-root variables are Open MPI's.
-  const std::string version = run_command(exec + " --version").out;  // "mpiexec (OpenRTE) 4.1.4"
-  if (version.find("OpenRTE") == std::string::npos &&
-      version.find("Open MPI") == std::string::npos) {
-    why_not = exec + " is not Open MPI's";
-    return "";
-  }
-  // Root in CI containers: Open MPI refuses root unless told twice.
-  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + exec + " --oversubscribe";
-#endif
+  return vpgen::testing::find_mpirun(temp_dir(), why_not);
 }
 
 int count_of(const std::string& text, const std::string& needle) {
@@ -180,16 +157,23 @@ TEST_CASE("run_design shared by 2 and 3 ranks that are threads gives the one-pro
       CAPTURE(ranks);
       std::mutex mutex;
       std::vector<std::string> got;
-      vpgen::testing::run_ranks(ranks, [&](vpgen::Cluster& cluster) {
+      std::uint64_t sent = 0, received = 0;
+      vpgen::testing::run_ranks(ranks, [&](vpgen::testing::ThreadCluster& cluster) {
         sz::RunOptions options;
         options.threads = 1;
         options.cluster = &cluster;
         std::string json = sz::size_json(sz::run_design(design, options)).dump();
         const std::lock_guard lock(mutex);
         got.push_back(std::move(json));
+        // The work was shared: every rank sent its own part of what each rank received.
+        CHECK(cluster.bytes_sent() > 0);
+        CHECK(cluster.bytes_sent() < cluster.bytes_received());
+        sent += cluster.bytes_sent();
+        received = cluster.bytes_received();
       });
       REQUIRE(got.size() == static_cast<std::size_t>(ranks));
       for (const std::string& g : got) CHECK(g == expected);  // every rank holds the result
+      CHECK(sent == received);
     }
   }
 }

@@ -329,4 +329,13 @@ TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-proces
   const CliResult rerun = vpgen::testing::run_command_in(temp_dir(), launch);
   REQUIRE_MESSAGE(rerun.exit_code == 0, rerun.err);
   CHECK(dump_file(db) == expected);
+  // Commands that do not share their work refuse to run once per rank (merge would write one file
+  // from every rank).
+  const fs::path into = temp_dir() / "mpi-merge.db";
+  const CliResult merge = vpgen::testing::run_command_in(
+      temp_dir(), fmt::format("{} -n 2 {} merge --into {} {}", mpirun, VPGEN_BINARY, into.string(),
+                              one.string()));
+  CHECK(merge.exit_code == 2);
+  CHECK(merge.err.find("`vpgen merge` runs in one process") != std::string::npos);
+  CHECK(!fs::exists(into));
 }

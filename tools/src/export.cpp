@@ -66,13 +66,25 @@ std::string runs_text(const std::vector<RunInfo>& runs) {
   std::string out = fmt::format("{:>4}  {:<10}  {:<24}  {:>20}  {:>21}  {:>7}  {:<20}  {:>9}  {}\n",
                                 "run", "status", "scenario", "seed", "patients stored/asked",
                                 "threads", "started (UTC)", "wall (s)", "commit");
-  for (const RunInfo& r : runs)
+  std::string shards;
+  for (const RunInfo& r : runs) {
+    const RunProvenance& p = r.provenance;
+    const std::uint64_t range = p.end_patient - p.first_patient;
     out += fmt::format("{:>4}  {:<10}  {:<24}  {:>20}  {:>21}  {:>7}  {:<20}  {:>9.1f}  {}\n", r.id,
-                       r.status, r.provenance.scenario_name, r.provenance.seed,
-                       fmt::format("{}/{}", r.patients_stored, r.provenance.patients),
-                       r.provenance.threads, r.started_at, r.wall_seconds,
-                       r.provenance.git_commit.empty() ? "unknown" : r.provenance.git_commit);
-  return out;
+                       r.status, p.scenario_name, p.seed,
+                       fmt::format("{}/{}", r.patients_stored, range), p.threads, r.started_at,
+                       r.wall_seconds, p.git_commit.empty() ? "unknown" : p.git_commit);
+    if (p.shard_count > 1)
+      shards += fmt::format("run {} is shard {}/{}: patients {}..{} of a cohort of {}{}\n", r.id,
+                            p.shard_index, p.shard_count, p.first_patient, p.end_patient - 1,
+                            p.patients,
+                            r.status == "complete"
+                                ? std::string()
+                                : fmt::format("; patients {}..{} still to simulate (--resume {})",
+                                              p.first_patient + r.patients_stored,
+                                              p.end_patient - 1, r.id));
+  }
+  return out + shards;
 }
 
 nlohmann::json runs_json(const std::vector<RunInfo>& runs) {
@@ -87,6 +99,10 @@ nlohmann::json runs_json(const std::vector<RunInfo>& runs) {
                    {"seed", r.provenance.seed},
                    {"patients_requested", r.provenance.patients},
                    {"patients_stored", r.patients_stored},
+                   {"first_patient", r.provenance.first_patient},
+                   {"end_patient", r.provenance.end_patient},
+                   {"shard_index", r.provenance.shard_index},
+                   {"shard_count", r.provenance.shard_count},
                    {"arms", arms},
                    {"threads", r.provenance.threads},
                    {"store_events", r.provenance.store_events},

@@ -592,6 +592,16 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  // Under mpirun only simulate and size share their work; any other command would run once per
+  // rank (and merge, batch or calibrate would write the same files from every rank).
+  if (cluster->size() > 1 && !*simulate_cmd && !*size_cmd) {
+    if (cluster->rank() == 0)
+      fmt::print(stderr,
+                 "vpgen: error: `vpgen {}` runs in one process; under mpirun only simulate and size "
+                 "share their work between ranks\n",
+                 app.get_subcommands().front()->get_name());
+    return 2;
+  }
 
   try {
     if (*simulate_cmd)

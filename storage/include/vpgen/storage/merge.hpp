@@ -19,7 +19,7 @@ struct PatientRange {
   bool operator==(const PatientRange&) const = default;
 };
 
-inline constexpr std::uint64_t kMaxShards = std::uint64_t{1} << 32;
+inline constexpr std::uint64_t kMaxShards = 2147483647;  // shard numbers are MPI ranks (int)
 
 // Shard `index` of `count` over `patients`: floor(patients * index / count) up to
 // floor(patients * (index + 1) / count). Contiguous, in order, sizes differ by at most one; exact
