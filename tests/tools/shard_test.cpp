@@ -339,3 +339,74 @@ TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-proces
   CHECK(merge.err.find("`vpgen merge` runs in one process") != std::string::npos);
   CHECK(!fs::exists(into));
 }
+
+TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same command finishes the run") {
+  std::string why_not;
+  const std::string mpirun = vpgen::testing::find_mpirun(temp_dir(), why_not);
+  if (mpirun.empty()) {
+    MESSAGE("skipped: " << why_not);
+    return;
+  }
+  const std::string common = "--patients 6000 --seed 17 --block-size 64 --threads 1 --quiet";
+  const fs::path db = temp_dir() / "mpi-killed.db";
+  remove_db(db);
+  fs::remove_all(db.string() + ".shards");
+  const std::string launch = fmt::format("{} -n 2 {} simulate {} {} --db {}", mpirun, VPGEN_BINARY,
+                                         kScenario, common, db.string());
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::execl("/bin/sh", "sh", "-c", (launch + " >/dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Once rank 1 has stored some blocks, kill it without warning; mpirun then ends rank 0.
+  const fs::path shard1 = db.string() + ".shards/shard-00001-of-00002.db";
+  bool stored = false;
+  for (int i = 0; i < 3000 && !stored; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    sqlite3* h = nullptr;
+    if (fs::exists(shard1) &&
+        sqlite3_open_v2(shard1.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(h, "SELECT patients_stored FROM runs", -1, &st, nullptr) == SQLITE_OK &&
+          sqlite3_step(st) == SQLITE_ROW)
+        stored = sqlite3_column_int64(st, 0) >= 128;
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(h);
+  }
+  REQUIRE(stored);
+  // Rank 1 alone: the vpgen process whose environment says OMPI_COMM_WORLD_RANK=1.
+  bool killed = false;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream environment(entry.path() / "environ", std::ios::binary);
+    const std::string env((std::istreambuf_iterator<char>(environment)),
+                          std::istreambuf_iterator<char>());
+    std::ifstream cmdline(entry.path() / "cmdline", std::ios::binary);
+    const std::string cmd((std::istreambuf_iterator<char>(cmdline)),
+                          std::istreambuf_iterator<char>());
+    if (cmd.rfind(VPGEN_BINARY, 0) == 0 && cmd.find(db.string()) != std::string::npos &&
+        env.find(std::string("OMPI_COMM_WORLD_RANK=1") + '\0') != std::string::npos) {
+      killed = ::kill(std::stoi(name), SIGKILL) == 0;
+      break;
+    }
+  }
+  REQUIRE(killed);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK(!fs::exists(db));  // nothing merged: no file that looks complete
+  const std::int64_t held = query_int(shard1, "SELECT patients_stored FROM runs");
+  CHECK(held < 3000);
+  CHECK(query_int(shard1, "SELECT status = 'incomplete' FROM runs") == 1);
+  // The same command again: each rank resumes its own shard; rank 0 merges.
+  const CliResult rerun = vpgen::testing::run_command_in(temp_dir(), launch);
+  REQUIRE_MESSAGE(rerun.exit_code == 0, rerun.err);
+  const fs::path one = temp_dir() / "mpi-killed-one.db";
+  remove_db(one);
+  REQUIRE(run_vpgen(fmt::format("simulate {} {} --db {}", kScenario, common, one.string()))
+              .exit_code == 0);
+  CHECK(dump_file(db) == dump_file(one));
+}
