@@ -77,6 +77,27 @@ fs::path simulate_shard(const std::string& tag, std::uint64_t patients, std::uin
   return db;
 }
 
+// Waits (up to 15 s) until the run in `db`, being written by another process, holds at least
+// `patients` patients; false if it never does.
+bool wait_until_stored(const fs::path& db, std::int64_t patients) {
+  for (int i = 0; i < 3000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    sqlite3* h = nullptr;
+    bool enough = false;
+    if (fs::exists(db) &&
+        sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(h, "SELECT patients_stored FROM runs", -1, &st, nullptr) == SQLITE_OK &&
+          sqlite3_step(st) == SQLITE_ROW)
+        enough = sqlite3_column_int64(st, 0) >= patients;
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(h);
+    if (enough) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("merged shards at 1, 2, 3 and 5 shards hold the content of a one-process run") {
@@ -214,19 +235,7 @@ TEST_CASE("a shard killed midway is named by merge with its range, resumed, and 
     ::_exit(127);
   }
   // Kill once some blocks are stored (the run row exists and holds patients).
-  bool stored = false;
-  for (int i = 0; i < 3000 && !stored; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    sqlite3* h = nullptr;
-    if (fs::exists(second) && sqlite3_open_v2(second.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-      sqlite3_stmt* st = nullptr;
-      if (sqlite3_prepare_v2(h, "SELECT patients_stored FROM runs", -1, &st, nullptr) == SQLITE_OK &&
-          sqlite3_step(st) == SQLITE_ROW)
-        stored = sqlite3_column_int64(st, 0) >= 128;
-      sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-  }
+  const bool stored = wait_until_stored(second, 128);
   ::kill(child, SIGKILL);
   int status = 0;
   ::waitpid(child, &status, 0);
@@ -361,20 +370,7 @@ TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same c
   }
   // Once rank 1 has stored some blocks, kill it without warning; mpirun then ends rank 0.
   const fs::path shard1 = db.string() + ".shards/shard-00001-of-00002.db";
-  bool stored = false;
-  for (int i = 0; i < 3000 && !stored; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    sqlite3* h = nullptr;
-    if (fs::exists(shard1) &&
-        sqlite3_open_v2(shard1.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-      sqlite3_stmt* st = nullptr;
-      if (sqlite3_prepare_v2(h, "SELECT patients_stored FROM runs", -1, &st, nullptr) == SQLITE_OK &&
-          sqlite3_step(st) == SQLITE_ROW)
-        stored = sqlite3_column_int64(st, 0) >= 128;
-      sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-  }
+  const bool stored = wait_until_stored(shard1, 128);
   REQUIRE(stored);
   // Rank 1 alone: the vpgen process whose environment says OMPI_COMM_WORLD_RANK=1.
   bool killed = false;
