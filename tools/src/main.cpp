@@ -589,7 +589,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
+    // Under mpirun, help, version and usage errors are printed once, by rank 0.
+    const int code = cluster->rank() == 0 ? app.exit(e) : e.get_exit_code();
     return code == 0 ? 0 : 2;
   }
   // Under mpirun only simulate and size share their work; any other command would run once per
