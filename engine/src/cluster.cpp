@@ -69,9 +69,7 @@ std::vector<std::vector<std::byte>> allgather_parts(Cluster& cluster,
                                                     std::span<const std::byte> mine) {
   // Lengths as 8 little-endian bytes each, so the concatenation splits evenly.
   std::array<std::byte, 8> length{};
-  const std::uint64_t n = mine.size();
-  for (std::size_t i = 0; i < length.size(); ++i)
-    length[i] = static_cast<std::byte>((n >> (8 * i)) & 0xffu);
+  put_le(length.data(), mine.size(), length.size());
   const std::vector<std::byte> lengths = cluster.allgather(length);
   const auto ranks = static_cast<std::size_t>(cluster.size());
   if (lengths.size() != 8 * ranks)
@@ -80,8 +78,7 @@ std::vector<std::vector<std::byte>> allgather_parts(Cluster& cluster,
   std::vector<std::uint64_t> sizes(ranks, 0);
   std::uint64_t total = 0;
   for (std::size_t r = 0; r < ranks; ++r) {
-    for (std::size_t i = 0; i < 8; ++i)
-      sizes[r] |= std::to_integer<std::uint64_t>(lengths[8 * r + i]) << (8 * i);
+    sizes[r] = get_le(lengths.data() + 8 * r, 8);
     total += sizes[r];
   }
   const std::vector<std::byte> all = cluster.allgather(mine);

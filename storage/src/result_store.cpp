@@ -93,13 +93,7 @@ CREATE TABLE runs (
   finished_at        TEXT,
   wall_seconds       REAL,
   status             TEXT    NOT NULL
-                     CHECK (status = 'incomplete' OR status = 'complete' OR status = 'failed'),
-  first_patient       INTEGER NOT NULL DEFAULT 0 CHECK (first_patient >= 0),
-  end_patient         INTEGER NOT NULL DEFAULT 0 CHECK (end_patient >= 0),
-  shard_index         INTEGER NOT NULL DEFAULT 0 CHECK (shard_index >= 0),
-  shard_count         INTEGER NOT NULL DEFAULT 1 CHECK (shard_count >= 1),
-  patients_stored     INTEGER NOT NULL DEFAULT 0 CHECK (patients_stored >= 0),
-  candidates_screened INTEGER NOT NULL DEFAULT 0 CHECK (candidates_screened >= 0)
+                     CHECK (status = 'incomplete' OR status = 'complete' OR status = 'failed')
 ) STRICT;
 
 CREATE TABLE arms (
@@ -359,7 +353,9 @@ CREATE TABLE design_points (
 // Version 5: the runs of a sharded or MPI simulation. A shard's run holds the patients
 // [first_patient, end_patient) of a cohort of patients_requested; `vpgen merge` combines shards into
 // one run whose run_parts rows say where each range came from (provenance, like the timestamps:
-// the merged run's other content equals a one-process run's).
+// the merged run's other content equals a one-process run's). The columns are added to `runs` by
+// ALTER TABLE in new files as in migrated ones (runs_v5_columns_sql): one definition, and the same
+// table in both.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kRunsV5Columns = {{
     {"first_patient", "INTEGER NOT NULL DEFAULT 0 CHECK (first_patient >= 0)"},
     {"end_patient", "INTEGER NOT NULL DEFAULT 0 CHECK (end_patient >= 0)"},
@@ -835,6 +831,10 @@ void set_wal(sqlite3* db, const std::string& path) {
   }
 }
 
+std::string add_runs_column_sql(std::string_view name, std::string_view definition) {
+  return fmt::format("ALTER TABLE runs ADD COLUMN {} {};\n", name, definition);
+}
+
 // Adds the version-5 columns of `runs` (those not there yet: a column could exist in a file that
 // was hand-edited) and fills them from the stored rows; creates run_parts.
 void migrate_runs_to_v5(sqlite3* db) {
@@ -843,7 +843,7 @@ void migrate_runs_to_v5(sqlite3* db) {
                   "migrating the schema: reading the columns of runs");
     has.bind_static_text(1, name);
     if (has.step()) continue;
-    sqlite::exec(db, fmt::format("ALTER TABLE runs ADD COLUMN {} {};", name, definition).c_str(),
+    sqlite::exec(db, add_runs_column_sql(name, definition).c_str(),
                  "migrating the schema: adding a column to runs");
   }
   sqlite::exec(db,
@@ -869,10 +869,7 @@ std::optional<std::string> open_schema(sqlite3* db, const std::string& path) {
     // Another process may have created the schema between the first look and the write lock.
     state = read_schema_state(db);
     if (state.empty()) {
-      sqlite::exec(db, std::string(kSchemaSql).c_str(), "creating the schema");
-      sqlite::exec(db, std::string(kTablesV4Sql).c_str(), "creating the schema");
-      sqlite::exec(db, std::string(kTablesV5Sql).c_str(), "creating the schema");
-      sqlite::exec(db, std::string(kViewsSql).c_str(), "creating the analysis views");
+      sqlite::exec(db, std::string(schema_sql()).c_str(), "creating the schema");
       sqlite::exec(db,
                    fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {};",
                                kApplicationId, kSchemaVersion)
@@ -1058,9 +1055,11 @@ RunInfo read_run_row(const Statement& row) {
 }  // namespace
 
 std::string_view schema_sql() {
-  static const std::string full =
-      std::string(kSchemaSql) + std::string(kTablesV4Sql) + std::string(kTablesV5Sql) +
-      std::string(kViewsSql);
+  static const std::string full = [] {
+    std::string sql(kSchemaSql);
+    for (const auto& [name, definition] : kRunsV5Columns) sql += add_runs_column_sql(name, definition);
+    return sql + std::string(kTablesV4Sql) + std::string(kTablesV5Sql) + std::string(kViewsSql);
+  }();
   return full;
 }
 

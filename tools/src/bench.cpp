@@ -5,6 +5,7 @@
 //       transaction per block, nothing else) — the raw limit of the writer;
 //   (d) peak resident memory of end-to-end runs at two cohort sizes, each in its own process.
 // Prints patient-courses per second and the ratios; --format json for machines.
+#include "child_process.hpp"
 #include "provenance.hpp"
 #include "scenario_loader.hpp"
 #include "vpgen/engine/simulator.hpp"
@@ -233,21 +234,9 @@ double raw_insert(const vpgen::Simulator& simulator, const std::vector<vpgen::Bl
 // (d) Peak RSS (MiB) of an end-to-end run in a child process.
 double peak_rss_mib(const vpgen::Simulator& simulator, const fs::path& db, std::uint64_t patients,
                     int threads, std::uint64_t block_size, std::uint64_t seed) {
-  const pid_t child = fork();
-  if (child < 0) throw vpgen::Error("fork failed");
-  if (child == 0) {
-    try {
-      end_to_end(simulator, db, patients, threads, block_size, seed);
-      _exit(0);
-    } catch (...) {
-      _exit(1);
-    }
-  }
-  int status = 0;
-  rusage usage{};
-  if (wait4(child, &status, 0, &usage) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw vpgen::Error("the memory-measurement child failed");
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+  return vpgen::peak_rss_of_child_mib(
+      [&] { end_to_end(simulator, db, patients, threads, block_size, seed); },
+      "the memory-measurement run");
 }
 
 }  // namespace

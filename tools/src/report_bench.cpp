@@ -15,6 +15,7 @@
 // --cold drops the file from the page cache (posix_fadvise, this file only) and opens a fresh
 // connection before every repetition: the cost the morning after, from the disk.
 // Prints JSON on stdout; progress on stderr.
+#include "child_process.hpp"
 #include "provenance.hpp"
 #include "report.hpp"
 #include "report_html.hpp"
@@ -85,45 +86,33 @@ struct SimulateSettings {
 // wall seconds and peak RSS (MiB).
 std::pair<double, double> simulate_in_child(const SimulateSettings& settings, const fs::path& db) {
   const auto start = Clock::now();
-  const pid_t child = ::fork();
-  if (child < 0) throw vpgen::Error("fork failed");
-  if (child == 0) {
-    try {
-      vpgen::Scenario scenario = vpgen::config::load_scenario(settings.scenario);
-      // Events off by default: the report reads outcomes and derived tables only (the swimmer
-      // plot reads the events of its 25 patients per arm), and the run takes a sixth of the time.
-      scenario.store_events = settings.events;
-      const vpgen::Simulator simulator(std::move(scenario));
-      vpgen::ResultStore store(db.string());
-      const int threads = vpgen::resolve_threads(settings.threads);
-      vpgen::RunOptions options;
-      options.seed = settings.seed;
-      options.patients = settings.patients;
-      options.threads = threads;
-      options.block_size = kBlockSize;
-      std::uint64_t next_percent = 10;
-      options.on_progress = [&](const vpgen::Progress& p) {
-        if (p.total == 0 || p.done * 100 < next_percent * p.total) return;
-        fmt::print(stderr, "vpgen_report_bench: simulated {}% ({} of {} patients)\n",
-                   next_percent, p.done, p.total);
-        next_percent += 10;
-      };
-      const std::int64_t run_id = store.begin_run(vpgen::make_provenance(
-          simulator.scenario(), settings.seed, settings.patients, threads, kBlockSize));
-      vpgen::fill_run(simulator, store, run_id, options);
-      ::_exit(0);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "vpgen_report_bench: simulation failed: {}\n", e.what());
-      ::_exit(1);
-    } catch (...) {
-      ::_exit(1);
-    }
-  }
-  int status = 0;
-  rusage usage{};
-  if (::wait4(child, &status, 0, &usage) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw vpgen::Error("the simulating child process failed");
-  return {seconds_since(start), mib(usage.ru_maxrss)};
+  const double rss = vpgen::peak_rss_of_child_mib(
+      [&] {
+        vpgen::Scenario scenario = vpgen::config::load_scenario(settings.scenario);
+        // Events off by default: the report reads outcomes and derived tables only (the swimmer
+        // plot reads the events of its 25 patients per arm), and the run takes a sixth of the time.
+        scenario.store_events = settings.events;
+        const vpgen::Simulator simulator(std::move(scenario));
+        vpgen::ResultStore store(db.string());
+        const int threads = vpgen::resolve_threads(settings.threads);
+        vpgen::RunOptions options;
+        options.seed = settings.seed;
+        options.patients = settings.patients;
+        options.threads = threads;
+        options.block_size = kBlockSize;
+        std::uint64_t next_percent = 10;
+        options.on_progress = [&](const vpgen::Progress& p) {
+          if (p.total == 0 || p.done * 100 < next_percent * p.total) return;
+          fmt::print(stderr, "vpgen_report_bench: simulated {}% ({} of {} patients)\n",
+                     next_percent, p.done, p.total);
+          next_percent += 10;
+        };
+        const std::int64_t run_id = store.begin_run(vpgen::make_provenance(
+            simulator.scenario(), settings.seed, settings.patients, threads, kBlockSize));
+        vpgen::fill_run(simulator, store, run_id, options);
+      },
+      "vpgen_report_bench: simulation");
+  return {seconds_since(start), rss};
 }
 
 // Drops the database's pages from the operating system's page cache (written back first), so that

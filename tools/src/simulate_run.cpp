@@ -247,31 +247,25 @@ MergeSummary merge_files(const std::string& into, const std::vector<std::string>
   MergeSummary summary;
   summary.into = into;
   summary.shards = shards.size();
-  if (fs::exists(into)) {
-    ResultStore store(into);
+  const auto merge_into = [&](const std::string& path) {
+    ResultStore store(path);
     const MergeResult result = merge_shards(store, shards, progress);
     summary.run_id = result.run_id;
     summary.patients = result.patients;
     summary.rows = result.rows;
+  };  // the store closes on return: the WAL is checkpointed into the file and removed
+  if (fs::exists(into)) {
+    merge_into(into);
   } else {
     // Built beside the target (same file system, so the rename is atomic) and renamed when whole.
     const std::string partial = fmt::format("{}.merging-{}", into, ::getpid());
-    const auto remove_partial = [&] {
+    try {
+      merge_into(partial);
+      fs::rename(partial, into);
+    } catch (...) {
       std::error_code ignored;
       for (const char* suffix : {"", "-wal", "-shm", "-journal"})
         fs::remove(partial + suffix, ignored);
-    };
-    try {
-      {
-        ResultStore store(partial);
-        const MergeResult result = merge_shards(store, shards, progress);
-        summary.run_id = result.run_id;
-        summary.patients = result.patients;
-        summary.rows = result.rows;
-      }  // closed: the WAL is checkpointed into the file and removed
-      fs::rename(partial, into);
-    } catch (...) {
-      remove_partial();
       throw;
     }
   }

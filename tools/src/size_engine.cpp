@@ -104,18 +104,7 @@ class PoolSink final : public OutcomeSink {
   std::vector<PoolRecord>& records_;
 };
 
-// Little-endian fields, never struct bytes (padding is indeterminate): doubles as their IEEE-754
-// bits, so every rank holds exactly the values the simulating rank computed.
-void put_le(std::byte* at, std::uint64_t value, std::size_t bytes) {
-  for (std::size_t i = 0; i < bytes; ++i)
-    at[i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
-}
-
-std::uint64_t get_le(const std::byte* at, std::size_t bytes) {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < bytes; ++i) value |= std::to_integer<std::uint64_t>(at[i]) << (8 * i);
-  return value;
-}
+// Pool records and replicate outcomes travel in cluster.hpp's little-endian format (put_le, get_le).
 
 // tmb, pdl1 (8 each), candidates (4), then per arm: best response (1), flags (1), PFS, OS (8 each).
 constexpr std::size_t kArmBytes = 18, kPoolRecordBytes = 20 + 2 * kArmBytes;

@@ -56,6 +56,20 @@ Cluster& local_cluster();
 // REQUIRES: 0 <= rank < size. Throws Error otherwise.
 std::pair<std::uint64_t, std::uint64_t> cluster_slice(std::uint64_t count, int rank, int size);
 
+// The byte format of what ranks exchange: an unsigned value as `bytes` (1..8) little-endian bytes
+// at `at`, never a struct's bytes (padding is indeterminate); a double travels as its IEEE-754 bits
+// (std::bit_cast), so every rank holds exactly the value the sending rank computed.
+inline void put_le(std::byte* at, std::uint64_t value, std::size_t bytes) {
+  for (std::size_t i = 0; i < bytes; ++i)
+    at[i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
+}
+
+inline std::uint64_t get_le(const std::byte* at, std::size_t bytes) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < bytes; ++i) value |= std::to_integer<std::uint64_t>(at[i]) << (8 * i);
+  return value;
+}
+
 // Collective: every rank's bytes as one vector per rank (allgather of the lengths, then of the
 // bytes).
 std::vector<std::vector<std::byte>> allgather_parts(Cluster& cluster,
