@@ -1,7 +1,7 @@
 // The engine's Cluster seam: cluster_slice shares a range out exactly, LocalCluster is one rank
 // that returns its own data, and agree_on_failure turns one rank's failure into the same
-// ClusterFailure on every rank (checked on ranks that are threads: tests/thread_cluster.hpp).
-#include "thread_cluster.hpp"
+// ClusterFailure on every rank (checked on ranks that are threads: tests/support/thread_cluster.hpp).
+#include "support/thread_cluster.hpp"
 #include "vpgen/engine/cluster.hpp"
 
 #include <doctest/doctest.h>

@@ -1,0 +1,296 @@
+#include "vpgen/run/simulate_run.hpp"
+
+#include "vpgen/run/provenance.hpp"
+#include "vpgen/config/scenario_loader.hpp"
+#include "vpgen/population/error.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <limits>
+
+namespace vpgen {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The run to resume, checked against the request: the same scenario files (fingerprint), seed,
+// cohort size and shard, an incomplete status, and stored patients first .. first + k - 1 of its
+// range. Returns the first patient still to simulate.
+std::uint64_t check_resumable(const SimulateRequest& request, const Scenario& scenario,
+                              const RunInfo& info) {
+  const std::int64_t id = info.id;
+  const RunProvenance& p = info.provenance;
+  if (info.status != "incomplete")
+    throw InputError(fmt::format(
+        "--resume {}: run {} in {} is {}; only an incomplete run can be resumed", id, id,
+        request.db, info.status));
+  const std::string fingerprint = config::fingerprint(scenario.source_text);
+  if (fingerprint != p.scenario_hash)
+    throw InputError(fmt::format(
+        "--resume {}: {} is not the scenario of run {} (fingerprint {}, the run's {}): resume "
+        "with the same files, unchanged",
+        id, request.scenario, id, fingerprint, p.scenario_hash));
+  if (request.seed && *request.seed != p.seed)
+    throw InputError(fmt::format("--resume {}: --seed {} differs from the run's seed {}", id,
+                                 *request.seed, p.seed));
+  if (request.patients && *request.patients != p.patients)
+    throw InputError(fmt::format("--resume {}: --patients {} differs from the run's {}", id,
+                                 *request.patients, p.patients));
+  if (request.shard) {
+    const ShardSpec shard = parse_shard(*request.shard, p.patients);
+    if (shard.index != p.shard_index || shard.count != p.shard_count)
+      throw InputError(fmt::format("--resume {}: --shard {} differs from the run's shard {}/{}", id,
+                                   *request.shard, p.shard_index, p.shard_count));
+  }
+  // Blocks are committed whole and in patient order, so a run vpgen wrote holds first .. k - 1.
+  const std::uint64_t end = p.first_patient + info.patients_stored;
+  if (info.patients_stored > 0 && info.patient_index_end != end)
+    throw StorageError(fmt::format(
+        "--resume {}: run {} holds {} patients but not {}..{}: not a run vpgen wrote block by "
+        "block",
+        id, id, info.patients_stored, p.first_patient, end - 1));
+  return end;
+}
+
+}  // namespace
+
+ShardSpec parse_shard(const std::string& text, std::uint64_t patients) {
+  const auto slash = text.find('/');
+  ShardSpec shard;
+  const auto parse = [&](std::string_view part, std::uint64_t& value) {
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+    return ec == std::errc() && end == part.data() + part.size() && !part.empty();
+  };
+  if (slash == std::string::npos || !parse(std::string_view(text).substr(0, slash), shard.index) ||
+      !parse(std::string_view(text).substr(slash + 1), shard.count) || shard.count == 0 ||
+      shard.index >= shard.count)
+    throw InputError(fmt::format(
+        "--shard {}: expected K/N with 0 <= K < N, shards numbered from 0 (e.g. --shard 3/64 is "
+        "the fourth of 64; a Slurm array --array=0-63 passes $SLURM_ARRAY_TASK_ID/64)",
+        text));
+  if (shard.count > patients || shard.count > kMaxShards)
+    throw InputError(fmt::format("--shard {}: {} shards for {} patients; at most one shard per "
+                                 "patient (and {})",
+                                 text, shard.count, patients, kMaxShards));
+  return shard;
+}
+
+void fill_run(const Simulator& simulator, ResultStore& store, std::int64_t run_id,
+              const RunOptions& options) {
+  const auto start = Clock::now();
+  try {
+    RunWriter writer(store, run_id, simulator.scenario().store_events);
+    run_cohort(simulator, options, writer);
+  } catch (...) {
+    try {
+      store.finish_run(run_id, false, seconds_since(start));
+    } catch (...) {
+      // The run stays 'incomplete'; the original error is the one to report.
+    }
+    throw;
+  }
+  store.finish_run(run_id, true, seconds_since(start));
+}
+
+std::int64_t simulate_run(const SimulateRequest& request) {
+  Scenario scenario = config::load_scenario(request.scenario);
+  const std::uint64_t seed = request.seed.value_or(scenario.seed);
+  const std::uint64_t patients = request.patients.value_or(scenario.patients);
+  if (seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    throw InputError(fmt::format("--seed {}: must be below 2^63", seed));
+  if (patients == 0) throw InputError("--patients: must be at least 1");
+  const int threads = resolve_threads(request.threads);
+
+  std::int64_t run_id = 0;
+  RunOptions options;
+  options.threads = threads;
+  options.block_size = request.block_size;
+  options.on_progress = request.on_progress;
+  std::optional<ResultStore> opened;
+  if (request.resume) {
+    if (::access(request.db.c_str(), F_OK) != 0)
+      throw InputError(fmt::format("--db {}: no such file", request.db));
+    opened.emplace(request.db);
+    const RunInfo info = opened->run_info(*request.resume);
+    options.first_patient = check_resumable(request, scenario, info);
+    options.seed = info.provenance.seed;
+    options.patients = info.provenance.end_patient - options.first_patient;
+    run_id = info.id;
+  }
+  const Simulator simulator(std::move(scenario));
+  if (!request.resume) {
+    RunProvenance provenance =
+        make_provenance(simulator.scenario(), seed, patients, threads, request.block_size);
+    PatientRange range{0, patients};
+    if (request.shard) {
+      const ShardSpec shard = parse_shard(*request.shard, patients);
+      range = shard_range(patients, shard.index, shard.count);
+      provenance.first_patient = range.first;
+      provenance.end_patient = range.end;
+      provenance.shard_index = shard.index;
+      provenance.shard_count = shard.count;
+    }
+    opened.emplace(request.db);
+    run_id = opened->begin_run(provenance);
+    options.seed = seed;
+    options.first_patient = range.first;
+    options.patients = range.end - range.first;
+  }
+  fill_run(simulator, *opened, run_id, options);
+  return run_id;
+}
+
+namespace {
+
+// Rank r's shard file of an N-rank run into `db`.
+std::string rank_shard_path(const std::string& db, int rank, int ranks) {
+  return fmt::format("{}.shards/shard-{:05}-of-{:05}.db", db, rank, ranks);
+}
+
+// Simulates this rank's shard into `path`: a new run, or the rest of the incomplete run a killed
+// attempt left there; a complete one is kept as it is.
+void simulate_rank_shard(const SimulateRequest& request, const std::string& path, int rank,
+                         int ranks) {
+  namespace fs = std::filesystem;
+  SimulateRequest shard_request = request;
+  shard_request.db = path;
+  shard_request.shard = fmt::format("{}/{}", rank, ranks);
+  if (rank != 0) shard_request.on_progress = {};
+  if (fs::exists(path)) {
+    std::vector<RunInfo> runs;
+    {
+      ResultStore store(path);
+      runs = store.list_runs();
+    }
+    const Scenario scenario = config::load_scenario(request.scenario);
+    const bool ours =
+        runs.size() == 1 && runs.front().provenance.shard_index == static_cast<std::uint64_t>(rank) &&
+        runs.front().provenance.shard_count == static_cast<std::uint64_t>(ranks) &&
+        runs.front().provenance.scenario_hash == config::fingerprint(scenario.source_text) &&
+        runs.front().provenance.seed == request.seed.value_or(scenario.seed) &&
+        runs.front().provenance.patients == request.patients.value_or(scenario.patients);
+    if (!ours)
+      throw InputError(fmt::format(
+          "{} is a shard of another run (other scenario, seed, size or rank count); remove {}.shards "
+          "or choose another --db",
+          path, request.db));
+    if (runs.front().status == "complete") return;
+    if (runs.front().status == "incomplete") {
+      shard_request.resume = runs.front().id;
+      simulate_run(shard_request);
+      return;
+    }
+    fs::remove(path);  // failed: simulated again from its first patient
+    for (const char* suffix : {"-wal", "-shm"}) fs::remove(path + suffix);
+  }
+  simulate_run(shard_request);
+}
+
+}  // namespace
+
+std::int64_t simulate_collectively(const SimulateRequest& request, Cluster& cluster) {
+  if (cluster.size() == 1) return simulate_run(request);
+  const int rank = cluster.rank(), ranks = cluster.size();
+  std::exception_ptr failure;
+  try {
+    if (request.shard)
+      throw InputError("--shard: an MPI run shards by rank itself; use --shard without mpirun");
+    if (request.resume)
+      throw InputError("--resume: under MPI, run the same command again: each rank resumes its "
+                       "own shard");
+    std::filesystem::create_directories(request.db + ".shards");
+    simulate_rank_shard(request, rank_shard_path(request.db, rank, ranks), rank, ranks);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  try {
+    agree_on_failure(cluster, failure);
+  } catch (const ClusterFailure& e) {
+    throw ClusterFailure(fmt::format("{}; the run is incomplete: the shards done are kept in {}.shards, "
+                                     "and the same command, run again, finishes it",
+                                     e.what(), request.db),
+                         e.failed_rank(), e.input_error());
+  }
+  std::int64_t run_id = 0;
+  failure = nullptr;
+  if (rank == 0) {
+    try {
+      std::vector<std::string> paths;
+      for (int r = 0; r < ranks; ++r) paths.push_back(rank_shard_path(request.db, r, ranks));
+      run_id = merge_files(request.db, paths).run_id;
+      std::error_code ignored;
+      std::filesystem::remove_all(request.db + ".shards", ignored);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  agree_on_failure(cluster, failure);
+  return run_id;
+}
+
+MergeSummary merge_files(const std::string& into, const std::vector<std::string>& shard_paths,
+                         const std::function<void(const MergeProgress&)>& progress) {
+  namespace fs = std::filesystem;
+  const auto start = Clock::now();
+  const std::vector<ShardFile> shards = check_shards(shard_paths);
+  for (const ShardFile& shard : shards)
+    if (fs::exists(into) && fs::equivalent(shard.path, into))
+      throw InputError(fmt::format("--into {} is one of the shards", into));
+  MergeSummary summary;
+  summary.into = into;
+  summary.shards = shards.size();
+  const auto merge_into = [&](const std::string& path) {
+    ResultStore store(path);
+    const MergeResult result = merge_shards(store, shards, progress);
+    summary.run_id = result.run_id;
+    summary.patients = result.patients;
+    summary.rows = result.rows;
+  };  // the store closes on return: the WAL is checkpointed into the file and removed
+  if (fs::exists(into)) {
+    merge_into(into);
+  } else {
+    // Built beside the target (same file system, so the rename is atomic) and renamed when whole.
+    const std::string partial = fmt::format("{}.merging-{}", into, ::getpid());
+    try {
+      merge_into(partial);
+      fs::rename(partial, into);
+    } catch (...) {
+      std::error_code ignored;
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+        fs::remove(partial + suffix, ignored);
+      throw;
+    }
+  }
+  summary.seconds = seconds_since(start);
+  return summary;
+}
+
+nlohmann::json merge_json(const MergeSummary& summary) {
+  return {{"into", summary.into},
+          {"run_id", summary.run_id},
+          {"patients", summary.patients},
+          {"shards", summary.shards},
+          {"rows_copied", summary.rows},
+          {"seconds", summary.seconds},
+          {"rows_per_second",
+           summary.seconds > 0 ? static_cast<double>(summary.rows) / summary.seconds : 0.0}};
+}
+
+std::string merge_text(const MergeSummary& summary) {
+  return fmt::format(
+      "merged {} shards into run {} of {}: {} patients, {} rows copied in {:.1f} s ({:.0f} "
+      "rows/s)\n",
+      summary.shards, summary.run_id, summary.into, summary.patients, summary.rows,
+      summary.seconds,
+      summary.seconds > 0 ? static_cast<double>(summary.rows) / summary.seconds : 0.0);
+}
+
+}  // namespace vpgen
