@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 #include <tbb/concurrent_queue.h>
-#include <tbb/global_control.h>
 #include <tbb/info.h>
 #include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
@@ -46,8 +45,9 @@ void run_cohort(const Simulator& simulator, const RunOptions& options, OutcomeSi
 
   std::uint64_t next_block = 0;
   std::uint64_t done = 0;
-  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
-                                  static_cast<std::size_t>(threads));
+  // The arena alone bounds this run's parallelism. No tbb::global_control: it is process-wide
+  // (the smallest active limit wins), so it would throttle every other run_cohort or
+  // parallel_ranges call in the process while this one runs.
   tbb::task_arena arena(threads);
   arena.execute([&] {
     tbb::parallel_pipeline(

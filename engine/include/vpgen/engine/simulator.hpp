@@ -1,5 +1,6 @@
 // Simulating patients: one patient alone (the replay), and a whole cohort on a TBB pipeline
-// feeding one sink. simulate_patient() is const and thread-safe; run_cohort() is reentrant.
+// feeding one sink. simulate_patient() is const and thread-safe; run_cohort() is reentrant: its
+// parallelism is bounded by its own task arena, with no process-wide limit.
 #pragma once
 
 #include "vpgen/engine/course_params.hpp"
