@@ -32,10 +32,10 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "vpgen maintainers <maintainers@users.noreply.r-seed-138f5d19.example>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
     "virtual-patient generator for cancer immunotherapy trials")
-set(CPACK_PACKAGE_DESCRIPTION
-    "vpgen samples virtual cohorts of cancer patients, simulates each patient under every arm of "
-    "an immunotherapy scenario with per-patient random streams (results independent of thread "
-    "count), stores runs in SQLite and reports, validates, calibrates and sizes trials. The "
+string(JOIN " " CPACK_PACKAGE_DESCRIPTION
+    "vpgen samples virtual cohorts of cancer patients, simulates each patient under every arm of"
+    "an immunotherapy scenario with per-patient random streams (results independent of thread"
+    "count), stores runs in SQLite and reports, validates, calibrates and sizes trials. The"
     "default model, scenarios and trial configurations are in /usr/share/vpgen/configs.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)

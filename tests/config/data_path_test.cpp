@@ -134,7 +134,7 @@ TEST_CASE("a file found nowhere is one InputError naming every place tried") {
   CHECK(message.find('\n') == std::string::npos);
 }
 
-TEST_CASE("an unset or empty VPGEN_DATA_DIR adds no place; an absolute path is only itself") {
+TEST_CASE("an unset or empty VPGEN_DATA_DIR adds no place, and an absolute path is only itself") {
   for (const std::optional<std::string>& value :
        {std::optional<std::string>(), std::optional<std::string>("")}) {
     const DataDirVariable variable(value);
