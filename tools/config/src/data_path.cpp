@@ -67,16 +67,17 @@ std::string find_data_file(const std::string& path, const std::string& folder) {
 std::string data_search_help() {
   const fs::path beside_executable = data_dir_beside_executable();
   const char* env = std::getenv(kDataDirVariable);
-  return fmt::format(
+  std::string help = fmt::format(
       "Input files named by a relative path (scenarios and the model files they name, "
       "validate --targets, calibration, design and nightly files) are looked for, in order:\n"
       "  1. beside the file that names them; on the command line, in the working directory\n"
       "  2. in the folder ${} (a folder holding configs/, e.g. a source checkout; {})\n"
-      "  3. in the data folder of this installation{}\n"
-      "  4. in {}\n",
+      "  3. in the data folder of this installation{}\n",
       kDataDirVariable, env && *env ? fmt::format("now {}", env) : std::string("now unset"),
-      beside_executable.empty() ? "" : fmt::format(" ({})", beside_executable.string()),
-      installed_data_dir());
+      beside_executable.empty() ? "" : fmt::format(" ({})", beside_executable.string()));
+  if (beside_executable != fs::path(installed_data_dir()))
+    help += fmt::format("  4. in {}\n", installed_data_dir());
+  return help;
 }
 
 }  // namespace vpgen::config
