@@ -5,6 +5,7 @@
 #include "vpgen/report/report.hpp"
 #include "vpgen/report/report_data.hpp"
 #include "vpgen/report/report_html.hpp"
+#include "vpgen/config/data_path.hpp"
 #include "vpgen/config/scenario_loader.hpp"
 #include "vpgen/run/simulate_run.hpp"
 #include "vpgen/trial_design/trial_design.hpp"
@@ -128,7 +129,7 @@ struct ValidateArgs {
 
 int validate(const ValidateArgs& args) {
   namespace v = vpgen::validation;
-  const v::Mapping mapping = v::load_mapping(args.targets);
+  const v::Mapping mapping = v::load_mapping(vpgen::config::find_data_file(args.targets));
   v::ValidationOptions options;
   options.patients = args.patients;
   options.seed = args.seed;
@@ -167,7 +168,7 @@ struct CalibrateArgs {
 
 int calibrate(const CalibrateArgs& args, const std::string& command_line) {
   namespace c = vpgen::calibration;
-  const c::Spec spec = c::read_spec(args.file);
+  const c::Spec spec = c::read_spec(vpgen::config::find_data_file(args.file));
   const vpgen::validation::Mapping mapping = vpgen::validation::load_mapping(spec.mapping);
   const bool show = !args.quiet && isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
@@ -246,7 +247,7 @@ int run_size(const SizeArgs& args, const std::string& command_line, vpgen::Clust
       if (root && args.format == "json") fmt::print("{}\n", answer.dump(2));
       else if (root) fmt::print("{}", s::calculator_text(answer));
     } else {
-      design = s::read_design(args.design);
+      design = s::read_design(vpgen::config::find_data_file(args.design));
       // A run can be long: a --db that cannot be created fails now, not after it.
       if (!args.db.empty()) {
         const std::filesystem::path folder = std::filesystem::path(args.db).parent_path();
@@ -371,6 +372,7 @@ int main(int argc, char** argv) {
 #endif
   CLI::App app{"vpgen: virtual patients on cancer immunotherapy, simulated and stored in SQLite"};
   app.require_subcommand(1);
+  app.footer(vpgen::config::data_search_help());  // before the subcommands: they inherit it
   app.set_version_flag("--version", [] {
     const vpgen::BuildInfo b = vpgen::build_info();
     return fmt::format("vpgen {} (commit {}; {}; Boost {}; oneTBB {}; rng scheme {})",
@@ -620,6 +622,7 @@ int main(int argc, char** argv) {
       return run_collectively(*cluster, [&] { return run_size(sz, command_line, *cluster); });
     }
     if (*batch_cmd) {
+      bat.nightly_file = vpgen::config::find_data_file(bat.nightly_file);
       if (!batch_quiet)
         bat.on_log = [](std::string_view line) { fmt::print(stderr, "{}\n", line); };
       return vpgen::batch::run_batch(bat);

@@ -1,5 +1,6 @@
 #include "vpgen/config/scenario_loader.hpp"
 
+#include "vpgen/config/data_path.hpp"
 #include "vpgen/config/population_loader.hpp"
 #include "vpgen/population/error.hpp"
 
@@ -437,12 +438,12 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
 }  // namespace
 
 Scenario load_scenario(const std::string& path) {
-  const fs::path folder = fs::path(path).parent_path();
+  const std::string scenario_file = find_data_file(path);
+  const std::string folder = fs::path(scenario_file).parent_path().string();
   // Included files are named relative to the scenario; errors inside them name their full path.
-  return load_with(path, read_text_file(path), [&](const std::string& relative) {
-    const fs::path file = folder / relative;
-    if (!fs::exists(file)) throw InputError(fmt::format("file '{}' does not exist", file.string()));
-    return std::make_pair(file.string(), read_text_file(file.string()));
+  return load_with(scenario_file, read_text_file(scenario_file), [&](const std::string& relative) {
+    const std::string file = find_data_file(relative, folder);
+    return std::make_pair(file, read_text_file(file));
   });
 }
 
@@ -452,13 +453,14 @@ std::string canonical_path(const std::string& path) {
 
 Scenario load_scenario_with(const std::string& path,
                             const std::map<std::string, std::string>& replaced) {
-  const fs::path folder = fs::path(path).parent_path();
-  return load_with(path, read_text_file(path), [&](const std::string& relative) {
-    const fs::path file = folder / relative;
-    const auto found = replaced.find(canonical_path(file.string()));
-    if (found != replaced.end()) return std::make_pair(file.string(), found->second);
-    if (!fs::exists(file)) throw InputError(fmt::format("file '{}' does not exist", file.string()));
-    return std::make_pair(file.string(), read_text_file(file.string()));
+  const std::string scenario_file = find_data_file(path);
+  const std::string folder = fs::path(scenario_file).parent_path().string();
+  return load_with(scenario_file, read_text_file(scenario_file), [&](const std::string& relative) {
+    // The replaced files were read from the disk, so they are where the search finds them.
+    const std::string file = find_data_file(relative, folder);
+    const auto found = replaced.find(canonical_path(file));
+    if (found != replaced.end()) return std::make_pair(file, found->second);
+    return std::make_pair(file, read_text_file(file));
   });
 }
 

@@ -10,8 +10,10 @@
 
 namespace vpgen::config {
 
-// Reads the scenario at `path` and the population, course, regimen and life-table files it names
-// (paths relative to the scenario's folder). Scenario::source_text holds every file verbatim.
+// Reads the scenario at `path` and the population, course, regimen and life-table files it names.
+// Each relative path is looked for as find_data_file (data_path.hpp) says: `path` in the working
+// directory first, the files it names in the scenario's folder first, then in $VPGEN_DATA_DIR and
+// the installed data. Scenario::source_text holds every file verbatim.
 // Each [[arms]] table: name, regimen, and optionally beyond_progression_probability (0..1,
 // default 0) and next_line = { regimen, probability (0..1), delay_weeks (>= 0) }.
 Scenario load_scenario(const std::string& path);
