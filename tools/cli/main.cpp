@@ -198,7 +198,7 @@ struct SizeArgs {
   int threads = 0;
   std::string db;                           // empty: nothing is stored
   bool quiet = false;
-  vpgen::sizing::CalculatorRequest calc;    // calc.kind empty: no calculator
+  vpgen::trial_design::CalculatorRequest calc;    // calc.kind empty: no calculator
   bool mpi = false;                         // acted on at the top of main, before parsing
 };
 
@@ -229,7 +229,7 @@ int run_collectively(vpgen::Cluster& cluster, const std::function<int()>& comman
 // of the replicates and holds the whole result; rank 0 alone shows progress, prints and writes
 // --db. Each step ends in agree_on_failure, so a failure on any rank ends every rank alike.
 int run_size(const SizeArgs& args, const std::string& command_line, vpgen::Cluster& cluster) {
-  namespace s = vpgen::sizing;
+  namespace s = vpgen::trial_design;
   const bool root = cluster.rank() == 0;
   std::optional<s::Design> design;
   std::exception_ptr input_failure;
@@ -265,7 +265,7 @@ int run_size(const SizeArgs& args, const std::string& command_line, vpgen::Clust
   bool shown = false;
   s::RunOptions options;
   options.threads = args.threads;
-  options.on_progress = [&](const s::SizeProgress& p) {
+  options.on_progress = [&](const s::DesignProgress& p) {
     if (!show) return;
     const auto now = Clock::now();
     if (now - start < std::chrono::seconds(2) || now - last < std::chrono::milliseconds(500))
@@ -278,18 +278,18 @@ int run_size(const SizeArgs& args, const std::string& command_line, vpgen::Clust
     std::fflush(stderr);
   };
   options.cluster = &cluster;
-  const s::SizeResult result = s::run_design(*design, options);
+  const s::DesignResult result = s::run_design(*design, options);
   if (shown) std::fputc('\n', stderr);
   std::exception_ptr output_failure;
   try {
     if (root) {
-      const std::string json_text = s::size_json(result).dump(2);
+      const std::string json_text = s::result_json(result).dump(2);
       if (!args.db.empty()) {
         vpgen::ResultStore store(args.db);
         store.record_design(s::design_record(result, json_text), s::design_points(result));
       }
       if (args.format == "json") fmt::print("{}\n", json_text);
-      else fmt::print("{}", s::size_text(result));
+      else fmt::print("{}", s::result_text(result));
     }
   } catch (...) {
     output_failure = std::current_exception();
@@ -527,7 +527,7 @@ int main(int argc, char** argv) {
   size_cmd->add_flag("--mpi", sz.mpi,
                      "Share the replicates between MPI ranks (implied under mpirun; without a "
                      "launcher, a run of one rank): the result is the one-process result");
-  vpgen::sizing::CalculatorRequest& calc = sz.calc;
+  vpgen::trial_design::CalculatorRequest& calc = sz.calc;
   size_cmd->add_option("--calc", calc.kind,
                        "Calculator instead of a design: binomial, simon, proportions, events, "
                        "duration")
