@@ -21,7 +21,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-namespace sz = vpgen::sizing;
+namespace sz = vpgen::trial_design;
 using vpgen::testing::CliResult;
 using vpgen::testing::slurp;
 
@@ -152,7 +152,7 @@ TEST_CASE("run_design shared by 2 and 3 ranks that are threads gives the one-pro
     const sz::Design design = sz::read_design_text(text, "design.toml", ".");
     sz::RunOptions alone;
     alone.threads = 1;
-    const std::string expected = sz::size_json(sz::run_design(design, alone)).dump();
+    const std::string expected = sz::result_json(sz::run_design(design, alone)).dump();
     for (const int ranks : {2, 3}) {
       CAPTURE(ranks);
       std::mutex mutex;
@@ -162,7 +162,7 @@ TEST_CASE("run_design shared by 2 and 3 ranks that are threads gives the one-pro
         sz::RunOptions options;
         options.threads = 1;
         options.cluster = &cluster;
-        std::string json = sz::size_json(sz::run_design(design, options)).dump();
+        std::string json = sz::result_json(sz::run_design(design, options)).dump();
         const std::lock_guard lock(mutex);
         got.push_back(std::move(json));
         // The work was shared: every rank sent its own part of what each rank received.

@@ -24,7 +24,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-namespace sz = vpgen::sizing;
+namespace td = vpgen::trial_design;
 using nlohmann::json;
 
 using Result = vpgen::testing::CliResult;
@@ -103,8 +103,8 @@ experimental = {{ hazard_ratio = 0.7 }}
                      dropout, replicates, replicates, replicates);
 }
 
-sz::Design parse(const std::string& text, const std::string& folder = ".") {
-  return sz::read_design_text(text, "test_design.toml", folder);
+td::Design parse(const std::string& text, const std::string& folder = ".") {
+  return td::read_design_text(text, "test_design.toml", folder);
 }
 
 // A small mechanistic design on the default scenario (configs/default.toml).
@@ -187,9 +187,9 @@ TEST_CASE("the calculators give the issue's published figures through the comman
 
 TEST_CASE("parametric log-rank power agrees with Schoenfeld and the type I error with alpha") {
   constexpr int kReplicates = 10000;
-  const sz::SizeResult result = sz::run_design(parse(exponential_design(kReplicates)), {});
+  const td::DesignResult result = td::run_design(parse(exponential_design(kReplicates)), {});
   REQUIRE(result.points.size() == 1);
-  const sz::PointResult& p = result.points[0];
+  const td::PointResult& p = result.points[0];
   CHECK(p.replicates == kReplicates);
   CHECK(p.events.mean == 247.0);
   // Schoenfeld (1981) at D = 247, equal allocation (rpact's getPowerSurvival computes the same):
@@ -219,9 +219,9 @@ TEST_CASE("parametric power and analysis time agree with rpact's getPowerSurviva
   }
   constexpr int kReplicates = 10000, kRpactIterations = 4000;
   constexpr double kDropout = 0.05;  // P(drop out within 12 months): rpact's dropoutRate
-  const sz::SizeResult result =
-      sz::run_design(parse(exponential_design(kReplicates, kDropout)), {});
-  const sz::PointResult& p = result.points[0];
+  const td::DesignResult result =
+      td::run_design(parse(exponential_design(kReplicates, kDropout)), {});
+  const td::PointResult& p = result.points[0];
   const fs::path out = temp_dir() / "rpact.txt";
   const std::string command = fmt::format(
       "Rscript {} 400 247 24 12 0.7 0.025 {} 20240701 {} > {} 2>&1",
@@ -280,13 +280,13 @@ batch = 5000
 [parametric]
 p_experimental = 0.3
 )";
-  const sz::SizeResult r = sz::run_design(parse(text), {});
+  const td::DesignResult r = td::run_design(parse(text), {});
   REQUIRE(r.simon);
-  const sz::SimonSummary& s = *r.simon;
+  const td::SimonSummary& s = *r.simon;
   CHECK(s.n1 == 10);
   CHECK(s.n == 29);
   REQUIRE(r.points.size() == 1);
-  const sz::PointResult& p = r.points[0];
+  const td::PointResult& p = r.points[0];
   CHECK(p.replicates == kReplicates);
   // Each simulated probability is binomial over R replicates, SE = sqrt(q (1 - q) / R); each mean
   // sample size carries its own SE (sd / sqrt(R)). Exact values from the binomial sums.
@@ -336,12 +336,12 @@ control = { model = "piecewise_exponential", breaks_months = [6], hazards_per_mo
 experimental = { hazard_ratio = 0.6, delay_months = 3 }
 )";
   for (const std::string& text : {parametric, mechanistic_design()}) {
-    const sz::Design d = parse(text);
-    sz::RunOptions one, two;
+    const td::Design d = parse(text);
+    td::RunOptions one, two;
     one.threads = 1;
     two.threads = 2;
-    const std::string a = sz::size_json(sz::run_design(d, one)).dump();
-    const std::string b = sz::size_json(sz::run_design(d, two)).dump();
+    const std::string a = td::result_json(td::run_design(d, one)).dump();
+    const std::string b = td::result_json(td::run_design(d, two)).dump();
     CHECK(a == b);
   }
 }
@@ -350,8 +350,8 @@ TEST_CASE("replicates continue in batches until the requested MCSE, within min a
   std::string text = exponential_design(1);
   text = replace_once(text, "min = 1\nmax = 1\ntarget_mcse = 0.001\nbatch = 1",
                       "min = 500\nmax = 50000\ntarget_mcse = 0.01\nbatch = 250");
-  const sz::SizeResult r = sz::run_design(parse(text), {});
-  const sz::PointResult& p = r.points[0];
+  const td::DesignResult r = td::run_design(parse(text), {});
+  const td::PointResult& p = r.points[0];
   // Power ~0.8 needs R >= 0.16 / 0.01^2 = 1600 for an MCSE of 0.01, so the run stops at a batch
   // boundary between 1600 and 50000; one batch earlier the MCSE was still above the target.
   CHECK(p.replicates >= 1500);
@@ -364,13 +364,13 @@ TEST_CASE("replicates continue in batches until the requested MCSE, within min a
 TEST_CASE("the power fit recovers a known probit curve and its n*") {
   // Exact expected counts from probit(power) = -1.96 + 0.1 sqrt(n): n* for 80% power is
   // ((z_0.8 + 1.96) / 0.1)^2 = 785.0.
-  std::vector<sz::FitPoint> points;
+  std::vector<td::FitPoint> points;
   for (const double n : {300.0, 500.0, 700.0, 900.0, 1100.0}) {
     const double power = normal_cdf(-1.96 + 0.1 * std::sqrt(n));
     const std::uint64_t trials = 1'000'000;
     points.push_back({n, static_cast<std::uint64_t>(std::llround(power * 1e6)), trials});
   }
-  const sz::PowerFit fit = sz::fit_power_curve(points, 0.8);
+  const td::PowerFit fit = td::fit_power_curve(points, 0.8);
   REQUIRE(fit.ok);
   const double expected = std::pow((normal_quantile(0.8) + 1.96) / 0.1, 2);
   CHECK(fit.n_star == doctest::Approx(expected).epsilon(1e-3));
@@ -379,29 +379,29 @@ TEST_CASE("the power fit recovers a known probit curve and its n*") {
   CHECK(fit.n_high - fit.n_low < 5.0);  // a million replicates per point: a narrow interval
   CHECK(fit.deviance < 1.0);
   // One point, or a flat curve, gives no n*.
-  CHECK_FALSE(sz::fit_power_curve({points[0]}, 0.8).ok);
-  CHECK_FALSE(sz::fit_power_curve({{100, 500, 1000}, {200, 501, 1000}, {300, 499, 1000}}, 0.8).ok);
+  CHECK_FALSE(td::fit_power_curve({points[0]}, 0.8).ok);
+  CHECK_FALSE(td::fit_power_curve({{100, 500, 1000}, {200, 501, 1000}, {300, 499, 1000}}, 0.8).ok);
 }
 
 TEST_CASE("survival models invert their cumulative hazard and have the stated medians and RMST") {
-  const sz::SurvivalModel exponential = sz::SurvivalModel::exponential(std::log(2.0) / 12.0);
+  const td::SurvivalModel exponential = td::SurvivalModel::exponential(std::log(2.0) / 12.0);
   CHECK(exponential.median_months() == doctest::Approx(12.0));
   const double lambda = std::log(2.0) / 12.0;
   CHECK(exponential.rmst(24.0) == doctest::Approx((1 - std::exp(-lambda * 24.0)) / lambda));
-  const sz::SurvivalModel piecewise =
-      sz::SurvivalModel::piecewise({3.0, 9.0}, {0.0, 0.1, 0.05});
+  const td::SurvivalModel piecewise =
+      td::SurvivalModel::piecewise({3.0, 9.0}, {0.0, 0.1, 0.05});
   CHECK(piecewise.cumulative_hazard(2.0) == 0.0);
   CHECK(piecewise.cumulative_hazard(10.0) == doctest::Approx(0.6 + 0.05));
-  const sz::SurvivalModel cure = sz::SurvivalModel::mixture_cure(0.3, 0.1);
+  const td::SurvivalModel cure = td::SurvivalModel::mixture_cure(0.3, 0.1);
   CHECK(cure.survival(1e6) == doctest::Approx(0.3));
   CHECK(std::isinf(cure.inverse_cumulative_hazard(-std::log(0.3) + 1e-9)));
-  const sz::SurvivalModel delayed = exponential.with_hazard_ratio(0.5, 4.0);
+  const td::SurvivalModel delayed = exponential.with_hazard_ratio(0.5, 4.0);
   CHECK(delayed.cumulative_hazard(4.0) == doctest::Approx(lambda * 4.0));
   CHECK(delayed.cumulative_hazard(10.0) == doctest::Approx(lambda * 4.0 + 0.5 * lambda * 6.0));
   CHECK(std::isnan(delayed.constant_hazard_ratio_to(exponential)));
   CHECK(exponential.with_hazard_ratio(0.7, 0.0).constant_hazard_ratio_to(exponential) ==
         doctest::Approx(0.7));
-  for (const sz::SurvivalModel* m : {&exponential, &piecewise, &cure, &delayed})
+  for (const td::SurvivalModel* m : {&exponential, &piecewise, &cure, &delayed})
     for (const double h : {0.01, 0.3, 0.9})
       CHECK(m->cumulative_hazard(m->inverse_cumulative_hazard(h)) == doctest::Approx(h));
 }
@@ -507,7 +507,7 @@ TEST_CASE("every example design in configs/designs loads") {
   for (const auto& entry : fs::directory_iterator(VPGEN_SOURCE_DIR "/configs/designs")) {
     if (entry.path().extension() != ".toml") continue;
     CAPTURE(entry.path().string());
-    const sz::Design d = sz::read_design(entry.path().string());
+    const td::Design d = td::read_design(entry.path().string());
     CHECK_FALSE(d.name.empty());
     ++loaded;
   }
@@ -526,8 +526,8 @@ TEST_CASE("an event-driven analysis that cured patients keep from its event coun
   text = replace_once(text, "control = { model = \"exponential\", median_months = 12 }",
                       "control = { model = \"mixture_cure\", cure_fraction = 0.5, "
                       "median_months_uncured = 12 }");
-  const sz::SizeResult r = sz::run_design(parse(text), {});
-  const sz::PointResult& p = r.points[0];
+  const td::DesignResult r = td::run_design(parse(text), {});
+  const td::PointResult& p = r.points[0];
   CHECK(p.events_not_reached > 0.99);
   CHECK(std::isfinite(p.duration_months.mean));
   // Mean deaths = expected uncured, 50 * 0.5 + 50 * (1 - 0.5^0.7) = 44.2; the SE of the mean over

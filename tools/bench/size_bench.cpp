@@ -121,13 +121,13 @@ json run_rpact(const Options& o) {
               {"threads", 1}};
 }
 
-json run_vpgen(const vpgen::sizing::Design& design, const Options& o, int threads) {
-  vpgen::sizing::PointResult p;
+json run_vpgen(const vpgen::trial_design::Design& design, const Options& o, int threads) {
+  vpgen::trial_design::PointResult p;
   double seconds = std::numeric_limits<double>::infinity();
   json runs = json::array();
   for (int k = 0; k < o.repeats; ++k) {
     const auto start = std::chrono::steady_clock::now();
-    p = vpgen::sizing::simulate_point(design, o.n, o.replicates, false, threads);
+    p = vpgen::trial_design::simulate_point(design, o.n, o.replicates, false, threads);
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     runs.push_back(s);
@@ -169,8 +169,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const vpgen::sizing::Design design =
-        vpgen::sizing::read_design_text(design_text(o), "vpgen_size_bench design", ".");
+    const vpgen::trial_design::Design design =
+        vpgen::trial_design::read_design_text(design_text(o), "vpgen_size_bench design", ".");
     // The single-thread figure first, then all threads, then R: one process, one machine state.
     const json single = run_vpgen(design, o, 1);
     const json parallel = run_vpgen(design, o, o.threads);

@@ -339,9 +339,9 @@ json estimate_se(double estimate, double se, const char* se_key) {
 
 // A design's figures: per n its power and type I error with their MCSE, the mean events and
 // duration with their SE, and n* with its interval (or Simon's design).
-json design_figures(const sizing::SizeResult& result) {
+json design_figures(const trial_design::DesignResult& result) {
   json points = json::array();
-  for (const sizing::PointResult& p : result.points)
+  for (const trial_design::PointResult& p : result.points)
     points.push_back({{"n", p.n},
                       {"n_control", p.n_control},
                       {"n_experimental", p.n_experimental},
@@ -354,7 +354,7 @@ json design_figures(const sizing::SizeResult& result) {
   json figures = {{"target_power", result.design.target_power},
                   {"points", points},
                   {"smallest_grid_n", result.smallest_grid_n}};
-  const sizing::PowerFit& fit = result.fit;
+  const trial_design::PowerFit& fit = result.fit;
   if (fit.ok) {
     figures["n_star"] = {{"estimate", number_or_null(fit.n_star)},
                          {"ci_low", number_or_null(fit.n_low)},
@@ -365,7 +365,7 @@ json design_figures(const sizing::SizeResult& result) {
     if (!fit.note.empty()) figures["fit_note"] = fit.note;
   }
   if (result.simon) {
-    const sizing::SimonSummary& s = *result.simon;
+    const trial_design::SimonSummary& s = *result.simon;
     figures["simon"] = {{"n1", s.n1}, {"r1", s.r1}, {"n", s.n}, {"r", s.r},
                         {"alpha_actual", number_or_null(s.alpha_actual)},
                         {"power_actual", number_or_null(s.power_actual)}};
@@ -374,19 +374,19 @@ json design_figures(const sizing::SizeResult& result) {
 }
 
 void run_design_job(const JobSpec& job, JobContext& ctx, json& record) {
-  sizing::Design design = sizing::read_design(job.path);
+  trial_design::Design design = trial_design::read_design(job.path);
   if (job.seed) design.seed = *job.seed;
   else if (ctx.nightly.seed) design.seed = *ctx.nightly.seed;
   record["input_hash"] = config::fingerprint(design.text);
   record["seed"] = design.seed;
   record["settings"] = json::object();
   record["design_name"] = design.name;
-  sizing::RunOptions options;
+  trial_design::RunOptions options;
   options.threads = ctx.threads;
-  const sizing::SizeResult result = sizing::run_design(design, options);
-  const std::string result_json = sizing::size_json(result).dump(2);
+  const trial_design::DesignResult result = trial_design::run_design(design, options);
+  const std::string json_text = trial_design::result_json(result).dump(2);
   const std::int64_t design_id = ctx.store.record_design(
-      sizing::design_record(result, result_json), sizing::design_points(result));
+      trial_design::design_record(result, json_text), trial_design::design_points(result));
   record["design_id"] = design_id;
   record["figures"] = normalised(design_figures(result));
   ReportRequest request;
@@ -518,28 +518,134 @@ std::string describe_comparison(const json& comparison) {
   return text;
 }
 
-}  // namespace
+// A batch's input, checked: everything that can be wrong with it is found before anything is
+// written.
+struct BatchInput {
+  Nightly nightly;
+  int threads = 0;
+  fs::path out;
+  std::optional<json> previous;  // the summary to compare with, once known
+  std::string previous_file;
+};
 
-int run_batch(const BatchOptions& options) {
-  // Everything that can be wrong with the input is checked before anything is written.
-  const Nightly nightly = read_nightly(options.nightly_file);
+BatchInput check_input(const BatchOptions& options) {
+  BatchInput in;
+  in.nightly = read_nightly(options.nightly_file);
   if (options.threads && (*options.threads < 0 || *options.threads > 1024))
     throw InputError(fmt::format("--threads {}: must be 0..1024", *options.threads));
-  const int threads = resolve_threads(options.threads.value_or(nightly.threads.value_or(0)));
+  in.threads = resolve_threads(options.threads.value_or(in.nightly.threads.value_or(0)));
   if (options.out_dir.empty()) throw InputError("--out: give the output folder");
-  const fs::path out(options.out_dir);
-  if (fs::exists(out) && !fs::is_directory(out))
+  in.out = fs::path(options.out_dir);
+  if (fs::exists(in.out) && !fs::is_directory(in.out))
     throw InputError(fmt::format("--out {}: exists and is not a folder", options.out_dir));
-  std::optional<json> previous;
-  std::string previous_file;
   if (!options.compare.empty()) {
     fs::path file(options.compare);
     if (fs::is_directory(file)) file /= "summary.json";
     if (!fs::exists(file))
       throw InputError(fmt::format("--compare {}: no such file", file.string()));
-    previous = load_summary(file);
-    previous_file = file.string();
+    in.previous = load_summary(file);
+    in.previous_file = file.string();
   }
+  return in;
+}
+
+// Last night's outputs step aside: its summary becomes summary.previous.json (the default
+// comparison), its database results.previous.db. A summary.previous.json without a
+// summary.json is what an interrupted batch leaves: it stays the previous night. Sets
+// in.previous and in.previous_file, and returns summary.json's "previous": null without a
+// previous summary, {file, error} when it cannot be read, else {file, started_at, build}.
+json step_aside_previous_night(BatchInput& in, const BatchOptions& options, BatchLog& log) {
+  const fs::path summary_path = in.out / "summary.json";
+  const fs::path previous_path = in.out / "summary.previous.json";
+  json previous_info = nullptr;
+  // --compare DIR (or DIR/summary.json) names last night's summary, about to move aside.
+  std::error_code ignored;
+  if (in.previous && fs::equivalent(in.previous_file, summary_path, ignored)) {
+    // Read again under the lock: a batch that ended since the first reading replaced it.
+    if (fs::exists(summary_path)) in.previous = load_summary(summary_path);
+    in.previous_file = previous_path.string();
+  }
+  try {
+    move_aside(summary_path, previous_path, false);
+    move_aside(in.out / "results.db", in.out / "results.previous.db", true);
+  } catch (const fs::filesystem_error& e) {
+    log.error(fmt::format("cannot move last night's outputs aside: {}", e.what()));
+    throw Error(fmt::format("--out {}: cannot move last night's outputs aside: {}",
+                            options.out_dir, e.what()));
+  }
+  if (!in.previous && fs::exists(previous_path)) {
+    in.previous_file = previous_path.string();
+    try {
+      in.previous = load_summary(previous_path);
+    } catch (const std::exception& e) {
+      previous_info = {{"file", in.previous_file}, {"error", one_line(e.what())}};
+      log.warn(fmt::format("the previous summary cannot be read, nothing is compared: {}",
+                           e.what()));
+    }
+  }
+  if (in.previous) {
+    previous_info = {{"file", in.previous_file},
+                     {"started_at", in.previous->at("batch").value("started_at", "")},
+                     {"build", in.previous->at("batch").at("build")}};
+    log.info(fmt::format("comparing with {} (batch of {})", in.previous_file,
+                         previous_info.at("started_at").get<std::string>()));
+  } else if (previous_info.is_null()) {
+    log.info("no previous summary: nothing is compared");
+  }
+  return previous_info;
+}
+
+void log_start(const BatchInput& in, const BatchOptions& options, const json& build,
+               BatchLog& log) {
+  const Nightly& nightly = in.nightly;
+  log.info(fmt::format("batch '{}' start: {} job{} from {} into {}, {} thread{}; vpgen {} commit "
+                       "{} on {}",
+                       nightly.name, nightly.jobs.size(), nightly.jobs.size() == 1 ? "" : "s",
+                       options.nightly_file, in.out.string(), in.threads,
+                       in.threads == 1 ? "" : "s", build.at("vpgen_version").get<std::string>(),
+                       build.at("git_commit").get<std::string>().empty()
+                           ? "unknown"
+                           : build.at("git_commit").get<std::string>(),
+                       host_name()));
+}
+
+// One line per job: its verdict against the previous night.
+void log_comparisons(const json& jobs, BatchLog& log) {
+  for (const json& job : jobs) {
+    const json& comparison = job.at("comparison");
+    const std::string line = fmt::format("compare {} '{}': {}", job.at("kind").get<std::string>(),
+                                         job.at("name").get<std::string>(),
+                                         describe_comparison(comparison));
+    if (comparison.at("verdict") == "changed_unexpectedly") log.error(line);
+    else if (comparison.at("verdict") == "changed_beyond_mc_error") log.warn(line);
+    else log.info(line);
+  }
+}
+
+// summary.json's "batch": what ran, where, when and with which build.
+json batch_json(const BatchInput& in, const BatchOptions& options, const json& build,
+                const std::string& started_at, SteadyClock::time_point batch_start) {
+  const std::string commit = build.at("git_commit");
+  return {{"name", in.nightly.name},
+          {"nightly_file", options.nightly_file},
+          {"nightly_hash", config::fingerprint(in.nightly.text)},
+          {"out_dir", in.out.string()},
+          {"host", host_name()},
+          {"started_at", started_at},
+          {"finished_at", utc_timestamp(SystemClock::now())},
+          {"wall_seconds", seconds_since(batch_start)},
+          {"threads", in.threads},
+          {"seed", in.nightly.seed ? json(*in.nightly.seed) : json(nullptr)},
+          {"build", build},
+          {"build_identified", !commit.empty() && commit.find("-dirty") == std::string::npos}};
+}
+
+}  // namespace
+
+int run_batch(const BatchOptions& options) {
+  BatchInput in = check_input(options);
+  const Nightly& nightly = in.nightly;
+  const fs::path& out = in.out;
 
   std::error_code created;
   fs::create_directories(out, created);
@@ -556,61 +662,13 @@ int run_batch(const BatchOptions& options) {
   const std::string started_at = utc_timestamp(SystemClock::now());
   BatchLog log(out / "batch.log", options.on_log);
   const json build = build_json();
-  log.info(fmt::format("batch '{}' start: {} job{} from {} into {}, {} thread{}; vpgen {} commit "
-                       "{} on {}",
-                       nightly.name, nightly.jobs.size(), nightly.jobs.size() == 1 ? "" : "s",
-                       options.nightly_file, out.string(), threads, threads == 1 ? "" : "s",
-                       build.at("vpgen_version").get<std::string>(),
-                       build.at("git_commit").get<std::string>().empty()
-                           ? "unknown"
-                           : build.at("git_commit").get<std::string>(),
-                       host_name()));
-
-  // Last night's outputs step aside: its summary becomes summary.previous.json (the default
-  // comparison), its database results.previous.db. A summary.previous.json without a
-  // summary.json is what an interrupted batch leaves: it stays the previous night.
-  const fs::path summary_path = out / "summary.json";
-  const fs::path previous_path = out / "summary.previous.json";
-  json previous_info = nullptr;
-  // --compare DIR (or DIR/summary.json) names last night's summary, about to move aside.
-  std::error_code ignored;
-  if (previous && fs::equivalent(previous_file, summary_path, ignored)) {
-    // Read again under the lock: a batch that ended since the first reading replaced it.
-    if (fs::exists(summary_path)) previous = load_summary(summary_path);
-    previous_file = previous_path.string();
-  }
-  try {
-    move_aside(summary_path, previous_path, false);
-    move_aside(out / "results.db", out / "results.previous.db", true);
-  } catch (const fs::filesystem_error& e) {
-    log.error(fmt::format("cannot move last night's outputs aside: {}", e.what()));
-    throw Error(fmt::format("--out {}: cannot move last night's outputs aside: {}",
-                            options.out_dir, e.what()));
-  }
-  if (!previous && fs::exists(previous_path)) {
-    previous_file = previous_path.string();
-    try {
-      previous = load_summary(previous_path);
-    } catch (const std::exception& e) {
-      previous_info = {{"file", previous_file}, {"error", one_line(e.what())}};
-      log.warn(fmt::format("the previous summary cannot be read, nothing is compared: {}",
-                           e.what()));
-    }
-  }
-  if (previous) {
-    previous_info = {{"file", previous_file},
-                     {"started_at", previous->at("batch").value("started_at", "")},
-                     {"build", previous->at("batch").at("build")}};
-    log.info(fmt::format("comparing with {} (batch of {})", previous_file,
-                         previous_info.at("started_at").get<std::string>()));
-  } else if (previous_info.is_null()) {
-    log.info("no previous summary: nothing is compared");
-  }
+  log_start(in, options, build, log);
+  json previous_info = step_aside_previous_night(in, options, log);
 
   json jobs = json::array();
   try {
     ResultStore store((out / "results.db").string());
-    JobContext ctx{nightly, store, threads, out};
+    JobContext ctx{nightly, store, in.threads, out};
     for (std::size_t i = 0; i < nightly.jobs.size(); ++i)
       jobs.push_back(run_job(nightly.jobs[i], i + 1, nightly.jobs.size(), ctx, log));
   } catch (const std::exception& e) {
@@ -622,19 +680,11 @@ int run_batch(const BatchOptions& options) {
   // Comparison with the previous night, job by job (matched by name and kind), the tests of the
   // whole night decided together (Holm, family-wise alpha kFamilyAlpha).
   const NightComparison night = compare_night(
-      jobs, previous ? &*previous : nullptr,
+      jobs, in.previous ? &*in.previous : nullptr,
       previous_info.is_null() ? "no previous summary" : "the previous summary cannot be read",
       build);
-  for (const json& job : jobs) {
-    const json& comparison = job.at("comparison");
-    const std::string line = fmt::format("compare {} '{}': {}", job.at("kind").get<std::string>(),
-                                         job.at("name").get<std::string>(),
-                                         describe_comparison(comparison));
-    if (comparison.at("verdict") == "changed_unexpectedly") log.error(line);
-    else if (comparison.at("verdict") == "changed_beyond_mc_error") log.warn(line);
-    else log.info(line);
-  }
-  if (previous) {
+  log_comparisons(jobs, log);
+  if (in.previous) {
     previous_info["jobs_not_run_tonight"] = night.jobs_not_run_tonight;
     log.info(fmt::format("comparison: {} figure{} tested, {} listed (Holm, family-wise alpha {:g})",
                          night.holm.figures_tested, night.holm.figures_tested == 1 ? "" : "s",
@@ -648,25 +698,12 @@ int run_batch(const BatchOptions& options) {
   const int exit_code = failed > 0       ? kExitJobFailed
                         : unexpected > 0 ? kExitChangedUnexpectedly
                                          : kExitOk;
-  const std::string commit = build.at("git_commit");
-  json batch = {{"name", nightly.name},
-                {"nightly_file", options.nightly_file},
-                {"nightly_hash", config::fingerprint(nightly.text)},
-                {"out_dir", out.string()},
-                {"host", host_name()},
-                {"started_at", started_at},
-                {"finished_at", utc_timestamp(SystemClock::now())},
-                {"wall_seconds", seconds_since(batch_start)},
-                {"threads", threads},
-                {"seed", nightly.seed ? json(*nightly.seed) : json(nullptr)},
-                {"build", build},
-                {"build_identified", !commit.empty() && commit.find("-dirty") == std::string::npos}};
   json verdicts = json::object();
   for (const auto& [verdict, n] : counts) verdicts[verdict] = n;
   const json summary = {
       {"format", kSummaryFormat},
       {"format_version", kSummaryFormatVersion},
-      {"batch", batch},
+      {"batch", batch_json(in, options, build, started_at, batch_start)},
       {"previous", previous_info},
       {"status", failed > 0 ? "failed" : unexpected > 0 ? "changed_unexpectedly" : "ok"},
       {"exit_code", exit_code},
@@ -682,7 +719,7 @@ int run_batch(const BatchOptions& options) {
   try {
     // The index first, the summary last: a summary.json means the batch finished.
     write_file_atomic(out / "index.html", render_index(summary));
-    write_file_atomic(summary_path, summary.dump(2) + "\n");
+    write_file_atomic(out / "summary.json", summary.dump(2) + "\n");
   } catch (const std::exception& e) {
     log.error(fmt::format("batch '{}' aborted: {}", nightly.name, e.what()));
     throw;

@@ -163,71 +163,59 @@ std::vector<std::string> change_reasons(const json& previous_job, const json& cu
   return reasons;
 }
 
-}  // namespace
-
-json compare_job(const json& previous_job, const json& current_job, const json& previous_build,
-                 const json& current_build) {
-  json out = {{"verdict", "not_compared"},
-              {"reasons", json::array()},
-              {"figures_compared", 0},
-              {"figures_changed", 0},
-              {"figures_tested", 0},
-              {"differences", json::array()},
-              {"untested_changes", json::array()}};
-  const auto previous_figures = previous_job.find("figures");
-  const auto current_figures = current_job.find("figures");
-  if (previous_figures == previous_job.end() || previous_figures->is_null()) {
-    out["note"] = "the previous night has no figures for this job (it failed)";
-    return out;
-  }
-  if (current_figures == current_job.end() || current_figures->is_null()) {
-    out["note"] = "no figures tonight (the job failed)";
-    return out;
-  }
-  const std::vector<std::string> reasons =
-      change_reasons(previous_job, current_job, previous_build, current_build);
-  out["reasons"] = reasons;
-
+// The figures of one job on both nights, and every leaf value under them, by path.
+struct NightValues {
   std::map<std::string, json> before, after;
-  collect_figures(*previous_figures, "", before);
-  collect_figures(*current_figures, "", after);
   std::set<std::string> figure_paths;
-  for (const auto& [k, v] : before) figure_paths.insert(k);
-  for (const auto& [k, v] : after) figure_paths.insert(k);
-  out["figures_compared"] = figure_paths.size();
-
   std::map<std::string, json> leaves_before, leaves_after;
-  collect_leaves(*previous_figures, "", leaves_before);
-  collect_leaves(*current_figures, "", leaves_after);
   std::set<std::string> leaf_paths;
-  for (const auto& [k, v] : leaves_before) leaf_paths.insert(k);
-  for (const auto& [k, v] : leaves_after) leaf_paths.insert(k);
+};
+
+NightValues collect_values(const json& previous_figures, const json& current_figures) {
+  NightValues v;
+  collect_figures(previous_figures, "", v.before);
+  collect_figures(current_figures, "", v.after);
+  for (const auto& [k, value] : v.before) v.figure_paths.insert(k);
+  for (const auto& [k, value] : v.after) v.figure_paths.insert(k);
+  collect_leaves(previous_figures, "", v.leaves_before);
+  collect_leaves(current_figures, "", v.leaves_after);
+  for (const auto& [k, value] : v.leaves_before) v.leaf_paths.insert(k);
+  for (const auto& [k, value] : v.leaves_after) v.leaf_paths.insert(k);
+  return v;
+}
+
+// Nothing that may change the numbers changed: out gets every differing value and the verdict.
+void compare_exactly(NightValues& v, json& out) {
+  auto& [before, after, figure_paths, leaves_before, leaves_after, leaf_paths] = v;
   json& differences = out["differences"];
-
-  if (reasons.empty()) {
-    // Same inputs, seed, settings and build: the reproducibility contract says every value is
-    // the same bit for bit, so every difference is listed.
-    std::size_t changed_figures = 0;
-    for (const std::string& path : figure_paths)
-      if (!before.count(path) || !after.count(path) || before[path] != after[path])
-        ++changed_figures;
-    out["figures_changed"] = changed_figures;
-    for (const std::string& path : leaf_paths) {
-      const bool in_before = leaves_before.count(path) > 0, in_after = leaves_after.count(path) > 0;
-      if (in_before && in_after && same_value(leaves_before[path], leaves_after[path])) continue;
-      json difference = {{"value", path},
-                         {"change", !in_before ? "appeared" : !in_after ? "disappeared" : "value"},
-                         {"previous", in_before ? leaves_before[path] : json(nullptr)},
-                         {"current", in_after ? leaves_after[path] : json(nullptr)}};
-      if (difference["previous"].is_number() && difference["current"].is_number())
-        difference["difference"] =
-            difference["current"].get<double>() - difference["previous"].get<double>();
-      differences.push_back(std::move(difference));
-    }
-    out["verdict"] = differences.empty() ? "identical" : "changed_unexpectedly";
-    return out;
+  // Same inputs, seed, settings and build: the reproducibility contract says every value is
+  // the same bit for bit, so every difference is listed.
+  std::size_t changed_figures = 0;
+  for (const std::string& path : figure_paths)
+    if (!before.count(path) || !after.count(path) || before[path] != after[path])
+      ++changed_figures;
+  out["figures_changed"] = changed_figures;
+  for (const std::string& path : leaf_paths) {
+    const bool in_before = leaves_before.count(path) > 0, in_after = leaves_after.count(path) > 0;
+    if (in_before && in_after && same_value(leaves_before[path], leaves_after[path])) continue;
+    json difference = {{"value", path},
+                       {"change", !in_before ? "appeared" : !in_after ? "disappeared" : "value"},
+                       {"previous", in_before ? leaves_before[path] : json(nullptr)},
+                       {"current", in_after ? leaves_after[path] : json(nullptr)}};
+    if (difference["previous"].is_number() && difference["current"].is_number())
+      difference["difference"] =
+          difference["current"].get<double>() - difference["previous"].get<double>();
+    differences.push_back(std::move(difference));
   }
+  out["verdict"] = differences.empty() ? "identical" : "changed_unexpectedly";
+}
 
+// Something that may change the numbers changed: out gets one test per figure with a Monte Carlo
+// error, the changes that cannot be tested, and the verdict.
+void compare_statistically(NightValues& v, const json& previous_figures,
+                           const json& current_figures, json& out) {
+  auto& [before, after, figure_paths, leaves_before, leaves_after, leaf_paths] = v;
+  json& differences = out["differences"];
   bool any_leaf_changed = false;
   for (const std::string& path : leaf_paths)
     if (!leaves_before.count(path) || !leaves_after.count(path) ||
@@ -236,8 +224,8 @@ json compare_job(const json& previous_job, const json& current_job, const json& 
 
   // Every figure with an estimate both nights and a Monte Carlo error is a test, changed or not:
   // the family is what was compared, not what happened to move.
-  const double level_before = ci_level(*previous_figures);
-  const double level_after = ci_level(*current_figures);
+  const double level_before = ci_level(previous_figures);
+  const double level_after = ci_level(current_figures);
   json tests = json::array();
   std::size_t changed_figures = 0;
   for (const std::string& path : figure_paths) {
@@ -310,6 +298,36 @@ json compare_job(const json& previous_job, const json& current_job, const json& 
   out["verdict"] = !differences.empty() ? "changed_beyond_mc_error"
                    : any_leaf_changed   ? "changed_within_mc_error"
                                         : "identical";
+}
+
+}  // namespace
+
+json compare_job(const json& previous_job, const json& current_job, const json& previous_build,
+                 const json& current_build) {
+  json out = {{"verdict", "not_compared"},
+              {"reasons", json::array()},
+              {"figures_compared", 0},
+              {"figures_changed", 0},
+              {"figures_tested", 0},
+              {"differences", json::array()},
+              {"untested_changes", json::array()}};
+  const auto previous_figures = previous_job.find("figures");
+  const auto current_figures = current_job.find("figures");
+  if (previous_figures == previous_job.end() || previous_figures->is_null()) {
+    out["note"] = "the previous night has no figures for this job (it failed)";
+    return out;
+  }
+  if (current_figures == current_job.end() || current_figures->is_null()) {
+    out["note"] = "no figures tonight (the job failed)";
+    return out;
+  }
+  const std::vector<std::string> reasons =
+      change_reasons(previous_job, current_job, previous_build, current_build);
+  out["reasons"] = reasons;
+  NightValues values = collect_values(*previous_figures, *current_figures);
+  out["figures_compared"] = values.figure_paths.size();
+  if (reasons.empty()) compare_exactly(values, out);
+  else compare_statistically(values, *previous_figures, *current_figures, out);
   return out;
 }
 

@@ -160,21 +160,13 @@ code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; 
 @media print { a { color: inherit; text-decoration: none; } .banner { border: 1px solid #999; } }
 )";
 
-}  // namespace
+// The page in sections, top to bottom; each returns its HTML.
 
-std::string render_index(const json& summary) {
-  const json& batch = summary.at("batch");
-  const json& build = batch.at("build");
+// One sentence under the title: whether every job ran and whether a figure changed.
+std::string banner_html(const json& summary) {
   const json& jobs = summary.at("jobs");
   const json& counts = summary.at("counts");
   const int exit_code = summary.at("exit_code");
-  std::string html;
-  html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  html += fmt::format("<title>vpgen batch {} - {}</title>\n", escape_html(text_of(batch, "name")),
-                      escape_html(text_of(batch, "started_at")));
-  html += fmt::format("<style>{}</style>\n</head>\n<body>\n", kStyle);
-  html += fmt::format("<h1>vpgen batch: {}</h1>\n", escape_html(text_of(batch, "name")));
-
   const std::size_t failed = counts.at("failed");
   const std::size_t unexpected = counts.at("comparison").at("changed_unexpectedly");
   const std::size_t beyond = counts.at("comparison").at("changed_beyond_mc_error");
@@ -196,9 +188,14 @@ std::string render_index(const json& summary) {
     banner += fmt::format(" {} job{} changed beyond Monte Carlo error after an input or build "
                           "change.",
                           beyond, beyond == 1 ? "" : "s");
-  html += banner + "</p>\n";
+  return banner + "</p>\n";
+}
 
-  html += "<table>\n";
+// When, where, which build and nightly file, and what tonight was compared with.
+std::string overview_html(const json& summary) {
+  const json& batch = summary.at("batch");
+  const json& build = batch.at("build");
+  std::string html = "<table>\n";
   auto row = [&](std::string_view name, const std::string& value) {
     html += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", name, value);
   };
@@ -241,11 +238,15 @@ std::string render_index(const json& summary) {
                     text_of(night, "figures_tested"), text_of(night, "figures_listed"),
                     number_of(night, "family_alpha")));
   }
-  html += "</table>\n";
+  return html + "</table>\n";
+}
 
-  html += "<h2>Jobs</h2>\n<table>\n<tr><th>#</th><th>Job</th><th>Kind</th><th>Status</th>"
-          "<th>Key figures</th><th>Compared with the previous night</th><th>Report</th>"
-          "<th>Wall s</th></tr>\n";
+// One row per job: status, key figures, comparison, report link.
+std::string jobs_html(const json& jobs) {
+  std::string html =
+      "<h2>Jobs</h2>\n<table>\n<tr><th>#</th><th>Job</th><th>Kind</th><th>Status</th>"
+      "<th>Key figures</th><th>Compared with the previous night</th><th>Report</th>"
+      "<th>Wall s</th></tr>\n";
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const json& job = jobs[i];
     const bool ok = job.at("status") == "ok";
@@ -266,8 +267,55 @@ std::string render_index(const json& summary) {
         status, key_figures(job), comparison_cell(job, i + 1), report,
         number_of(job, "wall_seconds"));
   }
-  html += "</table>\n";
+  return html + "</table>\n";
+}
 
+// The listed differences of one job (c: its "comparison"), a table.
+std::string differences_table_html(const json& c) {
+  auto number_cell = [](const json& d, std::string_view key, std::string_view format) {
+    const double v = number_of(d, key);
+    return std::isnan(v) ? std::string() : fmt::format(fmt::runtime(format), v);
+  };
+  std::string html =
+      "<table>\n<tr><th>Figure</th><th>Change</th><th>Previous</th><th>Current</th>"
+      "<th>Difference</th><th>z</th><th>p</th><th>Holm p</th></tr>\n";
+  for (const json& d : c.at("differences")) {
+    const std::string what =
+        d.contains("figure") ? text_of(d, "figure") : text_of(d, "value");
+    html += fmt::format(
+        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}"
+        "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+        "</tr>\n",
+        escape_html(what), escape_html(text_of(d, "change")),
+        escape_html(value_text(d.value("previous", json()))),
+        escape_html(value_text(d.value("current", json()))),
+        escape_html(text_of(d, "difference", "")), number_cell(d, "z", "{:.2f}"),
+        number_cell(d, "p", "{:.3g}"), number_cell(d, "p_holm", "{:.3g}"));
+  }
+  return html + "</table>\n";
+}
+
+// The changes of one job (c: its "comparison") that were not tested, one paragraph.
+std::string untested_changes_html(const json& c) {
+  std::string items;
+  for (const json& u : c.at("untested_changes")) {
+    const std::string what = u.contains("figure") ? text_of(u, "figure") : text_of(u, "value");
+    items += fmt::format("{}<code>{}</code> {}: {} -&gt; {}", items.empty() ? "" : "; ",
+                         escape_html(what), escape_html(text_of(u, "change")),
+                         escape_html(value_text(u.value("previous", json()))),
+                         escape_html(value_text(u.value("current", json()))));
+  }
+  return fmt::format("<p class=\"small\">Changed but not tested, not listed (a figure "
+                     "defined on one night only, at the edge of follow-up; a verdict that "
+                     "follows a tested value): {}</p>\n",
+                     items);
+}
+
+// A section per job with a difference, under one heading that states the rules; empty when no
+// job has one.
+std::string differences_html(const json& summary) {
+  const json& jobs = summary.at("jobs");
+  std::string html;
   bool heading = false;
   const json night = summary.value("comparison", json::object());
   for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -293,44 +341,28 @@ std::string render_index(const json& summary) {
                         escape_html(text_of(jobs[i], "kind")),
                         escape_html(text_of(jobs[i], "name")),
                         verdict_label(c.at("verdict")));
-    auto number_cell = [](const json& d, std::string_view key, std::string_view format) {
-      const double v = number_of(d, key);
-      return std::isnan(v) ? std::string() : fmt::format(fmt::runtime(format), v);
-    };
-    if (listed) {
-      html += "<table>\n<tr><th>Figure</th><th>Change</th><th>Previous</th><th>Current</th>"
-              "<th>Difference</th><th>z</th><th>p</th><th>Holm p</th></tr>\n";
-      for (const json& d : c.at("differences")) {
-        const std::string what =
-            d.contains("figure") ? text_of(d, "figure") : text_of(d, "value");
-        html += fmt::format(
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}"
-            "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
-            "</tr>\n",
-            escape_html(what), escape_html(text_of(d, "change")),
-            escape_html(value_text(d.value("previous", json()))),
-            escape_html(value_text(d.value("current", json()))),
-            escape_html(text_of(d, "difference", "")), number_cell(d, "z", "{:.2f}"),
-            number_cell(d, "p", "{:.3g}"), number_cell(d, "p_holm", "{:.3g}"));
-      }
-      html += "</table>\n";
-    }
-    if (untested) {
-      std::string items;
-      for (const json& u : c.at("untested_changes")) {
-        const std::string what = u.contains("figure") ? text_of(u, "figure") : text_of(u, "value");
-        items += fmt::format("{}<code>{}</code> {}: {} -&gt; {}", items.empty() ? "" : "; ",
-                             escape_html(what), escape_html(text_of(u, "change")),
-                             escape_html(value_text(u.value("previous", json()))),
-                             escape_html(value_text(u.value("current", json()))));
-      }
-      html += fmt::format("<p class=\"small\">Changed but not tested, not listed (a figure "
-                          "defined on one night only, at the edge of follow-up; a verdict that "
-                          "follows a tested value): {}</p>\n",
-                          items);
-    }
+    if (listed) html += differences_table_html(c);
+    if (untested) html += untested_changes_html(c);
   }
+  return html;
+}
 
+}  // namespace
+
+std::string render_index(const json& summary) {
+  const json& batch = summary.at("batch");
+  std::string html;
+  html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  html += fmt::format("<title>vpgen batch {} - {}</title>\n", escape_html(text_of(batch, "name")),
+                      escape_html(text_of(batch, "started_at")));
+  html += fmt::format("<style>{}</style>\n</head>\n<body>\n", kStyle);
+  html += fmt::format("<h1>vpgen batch: {}</h1>\n", escape_html(text_of(batch, "name")));
+  html += banner_html(summary);
+  html += overview_html(summary);
+  html += jobs_html(summary.at("jobs"));
+  html += differences_html(summary);
+
+  const json& previous = summary.at("previous");
   if (previous.is_object() && previous.contains("jobs_not_run_tonight") &&
       !previous.at("jobs_not_run_tonight").empty()) {
     std::string names;

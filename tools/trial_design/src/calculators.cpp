@@ -1,5 +1,5 @@
 // The deterministic calculators of `vpgen size --calc KIND` (docs/DESIGN.md, "Calculators"): thin,
-// validated wrappers over vpgen/engine/sample_size.hpp.
+// validated wrappers over vpgen/stats/sample_size.hpp.
 #include "vpgen/trial_design/trial_design.hpp"
 
 #include "vpgen/common/json_number.hpp"
@@ -12,7 +12,7 @@
 
 #include <cmath>
 
-namespace vpgen::sizing {
+namespace vpgen::trial_design {
 
 namespace {
 
@@ -70,6 +70,136 @@ json simon_json(const design::SimonDesign& s) {
               {"pet_p0", s.pet_p0}, {"expected_n_p0", s.expected_n_p0}};
 }
 
+// One function per calculator: its options from `r` into out["input"], then "method", the answer
+// and "n_total" (the patients the answer needs, stored with --db).
+void calculate_binomial(const CalculatorRequest& r, json& out) {
+  const double p0 = open_probability(r.p0, r, "--p0"), p1 = open_probability(r.p1, r, "--p1");
+  const double alpha = open_probability(r.alpha, r, "--alpha");
+  const double power = open_probability(r.power, r, "--power");
+  const int n_max = r.n_max > 0 ? r.n_max : 1000;
+  const design::SingleStageDesign s = design::exact_binomial_design(p0, p1, alpha, power, n_max);
+  out["input"] = json{{"p0", p0}, {"p1", p1}, {"alpha", alpha}, {"power", power},
+                      {"n_max", n_max}};
+  out["method"] = "exact single-stage binomial, one-sided (A'Hern, Stat Med 2001)";
+  out["result"] = s.n == 0 ? json{{"not_found", true}}
+                           : json{{"n", s.n}, {"r", s.r}, {"alpha_actual", s.alpha_actual},
+                                  {"power_actual", s.power_actual}};
+  out["n_total"] = s.n;
+}
+
+void calculate_simon(const CalculatorRequest& r, json& out) {
+  const double p0 = open_probability(r.p0, r, "--p0"), p1 = open_probability(r.p1, r, "--p1");
+  const double alpha = open_probability(r.alpha, r, "--alpha");
+  const double power = open_probability(r.power, r, "--power");
+  const int n_max = r.n_max > 0 ? r.n_max : 100;
+  if (r.criterion != "optimal" && r.criterion != "minimax" && r.criterion != "both")
+    throw InputError("--criterion: optimal, minimax or both");
+  out["input"] = json{{"p0", p0}, {"p1", p1}, {"alpha", alpha}, {"power", power},
+                      {"n_max", n_max}};
+  out["method"] = "Simon two-stage (Simon, Control Clin Trials 1989)";
+  out["n_total"] = 0;
+  if (r.criterion != "minimax") {
+    const auto s = design::simon_two_stage(p0, p1, alpha, power,
+                                           design::SimonCriterion::kOptimal, n_max);
+    out["optimal"] = simon_json(s);
+    out["n_total"] = s.n;
+  }
+  if (r.criterion != "optimal") {
+    const auto s = design::simon_two_stage(p0, p1, alpha, power,
+                                           design::SimonCriterion::kMinimax, n_max);
+    out["minimax"] = simon_json(s);
+    if (r.criterion == "minimax") out["n_total"] = s.n;
+  }
+}
+
+void calculate_proportions(const CalculatorRequest& r, json& out) {
+  const double pc = open_probability(r.p_control, r, "--p-control");
+  const double pe = open_probability(r.p_experimental, r, "--p-experimental");
+  const double alpha = open_probability(r.alpha, r, "--alpha");
+  const double power = open_probability(r.power, r, "--power");
+  out["input"] = json{{"p_control", pc}, {"p_experimental", pe}, {"alpha", alpha},
+                      {"sides", r.sides}, {"power", power},
+                      {"allocation_ratio", r.allocation_ratio}};
+  out["method"] = "two proportions, normal approximation (Fleiss, Levin & Paik 2003); "
+                  "continuity correction of Fleiss, Tytun & Ury (1980)";
+  for (const bool cc : {false, true}) {
+    const design::TwoArmSize s =
+        design::two_proportions_size(pc, pe, alpha, power, r.sides, cc, r.allocation_ratio);
+    out[cc ? "fleiss_cc" : "without_cc"] =
+        json{{"n_control", s.n_control}, {"n_experimental", s.n_experimental},
+             {"n_total", s.n_control + s.n_experimental}};
+    if (!cc) out["n_total"] = s.n_control + s.n_experimental;
+  }
+}
+
+void calculate_events(const CalculatorRequest& r, json& out) {
+  const double hr = positive(r.hazard_ratio, r, "--hr");
+  const double alpha = open_probability(r.alpha, r, "--alpha");
+  const double power = open_probability(r.power, r, "--power");
+  out["input"] = json{{"hazard_ratio", hr}, {"alpha", alpha}, {"sides", r.sides},
+                      {"power", power}, {"allocation_ratio", r.allocation_ratio}};
+  out["method"] = "log-rank events: Schoenfeld (Biometrika 1981), Freedman (Stat Med 1982); "
+                  "patients under exponential survival and uniform accrual (Lachin & Foulkes, "
+                  "Biometrics 1986)";
+  const int schoenfeld =
+      design::schoenfeld_events_required(hr, alpha, power, r.sides, r.allocation_ratio);
+  const int freedman =
+      design::freedman_events_required(hr, alpha, power, r.sides, r.allocation_ratio);
+  out["schoenfeld"] = json{
+      {"events", design::schoenfeld_events(hr, alpha, power, r.sides, r.allocation_ratio)},
+      {"required", schoenfeld}};
+  out["freedman"] = json{
+      {"events", design::freedman_events(hr, alpha, power, r.sides, r.allocation_ratio)},
+      {"required", freedman}};
+  const std::optional<double> hazard = control_hazard(r);
+  if (hazard || r.accrual_months || r.followup_months) {
+    const double accrual = non_negative(
+        std::optional<double>(need(r.accrual_months, r, "--accrual-months")), "--accrual-months");
+    const double followup = non_negative(
+        std::optional<double>(need(r.followup_months, r, "--followup-months")),
+        "--followup-months");
+    if (!hazard)
+      throw InputError("--calc events needs --median-control-months or "
+                       "--hazard-control-per-month to convert events to patients");
+    const double dropout = dropout_hazard(r);
+    out["input"]["hazard_control_per_month"] = *hazard;
+    out["input"]["accrual_months"] = accrual;
+    out["input"]["followup_months"] = followup;
+    out["input"]["dropout_hazard_per_month"] = dropout;
+    out["schoenfeld"]["patients"] = design::patients_for_events(
+        schoenfeld, *hazard, hr, r.allocation_ratio, accrual, followup, dropout);
+    out["freedman"]["patients"] = design::patients_for_events(
+        freedman, *hazard, hr, r.allocation_ratio, accrual, followup, dropout);
+    out["n_total"] = out["schoenfeld"]["patients"];
+  } else {
+    out["n_total"] = schoenfeld;
+  }
+}
+
+void calculate_duration(const CalculatorRequest& r, json& out) {
+  const double events = positive(r.events, r, "--events");
+  if (!r.patients || *r.patients < 1)
+    throw InputError("--calc duration needs --patients (>= 1)");
+  const double rate = positive(r.accrual_rate_per_month, r, "--accrual-rate-per-month");
+  const double hr = positive(r.hazard_ratio, r, "--hr");
+  const std::optional<double> hazard = control_hazard(r);
+  if (!hazard)
+    throw InputError("--calc duration needs --median-control-months or "
+                     "--hazard-control-per-month");
+  const double dropout = dropout_hazard(r);
+  const int patients = static_cast<int>(*r.patients);
+  out["input"] = json{{"events", events}, {"patients", patients},
+                      {"accrual_rate_per_month", rate}, {"hazard_control_per_month", *hazard},
+                      {"hazard_ratio", hr}, {"allocation_ratio", r.allocation_ratio},
+                      {"dropout_hazard_per_month", dropout}};
+  out["method"] = "expected events under exponential survival and uniform accrual (Lachin & "
+                  "Foulkes, Biometrics 1986), inverted by bisection";
+  out["accrual_months"] = static_cast<double>(patients) / rate;
+  out["months_to_events"] = number_or_null(design::time_to_events(
+      events, patients, rate, *hazard, hr, r.allocation_ratio, dropout));
+  out["n_total"] = patients;
+}
+
 }  // namespace
 
 json calculate(const CalculatorRequest& r) {
@@ -77,128 +207,14 @@ json calculate(const CalculatorRequest& r) {
   if (!(r.allocation_ratio > 0.0) || !std::isfinite(r.allocation_ratio))
     throw InputError("--allocation-ratio: must be positive");
   json out{{"calculator", r.kind}};
-  if (r.kind == "binomial") {
-    const double p0 = open_probability(r.p0, r, "--p0"), p1 = open_probability(r.p1, r, "--p1");
-    const double alpha = open_probability(r.alpha, r, "--alpha");
-    const double power = open_probability(r.power, r, "--power");
-    const int n_max = r.n_max > 0 ? r.n_max : 1000;
-    const design::SingleStageDesign s = design::exact_binomial_design(p0, p1, alpha, power, n_max);
-    out["input"] = json{{"p0", p0}, {"p1", p1}, {"alpha", alpha}, {"power", power},
-                        {"n_max", n_max}};
-    out["method"] = "exact single-stage binomial, one-sided (A'Hern, Stat Med 2001)";
-    out["result"] = s.n == 0 ? json{{"not_found", true}}
-                             : json{{"n", s.n}, {"r", s.r}, {"alpha_actual", s.alpha_actual},
-                                    {"power_actual", s.power_actual}};
-    out["n_total"] = s.n;
-  } else if (r.kind == "simon") {
-    const double p0 = open_probability(r.p0, r, "--p0"), p1 = open_probability(r.p1, r, "--p1");
-    const double alpha = open_probability(r.alpha, r, "--alpha");
-    const double power = open_probability(r.power, r, "--power");
-    const int n_max = r.n_max > 0 ? r.n_max : 100;
-    if (r.criterion != "optimal" && r.criterion != "minimax" && r.criterion != "both")
-      throw InputError("--criterion: optimal, minimax or both");
-    out["input"] = json{{"p0", p0}, {"p1", p1}, {"alpha", alpha}, {"power", power},
-                        {"n_max", n_max}};
-    out["method"] = "Simon two-stage (Simon, Control Clin Trials 1989)";
-    out["n_total"] = 0;
-    if (r.criterion != "minimax") {
-      const auto s = design::simon_two_stage(p0, p1, alpha, power,
-                                             design::SimonCriterion::kOptimal, n_max);
-      out["optimal"] = simon_json(s);
-      out["n_total"] = s.n;
-    }
-    if (r.criterion != "optimal") {
-      const auto s = design::simon_two_stage(p0, p1, alpha, power,
-                                             design::SimonCriterion::kMinimax, n_max);
-      out["minimax"] = simon_json(s);
-      if (r.criterion == "minimax") out["n_total"] = s.n;
-    }
-  } else if (r.kind == "proportions") {
-    const double pc = open_probability(r.p_control, r, "--p-control");
-    const double pe = open_probability(r.p_experimental, r, "--p-experimental");
-    const double alpha = open_probability(r.alpha, r, "--alpha");
-    const double power = open_probability(r.power, r, "--power");
-    out["input"] = json{{"p_control", pc}, {"p_experimental", pe}, {"alpha", alpha},
-                        {"sides", r.sides}, {"power", power},
-                        {"allocation_ratio", r.allocation_ratio}};
-    out["method"] = "two proportions, normal approximation (Fleiss, Levin & Paik 2003); "
-                    "continuity correction of Fleiss, Tytun & Ury (1980)";
-    for (const bool cc : {false, true}) {
-      const design::TwoArmSize s =
-          design::two_proportions_size(pc, pe, alpha, power, r.sides, cc, r.allocation_ratio);
-      out[cc ? "fleiss_cc" : "without_cc"] =
-          json{{"n_control", s.n_control}, {"n_experimental", s.n_experimental},
-               {"n_total", s.n_control + s.n_experimental}};
-      if (!cc) out["n_total"] = s.n_control + s.n_experimental;
-    }
-  } else if (r.kind == "events") {
-    const double hr = positive(r.hazard_ratio, r, "--hr");
-    const double alpha = open_probability(r.alpha, r, "--alpha");
-    const double power = open_probability(r.power, r, "--power");
-    out["input"] = json{{"hazard_ratio", hr}, {"alpha", alpha}, {"sides", r.sides},
-                        {"power", power}, {"allocation_ratio", r.allocation_ratio}};
-    out["method"] = "log-rank events: Schoenfeld (Biometrika 1981), Freedman (Stat Med 1982); "
-                    "patients under exponential survival and uniform accrual (Lachin & Foulkes, "
-                    "Biometrics 1986)";
-    const int schoenfeld =
-        design::schoenfeld_events_required(hr, alpha, power, r.sides, r.allocation_ratio);
-    const int freedman =
-        design::freedman_events_required(hr, alpha, power, r.sides, r.allocation_ratio);
-    out["schoenfeld"] = json{
-        {"events", design::schoenfeld_events(hr, alpha, power, r.sides, r.allocation_ratio)},
-        {"required", schoenfeld}};
-    out["freedman"] = json{
-        {"events", design::freedman_events(hr, alpha, power, r.sides, r.allocation_ratio)},
-        {"required", freedman}};
-    const std::optional<double> hazard = control_hazard(r);
-    if (hazard || r.accrual_months || r.followup_months) {
-      const double accrual = non_negative(
-          std::optional<double>(need(r.accrual_months, r, "--accrual-months")), "--accrual-months");
-      const double followup = non_negative(
-          std::optional<double>(need(r.followup_months, r, "--followup-months")),
-          "--followup-months");
-      if (!hazard)
-        throw InputError("--calc events needs --median-control-months or "
-                         "--hazard-control-per-month to convert events to patients");
-      const double dropout = dropout_hazard(r);
-      out["input"]["hazard_control_per_month"] = *hazard;
-      out["input"]["accrual_months"] = accrual;
-      out["input"]["followup_months"] = followup;
-      out["input"]["dropout_hazard_per_month"] = dropout;
-      out["schoenfeld"]["patients"] = design::patients_for_events(
-          schoenfeld, *hazard, hr, r.allocation_ratio, accrual, followup, dropout);
-      out["freedman"]["patients"] = design::patients_for_events(
-          freedman, *hazard, hr, r.allocation_ratio, accrual, followup, dropout);
-      out["n_total"] = out["schoenfeld"]["patients"];
-    } else {
-      out["n_total"] = schoenfeld;
-    }
-  } else if (r.kind == "duration") {
-    const double events = positive(r.events, r, "--events");
-    if (!r.patients || *r.patients < 1)
-      throw InputError("--calc duration needs --patients (>= 1)");
-    const double rate = positive(r.accrual_rate_per_month, r, "--accrual-rate-per-month");
-    const double hr = positive(r.hazard_ratio, r, "--hr");
-    const std::optional<double> hazard = control_hazard(r);
-    if (!hazard)
-      throw InputError("--calc duration needs --median-control-months or "
-                       "--hazard-control-per-month");
-    const double dropout = dropout_hazard(r);
-    const int patients = static_cast<int>(*r.patients);
-    out["input"] = json{{"events", events}, {"patients", patients},
-                        {"accrual_rate_per_month", rate}, {"hazard_control_per_month", *hazard},
-                        {"hazard_ratio", hr}, {"allocation_ratio", r.allocation_ratio},
-                        {"dropout_hazard_per_month", dropout}};
-    out["method"] = "expected events under exponential survival and uniform accrual (Lachin & "
-                    "Foulkes, Biometrics 1986), inverted by bisection";
-    out["accrual_months"] = static_cast<double>(patients) / rate;
-    out["months_to_events"] = number_or_null(design::time_to_events(
-        events, patients, rate, *hazard, hr, r.allocation_ratio, dropout));
-    out["n_total"] = patients;
-  } else {
+  if (r.kind == "binomial") calculate_binomial(r, out);
+  else if (r.kind == "simon") calculate_simon(r, out);
+  else if (r.kind == "proportions") calculate_proportions(r, out);
+  else if (r.kind == "events") calculate_events(r, out);
+  else if (r.kind == "duration") calculate_duration(r, out);
+  else
     throw InputError(fmt::format(
         "--calc {}: not a calculator (binomial, simon, proportions, events, duration)", r.kind));
-  }
   return out;
 }
 
@@ -284,4 +300,4 @@ std::vector<DesignPointRecord> calculator_points(const nlohmann::json& answer) {
   return {point};
 }
 
-}  // namespace vpgen::sizing
+}  // namespace vpgen::trial_design

@@ -23,7 +23,7 @@
 #include <exception>
 #include <limits>
 
-namespace vpgen::sizing::detail {
+namespace vpgen::trial_design::detail {
 
 namespace {
 
@@ -807,4 +807,4 @@ PointResult PointAccumulator::result(std::int64_t n, std::int64_t n_control,
   return p;
 }
 
-}  // namespace vpgen::sizing::detail
+}  // namespace vpgen::trial_design::detail

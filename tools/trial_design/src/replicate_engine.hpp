@@ -1,9 +1,9 @@
-// The replicate engine of `vpgen size` (internal to tools/): the pool of virtual patients
-// (mechanistic mode), one simulated trial per (seed, n, replicate index), and the batches that run
-// them in parallel. A replicate's draws come from the stream (seed, replicate, n, kTrialDesign)
-// alone, and replicates are reduced in index order, so results do not depend on threads or on
-// the ranks of a cluster. ReplicateEngine is immutable once built and safe to run from several
-// threads when its cluster has one rank; with several ranks, run() is collective (one thread).
+// The replicate engine of trial design (private to vpgen::trial_design): the pool of virtual
+// patients (mechanistic mode), one simulated trial per (seed, n, replicate index), and the batches
+// that run them in parallel. A replicate's draws come from the stream (seed, replicate, n,
+// kTrialDesign) alone, and replicates are reduced in index order, so results do not depend on
+// threads or on the ranks of a cluster. ReplicateEngine is immutable once built and safe to run
+// from several threads when its cluster has one rank; with several ranks, run() is collective.
 #pragma once
 
 #include "vpgen/trial_design/trial_design.hpp"
@@ -12,7 +12,7 @@
 #include <functional>
 #include <vector>
 
-namespace vpgen::sizing::detail {
+namespace vpgen::trial_design::detail {
 
 // One pool patient under one arm, reduced to the design's endpoint: a time-to-event endpoint's
 // time (event or censored at the scenario horizon), or a response (event = responder).
@@ -127,4 +127,4 @@ class PointAccumulator {
   double used_ = 0, used2_ = 0, used_null_ = 0, used_null2_ = 0;
 };
 
-}  // namespace vpgen::sizing::detail
+}  // namespace vpgen::trial_design::detail

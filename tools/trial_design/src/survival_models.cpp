@@ -9,7 +9,7 @@
 #include <cmath>
 #include <limits>
 
-namespace vpgen::sizing {
+namespace vpgen::trial_design {
 
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -223,4 +223,4 @@ nlohmann::json SurvivalModel::json() const {
   return j;
 }
 
-}  // namespace vpgen::sizing
+}  // namespace vpgen::trial_design

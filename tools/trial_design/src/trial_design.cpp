@@ -1,5 +1,5 @@
-// `vpgen size`: runs a design (pool, replicates at every n, the power fit, the enrichment sweep),
-// the deterministic calculators, and the text / JSON / database forms of the result.
+// Trial design (`vpgen size`): runs a design (pool, replicates at every n, the power fit, the
+// enrichment sweep) and gives the text / JSON / database forms of its result.
 #include "vpgen/trial_design/trial_design.hpp"
 
 #include "vpgen/common/json_number.hpp"
@@ -20,7 +20,7 @@
 #include <cmath>
 #include <optional>
 
-namespace vpgen::sizing {
+namespace vpgen::trial_design {
 
 namespace {
 
@@ -353,6 +353,77 @@ design::SimonDesign find_simon(const Design& d) {
                                d.p0, d.p1));
 }
 
+void report_progress(const RunOptions& options, const std::string& stage, std::uint64_t done,
+                     std::uint64_t total) {
+  if (options.on_progress) options.on_progress({stage, done, total});
+}
+
+// Simon's design `s` and its exact operating characteristics, also at the true rate when known.
+SimonSummary simon_summary(const Design& design, const design::SimonDesign& s,
+                           const std::optional<PoolSummary>& pool) {
+  SimonSummary summary;
+  summary.n1 = s.n1;
+  summary.r1 = s.r1;
+  summary.n = s.n;
+  summary.r = s.r;
+  summary.alpha_actual = s.alpha_actual;
+  summary.power_actual = s.power_actual;
+  summary.pet_p0 = s.pet_p0;
+  summary.expected_n_p0 = s.expected_n_p0;
+  summary.true_rate = true_rate(design, pool, 1);
+  if (summary.true_rate >= 0.0) {
+    const design::SimonCharacteristics c = design::simon_characteristics(s, summary.true_rate);
+    summary.reject_at_true = c.reject_probability;
+    summary.pet_at_true = c.pet;
+    summary.expected_n_at_true = c.expected_n;
+  }
+  return summary;
+}
+
+// One row of the enrichment sweep: the pool patients meeting both cut-offs, their prevalence, the
+// power at every n of the grid among them, and the patients to screen for n*.
+EnrichmentRow sweep_row(const Design& design, const detail::Pool& pool, double tmb, double pdl1,
+                        const std::vector<std::int64_t>& grid, const detail::SimonBounds& bounds,
+                        Cluster& cluster, const RunOptions& options) {
+  EnrichmentRow row;
+  row.tmb_min = tmb;
+  row.pdl1_min = pdl1;
+  const std::vector<std::uint32_t> members = detail::select(pool, tmb, pdl1);
+  row.pool_patients = members.size();
+  const Interval prevalence = clopper_pearson(members.size(), pool.patients.size());
+  row.prevalence = prevalence.estimate;
+  row.prevalence_low = prevalence.low;
+  row.prevalence_high = prevalence.high;
+  if (members.size() < kMinSweepPool) {
+    row.note = fmt::format("only {} pool patients meet the cut-offs (fewer than {}): not "
+                           "simulated", members.size(), kMinSweepPool);
+    return row;
+  }
+  const detail::ReplicateEngine sub(design, &pool, members, bounds, &cluster);
+  for (const std::int64_t n : grid) {
+    const std::string stage =
+        fmt::format("sweep TMB >= {:g}, PD-L1 >= {:g}: n = {}", tmb, pdl1, n);
+    row.points.push_back(sub.estimate(n, false, options.threads, [&](std::uint64_t done) {
+      report_progress(options, stage, done, design.replicates.max);
+    }));
+  }
+  row.fit = fit_power_curve(fit_points(row.points), design.target_power);
+  row.smallest_grid_n = smallest_reaching(row.points, design.target_power);
+  // Randomise n*, so screen n* / prevalence; the interval pairs the ends of both intervals.
+  if (row.fit.ok) {
+    row.screen = row.fit.n_star / row.prevalence;
+    row.screen_low = row.fit.n_low / row.prevalence_high;
+    row.screen_high = row.fit.n_high / row.prevalence_low;
+  } else if (row.smallest_grid_n > 0) {
+    row.screen = static_cast<double>(row.smallest_grid_n) / row.prevalence;
+    row.note = "no power fit (" + row.fit.note + "): screening for the smallest grid n";
+  } else {
+    row.note = "the target power is not reached on the grid: " + row.fit.note;
+  }
+  row.screen_candidates = row.screen * pool.summary.screening_ratio;
+  return row;
+}
+
 }  // namespace
 
 PointResult simulate_point(const Design& design, std::int64_t n, std::uint64_t replicates,
@@ -363,13 +434,10 @@ PointResult simulate_point(const Design& design, std::int64_t n, std::uint64_t r
   return engine.estimate_fixed(n, replicates, with_null, threads);
 }
 
-SizeResult run_design(const Design& design, const RunOptions& options) {
+DesignResult run_design(const Design& design, const RunOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  SizeResult result;
+  DesignResult result;
   result.design = design;
-  auto report = [&](const std::string& stage, std::uint64_t done, std::uint64_t total) {
-    if (options.on_progress) options.on_progress({stage, done, total});
-  };
 
   Cluster& cluster = options.cluster ? *options.cluster : local_cluster();
   std::optional<detail::Pool> pool;
@@ -385,7 +453,7 @@ SizeResult run_design(const Design& design, const RunOptions& options) {
       pool = detail::simulate_pool(
           design, options.threads,
           [&](std::uint64_t done, std::uint64_t total) {
-            report("pool of virtual patients", done, total);
+            report_progress(options, "pool of virtual patients", done, total);
           },
           cluster);
       subset = detail::select(*pool, design.enrichment.tmb_min_mut_per_mb.value_or(0.0),
@@ -399,23 +467,7 @@ SizeResult run_design(const Design& design, const RunOptions& options) {
     if (design.analysis == Analysis::kSimon) {
       const design::SimonDesign s = find_simon(design);
       bounds = {s.n1, s.r1, s.n, s.r};
-      SimonSummary summary;
-      summary.n1 = s.n1;
-      summary.r1 = s.r1;
-      summary.n = s.n;
-      summary.r = s.r;
-      summary.alpha_actual = s.alpha_actual;
-      summary.power_actual = s.power_actual;
-      summary.pet_p0 = s.pet_p0;
-      summary.expected_n_p0 = s.expected_n_p0;
-      summary.true_rate = true_rate(design, result.pool, 1);
-      if (summary.true_rate >= 0.0) {
-        const design::SimonCharacteristics c = design::simon_characteristics(s, summary.true_rate);
-        summary.reject_at_true = c.reject_probability;
-        summary.pet_at_true = c.pet;
-        summary.expected_n_at_true = c.expected_n;
-      }
-      result.simon = summary;
+      result.simon = simon_summary(design, s, result.pool);
       grid = {s.n};
       result.design.grid = grid;
     }
@@ -429,7 +481,7 @@ SizeResult run_design(const Design& design, const RunOptions& options) {
   for (const std::int64_t n : grid) {
     const std::string stage = fmt::format("n = {}", n);
     PointResult point = engine.estimate(n, true, options.threads, [&](std::uint64_t done) {
-      report(stage, done, design.replicates.max);
+      report_progress(options, stage, done, design.replicates.max);
     });
     point.approximate_power = approximate_power(design, result.pool, point);
     result.points.push_back(point);
@@ -440,50 +492,11 @@ SizeResult run_design(const Design& design, const RunOptions& options) {
   }
   result.formulas = design_formulas(design, result.pool);
 
-  if (design.sweep) {
-    for (const double tmb : design.sweep_tmb_cutoffs) {
-      for (const double pdl1 : design.sweep_pdl1_cutoffs) {
-        EnrichmentRow row;
-        row.tmb_min = tmb;
-        row.pdl1_min = pdl1;
-        const std::vector<std::uint32_t> members = detail::select(*pool, tmb, pdl1);
-        row.pool_patients = members.size();
-        const Interval prevalence = clopper_pearson(members.size(), pool->patients.size());
-        row.prevalence = prevalence.estimate;
-        row.prevalence_low = prevalence.low;
-        row.prevalence_high = prevalence.high;
-        if (members.size() < kMinSweepPool) {
-          row.note = fmt::format("only {} pool patients meet the cut-offs (fewer than {}): not "
-                                 "simulated", members.size(), kMinSweepPool);
-          result.enrichment.push_back(row);
-          continue;
-        }
-        const detail::ReplicateEngine sub(design, &*pool, members, bounds, &cluster);
-        for (const std::int64_t n : grid) {
-          const std::string stage =
-              fmt::format("sweep TMB >= {:g}, PD-L1 >= {:g}: n = {}", tmb, pdl1, n);
-          row.points.push_back(sub.estimate(n, false, options.threads, [&](std::uint64_t done) {
-            report(stage, done, design.replicates.max);
-          }));
-        }
-        row.fit = fit_power_curve(fit_points(row.points), design.target_power);
-        row.smallest_grid_n = smallest_reaching(row.points, design.target_power);
-        // Randomise n*, so screen n* / prevalence; the interval pairs the ends of both intervals.
-        if (row.fit.ok) {
-          row.screen = row.fit.n_star / row.prevalence;
-          row.screen_low = row.fit.n_low / row.prevalence_high;
-          row.screen_high = row.fit.n_high / row.prevalence_low;
-        } else if (row.smallest_grid_n > 0) {
-          row.screen = static_cast<double>(row.smallest_grid_n) / row.prevalence;
-          row.note = "no power fit (" + row.fit.note + "): screening for the smallest grid n";
-        } else {
-          row.note = "the target power is not reached on the grid: " + row.fit.note;
-        }
-        row.screen_candidates = row.screen * pool->summary.screening_ratio;
-        result.enrichment.push_back(row);
-      }
-    }
-  }
+  if (design.sweep)
+    for (const double tmb : design.sweep_tmb_cutoffs)
+      for (const double pdl1 : design.sweep_pdl1_cutoffs)
+        result.enrichment.push_back(
+            sweep_row(design, *pool, tmb, pdl1, grid, bounds, cluster, options));
   result.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
@@ -617,7 +630,7 @@ json design_json(const Design& d) {
 
 }  // namespace
 
-json size_json(const SizeResult& r) {
+json result_json(const DesignResult& r) {
   const Design& d = r.design;
   json j;
   j["design"] = design_json(d);
@@ -712,9 +725,8 @@ std::string describe_conduct(const Design& d) {
   return s;
 }
 
-}  // namespace
-
-std::string size_text(const SizeResult& r) {
+// The design, its population and Simon's exact design, as result_text opens.
+std::string header_text(const DesignResult& r) {
   const Design& d = r.design;
   std::string out = fmt::format("vpgen size: {} ({} mode, seed {})\n", d.name, to_string(d.mode),
                                 d.seed);
@@ -762,7 +774,13 @@ std::string size_text(const SizeResult& r) {
                          "EN {:.2f}\n",
                          s.true_rate, s.reject_at_true, s.pet_at_true, s.expected_n_at_true);
   }
-  out += "\n";
+  return out;
+}
+
+// One row per n of the grid.
+std::string points_text(const DesignResult& r) {
+  const Design& d = r.design;
+  std::string out;
   const bool tte = !is_rate(d.endpoint);
   out += fmt::format("{:>7} {:>6} {:>6} {:>10}  {:<17} {:<17} {:>8}", "n", "n_C", "n_E",
                      "replicates", "power (MCSE)", "type I (MCSE)", "formula");
@@ -790,65 +808,81 @@ std::string size_text(const SizeResult& r) {
                          "EN {:.2f} under p0\n",
                          p.pet, p.expected_n.mean, p.pet_p0, p.expected_n_p0.mean);
   }
-  if (d.analysis != Analysis::kSimon) {
-    const PowerFit& f = r.fit;
-    out += "\n";
-    if (f.ok)
-      out += fmt::format("power {:g} at n* = {:.1f} (95% CI {:.1f} to {:.1f}) from probit(power) "
-                         "= {:.4f} + {:.5f} sqrt(n); deviance {:.2f} on {} df{}{}\n",
-                         d.target_power, f.n_star, f.n_low, f.n_high, f.a, f.b, f.deviance,
-                         f.df,
-                         f.dispersion > 1.0
-                             ? fmt::format(" (lack of fit: interval widened by {:.2f})",
-                                           std::sqrt(f.dispersion))
-                             : "",
-                         f.extrapolated ? " (extrapolated)" : "");
-    else
-      out += fmt::format("no power fit: {}\n", f.note);
-    out += r.smallest_grid_n > 0
-               ? fmt::format("smallest grid n with simulated power >= {:g}: {}\n",
-                             d.target_power, r.smallest_grid_n)
-               : fmt::format("no grid n reaches simulated power {:g}\n", d.target_power);
-    if (r.pool && d.enrichment.active() && f.ok)
-      out += fmt::format("to screen for n*: {:.0f} (prevalence {:.3f})\n",
-                         f.n_star * static_cast<double>(r.pool->patients) /
-                             static_cast<double>(r.pool->eligible),
-                         static_cast<double>(r.pool->eligible) /
-                             static_cast<double>(r.pool->patients));
+  return out;
+}
+
+// The probit fit of power against sqrt(n), and n* (not for Simon designs).
+std::string fit_text(const DesignResult& r) {
+  const Design& d = r.design;
+  const PowerFit& f = r.fit;
+  std::string out = "\n";
+  if (f.ok)
+    out += fmt::format("power {:g} at n* = {:.1f} (95% CI {:.1f} to {:.1f}) from probit(power) "
+                       "= {:.4f} + {:.5f} sqrt(n); deviance {:.2f} on {} df{}{}\n",
+                       d.target_power, f.n_star, f.n_low, f.n_high, f.a, f.b, f.deviance,
+                       f.df,
+                       f.dispersion > 1.0
+                           ? fmt::format(" (lack of fit: interval widened by {:.2f})",
+                                         std::sqrt(f.dispersion))
+                           : "",
+                       f.extrapolated ? " (extrapolated)" : "");
+  else
+    out += fmt::format("no power fit: {}\n", f.note);
+  out += r.smallest_grid_n > 0
+             ? fmt::format("smallest grid n with simulated power >= {:g}: {}\n",
+                           d.target_power, r.smallest_grid_n)
+             : fmt::format("no grid n reaches simulated power {:g}\n", d.target_power);
+  if (r.pool && d.enrichment.active() && f.ok)
+    out += fmt::format("to screen for n*: {:.0f} (prevalence {:.3f})\n",
+                       f.n_star * static_cast<double>(r.pool->patients) /
+                           static_cast<double>(r.pool->eligible),
+                       static_cast<double>(r.pool->eligible) /
+                           static_cast<double>(r.pool->patients));
+  return out;
+}
+
+std::string enrichment_text(const DesignResult& r) {
+  const Design& d = r.design;
+  std::string out = fmt::format("\nenrichment sweep (power only; target {:g}):\n", d.target_power);
+  out += fmt::format("{:>8} {:>8} {:>8} {:>11} {:>22} {:>24} {:>12}\n", "TMB >=", "PD-L1 >=",
+                     "pool", "prevalence", "randomise n* (95% CI)", "screen (95% CI)",
+                     "candidates");
+  for (const EnrichmentRow& e : r.enrichment) {
+    out += fmt::format("{:>8g} {:>8g} {:>8} {:>11.3f} {:>22} {:>24} {:>12}\n", e.tmb_min,
+                       e.pdl1_min, e.pool_patients, e.prevalence,
+                       e.fit.ok ? fmt::format("{}{:.0f} ({:.0f}-{:.0f})",
+                                              e.fit.extrapolated ? "*" : "", e.fit.n_star,
+                                              e.fit.n_low, e.fit.n_high)
+                                : std::string("-"),
+                       std::isnan(e.screen_low)
+                           ? fixed(e.screen, 0)
+                           : fmt::format("{:.0f} ({:.0f}-{:.0f})", e.screen, e.screen_low,
+                                         e.screen_high),
+                       fixed(e.screen_candidates, 0));
+    if (!e.note.empty() && !e.fit.extrapolated) out += fmt::format("         {}\n", e.note);
   }
+  if (std::any_of(r.enrichment.begin(), r.enrichment.end(),
+                  [](const EnrichmentRow& e) { return e.fit.extrapolated; }))
+    out += "  * n* outside the grid (extrapolated by the fit)\n";
+  return out;
+}
+
+}  // namespace
+
+std::string result_text(const DesignResult& r) {
+  std::string out = header_text(r) + "\n" + points_text(r);
+  if (r.design.analysis != Analysis::kSimon) out += fit_text(r);
   if (!r.formulas.empty()) {
     out += "\nstandard formulas:\n";
     for (const auto& [key, value] : r.formulas.items()) out += fmt::format("  {}: {}\n", key, value.dump());
   }
-  if (!r.enrichment.empty()) {
-    out += fmt::format("\nenrichment sweep (power only; target {:g}):\n", d.target_power);
-    out += fmt::format("{:>8} {:>8} {:>8} {:>11} {:>22} {:>24} {:>12}\n", "TMB >=", "PD-L1 >=",
-                       "pool", "prevalence", "randomise n* (95% CI)", "screen (95% CI)",
-                       "candidates");
-    for (const EnrichmentRow& e : r.enrichment) {
-      out += fmt::format("{:>8g} {:>8g} {:>8} {:>11.3f} {:>22} {:>24} {:>12}\n", e.tmb_min,
-                         e.pdl1_min, e.pool_patients, e.prevalence,
-                         e.fit.ok ? fmt::format("{}{:.0f} ({:.0f}-{:.0f})",
-                                                e.fit.extrapolated ? "*" : "", e.fit.n_star,
-                                                e.fit.n_low, e.fit.n_high)
-                                  : std::string("-"),
-                         std::isnan(e.screen_low)
-                             ? fixed(e.screen, 0)
-                             : fmt::format("{:.0f} ({:.0f}-{:.0f})", e.screen, e.screen_low,
-                                           e.screen_high),
-                         fixed(e.screen_candidates, 0));
-      if (!e.note.empty() && !e.fit.extrapolated) out += fmt::format("         {}\n", e.note);
-    }
-    if (std::any_of(r.enrichment.begin(), r.enrichment.end(),
-                    [](const EnrichmentRow& e) { return e.fit.extrapolated; }))
-      out += "  * n* outside the grid (extrapolated by the fit)\n";
-  }
+  if (!r.enrichment.empty()) out += enrichment_text(r);
   return out;
 }
 
 // ---- Database rows ----------------------------------------------------------------------------
 
-DesignRecord design_record(const SizeResult& r, const std::string& result_json) {
+DesignRecord design_record(const DesignResult& r, const std::string& json_text) {
   const BuildInfo build = build_info();
   DesignRecord rec;
   rec.name = r.design.name;
@@ -868,12 +902,12 @@ DesignRecord design_record(const SizeResult& r, const std::string& result_json) 
   } else if (r.simon) {
     rec.recommended_n = r.simon->n;
   }
-  rec.result_json = result_json;
+  rec.result_json = json_text;
   rec.wall_seconds = r.wall_seconds;
   return rec;
 }
 
-std::vector<DesignPointRecord> design_points(const SizeResult& r) {
+std::vector<DesignPointRecord> design_points(const DesignResult& r) {
   std::vector<DesignPointRecord> out;
   for (const PointResult& p : r.points) {
     DesignPointRecord rec;
@@ -895,4 +929,4 @@ std::vector<DesignPointRecord> design_points(const SizeResult& r) {
   return out;
 }
 
-}  // namespace vpgen::sizing
+}  // namespace vpgen::trial_design

@@ -1,9 +1,9 @@
-// `vpgen size`: sizes a trial by simulating replicate trials, either from the virtual population
-// (mechanistic mode: each replicate resamples patients of a simulated pool and takes each one's
-// outcome under the assigned arm) or from parametric survival models and fixed response rates, and
-// the deterministic sample-size calculators. docs/DESIGN.md describes the design file and output.
-// read_design throws InputError "file:line: key 'a.b': why"; run_design is deterministic (the same
-// design file gives the same result at any thread count) and reentrant.
+// Trial design (`vpgen size`): a trial's sample size from simulated replicate trials, either from
+// the virtual population (mechanistic mode: each replicate resamples patients of a simulated pool
+// and takes each one's outcome under the assigned arm) or from parametric survival models and
+// fixed response rates, and the deterministic sample-size calculators. docs/DESIGN.md describes
+// the design file and output. read_design throws InputError "file:line: key 'a.b': why"; run_design
+// is deterministic (the same design file gives the same result at any thread count) and reentrant.
 #pragma once
 
 #include "vpgen/stats/statistics.hpp"
@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-namespace vpgen::sizing {
+namespace vpgen::trial_design {
 
 inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -268,7 +268,7 @@ struct SimonSummary {
   double reject_at_true = kNaN, pet_at_true = kNaN, expected_n_at_true = kNaN;  // exact
 };
 
-struct SizeResult {
+struct DesignResult {
   Design design;
   std::vector<PointResult> points;
   PowerFit fit;
@@ -280,34 +280,34 @@ struct SizeResult {
   double wall_seconds = 0.0;              // not part of the JSON (which is thread-independent)
 };
 
-struct SizeProgress {
+struct DesignProgress {
   std::string stage;                      // "pool", "n = 300", "sweep TMB >= 10 ..."
   std::uint64_t done = 0, total = 0;
 };
 struct RunOptions {
   int threads = 0;                        // 0 = all cores (of this process)
-  std::function<void(const SizeProgress&)> on_progress;
+  std::function<void(const DesignProgress&)> on_progress;
   // The processes sharing the replicates (null: this process alone). Every rank calls run_design
-  // with the same design and gets the same SizeResult; the call is then collective.
+  // with the same design and gets the same DesignResult; the call is then collective.
   Cluster* cluster = nullptr;
 };
 
 // With a cluster of several ranks: each rank runs its share of every batch of replicates and all
 // ranks exchange the outcomes, so the result is the one-process result; a failure on any rank is
 // thrown on every rank as a ClusterFailure (cluster.hpp).
-SizeResult run_design(const Design& design, const RunOptions& options);
+DesignResult run_design(const Design& design, const RunOptions& options);
 
 // Simulates `replicates` trials of `n` patients (the first replicates of run_design's sequence),
 // with or without the null hypothesis; for benchmarks and tests. Parametric designs only.
 PointResult simulate_point(const Design& design, std::int64_t n, std::uint64_t replicates,
                            bool with_null, int threads);
 
-nlohmann::json size_json(const SizeResult& result);
-std::string size_text(const SizeResult& result);
+nlohmann::json result_json(const DesignResult& result);
+std::string result_text(const DesignResult& result);
 
 // The database rows: the design and one row per n.
-DesignRecord design_record(const SizeResult& result, const std::string& result_json);
-std::vector<DesignPointRecord> design_points(const SizeResult& result);
+DesignRecord design_record(const DesignResult& result, const std::string& json_text);
+std::vector<DesignPointRecord> design_points(const DesignResult& result);
 
 // ---- Deterministic calculators (`vpgen size --calc KIND`) ------------------------------------
 
@@ -331,4 +331,4 @@ std::string calculator_text(const nlohmann::json& answer);
 DesignRecord calculator_record(const nlohmann::json& answer, const std::string& command_line);
 std::vector<DesignPointRecord> calculator_points(const nlohmann::json& answer);
 
-}  // namespace vpgen::sizing
+}  // namespace vpgen::trial_design

@@ -1,0 +1,82 @@
+// `vpgen export`: write one table of one run as CSV or JSON Lines (for use outside SQL).
+#include "command.hpp"
+
+#include "vpgen/population/error.hpp"
+#include "vpgen/run/export.hpp"
+#include "vpgen/storage/result_store.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace vpgen::cli {
+namespace {
+
+class ExportCommand final : public Command {
+ public:
+  // To stdout, or to a temporary file renamed over --out at the end: a failed export leaves no
+  // file that looks complete.
+  int run(const Invocation&) override {
+    require_existing(db_);
+    ResultStore store(db_);
+    if (out_.empty()) {
+      export_table(store, run_, table_, format_, std::cout);
+      std::cout.flush();
+      return kExitSuccess;
+    }
+    const std::filesystem::path target(out_);
+    const std::filesystem::path temporary = target.string() + ".partial";
+    try {
+      {
+        std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+        if (!file) throw InputError(fmt::format("--out {}: cannot write here", out_));
+        export_table(store, run_, table_, format_, file);
+        file.close();
+        if (!file) throw Error(fmt::format("--out {}: writing failed", out_));
+      }
+      std::filesystem::rename(temporary, target);
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw;
+    }
+    return kExitSuccess;
+  }
+
+ private:
+  CLI::App* define(CLI::App& app) override {
+    CLI::App* cmd = app.add_subcommand(
+        "export", "Write one table of one run as CSV or JSON Lines (for use outside SQL)");
+    add_db_option(*cmd, db_);
+    cmd->add_option("--run", run_, "Run id")->required();
+    cmd->add_option("--table", table_,
+                    "runs, arms, patients, outcomes, events, arm_summary, subgroup_counts or "
+                    "survival_counts")
+        ->required()
+        ->check(CLI::IsMember(
+            std::vector<std::string>(kExportTables.begin(), kExportTables.end())));
+    cmd->add_option("--format", format_, "csv (RFC 4180, header row) or jsonl")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"csv", "jsonl"}));
+    cmd->add_option("--out", out_, "Output file (default: standard output)");
+    return cmd;
+  }
+
+  std::string db_;
+  std::int64_t run_ = 0;
+  std::string table_;
+  std::string format_ = "csv";
+  std::string out_;  // empty: stdout
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_export_command() { return std::make_unique<ExportCommand>(); }
+
+}  // namespace vpgen::cli
