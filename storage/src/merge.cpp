@@ -1,6 +1,6 @@
 #include "vpgen/storage/merge.hpp"
 
-#include "sqlite_raii.hpp"
+#include "sqlite_internal.hpp"
 #include "vpgen/engine/cluster.hpp"
 #include "vpgen/population/error.hpp"
 
@@ -14,8 +14,8 @@
 namespace vpgen {
 namespace {
 
-using sqlite::Statement;
-using sqlite::Transaction;
+using sql::Statement;
+using sql::Transaction;
 
 std::string range_text(PatientRange range) {
   return fmt::format("patients {}..{}", range.first, range.end - 1);
@@ -54,7 +54,7 @@ std::string difference(const RunProvenance& a, const RunProvenance& b) {
   return {};
 }
 
-std::vector<std::string> column_names(sqlite3* db, std::string_view table, bool keys_only) {
+std::vector<std::string> column_names(sql::Database& db, std::string_view table, bool keys_only) {
   Statement query(db,
                   keys_only ? "SELECT name FROM pragma_table_info(?1, 'main') WHERE pk > 0 ORDER BY pk"
                             : "SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
@@ -78,7 +78,7 @@ std::string joined(const std::vector<std::string>& names, std::string_view prefi
 // INSERT INTO main.<table> ... SELECT ... FROM shard.<table> of run ?2, with run_id set to ?1, in
 // key order (WITHOUT ROWID tables: appends). With `sum_on_conflict`, rows whose key exists are
 // added column by column (the derived counts).
-std::string copy_sql(sqlite3* db, std::string_view table, bool sum_on_conflict) {
+std::string copy_sql(sql::Database& db, std::string_view table, bool sum_on_conflict) {
   const std::vector<std::string> columns = column_names(db, table, false);
   const std::vector<std::string> keys = column_names(db, table, true);
   std::string select;
@@ -104,22 +104,24 @@ std::string copy_sql(sqlite3* db, std::string_view table, bool sum_on_conflict) 
 // The shard attached as "shard" for the lifetime of the object.
 class Attached {
  public:
-  Attached(sqlite3* db, const std::string& path) : db_(db) {
+  Attached(sql::Database& db, const std::string& path) : db_(db) {
     Statement attach(db, "ATTACH DATABASE ?1 AS shard", "attaching a shard");
     attach.bind_text(1, path);
     attach.execute();
   }
-  ~Attached() { sqlite3_exec(db_, "DETACH DATABASE shard", nullptr, nullptr, nullptr); }
+  ~Attached() {
+    sqlite3_exec(sql::Internal::handle(db_), "DETACH DATABASE shard", nullptr, nullptr, nullptr);
+  }
   Attached(const Attached&) = delete;
   Attached& operator=(const Attached&) = delete;
 
  private:
-  sqlite3* db_;
+  sql::Database& db_;
 };
 
-std::int64_t execute_counted(Statement& statement, sqlite3* db) {
+std::int64_t execute_counted(Statement& statement, sql::Database& db) {
   statement.execute();
-  return sqlite3_changes64(db);
+  return db.changes();
 }
 
 }  // namespace
@@ -217,7 +219,7 @@ MergeResult merge_shards(ResultStore& into, const std::vector<ShardFile>& shards
                          const std::function<void(const MergeProgress&)>& progress) {
   if (shards.empty()) throw InputError("no shard files to merge");
   const auto start = std::chrono::steady_clock::now();
-  sqlite3* db = into.handle();
+  sql::Database& db = StoreAccess::database(into);
   const RunProvenance& first = shards.front().run.provenance;
   MergeResult result;
   result.patients = first.patients;
@@ -253,7 +255,7 @@ MergeResult merge_shards(ResultStore& into, const std::vector<ShardFile>& shards
                          "inserting the merged run");
     insert_run.bind_int64(1, shards.front().run.id);
     insert_run.execute();
-    run_id = sqlite3_last_insert_rowid(db);
+    run_id = db.last_insert_rowid();
     Statement arms(db, copy_sql(db, "arms", false), "copying the arms");
     arms.bind_int64(1, run_id);
     arms.bind_int64(2, shards.front().run.id);

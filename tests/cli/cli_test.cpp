@@ -2,17 +2,18 @@
 // and key, nothing written on bad input, and a run that is killed staying visibly incomplete.
 #include "support/cli_runner.hpp"
 #include "support/db_digest.hpp"
+#include "vpgen/population/error.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -227,16 +228,13 @@ TEST_CASE("a run killed midway stays marked incomplete") {
   ::kill(child, SIGKILL);
   int status = 0;
   ::waitpid(child, &status, 0);
-  sqlite3* handle = nullptr;
-  REQUIRE(sqlite3_open(db.c_str(), &handle) == SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(handle, "SELECT status, (SELECT COUNT(*) FROM patients) FROM runs",
-                             -1, &stmt, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))) == "incomplete");
-  CHECK(sqlite3_column_int64(stmt, 1) < 5000000);
-  sqlite3_finalize(stmt);
-  sqlite3_close(handle);
+  {
+    vpgen::sql::Database handle(db.string(), vpgen::sql::OpenMode::kReadWrite);
+    vpgen::sql::Statement stmt(handle, "SELECT status, (SELECT COUNT(*) FROM patients) FROM runs");
+    REQUIRE(stmt.step());
+    CHECK(stmt.column_text(0) == "incomplete");
+    CHECK(stmt.column_int64(1) < 5000000);
+  }
   // The report says so.
   const Result rep = run_vpgen(fmt::format("report --db {}", db.string()));
   CHECK(rep.exit_code == 0);
@@ -273,26 +271,20 @@ TEST_CASE("runs lists the runs, and export writes a table as CSV or JSON Lines, 
     return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
   };
   REQUIRE(column("os_months") < header.size());
-  sqlite3* handle = nullptr;
-  REQUIRE(sqlite3_open_v2(db.string().c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* select = nullptr;
-  REQUIRE(sqlite3_prepare_v2(handle,
-                             "SELECT patient_index, arm_index, os_months, best_response, "
-                             "irae_onset_months FROM outcomes WHERE run_id = 2 "
-                             "ORDER BY patient_index, arm_index",
-                             -1, &select, nullptr) == SQLITE_OK);
-  for (std::size_t row = 1; sqlite3_step(select) == SQLITE_ROW; ++row) {
+  vpgen::sql::Database handle(db.string(), vpgen::sql::OpenMode::kReadOnly);
+  vpgen::sql::Statement select(handle,
+                               "SELECT patient_index, arm_index, os_months, best_response, "
+                               "irae_onset_months FROM outcomes WHERE run_id = 2 "
+                               "ORDER BY patient_index, arm_index");
+  for (std::size_t row = 1; select.step(); ++row) {
     const auto& f = records[row];
     CHECK(f[column("run_id")] == "2");
-    CHECK(f[column("patient_index")] == std::to_string(sqlite3_column_int64(select, 0)));
-    CHECK(f[column("arm_index")] == std::to_string(sqlite3_column_int64(select, 1)));
-    CHECK(std::stod(f[column("os_months")]) == sqlite3_column_double(select, 2));  // round trip
-    CHECK(f[column("best_response")] ==
-          reinterpret_cast<const char*>(sqlite3_column_text(select, 3)));
-    CHECK(f[column("irae_onset_months")].empty() == (sqlite3_column_type(select, 4) == SQLITE_NULL));
+    CHECK(f[column("patient_index")] == std::to_string(select.column_int64(0)));
+    CHECK(f[column("arm_index")] == std::to_string(select.column_int64(1)));
+    CHECK(std::stod(f[column("os_months")]) == select.column_real(2));  // round trip
+    CHECK(f[column("best_response")] == select.column_text(3));
+    CHECK(f[column("irae_onset_months")].empty() == select.column_is_null(4));
   }
-  sqlite3_finalize(select);
-  sqlite3_close(handle);
 
   // Quoted fields: the arms' phases are JSON text with commas and quotes.
   const auto arms = parse_csv(run_vpgen(fmt::format("export --db {} --run 1 --table arms", db.string())).out);
@@ -355,16 +347,11 @@ TEST_CASE("the analysis views agree with the tables they are built on") {
   REQUIRE(run_vpgen(fmt::format("simulate {} --db {} --patients 300 --seed 11 --quiet",
                             scenario.string(), db.string()))
               .exit_code == 0);
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.string().c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadOnly);
   const auto one = [&](const std::string& sql) {
-    sqlite3_stmt* st = nullptr;
-    REQUIRE_MESSAGE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK,
-                    sqlite3_errmsg(h));
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    const double value = sqlite3_column_double(st, 0);
-    sqlite3_finalize(st);
-    return value;
+    vpgen::sql::Statement st(h, sql);
+    REQUIRE(st.step());
+    return st.column_is_null(0) ? 0.0 : st.column_real(0);  // NULL as 0, as SQLite reads it
   };
   // responder_fractions partitions each arm: its n and responders add up to arm_summary's.
   CHECK(one("SELECT COUNT(*) FROM (SELECT r.arm_index FROM responder_fractions r GROUP BY"
@@ -400,7 +387,6 @@ TEST_CASE("the analysis views agree with the tables they are built on") {
   CHECK(one("SELECT COUNT(*) FROM adae") == one("SELECT COUNT(*) FROM events WHERE kind = 'irae'"));
   CHECK(one("SELECT COUNT(*) FROM adae") > 0);
   CHECK(one("SELECT MIN(ASTDY) FROM adae") >= 1);
-  sqlite3_close(h);
 }
 
 TEST_CASE("R's survival package reads adtte and finds vpgen's medians") {
@@ -467,26 +453,21 @@ TEST_CASE("two simulate processes on one new file both finish, serialised, with 
   REQUIRE(run_vpgen(fmt::format("simulate {} --patients 3000 --quiet --block-size 64 --seed 2 --db {}",
                             scenario.string(), solo.string()))
               .exit_code == 0);
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(shared.string().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3* alone = nullptr;
-  REQUIRE(sqlite3_open_v2(solo.string().c_str(), &alone, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "ok");
-  sqlite3_finalize(st);
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT run_id, status FROM runs JOIN (SELECT run_id FROM runs"
-                                 " WHERE seed = 2) USING (run_id)",
-                             -1, &st, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  const std::int64_t run = sqlite3_column_int64(st, 0);
-  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1))) == "complete");
-  sqlite3_finalize(st);
+  std::int64_t run = 0;
+  {
+    vpgen::sql::Database db(shared.string(), vpgen::sql::OpenMode::kReadOnly);
+    vpgen::sql::Statement check(db, "PRAGMA integrity_check");
+    REQUIRE(check.step());
+    CHECK(check.column_text(0) == "ok");
+    vpgen::sql::Statement st(db, "SELECT run_id, status FROM runs JOIN (SELECT run_id FROM runs"
+                                 " WHERE seed = 2) USING (run_id)");
+    REQUIRE(st.step());
+    run = st.column_int64(0);
+    CHECK(st.column_text(1) == "complete");
+  }
   // The seed-2 run written beside another is the seed-2 run written alone.
-  CHECK(vpgen::testing::run_digest(db, run) == vpgen::testing::run_digest(alone, 1));
-  sqlite3_close(db);
-  sqlite3_close(alone);
+  CHECK(vpgen::testing::run_digest(shared.string(), run) ==
+        vpgen::testing::run_digest(solo.string(), 1));
 }
 
 TEST_CASE("a reader during a run sees whole blocks only: every stored patient has every arm") {
@@ -502,9 +483,8 @@ TEST_CASE("a reader during a run sees whole blocks only: every stored patient ha
   }
   for (int i = 0; i < 500 && !fs::exists(db.string() + "-wal"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  sqlite3* handle = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(handle, 5000);
+  std::optional<vpgen::sql::Database> handle;  // waits up to 5 s for the writer's lock
+  handle.emplace(db.string(), vpgen::sql::OpenMode::kReadOnly);
   // One statement is one read transaction: patients, outcomes and events are counted on one
   // snapshot. Blocks are consecutive patient ranges committed whole.
   // The last stored patient's events (a key-prefix lookup) stand for the block's events.
@@ -519,26 +499,27 @@ TEST_CASE("a reader during a run sees whole blocks only: every stored patient ha
   bool exited = false;
   for (int i = 0; i < 2000 && !exited; ++i) {
     exited = ::waitpid(child, &status, WNOHANG) == child;
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(handle, sql, -1, &st, nullptr) != SQLITE_OK) {  // schema not there yet
-      sqlite3_finalize(st);
+    std::optional<vpgen::sql::Statement> st;
+    try {
+      st.emplace(*handle, sql);
+    } catch (const vpgen::StorageError&) {  // schema not there yet
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
-    if (sqlite3_step(st) == SQLITE_ROW) {
-      const std::int64_t patients = sqlite3_column_int64(st, 0);
-      const std::int64_t outcomes = sqlite3_column_int64(st, 1);
-      const std::int64_t started = sqlite3_column_int64(st, 2);
-      const std::int64_t last = sqlite3_column_int64(st, 3);
+    if (st->step()) {
+      const std::int64_t patients = st->column_int64(0);
+      const std::int64_t outcomes = st->column_int64(1);
+      const std::int64_t started = st->column_int64(2);
+      const std::int64_t last = st->column_int64(3);
       consistent = consistent && outcomes == 3 * patients && started == (patients > 0 ? 3 : 0) &&
                    last + 1 == patients && patients % 100 == 0;
       ++snapshots;
       if (patients > 0 && patients < 30000) ++during;
     }
-    sqlite3_finalize(st);
+    st.reset();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  sqlite3_close(handle);
+  handle.reset();
   if (!exited) ::waitpid(child, &status, 0);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
@@ -556,10 +537,7 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
   REQUIRE(run_vpgen(fmt::format("simulate {} --db {} {}", scenario.string(), reference.string(),
                                 size))
               .exit_code == 0);
-  sqlite3* ref = nullptr;
-  REQUIRE(sqlite3_open_v2(reference.c_str(), &ref, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  const std::uint64_t expected = vpgen::testing::run_digest(ref, 1);
-  sqlite3_close(ref);
+  const std::uint64_t expected = vpgen::testing::run_digest(reference.string(), 1);
   // kill -9 early (schema or first blocks), midway and late; then resume with other threads.
   const fs::path other = write_scenario("other.toml", scenario_text() + "\n# edited\n");
   for (const int delay_ms : {50, 400, 1000}) {
@@ -581,23 +559,21 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
     int status = 0;
     ::waitpid(child, &status, 0);
     REQUIRE(WIFSIGNALED(status));
-    sqlite3* h = nullptr;
-    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "ok");
-    sqlite3_finalize(st);
     bool has_run = false;
-    if (sqlite3_prepare_v2(h, "SELECT status FROM runs WHERE run_id = 1", -1, &st, nullptr) ==
-            SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-      has_run = true;
-      CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) ==
-            "incomplete");
+    {
+      vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kCreate);
+      vpgen::sql::Statement check(h, "PRAGMA integrity_check");
+      REQUIRE(check.step());
+      CHECK(check.column_text(0) == "ok");
+      try {
+        vpgen::sql::Statement st(h, "SELECT status FROM runs WHERE run_id = 1");
+        if (st.step()) {
+          has_run = true;
+          CHECK(st.column_text(0) == "incomplete");
+        }
+      } catch (const vpgen::StorageError&) {  // killed before the schema was committed
+      }
     }
-    sqlite3_finalize(st);
-    sqlite3_close(h);
     if (!has_run) {  // killed before the run row was committed: nothing to resume
       MESSAGE("killed before the run was recorded");
       continue;
@@ -614,14 +590,11 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
     const Result resumed = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --threads 1 {}",
                                                  scenario.string(), db.string(), size));
     REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.err);
-    REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    CHECK(vpgen::testing::run_digest(h, 1) == expected);
-    REQUIRE(sqlite3_prepare_v2(h, "SELECT status FROM runs WHERE run_id = 1", -1, &st, nullptr) ==
-            SQLITE_OK);
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "complete");
-    sqlite3_finalize(st);
-    sqlite3_close(h);
+    CHECK(vpgen::testing::run_digest(db.string(), 1) == expected);
+    vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadOnly);
+    vpgen::sql::Statement st(h, "SELECT status FROM runs WHERE run_id = 1");
+    REQUIRE(st.step());
+    CHECK(st.column_text(0) == "complete");
   }
   // A complete run, or one the file does not hold, is not resumed.
   const fs::path db = temp_dir() / "resumed_1000.db";
@@ -653,28 +626,21 @@ TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gi
     at = end + 3;
   }
   REQUIRE(queries.size() >= 13);
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  // Runs a query; returns its rows as text cells.
+  vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadOnly);
+  // Runs a query (one statement per block: more is an error); returns its rows as text cells.
   const auto rows_of = [&](const std::string& sql) {
     std::vector<std::vector<std::string>> rows;
-    sqlite3_stmt* st = nullptr;
-    const char* tail = nullptr;
-    REQUIRE_MESSAGE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, &tail) == SQLITE_OK,
-                    sqlite3_errmsg(h), "\n", sql);
-    CHECK_MESSAGE(std::string(tail).find_first_not_of(" \n;") == std::string::npos,
-                  "one statement per block");
-    int rc = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int c = 0; c < sqlite3_column_count(st); ++c) {
-        const unsigned char* text = sqlite3_column_text(st, c);
-        row.emplace_back(text ? reinterpret_cast<const char*>(text) : "NULL");
+    try {
+      vpgen::sql::Statement st(h, sql);
+      while (st.step()) {
+        std::vector<std::string> row;
+        for (int c = 0; c < st.column_count(); ++c)
+          row.emplace_back(st.column_is_null(c) ? "NULL" : std::string(st.column_text(c)));
+        rows.push_back(std::move(row));
       }
-      rows.push_back(std::move(row));
+    } catch (const vpgen::StorageError& e) {
+      FAIL(e.what() << "\n" << sql);
     }
-    CHECK_MESSAGE(rc == SQLITE_DONE, sqlite3_errmsg(h));
-    sqlite3_finalize(st);
     return rows;
   };
   const auto scalar = [&](const std::string& sql) { return std::stod(rows_of(sql).at(0).at(0)); };
@@ -737,7 +703,6 @@ TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gi
   double beyond = 0.0;
   for (const auto& row : rows_of(find("AS treated_beyond_progression"))) beyond += std::stod(row.at(2));
   CHECK(beyond == scalar("SELECT SUM(beyond_progression) FROM outcomes WHERE run_id = 1"));
-  sqlite3_close(h);
 }
 
 TEST_CASE("vpgen batch runs a nightly file through the binary: 0 when it ran, 2 on a bad file") {

@@ -1,7 +1,6 @@
 // The reproducibility contract (docs/ARCHITECTURE.md): for a fixed build, scenario and seed the
 // stored content is identical at any thread count, block size and patient order, and any patient
 // replayed alone gives what was stored.
-#include "support/db_digest.hpp"
 #include "vpgen/run/patient_view.hpp"
 #include "vpgen/run/provenance.hpp"
 #include "vpgen/config/scenario_loader.hpp"
@@ -42,7 +41,7 @@ Stored simulate_into(ResultStore& store, const Simulator& simulator, std::uint64
   options.reverse_within_block = reverse;
   run_cohort(simulator, options, writer);
   store.finish_run(run_id, true, 0.0);
-  return Stored{testing::run_digest(store.handle(), run_id), run_id};
+  return Stored{store.run_digest(run_id), run_id};
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "svg_plot.hpp"
 #include "vpgen/engine/simulator.hpp"
 #include "vpgen/population/error.hpp"
+#include "vpgen/storage/database.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -24,7 +25,6 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 namespace {
@@ -503,6 +503,7 @@ TEST_CASE("the XML checker rejects what is not well-formed") {
 TEST_CASE("Kaplan-Meier curves pass through the report's landmark rates, and numbers at risk count") {
   const Fixture& f = fixture();
   vpgen::ResultStore store(f.db.string());
+  vpgen::sql::Database db(f.db.string(), vpgen::sql::OpenMode::kReadOnly);
   const vpgen::RunReport report = vpgen::build_report(store, f.run_events);
   REQUIRE(report.arms.size() == 3);
   for (const vpgen::ArmReport& arm : report.arms) {
@@ -532,41 +533,35 @@ TEST_CASE("Kaplan-Meier curves pass through the report's landmark rates, and num
     }
     // Numbers at risk against a count of the rows.
     for (const double t : {0.0, 12.0, 24.0, 60.0, 119.0}) {
-      sqlite3_stmt* stmt = nullptr;
-      REQUIRE(sqlite3_prepare_v2(store.handle(),
+      vpgen::sql::Statement stmt(db,
                                  "SELECT COUNT(*) FROM outcomes WHERE run_id = ?1 AND "
-                                 "arm_index = ?2 AND os_months >= ?3",
-                                 -1, &stmt, nullptr) == SQLITE_OK);
-      sqlite3_bind_int64(stmt, 1, f.run_events);
-      sqlite3_bind_int64(stmt, 2, arm.counts.arm_index);
-      sqlite3_bind_double(stmt, 3, t);
-      REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-      const auto expected = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
-      sqlite3_finalize(stmt);
+                                 "arm_index = ?2 AND os_months >= ?3");
+      stmt.bind_int64(1, f.run_events);
+      stmt.bind_int64(2, arm.counts.arm_index);
+      stmt.bind_real(3, t);
+      REQUIRE(stmt.step());
+      const auto expected = static_cast<std::uint64_t>(stmt.column_int64(0));
       CHECK(os.at_risk(t) == expected);
     }
     // The steps are the kaplan_meier view's rows with events, value for value.
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(store.handle(),
+    vpgen::sql::Statement stmt(db,
                                "SELECT time_months, survival, survival_ci_low, survival_ci_high "
                                "FROM kaplan_meier WHERE run_id = ?1 AND arm_index = ?2 AND "
-                               "endpoint = 'OS' AND events > 0 ORDER BY time_months",
-                               -1, &stmt, nullptr) == SQLITE_OK);
-    sqlite3_bind_int64(stmt, 1, f.run_events);
-    sqlite3_bind_int64(stmt, 2, arm.counts.arm_index);
+                               "endpoint = 'OS' AND events > 0 ORDER BY time_months");
+    stmt.bind_int64(1, f.run_events);
+    stmt.bind_int64(2, arm.counts.arm_index);
     std::size_t k = 1;
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
+    while (stmt.step()) {
       REQUIRE(k < os.time_months.size());
-      CHECK(os.time_months[k] == sqlite3_column_double(stmt, 0));
+      CHECK(os.time_months[k] == stmt.column_real(0));
       // The view sums logs in SQL; the curve multiplies: equal to rounding.
-      CHECK(os.survival[k] == doctest::Approx(sqlite3_column_double(stmt, 1)).epsilon(1e-12));
-      if (sqlite3_column_type(stmt, 2) != SQLITE_NULL) {
-        CHECK(os.ci_low[k] == doctest::Approx(sqlite3_column_double(stmt, 2)).epsilon(1e-12));
-        CHECK(os.ci_high[k] == doctest::Approx(sqlite3_column_double(stmt, 3)).epsilon(1e-12));
+      CHECK(os.survival[k] == doctest::Approx(stmt.column_real(1)).epsilon(1e-12));
+      if (!stmt.column_is_null(2)) {
+        CHECK(os.ci_low[k] == doctest::Approx(stmt.column_real(2)).epsilon(1e-12));
+        CHECK(os.ci_high[k] == doctest::Approx(stmt.column_real(3)).epsilon(1e-12));
       }
       ++k;
     }
-    sqlite3_finalize(stmt);
     CHECK(k == os.time_months.size());
   }
 }

@@ -3,11 +3,11 @@
 // file, what is not one complete run; a killed shard is resumed and then merges.
 #include "support/cli_runner.hpp"
 #include "support/db_digest.hpp"
+#include "vpgen/population/error.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,24 +43,13 @@ void remove_db(const fs::path& db) {
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
 }
 
-std::string dump_file(const fs::path& db) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  std::string dump = vpgen::testing::content_dump(h);
-  sqlite3_close(h);
-  return dump;
-}
+std::string dump_file(const fs::path& db) { return vpgen::testing::content_dump(db.string()); }
 
 std::int64_t query_int(const fs::path& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  const std::int64_t value = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return value;
+  vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadOnly);
+  vpgen::sql::Statement st(h, sql);
+  REQUIRE(st.step());
+  return st.column_int64(0);
 }
 
 // Simulates shard k/n of `patients` into dir/<tag>-k.db; threads and block size vary by shard
@@ -82,17 +71,16 @@ fs::path simulate_shard(const std::string& tag, std::uint64_t patients, std::uin
 bool wait_until_stored(const fs::path& db, std::int64_t patients) {
   for (int i = 0; i < 3000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    sqlite3* h = nullptr;
     bool enough = false;
-    if (fs::exists(db) &&
-        sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-      sqlite3_stmt* st = nullptr;
-      if (sqlite3_prepare_v2(h, "SELECT patients_stored FROM runs", -1, &st, nullptr) == SQLITE_OK &&
-          sqlite3_step(st) == SQLITE_ROW)
-        enough = sqlite3_column_int64(st, 0) >= patients;
-      sqlite3_finalize(st);
+    try {
+      if (fs::exists(db)) {
+        vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadOnly);
+        vpgen::sql::Statement st(h, "SELECT patients_stored FROM runs");
+        enough = st.step() && st.column_int64(0) >= patients;
+      }
+    } catch (const vpgen::StorageError&) {
+      // The file or its schema is not there yet.
     }
-    sqlite3_close(h);
     if (enough) return true;
   }
   return false;
@@ -139,10 +127,8 @@ TEST_CASE("merged shards at 1, 2, 3 and 5 shards hold the content of a one-proce
   REQUIRE_MESSAGE(again.exit_code == 0, again.err);
   CHECK(again.out.find("merged 3 shards into run 2") != std::string::npos);
   CHECK(query_int(existing, "SELECT COUNT(*) FROM runs WHERE status = 'complete'") == 2);
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(existing.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  CHECK(vpgen::testing::run_digest(h, 1) == vpgen::testing::run_digest(h, 2));
-  sqlite3_close(h);
+  CHECK(vpgen::testing::run_digest(existing.string(), 1) ==
+        vpgen::testing::run_digest(existing.string(), 2));
 }
 
 TEST_CASE("merge refuses what is not one complete run, in one line with exit 2, and writes nothing") {
@@ -193,21 +179,12 @@ TEST_CASE("merge refuses what is not one complete run, in one line with exit 2, 
   remove_db(rebuilt);
   fs::copy_file(good[1], rebuilt);
   REQUIRE(run_vpgen(fmt::format("runs --db {}", rebuilt.string())).exit_code == 0);
-  {
-    sqlite3* h = nullptr;
-    REQUIRE(sqlite3_open(rebuilt.c_str(), &h) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(h, "UPDATE runs SET git_commit = 'feedbeef'", nullptr, nullptr, nullptr) ==
-            SQLITE_OK);
-    sqlite3_close(h);
-  }
+  vpgen::sql::Database(rebuilt.string(), vpgen::sql::OpenMode::kReadWrite)
+      .execute("UPDATE runs SET git_commit = 'feedbeef'");
   refused({good[0], rebuilt, good[2]}, "build");
   // A file of another schema version, a file that is not a database, a file that is absent.
-  {
-    sqlite3* h = nullptr;
-    REQUIRE(sqlite3_open(rebuilt.c_str(), &h) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(h, "PRAGMA user_version = 6", nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(h);
-  }
+  vpgen::sql::Database(rebuilt.string(), vpgen::sql::OpenMode::kReadWrite)
+      .execute("PRAGMA user_version = 6");
   refused({good[0], rebuilt, good[2]}, "schema version 6");
   const fs::path text_file = temp_dir() / "notes.txt";
   std::ofstream(text_file) << "not a database\n";

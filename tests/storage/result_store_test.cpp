@@ -1,5 +1,8 @@
 #include "vpgen/storage/result_store.hpp"
 #include "vpgen/storage/merge.hpp"
+#include "vpgen/storage/tables.hpp"
+
+#include "sqlite_internal.hpp"  // storage/src: the store's connection, for injected faults
 
 #include <cmath>
 #include <cstdint>
@@ -46,6 +49,9 @@ class TempDb {
   }
   std::string path_;
 };
+
+// The store's own SQLite connection (white-box: faults are injected through it).
+sqlite3* handle(ResultStore& store) { return sql::Internal::handle(StoreAccess::database(store)); }
 
 void exec_sql(sqlite3* db, const std::string& sql) {
   char* message = nullptr;
@@ -370,7 +376,7 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
   TempDb file("new");
   {
     ResultStore store(file.path());
-    sqlite3* db = store.handle();
+    sqlite3* db = handle(store);
     CHECK(kSchemaVersion == 5);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "PRAGMA application_id") == 0x7670676E);
@@ -394,7 +400,7 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
 TEST_CASE("STRICT tables refuse values of the wrong type") {
   ResultStore store(":memory:");
   const std::int64_t run = store.begin_run(make_provenance(1));
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   char* message = nullptr;
   const int rc = sqlite3_exec(
       db,
@@ -464,7 +470,7 @@ TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
         check_same(store.patient(run, want.patient.index).result, want);
       }
     // NaN became NULL, and dor_event is NULL exactly for the non-responders.
-    sqlite3* db = store.handle();
+    sqlite3* db = handle(store);
     CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_percent_change IS NULL") == 4);
     CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE (dor_event IS NULL) <>"
                         " (best_response NOT IN ('CR', 'PR'))") == 0);
@@ -598,7 +604,7 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
   }
 
   // The view: counts, and rates as fractions (the same IEEE division, so exactly equal).
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   const auto rate = [](std::uint64_t k, std::uint64_t n) {
     return fmt::format("{}", static_cast<double>(k) / static_cast<double>(n));
   };
@@ -799,7 +805,7 @@ TEST_CASE("a run is incomplete after begin_run and complete or failed after fini
 
   // The status column refuses anything else.
   char* message = nullptr;
-  CHECK(sqlite3_exec(store.handle(), "UPDATE runs SET status = 'done'", nullptr, nullptr,
+  CHECK(sqlite3_exec(handle(store), "UPDATE runs SET status = 'done'", nullptr, nullptr,
                      &message) == SQLITE_CONSTRAINT_CHECK);
   sqlite3_free(message);
 }
@@ -867,18 +873,18 @@ TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuil
         writer.write_block(make_block(7, 9, kArms));
       }
       store.finish_run(run, true, 1.0);
-      counts_before = dump(store.handle(), "SELECT * FROM subgroup_counts");
-      summary_before = dump(store.handle(), "SELECT * FROM arm_summary");
-      outcomes_before = dump(store.handle(), "SELECT * FROM outcomes");
-      times_before = dump(store.handle(), "SELECT * FROM survival_counts");
-      run_before = dump(store.handle(), "SELECT first_patient, end_patient, shard_index,"
+      counts_before = dump(handle(store), "SELECT * FROM subgroup_counts");
+      summary_before = dump(handle(store), "SELECT * FROM arm_summary");
+      outcomes_before = dump(handle(store), "SELECT * FROM outcomes");
+      times_before = dump(handle(store), "SELECT * FROM survival_counts");
+      run_before = dump(handle(store), "SELECT first_patient, end_patient, shard_index,"
                                         " shard_count, patients_stored, candidates_screened"
                                         " FROM runs");
     }
     REQUIRE(counts_before.size() > 4);
     make_old_version(file.path(), version);
     ResultStore store(file.path());
-    sqlite3* db = store.handle();
+    sqlite3* db = handle(store);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'") == 9);
     CHECK(query_int(db, "SELECT schema_version FROM runs") == version);  // the version that wrote it
@@ -906,7 +912,7 @@ TEST_CASE("subgroup_counts equals counting the stored rows by subgroup, band edg
     writer.write_block(make_block(0, 13, kArms));
     writer.write_block(make_block(13, 20, kArms));
   }
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   // Patient 0 has memory capacity exactly 1/3 (make_result): the lower edge of 'middle'.
   CHECK(query_int(db, "SELECT COUNT(*) FROM subgroup_counts WHERE memory_band = 'middle'") > 0);
   CHECK(query_int(db, "SELECT COUNT(DISTINCT tmb_band) FROM subgroup_counts") == 4);
@@ -965,7 +971,7 @@ TEST_CASE("the arms table records each regimen's class, phases as JSON, and the 
   ResultStore store(":memory:");
   const RunProvenance provenance = make_provenance(2);
   const std::int64_t run = store.begin_run(provenance);
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   const std::string where = fmt::format(" FROM arms WHERE run_id = {} AND arm_index = ", run);
 
   // Arm 0: no next line, so every next-line column is NULL.
@@ -1062,7 +1068,7 @@ TEST_CASE("outcomes refuse new fields that contradict each other") {
   const std::int64_t run = store.begin_run(make_provenance(2));
   const Block block = make_block(0, 10, 2);
   RunWriter(store, run, true).write_block(block);
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   for (const char* bad :
        {"UPDATE outcomes SET eradication_months = NULL WHERE eradicated = 1",
         "UPDATE outcomes SET eradication_months = 3.0 WHERE eradicated = 0",
@@ -1175,7 +1181,7 @@ TEST_CASE("a failure injected mid-block rolls back the whole block and names the
   CAPTURE(path);
   CAPTURE(table);
   ResultStore store(path);
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   const std::int64_t run = store.begin_run(make_provenance(kArms));
   RunWriter writer(store, run, true);
   const Block first = make_block(0, 5, kArms);
@@ -1212,7 +1218,7 @@ TEST_CASE("store_events = false writes outcomes but no events") {
   const std::int64_t run = store.begin_run(make_provenance(2, false));
   const Block block = make_block(0, 6, 2);
   RunWriter(store, run, false).write_block(block);
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   CHECK(count_rows(db, "patients", run) == 6);
   CHECK(count_rows(db, "outcomes", run) == 12);
   CHECK(count_rows(db, "events", run) == 0);
@@ -1258,7 +1264,7 @@ TEST_CASE("begin_run refuses a seed above 2^63-1 and stores 2^63-1 as is") {
   provenance.seed = (std::uint64_t{1} << 63U) - 1;
   const std::int64_t run = store.begin_run(provenance);
   CHECK(store.run_info(run).provenance.seed == provenance.seed);
-  CHECK(query_text(store.handle(), "SELECT seed FROM runs") == "9223372036854775807");
+  CHECK(query_text(handle(store), "SELECT seed FROM runs") == "9223372036854775807");
 
   provenance.arms.clear();
   CHECK(thrown_message<InputError>([&] { store.begin_run(provenance); }) ==
@@ -1337,8 +1343,8 @@ TEST_CASE("the writer refuses blocks that break the sink contract and stores non
   const std::string message = thrown_message<StorageError>([&] { writer.write_block(block); });
   CHECK(contains(message, expected));
   CHECK(contains(message, "patients 3..5 of this block were not stored"));
-  CHECK(count_rows(store.handle(), "patients", run) == 3);
-  CHECK(count_rows(store.handle(), "outcomes", run) == 3 * kArms);
+  CHECK(count_rows(handle(store), "patients", run) == 3);
+  CHECK(count_rows(handle(store), "outcomes", run) == 3 * kArms);
 }
 
 TEST_CASE("stored rows do not depend on how the cohort was cut into blocks") {
@@ -1357,9 +1363,9 @@ TEST_CASE("stored rows do not depend on how the cohort was cut into blocks") {
   for (const char* table : {"arms", "patients", "outcomes", "events", "subgroup_counts"}) {
     CAPTURE(table);
     const std::string sql = fmt::format("SELECT * FROM {}", table);
-    const std::vector<std::string> a = dump(one_block.handle(), sql);
+    const std::vector<std::string> a = dump(handle(one_block), sql);
     CHECK(a.size() > 0);
-    CHECK(a == dump(three_blocks.handle(), sql));
+    CHECK(a == dump(handle(three_blocks), sql));
   }
 }
 
@@ -1370,7 +1376,7 @@ TEST_CASE("deleting a run removes all of its rows and nothing else") {
   const std::int64_t drop = store.begin_run(make_provenance(kArms));
   RunWriter(store, keep, true).write_block(make_block(0, 4, kArms));
   RunWriter(store, drop, true).write_block(make_block(0, 4, kArms));
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   const std::int64_t kept_events = count_rows(db, "events", keep);
   exec_sql(db, fmt::format("DELETE FROM runs WHERE run_id = {}", drop));
   for (const char* table : {"arms", "patients", "outcomes", "events", "subgroup_counts"}) {
@@ -1385,7 +1391,7 @@ TEST_CASE("best_response_unconfirmed refuses anything but a RECIST response") {
   ResultStore store(":memory:");
   const std::int64_t run = store.begin_run(make_provenance(2));
   RunWriter(store, run, false).write_block(make_block(0, 3, 2));
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   char* message = nullptr;
   CHECK(sqlite3_exec(db, "UPDATE outcomes SET best_response_unconfirmed = 'uPR'", nullptr, nullptr,
                      &message) == SQLITE_CONSTRAINT_CHECK);
@@ -1406,7 +1412,7 @@ TEST_CASE("survival_counts equals survival_input grouped by time, and kaplan_mei
     writer.write_block(make_block(0, 11, kArms));
     writer.write_block(make_block(11, 25, kArms));
   }
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   const std::vector<std::string> expected =
       dump(db, "SELECT run_id, arm_index, endpoint, time_months, SUM(event), SUM(1 - event)"
                " FROM survival_input GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
@@ -1461,7 +1467,7 @@ TEST_CASE("record_design stores a design and one row per sample size, NaN as NUL
   DesignPointRecord b = a;
   b.n_total = 35;
   const std::int64_t id = store.record_design(design, {a, b});
-  sqlite3* db = store.handle();
+  sqlite3* db = handle(store);
   CHECK(dump(db, "SELECT name, mode, analysis, seed, target_power, recommended_n,"
                  " recommended_n_low IS NULL, json_extract(result_json, '$.n'), schema_version"
                  " FROM designs") ==
@@ -1530,9 +1536,9 @@ TEST_CASE("a run's patient range is stored and the writer refuses blocks outside
   CHECK(info.patients_stored == 7);   // kept by the writer, refused blocks not counted
   CHECK(info.patient_index_end == 12);
   CHECK(info.patients_stored ==
-        static_cast<std::uint64_t>(query_int(store.handle(), "SELECT COUNT(*) FROM patients")));
+        static_cast<std::uint64_t>(query_int(handle(store), "SELECT COUNT(*) FROM patients")));
   CHECK(static_cast<std::int64_t>(info.candidates_screened) ==
-        query_int(store.handle(), "SELECT SUM(candidates_screened) FROM patients"));
+        query_int(handle(store), "SELECT SUM(candidates_screened) FROM patients"));
   // A whole run ({0, 0}) covers the cohort; impossible ranges are refused before anything is written.
   RunProvenance whole = make_provenance(2);
   CHECK(store.run_info(store.begin_run(whole)).provenance.end_patient == whole.patients);

@@ -3,13 +3,13 @@
 // exact characteristics, results do not depend on the thread count, bad design files fail with
 // file:line:key and exit 2, and a mechanistic design runs end to end into the database.
 #include "support/cli_runner.hpp"
+#include "vpgen/storage/database.hpp"
 #include "vpgen/trial_design/trial_design.hpp"
 
 #include <boost/math/distributions/normal.hpp>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -482,15 +482,11 @@ TEST_CASE("a mechanistic design with an enrichment sweep runs end to end into th
   const json& high = j["enrichment_sweep"][1];
   CHECK(high["prevalence"].get<double>() < all["prevalence"].get<double>());
 
-  sqlite3* handle = nullptr;
-  REQUIRE(sqlite3_open(db.string().c_str(), &handle) == SQLITE_OK);
+  vpgen::sql::Database handle(db.string(), vpgen::sql::OpenMode::kReadOnly);
   auto scalar = [&](const char* sql) {
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(handle, sql, -1, &stmt, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-    const double v = sqlite3_column_double(stmt, 0);
-    sqlite3_finalize(stmt);
-    return v;
+    vpgen::sql::Statement stmt(handle, sql);
+    REQUIRE(stmt.step());
+    return stmt.column_is_null(0) ? 0.0 : stmt.column_real(0);  // NULL as 0, as SQLite reads it
   };
   CHECK(scalar("SELECT count(*) FROM designs WHERE mode = 'mechanistic'") == 1);
   CHECK(scalar("SELECT count(*) FROM design_points") == 3);
@@ -499,7 +495,6 @@ TEST_CASE("a mechanistic design with an enrichment sweep runs end to end into th
         j["points"][2]["power"]["estimate"].get<double>());
   CHECK(scalar("SELECT count(*) FROM designs WHERE design_text LIKE '%[scenario]%'"
                " AND design_text LIKE '%[[arms]]%'") == 1);
-  sqlite3_close(handle);
 }
 
 TEST_CASE("every example design in configs/designs loads") {

@@ -10,12 +10,13 @@
 #include "vpgen/config/scenario_loader.hpp"
 #include "vpgen/engine/simulator.hpp"
 #include "vpgen/population/error.hpp"
+#include "vpgen/storage/database.hpp"
 #include "vpgen/storage/result_store.hpp"
+#include "vpgen/storage/tables.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,14 +71,39 @@ double end_to_end(const vpgen::Simulator& simulator, const fs::path& db, std::ui
   return seconds_since(start);
 }
 
-void check(int rc, sqlite3* db, const char* what) {
-  if (rc != SQLITE_OK && rc != SQLITE_DONE)
-    throw vpgen::StorageError(fmt::format("raw insert: {}: {}", what, sqlite3_errmsg(db)));
+// The rows of one patient, bound through storage's column tables exactly as the writer binds them.
+void insert_patient(vpgen::sql::Statement& patient, vpgen::sql::Statement& outcome,
+                    vpgen::sql::Statement* event, int event_seq, std::int64_t run,
+                    const vpgen::PatientResult& r) {
+  const auto index = static_cast<std::int64_t>(r.patient.index);
+  patient.bind_int64(1, run);
+  vpgen::kPatientsTable.bind(patient, r.patient);
+  patient.execute();
+  for (const vpgen::Outcome& o : r.outcomes) {
+    outcome.bind_int64(1, run);
+    outcome.bind_int64(2, index);
+    vpgen::kOutcomesTable.bind(outcome, o);
+    outcome.execute();
+  }
+  if (event == nullptr) return;
+  std::uint32_t arm = 0;
+  std::int64_t seq = 0;
+  for (const vpgen::CourseEvent& e : r.events) {
+    if (e.arm_index != arm) {
+      arm = e.arm_index;
+      seq = 0;
+    }
+    event->bind_int64(1, run);
+    event->bind_int64(2, index);
+    event->bind_int64(event_seq, seq++);
+    vpgen::kEventsTable.bind(*event, e);
+    event->execute();
+  }
 }
 
-const char* text_of(std::string_view s) { return s.data(); }
-
-// (c) The same rows, inserted with the SQLite C API and nothing else. Returns seconds.
+// (c) The same rows as plain SQLite inserts: prepared statements of every column the writer
+// fills (storage's column tables), one transaction per block, and nothing else (no checks, no
+// derived counts). Returns seconds.
 double raw_insert(const vpgen::Simulator& simulator, const std::vector<vpgen::Block>& blocks,
                   const fs::path& db_path, std::uint64_t patients, int threads,
                   std::uint64_t block_size, std::uint64_t seed) {
@@ -89,146 +115,22 @@ double raw_insert(const vpgen::Simulator& simulator, const std::vector<vpgen::Bl
     run = store.begin_run(
         vpgen::make_provenance(simulator.scenario(), seed, patients, threads, block_size));
   }
-  sqlite3* db = nullptr;
-  check(sqlite3_open(db_path.c_str(), &db), db, "open");
-  check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                         "PRAGMA foreign_keys=ON;",
-                     nullptr, nullptr, nullptr),
-        db, "pragmas");
-  sqlite3_stmt* patient = nullptr;
-  sqlite3_stmt* outcome = nullptr;
-  sqlite3_stmt* event = nullptr;
-  check(sqlite3_prepare_v2(
-            db,
-            "INSERT INTO patients VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-            " ?14, ?15, ?16, ?17)",
-            -1, &patient, nullptr),
-        db, "prepare patients");
-  // Every column the real writer fills, so the baseline does the same work.
-  check(sqlite3_prepare_v2(
-            db,
-            "INSERT INTO outcomes (run_id, patient_index, arm_index, best_response,"
-            " best_response_unconfirmed, time_to_response_months, duration_of_response_months,"
-            " dor_event, pfs_months, pfs_event, os_months, os_event, worst_irae_grade,"
-            " irae_onset_months, stop_reason, treatment_months, durable_cr, death_cause,"
-            " eradicated, best_percent_change, eradication_months, worst_ae_grade,"
-            " treatment_holds, best_response_irecist, pfs_irecist_months, pfs_irecist_event,"
-            " beyond_progression, pseudo_progression, next_line_months, pfs2_months, pfs2_event)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-            " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
-            -1, &outcome, nullptr),
-        db, "prepare outcomes");
-  check(sqlite3_prepare_v2(db,
-                           "INSERT INTO events (run_id, patient_index, arm_index, seq, day, kind,"
-                           " code, detail, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                           -1, &event, nullptr),
-        db, "prepare events");
-  auto real = [](sqlite3_stmt* s, int i, double v) {
-    if (std::isnan(v)) sqlite3_bind_null(s, i);
-    else sqlite3_bind_double(s, i, v);
-  };
-  auto step = [&](sqlite3_stmt* s, const char* what) {
-    check(sqlite3_step(s), db, what);
-    sqlite3_reset(s);
-  };
+  vpgen::sql::Database db(db_path.string(), vpgen::sql::OpenMode::kReadWrite);
+  db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+             "raw insert: pragmas");
+  vpgen::sql::Statement patient(db, vpgen::kPatientsTable.insert_sql(), "raw insert: patients");
+  vpgen::sql::Statement outcome(db, vpgen::kOutcomesTable.insert_sql(), "raw insert: outcomes");
+  vpgen::sql::Statement event(db, vpgen::kEventsTable.insert_sql(), "raw insert: events");
+  const int event_seq = vpgen::kEventsTable.parameter("seq");
   const bool events = simulator.scenario().store_events;
   const auto start = Clock::now();
   for (const vpgen::Block& block : blocks) {
-    check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db, "begin");
-    for (const vpgen::PatientResult& r : block.results) {
-      const vpgen::Patient& p = r.patient;
-      const auto index = static_cast<sqlite3_int64>(p.index);
-      sqlite3_bind_int64(patient, 1, run);
-      sqlite3_bind_int64(patient, 2, index);
-      sqlite3_bind_text(patient, 3, text_of(vpgen::to_string(p.cancer_type)), -1, SQLITE_STATIC);
-      sqlite3_bind_double(patient, 4, p.tmb_mut_per_mb);
-      sqlite3_bind_double(patient, 5, p.pdl1_tps_percent);
-      sqlite3_bind_double(patient, 6, p.infiltration);
-      sqlite3_bind_int(patient, 7, p.hot);
-      sqlite3_bind_double(patient, 8, p.memory_capacity);
-      sqlite3_bind_double(patient, 9, p.tumour_burden_mm);
-      sqlite3_bind_int(patient, 10, p.metastatic_sites);
-      sqlite3_bind_double(patient, 11, p.age_years);
-      sqlite3_bind_text(patient, 12, text_of(vpgen::to_string(p.sex)), -1, SQLITE_STATIC);
-      sqlite3_bind_int(patient, 13, p.ecog);
-      sqlite3_bind_int(patient, 14, p.ldh_elevated);
-      sqlite3_bind_int(patient, 15, p.line_of_therapy);
-      sqlite3_bind_int(patient, 16, p.prior_anti_pd1);
-      sqlite3_bind_int64(patient, 17, p.candidates_screened);
-      step(patient, "patients");
-      for (const vpgen::Outcome& o : r.outcomes) {
-        const bool responded = o.best_response == vpgen::Response::kCR ||
-                               o.best_response == vpgen::Response::kPR;
-        sqlite3_bind_int64(outcome, 1, run);
-        sqlite3_bind_int64(outcome, 2, index);
-        sqlite3_bind_int(outcome, 3, static_cast<int>(o.arm_index));
-        sqlite3_bind_text(outcome, 4, text_of(vpgen::to_string(o.best_response)), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(outcome, 5, text_of(vpgen::to_string(o.best_response_unconfirmed)), -1,
-                          SQLITE_STATIC);
-        real(outcome, 6, o.time_to_response_months);
-        real(outcome, 7, o.duration_of_response_months);
-        if (responded) sqlite3_bind_int(outcome, 8, o.dor_event);
-        else sqlite3_bind_null(outcome, 8);
-        sqlite3_bind_double(outcome, 9, o.pfs_months);
-        sqlite3_bind_int(outcome, 10, o.pfs_event);
-        sqlite3_bind_double(outcome, 11, o.os_months);
-        sqlite3_bind_int(outcome, 12, o.os_event);
-        sqlite3_bind_int(outcome, 13, o.worst_irae_grade);
-        real(outcome, 14, o.irae_onset_months);
-        sqlite3_bind_text(outcome, 15, text_of(vpgen::to_string(o.stop_reason)), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_double(outcome, 16, o.treatment_months);
-        sqlite3_bind_int(outcome, 17, o.durable_cr);
-        sqlite3_bind_text(outcome, 18, text_of(vpgen::to_string(o.death_cause)), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_int(outcome, 19, o.eradicated);
-        real(outcome, 20, o.best_percent_change);
-        real(outcome, 21, o.eradication_months);
-        sqlite3_bind_int(outcome, 22, o.worst_ae_grade);
-        sqlite3_bind_int(outcome, 23, o.treatment_holds);
-        sqlite3_bind_text(outcome, 24, text_of(vpgen::to_string(o.best_response_irecist)), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_double(outcome, 25, o.pfs_irecist_months);
-        sqlite3_bind_int(outcome, 26, o.pfs_irecist_event);
-        sqlite3_bind_int(outcome, 27, o.beyond_progression);
-        sqlite3_bind_int(outcome, 28, o.pseudo_progression);
-        real(outcome, 29, o.next_line_months);
-        real(outcome, 30, o.pfs2_months);
-        sqlite3_bind_int(outcome, 31, o.pfs2_event);
-        step(outcome, "outcomes");
-      }
-      if (!events) continue;
-      std::uint32_t arm = 0;
-      int seq = 0;
-      for (const vpgen::CourseEvent& e : r.events) {
-        if (e.arm_index != arm) {
-          arm = e.arm_index;
-          seq = 0;
-        }
-        sqlite3_bind_int64(event, 1, run);
-        sqlite3_bind_int64(event, 2, index);
-        sqlite3_bind_int(event, 3, static_cast<int>(arm));
-        sqlite3_bind_int(event, 4, seq++);
-        sqlite3_bind_double(event, 5, e.day);
-        sqlite3_bind_text(event, 6, text_of(vpgen::to_string(e.kind)), -1, SQLITE_STATIC);
-        sqlite3_bind_int(event, 7, e.code);
-        const std::string_view detail = vpgen::event_detail(e.kind, e.code);
-        if (detail.empty()) sqlite3_bind_null(event, 8);
-        else sqlite3_bind_text(event, 8, detail.data(), static_cast<int>(detail.size()),
-                               SQLITE_STATIC);
-        real(event, 9, e.value);
-        step(event, "events");
-      }
-    }
-    check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
+    vpgen::sql::Transaction transaction(db);
+    for (const vpgen::PatientResult& r : block.results)
+      insert_patient(patient, outcome, events ? &event : nullptr, event_seq, run, r);
+    transaction.commit();
   }
-  const double elapsed = seconds_since(start);
-  sqlite3_finalize(patient);
-  sqlite3_finalize(outcome);
-  sqlite3_finalize(event);
-  sqlite3_close(db);
-  return elapsed;
+  return seconds_since(start);
 }
 
 // (d) Peak RSS (MiB) of an end-to-end run in a child process.

@@ -23,13 +23,13 @@
 #include "vpgen/run/simulate_run.hpp"
 #include "vpgen/engine/simulator.hpp"
 #include "vpgen/population/error.hpp"
+#include "vpgen/storage/database.hpp"
 #include "vpgen/storage/result_store.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,213 +151,247 @@ Timing time_it(int repeat, const std::function<void()>& body,
   return t;
 }
 
-void check(int rc, sqlite3* db, const char* what) {
-  if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-    throw vpgen::StorageError(fmt::format("raw query: {}: {}", what, sqlite3_errmsg(db)));
-}
-
-// (c) One plain query over the run with the SQLite C API on the store's own connection; returns
-// the rows' integer columns so that the work cannot be skipped (and the counts can be checked).
-std::vector<std::int64_t> raw_query(sqlite3* db, const char* sql, std::int64_t run_id) {
-  sqlite3_stmt* statement = nullptr;
-  check(sqlite3_prepare_v2(db, sql, -1, &statement, nullptr), db, sql);
-  sqlite3_bind_int64(statement, 1, run_id);
+// (c) One plain SQL query over the run through storage's SQL API (nothing of vpgen's reads);
+// returns the rows' integer columns so that the work cannot be skipped (and the counts can be
+// checked).
+std::vector<std::int64_t> raw_query(vpgen::sql::Database& db, const char* sql,
+                                    std::int64_t run_id) {
+  vpgen::sql::Statement statement(db, sql, "raw query");
+  statement.bind_int64(1, run_id);
   std::vector<std::int64_t> values;
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(statement)) == SQLITE_ROW)
-    for (int c = 0; c < sqlite3_column_count(statement); ++c)
-      values.push_back(sqlite3_column_int64(statement, c));
-  sqlite3_finalize(statement);
-  check(rc, db, sql);
+  while (statement.step())
+    for (int c = 0; c < statement.column_count(); ++c)
+      values.push_back(statement.column_int64(c));
   return values;
 }
 
 json timing_json(const Timing& t) { return {{"first_s", t.first_s}, {"min_s", t.min_s}}; }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{
-      "vpgen_report_bench: time `vpgen report` (text, JSON, HTML, Markdown) on a large run against "
-      "plain SQL scans of the same run; prints JSON"};
+struct BenchOptions {
   SimulateSettings settings;
-  settings.scenario = "configs/default.toml";
-  settings.patients = 1'000'000;
-  std::string db_option;
-  std::optional<std::int64_t> run_option;
+  std::string db;                   // empty: a temporary file
+  std::optional<std::int64_t> run;  // default: the latest
   std::string dir = fs::temp_directory_path().string();
   int repeat = 3;
   bool cold = false;
-  app.add_option("--patients", settings.patients, "Cohort size to simulate (without --db)")
+};
+
+// Parses the command line into `o`; returns the exit code when the program should stop (help or
+// a usage error).
+std::optional<int> parse_options(int argc, char** argv, BenchOptions& o) {
+  CLI::App app{
+      "vpgen_report_bench: time `vpgen report` (text, JSON, HTML, Markdown) on a large run against "
+      "plain SQL scans of the same run; prints JSON"};
+  o.settings.scenario = "configs/default.toml";
+  o.settings.patients = 1'000'000;
+  app.add_option("--patients", o.settings.patients, "Cohort size to simulate (without --db)")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
-  app.add_option("--db", db_option,
+  app.add_option("--db", o.db,
                  "Report on this database (its latest run, or --run). A file that does not exist "
                  "is simulated into and kept; without --db a temporary file is used and removed");
-  app.add_option("--run", run_option, "Run id in --db (default: the latest)");
-  app.add_option("--scenario", settings.scenario, "Scenario to simulate")->capture_default_str();
-  app.add_option("--seed", settings.seed, "Seed of the simulation")->capture_default_str();
-  app.add_option("--threads", settings.threads, "Simulation threads, 0 = all cores")
+  app.add_option("--run", o.run, "Run id in --db (default: the latest)");
+  app.add_option("--scenario", o.settings.scenario, "Scenario to simulate")->capture_default_str();
+  app.add_option("--seed", o.settings.seed, "Seed of the simulation")->capture_default_str();
+  app.add_option("--threads", o.settings.threads, "Simulation threads, 0 = all cores")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
-  app.add_flag("--events", settings.events, "Store the per-patient events too (slower)");
-  app.add_option("--repeat", repeat, "Repetitions of each timing; the first and fastest are kept")
+  app.add_flag("--events", o.settings.events, "Store the per-patient events too (slower)");
+  app.add_option("--repeat", o.repeat, "Repetitions of each timing; the first and fastest are kept")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
-  app.add_flag("--cold", cold,
+  app.add_flag("--cold", o.cold,
                "Drop the database file from the page cache before every timed repetition");
-  app.add_option("--dir", dir, "Folder of the temporary database and report")
+  app.add_option("--dir", o.dir, "Folder of the temporary database and report")
       ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  return std::nullopt;
+}
 
+// (a) The "simulated" entry: what was simulated into `db`, or null for an existing file.
+json simulate_if_needed(const BenchOptions& o, const fs::path& db, bool temporary) {
+  if (!temporary && fs::exists(db)) return nullptr;
+  if (o.run) throw vpgen::InputError("--run needs an existing --db");
+  if (temporary) remove_db(db);
+  fmt::print(stderr, "vpgen_report_bench: simulating {} patients of {} into {}\n",
+             o.settings.patients, o.settings.scenario, db.string());
+  const auto [seconds, rss] = simulate_in_child(o.settings, db);
+  return {{"scenario", o.settings.scenario},
+          {"patients", o.settings.patients},
+          {"seed", o.settings.seed},
+          {"threads", vpgen::resolve_threads(o.settings.threads)},
+          {"events", o.settings.events},
+          {"wall_s", seconds},
+          {"peak_rss_mib", rss}};
+}
+
+// Runs timed bodies on a store: warm, every body reuses the open store; cold, each opens its own,
+// so that neither SQLite's page cache nor the operating system's holds the file (and the open is
+// part of the cost, as it is for `vpgen report`).
+struct Timer {
+  const BenchOptions& options;
+  fs::path db;
+  vpgen::ResultStore& store;
+
+  Timing time(const std::function<void()>& body) const {
+    return time_it(options.repeat, body,
+                   options.cold ? std::optional<fs::path>(db) : std::nullopt);
+  }
+  Timing time_store(const std::function<void(vpgen::ResultStore&)>& body) const {
+    return time([&] {
+      if (!options.cold) return body(store);
+      vpgen::ResultStore fresh(db.string());
+      body(fresh);
+    });
+  }
+  // The same for plain SQL, on a connection of its own (read-only: the raw limit of a reader).
+  Timing time_sql(vpgen::sql::Database& warm,
+                  const std::function<void(vpgen::sql::Database&)>& body) const {
+    return time([&] {
+      if (!options.cold) return body(warm);
+      vpgen::sql::Database fresh(db.string(), vpgen::sql::OpenMode::kReadOnly);
+      body(fresh);
+    });
+  }
+};
+
+// (b) The report's steps; adds their timings to `timings` and the output sizes to `out`.
+void time_report(const Timer& timer, std::int64_t run_id, json& timings, json& out) {
+  timings["run_info"] =
+      timing_json(timer.time_store([&](vpgen::ResultStore& s) { s.run_info(run_id); }));
+  timings["arm_counts"] =
+      timing_json(timer.time_store([&](vpgen::ResultStore& s) { s.arm_counts(run_id); }));
+  timings["build_report"] = timing_json(
+      timer.time_store([&](vpgen::ResultStore& s) { vpgen::build_report(s, run_id); }));
+  std::size_t text_bytes = 0, json_bytes = 0, html_bytes = 0, md_bytes = 0;
+  timings["report_text"] = timing_json(timer.time_store([&](vpgen::ResultStore& s) {
+    text_bytes = vpgen::report_text(vpgen::build_report(s, run_id)).size();
+  }));
+  timings["report_json"] = timing_json(timer.time_store([&](vpgen::ResultStore& s) {
+    json_bytes = vpgen::report_json(vpgen::build_report(s, run_id)).dump(2).size();
+  }));
+  vpgen::ReportRequest request;
+  request.run_ids = {run_id};
+  timings["render_html"] = timing_json(timer.time_store([&](vpgen::ResultStore& s) {
+    html_bytes = vpgen::render_report(s, request, vpgen::ReportFormat::kHtml, "").document.size();
+  }));
+  timings["render_markdown"] = timing_json(timer.time_store([&](vpgen::ResultStore& s) {
+    const vpgen::RenderedReport r =
+        vpgen::render_report(s, request, vpgen::ReportFormat::kMarkdown, "report");
+    md_bytes = r.document.size();
+    for (const vpgen::ReportFile& f : r.figures) md_bytes += f.content.size();
+  }));
+  const fs::path html_file =
+      fs::path(timer.options.dir) / fmt::format("vpgen_report_bench_{}.html", ::getpid());
+  timings["write_html"] = timing_json(timer.time_store([&](vpgen::ResultStore& s) {
+    vpgen::write_report(s, request, vpgen::ReportFormat::kHtml, html_file.string());
+  }));
+  std::error_code ignored;
+  fs::remove(html_file, ignored);
+  out["output_bytes"] = {
+      {"text", text_bytes}, {"json", json_bytes}, {"html", html_bytes}, {"markdown", md_bytes}};
+}
+
+// (c) The raw limit on the same run; adds the timings to `timings` and the row counts to `out`.
+// Returns the fastest outcome scan.
+double time_raw_queries(const Timer& timer, std::int64_t run_id, json& timings, json& out) {
+  vpgen::sql::Database warm(timer.db.string(), vpgen::sql::OpenMode::kReadOnly);
+  std::vector<std::int64_t> outcome_count, per_arm, patient_count;
+  const Timing scan = timer.time_sql(warm, [&](vpgen::sql::Database& db) {
+    outcome_count = raw_query(db, "SELECT count(*) FROM outcomes WHERE run_id = ?1", run_id);
+  });
+  const Timing grouped = timer.time_sql(warm, [&](vpgen::sql::Database& db) {
+    per_arm = raw_query(db,
+                        "SELECT arm_index, count(*) FROM outcomes WHERE run_id = ?1 GROUP BY "
+                        "arm_index",
+                        run_id);
+  });
+  const Timing patients_scan = timer.time_sql(warm, [&](vpgen::sql::Database& db) {
+    patient_count = raw_query(db, "SELECT count(*) FROM patients WHERE run_id = ?1", run_id);
+  });
+  timings["sql_count_outcomes"] = timing_json(scan);
+  timings["sql_count_outcomes_by_arm"] = timing_json(grouped);
+  timings["sql_count_patients"] = timing_json(patients_scan);
+  json by_arm = json::object();
+  for (std::size_t i = 0; i + 1 < per_arm.size(); i += 2)
+    by_arm[std::to_string(per_arm[i])] = per_arm[i + 1];
+  out["rows"] = {{"outcomes", outcome_count.empty() ? 0 : outcome_count[0]},
+                 {"outcomes_by_arm", by_arm},
+                 {"patients", patient_count.empty() ? 0 : patient_count[0]}};
+  return scan.min_s;
+}
+
+int run(const BenchOptions& o) {
+  const bool temporary = o.db.empty();
+  const fs::path db = temporary
+                          ? fs::path(o.dir) / fmt::format("vpgen_report_bench_{}.db", ::getpid())
+                          : fs::path(o.db);
+  json out = {{"db", db.string()}};
+  out["simulated"] = simulate_if_needed(o, db, temporary);
+  out["db_bytes"] = db_bytes(db);
+  out["page_cache"] = o.cold ? "dropped before each repetition" : "as left by the previous step";
+
+  fmt::print(stderr, "vpgen_report_bench: timing the report ({} repetitions{})\n", o.repeat,
+             o.cold ? ", file out of the page cache before each" : "");
+  std::optional<vpgen::ResultStore> opened;
+  const Timing open = time_it(
+      o.repeat,
+      [&] {
+        opened.reset();
+        opened.emplace(db.string());
+      },
+      o.cold ? std::optional<fs::path>(db) : std::nullopt);
+  vpgen::ResultStore& store = *opened;
+  std::int64_t run_id = 0;
+  if (o.run) {
+    run_id = *o.run;
+  } else {
+    const std::optional<std::int64_t> latest = store.latest_run_id();
+    if (!latest) throw vpgen::InputError(fmt::format("{}: no run stored", db.string()));
+    run_id = *latest;
+  }
+  const vpgen::RunInfo info = store.run_info(run_id);
+  out["run"] = {{"id", run_id},
+                {"scenario", info.provenance.scenario_name},
+                {"patients_stored", info.patients_stored},
+                {"arms", info.provenance.arms.size()},
+                {"status", info.status},
+                {"store_events", info.provenance.store_events}};
+
+  const Timer timer{o, db, store};
+  json timings = json::object();
+  timings["open"] = timing_json(open);
+  time_report(timer, run_id, timings, out);
+  const double scan_s = time_raw_queries(timer, run_id, timings, out);
+  out["timings"] = timings;
+
+  // (d) Each report over the plain outcome scan (fastest against fastest): below 1 the report
+  // costs less than reading the run's outcomes once.
+  json ratios = json::object();
+  for (const char* key : {"run_info", "build_report", "report_text", "report_json",
+                          "render_html", "render_markdown", "write_html"})
+    ratios[key] = timings[key]["min_s"].get<double>() / scan_s;
+  out["over_sql_count_outcomes"] = ratios;
+  rusage self{};
+  ::getrusage(RUSAGE_SELF, &self);
+  out["report_process_peak_rss_mib"] = mib(self.ru_maxrss);
+  opened.reset();
+  if (temporary) remove_db(db);
+  fmt::print("{}\n", out.dump(2));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchOptions options;
+  if (const std::optional<int> exit_code = parse_options(argc, argv, options)) return *exit_code;
   try {
-    const bool temporary = db_option.empty();
-    const fs::path db = temporary ? fs::path(dir) / fmt::format("vpgen_report_bench_{}.db",
-                                                                ::getpid())
-                                  : fs::path(db_option);
-    json out = {{"db", db.string()}};
-    if (temporary || !fs::exists(db)) {
-      if (run_option) throw vpgen::InputError("--run needs an existing --db");
-      if (temporary) remove_db(db);
-      fmt::print(stderr, "vpgen_report_bench: simulating {} patients of {} into {}\n",
-                 settings.patients, settings.scenario, db.string());
-      const auto [seconds, rss] = simulate_in_child(settings, db);
-      out["simulated"] = {{"scenario", settings.scenario},
-                          {"patients", settings.patients},
-                          {"seed", settings.seed},
-                          {"threads", vpgen::resolve_threads(settings.threads)},
-                          {"events", settings.events},
-                          {"wall_s", seconds},
-                          {"peak_rss_mib", rss}};
-    } else {
-      out["simulated"] = nullptr;
-    }
-    out["db_bytes"] = db_bytes(db);
-    out["page_cache"] = cold ? "dropped before each repetition" : "as left by the previous step";
-
-    fmt::print(stderr, "vpgen_report_bench: timing the report ({} repetitions{})\n", repeat,
-               cold ? ", file out of the page cache before each" : "");
-    const std::optional<fs::path> cold_db = cold ? std::optional<fs::path>(db) : std::nullopt;
-    auto timed = [&](const std::function<void()>& body) { return time_it(repeat, body, cold_db); };
-    std::optional<vpgen::ResultStore> opened;
-    const Timing open = timed([&] {
-      opened.reset();
-      opened.emplace(db.string());
-    });
-    vpgen::ResultStore& store = *opened;
-    std::int64_t run_id = 0;
-    if (run_option) {
-      run_id = *run_option;
-    } else {
-      const std::optional<std::int64_t> latest = store.latest_run_id();
-      if (!latest) throw vpgen::InputError(fmt::format("{}: no run stored", db.string()));
-      run_id = *latest;
-    }
-    const vpgen::RunInfo info = store.run_info(run_id);
-    out["run"] = {{"id", run_id},
-                  {"scenario", info.provenance.scenario_name},
-                  {"patients_stored", info.patients_stored},
-                  {"arms", info.provenance.arms.size()},
-                  {"status", info.status},
-                  {"store_events", info.provenance.store_events}};
-
-    // Warm, every body reuses the open store; cold, each opens its own, so that neither SQLite's
-    // page cache nor the operating system's holds the file (and the open is part of the cost, as
-    // it is for `vpgen report`).
-    auto timed_store = [&](const std::function<void(vpgen::ResultStore&)>& body) {
-      return timed([&] {
-        if (!cold) return body(store);
-        vpgen::ResultStore fresh(db.string());
-        body(fresh);
-      });
-    };
-    json timings = json::object();
-    timings["open"] = timing_json(open);
-    timings["run_info"] =
-        timing_json(timed_store([&](vpgen::ResultStore& s) { s.run_info(run_id); }));
-    timings["arm_counts"] =
-        timing_json(timed_store([&](vpgen::ResultStore& s) { s.arm_counts(run_id); }));
-    timings["build_report"] =
-        timing_json(timed_store([&](vpgen::ResultStore& s) { vpgen::build_report(s, run_id); }));
-    std::size_t text_bytes = 0, json_bytes = 0, html_bytes = 0, md_bytes = 0;
-    const Timing text = timed_store([&](vpgen::ResultStore& s) {
-      text_bytes = vpgen::report_text(vpgen::build_report(s, run_id)).size();
-    });
-    const Timing json_report = timed_store([&](vpgen::ResultStore& s) {
-      json_bytes = vpgen::report_json(vpgen::build_report(s, run_id)).dump(2).size();
-    });
-    vpgen::ReportRequest request;
-    request.run_ids = {run_id};
-    const Timing html = timed_store([&](vpgen::ResultStore& s) {
-      html_bytes =
-          vpgen::render_report(s, request, vpgen::ReportFormat::kHtml, "").document.size();
-    });
-    const Timing markdown = timed_store([&](vpgen::ResultStore& s) {
-      const vpgen::RenderedReport r =
-          vpgen::render_report(s, request, vpgen::ReportFormat::kMarkdown, "report");
-      md_bytes = r.document.size();
-      for (const vpgen::ReportFile& f : r.figures) md_bytes += f.content.size();
-    });
-    const fs::path html_file =
-        fs::path(dir) / fmt::format("vpgen_report_bench_{}.html", ::getpid());
-    const Timing write_html = timed_store([&](vpgen::ResultStore& s) {
-      vpgen::write_report(s, request, vpgen::ReportFormat::kHtml, html_file.string());
-    });
-    std::error_code ignored;
-    fs::remove(html_file, ignored);
-    timings["report_text"] = timing_json(text);
-    timings["report_json"] = timing_json(json_report);
-    timings["render_html"] = timing_json(html);
-    timings["render_markdown"] = timing_json(markdown);
-    timings["write_html"] = timing_json(write_html);
-
-    // (c) The raw limit on the same run, with the SQLite C API on the store's connection.
-    std::vector<std::int64_t> outcome_count, per_arm, patient_count;
-    const Timing scan = timed_store([&](vpgen::ResultStore& s) {
-      outcome_count =
-          raw_query(s.handle(), "SELECT count(*) FROM outcomes WHERE run_id = ?1", run_id);
-    });
-    const Timing grouped = timed_store([&](vpgen::ResultStore& s) {
-      per_arm = raw_query(s.handle(),
-                          "SELECT arm_index, count(*) FROM outcomes WHERE run_id = ?1 GROUP BY "
-                          "arm_index",
-                          run_id);
-    });
-    const Timing patients_scan = timed_store([&](vpgen::ResultStore& s) {
-      patient_count =
-          raw_query(s.handle(), "SELECT count(*) FROM patients WHERE run_id = ?1", run_id);
-    });
-    timings["sql_count_outcomes"] = timing_json(scan);
-    timings["sql_count_outcomes_by_arm"] = timing_json(grouped);
-    timings["sql_count_patients"] = timing_json(patients_scan);
-    out["timings"] = timings;
-    json by_arm = json::object();
-    for (std::size_t i = 0; i + 1 < per_arm.size(); i += 2)
-      by_arm[std::to_string(per_arm[i])] = per_arm[i + 1];
-    out["rows"] = {{"outcomes", outcome_count.empty() ? 0 : outcome_count[0]},
-                   {"outcomes_by_arm", by_arm},
-                   {"patients", patient_count.empty() ? 0 : patient_count[0]}};
-    out["output_bytes"] = {
-        {"text", text_bytes}, {"json", json_bytes}, {"html", html_bytes}, {"markdown", md_bytes}};
-
-    // (d) Each report over the plain outcome scan (fastest against fastest): below 1 the report
-    // costs less than reading the run's outcomes once.
-    json ratios = json::object();
-    for (const char* key : {"run_info", "build_report", "report_text", "report_json",
-                            "render_html", "render_markdown", "write_html"})
-      ratios[key] = timings[key]["min_s"].get<double>() / scan.min_s;
-    out["over_sql_count_outcomes"] = ratios;
-    rusage self{};
-    ::getrusage(RUSAGE_SELF, &self);
-    out["report_process_peak_rss_mib"] = mib(self.ru_maxrss);
-    opened.reset();
-    if (temporary) remove_db(db);
-    fmt::print("{}\n", out.dump(2));
-    return 0;
+    return run(options);
   } catch (const vpgen::InputError& e) {
     fmt::print(stderr, "vpgen_report_bench: error: {}\n", e.what());
     return 2;

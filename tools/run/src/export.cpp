@@ -3,41 +3,12 @@
 #include "vpgen/population/error.hpp"
 
 #include <fmt/format.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 
 namespace vpgen {
 
 namespace {
-
-// Primary-key order of each exported table or view.
-std::string_view order_of(std::string_view table) {
-  if (table == "runs") return "run_id";
-  if (table == "arms" || table == "arm_summary") return "arm_index";
-  if (table == "patients") return "patient_index";
-  if (table == "outcomes") return "patient_index, arm_index";
-  if (table == "subgroup_counts")
-    return "arm_index, cancer_type, tmb_band, pdl1_band, hot, memory_band, line_of_therapy";
-  if (table == "survival_counts") return "arm_index, endpoint, time_months";
-  return "patient_index, arm_index, seq";  // events
-}
-
-// A statement that finalizes itself.
-class Statement {
- public:
-  Statement(sqlite3* db, const std::string& sql) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
-      throw Error(fmt::format("export: {}", sqlite3_errmsg(db)));
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  sqlite3_stmt* get() const { return stmt_; }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 // Shortest round-trip text of a REAL; always with a decimal point or exponent.
 std::string real_text(double value) {
@@ -125,49 +96,38 @@ std::uint64_t export_table(ResultStore& store, std::int64_t run_id, std::string_
   if (format != "csv" && format != "jsonl")
     throw InputError(fmt::format("--format {}: not one of csv, jsonl", format));
   store.run_info(run_id);  // InputError if the file holds no such run
-  Statement select(store.handle(), fmt::format("SELECT * FROM {} WHERE run_id = ?1 ORDER BY {}",
-                                               table, order_of(table)));
-  sqlite3_bind_int64(select.get(), 1, run_id);
-  const int columns = sqlite3_column_count(select.get());
+  sql::Statement select = store.run_rows(run_id, table);
+  const int columns = select.column_count();
   std::vector<std::string> names;
-  for (int c = 0; c < columns; ++c) names.emplace_back(sqlite3_column_name(select.get(), c));
+  for (int c = 0; c < columns; ++c) names.emplace_back(select.column_name(c));
   if (format == "csv") {
     for (int c = 0; c < columns; ++c) out << (c ? "," : "") << csv_field(names[c]);
     out << "\r\n";
   }
   std::uint64_t rows = 0;
   std::string line;
-  for (;;) {
-    const int step = sqlite3_step(select.get());
-    if (step == SQLITE_DONE) break;
-    if (step != SQLITE_ROW) throw Error(fmt::format("export: {}", sqlite3_errmsg(store.handle())));
+  while (select.step()) {
     ++rows;
     if (format == "csv") {
       line.clear();
       for (int c = 0; c < columns; ++c) {
         if (c) line += ',';
-        switch (sqlite3_column_type(select.get(), c)) {
-          case SQLITE_NULL: break;
-          case SQLITE_INTEGER: line += std::to_string(sqlite3_column_int64(select.get(), c)); break;
-          case SQLITE_FLOAT: line += real_text(sqlite3_column_double(select.get(), c)); break;
-          default:
-            line += csv_field(std::string_view(
-                reinterpret_cast<const char*>(sqlite3_column_text(select.get(), c)),
-                static_cast<std::size_t>(sqlite3_column_bytes(select.get(), c))));
+        switch (select.column_type(c)) {
+          case sql::ValueType::kNull: break;
+          case sql::ValueType::kInteger: line += std::to_string(select.column_int64(c)); break;
+          case sql::ValueType::kReal: line += real_text(select.column_real(c)); break;
+          default: line += csv_field(select.column_text(c));
         }
       }
       out << line << "\r\n";
     } else {
       nlohmann::ordered_json object;
       for (int c = 0; c < columns; ++c) {
-        switch (sqlite3_column_type(select.get(), c)) {
-          case SQLITE_NULL: object[names[c]] = nullptr; break;
-          case SQLITE_INTEGER: object[names[c]] = sqlite3_column_int64(select.get(), c); break;
-          case SQLITE_FLOAT: object[names[c]] = sqlite3_column_double(select.get(), c); break;
-          default:
-            object[names[c]] = std::string(
-                reinterpret_cast<const char*>(sqlite3_column_text(select.get(), c)),
-                static_cast<std::size_t>(sqlite3_column_bytes(select.get(), c)));
+        switch (select.column_type(c)) {
+          case sql::ValueType::kNull: object[names[c]] = nullptr; break;
+          case sql::ValueType::kInteger: object[names[c]] = select.column_int64(c); break;
+          case sql::ValueType::kReal: object[names[c]] = select.column_real(c); break;
+          default: object[names[c]] = std::string(select.column_text(c));
         }
       }
       out << object.dump() << '\n';

@@ -1,34 +1,37 @@
 // The results database: one SQLite file holds many runs (schema in docs/SCHEMA.md). ResultStore
-// owns one connection; it is not thread-safe — use one per thread. RunWriter is the engine's
-// OutcomeSink: one transaction per block, prepared statements reused, WAL journal.
+// owns one connection and offers typed reads and writes, so no SQL leaves storage; it is not
+// thread-safe — use one per thread. RunWriter is the engine's OutcomeSink: one transaction per
+// block, prepared statements reused, WAL journal.
 #pragma once
 
 #include "vpgen/engine/course_params.hpp"
 #include "vpgen/engine/outcome.hpp"
 #include "vpgen/engine/sink.hpp"
+#include "vpgen/population/patient.hpp"
+#include "vpgen/storage/database.hpp"
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-struct sqlite3;
 
 namespace vpgen {
 
 inline constexpr int kSchemaVersion = 5;
 
-// The SQL that creates schema version kSchemaVersion (tables, view) on a new file; docs/SCHEMA.md
-// describes it. For tools that need the same tables (e.g. a benchmark of raw inserts).
+// The SQL that creates schema version kSchemaVersion (tables, views) on a new file; docs/SCHEMA.md
+// describes it.
 std::string_view schema_sql();
 
-// The readable label stored in events.detail for an event of `kind` with `code` ("grade 3", "CR",
-// "progression", "line 2"), or empty where the kind's code carries no label or is out of its range
-// (stored as NULL). Thread-safe; the view points to static storage.
-std::string_view event_detail(EventKind kind, int code);
+// The tables and views whose rows of one run ResultStore::run_rows serves (`vpgen export`).
+inline constexpr std::array<std::string_view, 8> kRunTables = {
+    "runs",   "arms",        "patients",        "outcomes",
+    "events", "arm_summary", "subgroup_counts", "survival_counts"};
 
 // Provenance recorded in `runs` when a run starts.
 struct RunProvenance {
@@ -112,6 +115,30 @@ struct StoredPatient {
   PatientResult result;   // patient, outcomes (arm order), events (arm, then time order)
 };
 
+// Patients and responders (confirmed CR + PR) of one arm in one level of one subgroup dimension.
+struct SubgroupResponses {
+  std::uint32_t arm_index = 0;
+  std::string level;                 // e.g. "melanoma", "10-<20", ">=50", "1" (hot)
+  std::uint64_t n = 0;
+  std::uint64_t responders = 0;
+};
+
+// The subgroup dimensions of subgroup_counts that the report's forest plot draws.
+enum class SubgroupDimension : std::uint8_t { kCancerType, kTmbBand, kPdl1Band, kHot };
+
+// One stored outcome with its patient's index and cancer type.
+struct ArmOutcome {
+  std::uint64_t patient_index = 0;
+  CancerType cancer_type = CancerType::kMelanoma;
+  Outcome outcome;
+};
+
+// One stored event with its patient's index.
+struct PatientEvent {
+  std::uint64_t patient_index = 0;
+  CourseEvent event;
+};
+
 // One sample size of a stored trial design (`vpgen size`): operating characteristics estimated
 // from `replicates` simulated trials. NaN is stored as NULL (a figure the analysis has none of,
 // e.g. PET outside Simon designs or the type I error of a calculator).
@@ -147,6 +174,14 @@ struct DesignRecord {
   double wall_seconds = 0.0;
 };
 
+// A stored `vpgen size` design with its points in order of n_total.
+struct StoredDesign {
+  std::int64_t design_id = 0;
+  DesignRecord record;               // result_json and design_text included
+  std::string created_at;
+  std::vector<DesignPointRecord> points;
+};
+
 class ResultStore {
  public:
   enum class Access { kReadWrite, kReadOnly };
@@ -177,16 +212,41 @@ class ResultStore {
   // Throws InputError if the patient is not stored in that run.
   StoredPatient patient(std::int64_t run_id, std::uint64_t patient_index);
 
+  // Patients and responders per level of `dimension` and arm, from subgroup_counts: levels in
+  // their natural order (cancer types alphabetically, bands from low to high, hot before cold),
+  // arms in index order within each level.
+  std::vector<SubgroupResponses> subgroup_responses(std::int64_t run_id,
+                                                    SubgroupDimension dimension);
+  // The outcomes of the first `limit` patients of an arm by patient index: a key-range read that
+  // costs the same in any cohort size.
+  std::vector<ArmOutcome> first_outcomes(std::int64_t run_id, std::uint32_t arm_index,
+                                         std::uint64_t limit);
+  // The events of `kinds` of patients [0, patient_index_end) under an arm, in patient and then
+  // time order (runs with store_events = 1; none otherwise).
+  std::vector<PatientEvent> events(std::int64_t run_id, std::uint32_t arm_index,
+                                   std::uint64_t patient_index_end,
+                                   std::span<const EventKind> kinds);
+  // The rows of run `run_id` in `table` (one of kRunTables) in primary-key order, every column, as
+  // a statement to step through. REQUIRES: the store outlives the statement. Throws InputError
+  // for another table name.
+  sql::Statement run_rows(std::int64_t run_id, std::string_view table);
+  // A digest of the run's stored content: every row of patients, outcomes, events and the derived
+  // counts, in key order, every value with its type; run ids, timestamps, threads and host
+  // details are left out, so two runs with the same content have the same digest.
+  std::uint64_t run_digest(std::int64_t run_id);
+
   // Stores a design and its points in one transaction and returns its design_id. Throws
   // InputError if a point's n_total repeats or is negative, or result_json is not valid JSON.
   std::int64_t record_design(const DesignRecord& design,
                              const std::vector<DesignPointRecord>& points);
-
-  sqlite3* handle() { return db_; }   // for tests and tools that run their own SQL
+  std::vector<std::int64_t> design_ids();
+  // Throws InputError if the file has no such design.
+  StoredDesign design(std::int64_t design_id);
 
  private:
   friend class RunWriter;
-  sqlite3* db_ = nullptr;
+  friend struct StoreAccess;  // storage/src
+  sql::Database db_;
 };
 
 // Writes the blocks of one run. One transaction per block: a block is stored whole or not at all.

@@ -1,9 +1,10 @@
 // What the rendered report (report_html) reads from a results database beyond build_report: the
 // Kaplan-Meier curves with their bands and numbers at risk (from survival_counts), ORR by subgroup
 // (subgroup_counts), a deterministic sample of the first patients of an arm for the waterfall and
-// swimmer plots (a key-range read of outcomes and events), and stored trial designs. Every read
-// costs the same on 2,000 patients as on 10 million: nothing loads the cohort. Functions over a
-// ResultStore the caller owns; not thread-safe beyond ResultStore's own rules.
+// swimmer plots (a key-range read of outcomes and events), and stored trial designs, all through
+// ResultStore's typed reads. Every read costs the same on 2,000 patients as on 10 million: nothing
+// loads the cohort. Functions over a ResultStore the caller owns; not thread-safe beyond
+// ResultStore's own rules.
 #pragma once
 
 #include "vpgen/engine/outcome.hpp"
@@ -40,18 +41,8 @@ struct KmCurve {
 KmCurve read_km_curve(ResultStore& store, std::int64_t run_id, std::uint32_t arm_index,
                       SurvivalEndpoint endpoint, double level);
 
-// Patients and responders (confirmed CR + PR) of one arm in one level of one subgroup dimension.
-struct SubgroupResponses {
-  std::uint32_t arm_index = 0;
-  std::string level;                 // e.g. "melanoma", "10-<20", ">=50", "1" (hot)
-  std::uint64_t n = 0;
-  std::uint64_t responders = 0;
-};
-
-// The dimensions of the forest plot, as columns of subgroup_counts.
-enum class SubgroupDimension : std::uint8_t { kCancerType, kTmbBand, kPdl1Band, kHot };
-
-// Levels in their natural order (cancer types alphabetically, bands from low to high, hot before
+// Patients and responders by level of one dimension of the forest plot (SubgroupResponses and
+// SubgroupDimension: result_store.hpp). Levels in their natural order (cancer types alphabetically, bands from low to high, hot before
 // cold), arms in index order within each level.
 std::vector<SubgroupResponses> read_subgroup_responses(ResultStore& store, std::int64_t run_id,
                                                        SubgroupDimension dimension);
@@ -101,14 +92,7 @@ std::vector<CourseMarker> read_course_events(ResultStore& store, std::int64_t ru
 // and the start of the next line.
 std::vector<CourseMarker> markers_from_outcome(const SampledCourse& course);
 
-// A stored `vpgen size` design with its points in order of n_total.
-struct StoredDesign {
-  std::int64_t design_id = 0;
-  DesignRecord record;               // result_json and design_text included
-  std::string created_at;
-  std::vector<DesignPointRecord> points;
-};
-
+// Stored `vpgen size` designs (StoredDesign: result_store.hpp).
 std::vector<std::int64_t> list_design_ids(ResultStore& store);
 // Throws InputError if the file has no such design.
 StoredDesign read_design(ResultStore& store, std::int64_t design_id);

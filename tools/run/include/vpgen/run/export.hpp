@@ -17,9 +17,7 @@
 namespace vpgen {
 
 // The tables and views `vpgen export` serves, each filtered by run_id.
-inline constexpr std::array<std::string_view, 8> kExportTables = {
-    "runs",   "arms",        "patients",        "outcomes",
-    "events", "arm_summary", "subgroup_counts", "survival_counts"};
+inline constexpr const std::array<std::string_view, 8>& kExportTables = kRunTables;
 
 // One line per run: id, status, scenario, seed, patients stored/requested, threads, started, wall
 // time, commit.

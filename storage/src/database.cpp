@@ -1,0 +1,246 @@
+// The public SQL API over SQLite's C API (vpgen/storage/database.hpp); the store's own code uses it
+// too, so there is one statement wrapper in the program.
+#include "vpgen/storage/database.hpp"
+
+#include "sqlite_internal.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "vpgen/population/error.hpp"
+
+namespace vpgen::sql {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+}  // namespace
+
+void throw_error(int rc, std::string_view operation, std::string_view detail) {
+  const int primary = rc & 0xff;
+  std::string message = fmt::format("sqlite error {} ({}) {}: {}", primary, sqlite3_errstr(primary),
+                                    operation, detail);
+  if (rc != primary) message += fmt::format(" [extended code {}]", rc);
+  throw StorageError(message);
+}
+
+void throw_error(sqlite3* db, int rc, std::string_view operation) {
+  throw_error(rc, operation, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database
+
+Database::Database(const std::string& path, OpenMode mode) {
+  int flags = SQLITE_OPEN_READWRITE;
+  if (mode == OpenMode::kReadOnly) flags = SQLITE_OPEN_READONLY;
+  if (mode == OpenMode::kCreate) flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  // NOMUTEX: a connection is used by one thread at a time, so SQLite's per-call mutex is waste.
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                      nullptr);
+  if (rc != SQLITE_OK) {
+    // SQLite allocates a connection even when the open fails; it carries the message.
+    const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw_error(rc, fmt::format("opening {}", path), detail);
+  }
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+}
+
+// close_v2 defers the close until the last statement is finalized, so the destruction order of a
+// database and the statements prepared on it cannot leak or crash.
+Database::~Database() { sqlite3_close_v2(db_); }
+
+void Database::execute(std::string_view sql, std::string_view operation) {
+  const std::string text(sql);  // sqlite3_exec needs a terminated string
+  char* raw_message = nullptr;
+  const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &raw_message);
+  if (rc != SQLITE_OK) {
+    const std::string detail = raw_message != nullptr ? raw_message : sqlite3_errstr(rc);
+    sqlite3_free(raw_message);
+    throw_error(rc, operation, detail);
+  }
+}
+
+std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
+
+std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+
+bool Database::autocommit() const { return sqlite3_get_autocommit(db_) != 0; }
+
+std::string Database::filename() const {
+  const char* file = sqlite3_db_filename(db_, "main");
+  return file != nullptr ? std::string(file) : std::string();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statement
+
+Statement::Statement(Database& db, std::string_view sql, const char* operation, bool persistent)
+    : db_(db.db_), operation_(operation) {
+  const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0U;
+  const char* tail = nullptr;
+  const int rc =
+      sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), flags, &stmt_, &tail);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt_);
+    stmt_ = nullptr;
+    throw_error(db_, rc, fmt::format("preparing the statement for {}", operation));
+  }
+  // SQLite prepares the first statement only; a second one would silently never run.
+  const std::string_view rest = sql.substr(static_cast<std::size_t>(tail - sql.data()));
+  if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+    sqlite3_finalize(stmt_);
+    stmt_ = nullptr;
+    throw_error(SQLITE_MISUSE, fmt::format("preparing the statement for {}", operation),
+                "more than one SQL statement");
+  }
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }  // finalize(nullptr) is a harmless no-op
+
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), operation_(other.operation_) {}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    sqlite3_finalize(stmt_);
+    db_ = other.db_;
+    stmt_ = std::exchange(other.stmt_, nullptr);
+    operation_ = other.operation_;
+  }
+  return *this;
+}
+
+namespace {
+
+void check_bind(sqlite3* db, int rc, const char* operation) {
+  if (rc != SQLITE_OK) [[unlikely]]
+    throw_error(db, rc, fmt::format("binding a parameter for {}", operation));
+}
+
+}  // namespace
+
+void Statement::bind_int64(int index, std::int64_t value) {
+  check_bind(db_, sqlite3_bind_int64(stmt_, index, value), operation_);
+}
+
+void Statement::bind_bool(int index, bool value) {
+  check_bind(db_, sqlite3_bind_int(stmt_, index, value ? 1 : 0), operation_);
+}
+
+void Statement::bind_real(int index, double value) {
+  check_bind(db_,
+             std::isnan(value) ? sqlite3_bind_null(stmt_, index)
+                               : sqlite3_bind_double(stmt_, index, value),
+             operation_);
+}
+
+void Statement::bind_null(int index) { check_bind(db_, sqlite3_bind_null(stmt_, index), operation_); }
+
+void Statement::bind_static_text(int index, std::string_view value) {
+  check_bind(db_,
+             sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                               SQLITE_STATIC),
+             operation_);
+}
+
+void Statement::bind_text(int index, std::string_view value) {
+  check_bind(db_,
+             sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
+                                 SQLITE_UTF8),
+             operation_);
+}
+
+bool Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(stmt_);
+    return false;
+  }
+  fail(rc);
+}
+
+void Statement::execute() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) [[likely]] {
+    sqlite3_reset(stmt_);
+    return;
+  }
+  fail(rc);
+}
+
+void Statement::reset() { sqlite3_reset(stmt_); }
+
+void Statement::fail(int rc) {
+  // The message must be read before the reset, which may replace it.
+  const std::string detail = sqlite3_errmsg(db_);
+  sqlite3_reset(stmt_);
+  throw_error(rc, operation_, detail);
+}
+
+int Statement::column_count() const { return sqlite3_column_count(stmt_); }
+
+std::string_view Statement::column_name(int column) const {
+  const char* name = sqlite3_column_name(stmt_, column);
+  return name != nullptr ? std::string_view(name) : std::string_view();
+}
+
+ValueType Statement::column_type(int column) const {
+  switch (sqlite3_column_type(stmt_, column)) {
+    case SQLITE_INTEGER: return ValueType::kInteger;
+    case SQLITE_FLOAT: return ValueType::kReal;
+    case SQLITE_TEXT: return ValueType::kText;
+    case SQLITE_BLOB: return ValueType::kBlob;
+    default: return ValueType::kNull;
+  }
+}
+
+std::int64_t Statement::column_int64(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
+
+double Statement::column_real(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL
+             ? std::numeric_limits<double>::quiet_NaN()
+             : sqlite3_column_double(stmt_, column);
+}
+
+std::string_view Statement::column_text(int column) const {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  if (text == nullptr) return {};
+  return {text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transaction
+
+Transaction::Transaction(Database& db) : db_(db) { db.execute("BEGIN IMMEDIATE", "beginning"); }
+
+Transaction::Transaction(Database& db, Statement& begin) : db_(db) { begin.execute(); }
+
+Transaction::~Transaction() {
+  sqlite3* db = Internal::handle(db_);
+  if (!committed_ && sqlite3_get_autocommit(db) == 0)
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void Transaction::commit() {
+  db_.execute("COMMIT", "committing");
+  committed_ = true;
+}
+
+void Transaction::commit(Statement& commit) {
+  commit.execute();
+  committed_ = true;
+}
+
+}  // namespace vpgen::sql

@@ -1,0 +1,260 @@
+// Opening a results file: a new file gets the schema, a file of schema version 2 to 4 is migrated
+// in place (one transaction), any other is checked and refused with a reason. Migrations fill what
+// a newer version adds from the stored rows, so nothing is simulated again.
+#include "store_internal.hpp"
+
+#include "sqlite_internal.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "vpgen/population/error.hpp"
+#include "vpgen/storage/result_store.hpp"
+
+namespace vpgen {
+namespace {
+
+using sql::Statement;
+using sql::Transaction;
+
+constexpr int kBusyTimeoutMs = 5000;
+
+// subgroup_counts computed from the stored rows: the version-4 migration fills the table with
+// it. The bands' boundaries are the writer's (tmb_band and the others in writer.cpp): the same
+// doubles compared the same way.
+constexpr std::string_view kSubgroupCountsFromRowsSql = R"sql(
+SELECT o.run_id, o.arm_index, p.cancer_type,
+       CASE WHEN p.tmb_mut_per_mb < 5 THEN '<5' WHEN p.tmb_mut_per_mb < 10 THEN '5-<10'
+            WHEN p.tmb_mut_per_mb < 20 THEN '10-<20' ELSE '>=20' END AS tmb_band,
+       CASE WHEN p.pdl1_tps_percent < 1 THEN '<1' WHEN p.pdl1_tps_percent < 50 THEN '1-49'
+            ELSE '>=50' END AS pdl1_band,
+       p.hot,
+       CASE WHEN p.memory_capacity < 1.0 / 3 THEN 'low' WHEN p.memory_capacity < 2.0 / 3
+            THEN 'middle' ELSE 'high' END AS memory_band,
+       p.line_of_therapy,
+       COUNT(*),
+       COUNT(*) FILTER (WHERE o.best_response = 'CR'),
+       COUNT(*) FILTER (WHERE o.best_response = 'PR'),
+       COUNT(*) FILTER (WHERE o.best_response = 'SD'),
+       COUNT(*) FILTER (WHERE o.best_response = 'PD'),
+       COUNT(*) FILTER (WHERE o.best_response = 'NE'),
+       COUNT(*) FILTER (WHERE o.best_response_unconfirmed = 'CR'),
+       COUNT(*) FILTER (WHERE o.best_response_unconfirmed = 'PR'),
+       COUNT(*) FILTER (WHERE o.best_response_irecist = 'CR'),
+       COUNT(*) FILTER (WHERE o.best_response_irecist = 'PR'),
+       COUNT(*) FILTER (WHERE o.durable_cr = 1),
+       COUNT(*) FILTER (WHERE o.worst_irae_grade >= 1),
+       COUNT(*) FILTER (WHERE o.worst_irae_grade >= 3),
+       COUNT(*) FILTER (WHERE o.worst_ae_grade >= 3),
+       COUNT(*) FILTER (WHERE o.os_event = 1),
+       COUNT(*) FILTER (WHERE o.pfs_event = 1),
+       COUNT(*) FILTER (WHERE o.beyond_progression = 1),
+       COUNT(*) FILTER (WHERE o.pseudo_progression = 1),
+       COUNT(*) FILTER (WHERE o.pseudo_progression = 1 AND o.best_response = 'PD'),
+       COUNT(*) FILTER (WHERE o.next_line_months IS NOT NULL),
+       COUNT(*) FILTER (WHERE o.eradicated = 1),
+       SUM(o.treatment_holds),
+       SUM(o.treatment_holds * o.treatment_holds)
+FROM outcomes AS o
+JOIN patients AS p ON p.run_id = o.run_id AND p.patient_index = o.patient_index
+GROUP BY o.run_id, o.arm_index, p.cancer_type, tmb_band, pdl1_band, p.hot, memory_band,
+         p.line_of_therapy
+)sql";
+
+struct SchemaState {
+  std::int64_t application_id = 0;
+  std::int64_t user_version = 0;
+  std::int64_t objects = 0;  // tables, indexes, views, triggers
+
+  bool empty() const { return application_id == 0 && user_version == 0 && objects == 0; }
+  bool migratable() const {
+    return application_id == kApplicationId && user_version >= kOldestMigratedVersion &&
+           user_version < kSchemaVersion;
+  }
+};
+
+SchemaState read_schema_state(sql::Database& db) {
+  Statement query(db,
+                  "SELECT (SELECT application_id FROM pragma_application_id),"
+                  " (SELECT user_version FROM pragma_user_version),"
+                  " (SELECT COUNT(*) FROM sqlite_schema)",
+                  "reading the schema version");
+  SchemaState state;
+  if (query.step()) {
+    state.application_id = query.column_int64(0);
+    state.user_version = query.column_int64(1);
+    state.objects = query.column_int64(2);
+  }
+  return state;
+}
+
+// Why an existing file is not a complete vpgen schema of this version, or nullopt if it is.
+std::optional<std::string> refusal(sql::Database& db, const SchemaState& state,
+                                   const std::string& path) {
+  if (state.application_id != kApplicationId)
+    return fmt::format(
+        "{} is not a vpgen results database (SQLite application_id {:#x}, user_version {}, {} "
+        "schema objects; vpgen files have application_id {:#x}); refusing to use it",
+        path, state.application_id, state.user_version, state.objects, kApplicationId);
+  // Files older than version 2 are not migrated: they lack columns (for version 1: iRECIST,
+  // adverse events, holds, next lines) that no conversion could fill in without simulating again.
+  if (state.user_version < kSchemaVersion)
+    return fmt::format(
+        "{} was written by schema version {}; this vpgen reads version {} and does not convert "
+        "older files (they lack columns that only a new simulation can fill): simulate again "
+        "into a new file (runs.scenario_text and runs.seed of the old file hold each run's "
+        "inputs), or read the old file with the vpgen release that wrote it",
+        path, state.user_version, kSchemaVersion);
+  if (state.user_version != kSchemaVersion)
+    return fmt::format(
+        "{} was written by schema version {}; this vpgen reads version {}: use a newer vpgen",
+        path, state.user_version, kSchemaVersion);
+  Statement query(db, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2",
+                  "checking the schema objects");
+  for (const SchemaObject& object : kSchemaObjects) {
+    query.bind_static_text(1, object.type);
+    query.bind_static_text(2, object.name);
+    if (!query.step())
+      return fmt::format("{} is marked as vpgen schema version {} but has no {} '{}'; it is damaged",
+                         path, kSchemaVersion, object.type, object.name);
+    query.reset();
+  }
+  return std::nullopt;
+}
+
+// Switching the journal mode needs a moment with no other connection in a transaction, and SQLite
+// does not wait for that through the busy handler: while another process creates the schema or
+// writes a block, the switch fails with SQLITE_BUSY/LOCKED at once. It is retried for the busy
+// timeout; a file that stays busy is refused with a message that says so.
+void set_wal(sql::Database& db, const std::string& path) {
+  // An in-memory database has no WAL; it keeps its "memory" journal.
+  if (db.filename().empty()) return;
+  sqlite3* raw = sql::Internal::handle(db);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (;;) {
+    const int rc = sqlite3_exec(raw, "PRAGMA journal_mode = WAL", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) return;
+    const int primary = rc & 0xff;
+    if (primary != SQLITE_BUSY && primary != SQLITE_LOCKED)
+      sql::throw_error(raw, rc, "switching to the WAL journal");
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw StorageError(fmt::format(
+          "{} is busy: another process kept it locked for {} s (another vpgen writing to it?); "
+          "nothing was written, try again when that process has finished",
+          path, kBusyTimeoutMs / 1000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// From version 2 or 3: the views are replaced, the version-4 tables created, and subgroup_counts
+// and survival_time_counts filled from the stored rows (one pass over the outcomes each).
+void migrate_to_v4(sql::Database& db) {
+  for (const std::string_view view : {"arm_summary", "responder_fractions", "survival_input",
+                                      "survival_counts", "kaplan_meier", "adsl", "adrs", "adtte",
+                                      "adae"})
+    db.execute(fmt::format("DROP VIEW IF EXISTS {};", view),
+               "migrating the schema: replacing the views");
+  db.execute(tables_v4_sql(), "migrating the schema: adding tables");
+  db.execute(fmt::format("INSERT INTO subgroup_counts {}", kSubgroupCountsFromRowsSql),
+             "migrating the schema: counting the stored outcomes by subgroup");
+  db.execute(views_sql(), "migrating the schema: adding views");
+  db.execute("INSERT INTO survival_time_counts SELECT run_id, arm_index, time_months,"
+             " SUM(CASE WHEN endpoint = 'OS' THEN event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'OS' THEN 1 - event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'PFS' THEN event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'PFS' THEN 1 - event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'PFS_IRECIST' THEN event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'PFS_IRECIST' THEN 1 - event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'DOR' THEN event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'DOR' THEN 1 - event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'PFS2' THEN event ELSE 0 END),"
+             " SUM(CASE WHEN endpoint = 'PFS2' THEN 1 - event ELSE 0 END)"
+             " FROM survival_input GROUP BY run_id, arm_index, time_months",
+             "migrating the schema: counting the stored survival times");
+}
+
+// Adds the version-5 columns of `runs` (those not there yet: a column could exist in a file that
+// was hand-edited) and fills them from the stored rows (every run of an older file covers
+// patients 0 .. patients_requested - 1, as one shard); creates run_parts.
+void migrate_runs_to_v5(sql::Database& db) {
+  for (const RunsColumn& column : kRunsV5Columns) {
+    Statement has(db, "SELECT 1 FROM pragma_table_info('runs') WHERE name = ?1",
+                  "migrating the schema: reading the columns of runs");
+    has.bind_static_text(1, column.name);
+    if (has.step()) continue;
+    db.execute(add_runs_column_sql(column), "migrating the schema: adding a column to runs");
+  }
+  db.execute("UPDATE runs SET first_patient = 0, end_patient = patients_requested,"
+             " shard_index = 0, shard_count = 1,"
+             " patients_stored = (SELECT COUNT(*) FROM patients AS p"
+             "  WHERE p.run_id = runs.run_id),"
+             " candidates_screened = (SELECT COALESCE(SUM(p.candidates_screened), 0)"
+             "  FROM patients AS p WHERE p.run_id = runs.run_id);",
+             "migrating the schema: counting each run's stored patients");
+  db.execute(tables_v5_sql(), "migrating the schema: adding run_parts");
+}
+
+// Versions 2 to 4 are migrated in place, in one transaction (a failure leaves the file as it
+// was). runs.schema_version keeps the version that wrote each run. Returns the state after.
+SchemaState migrate(sql::Database& db) {
+  Statement begin(db, "BEGIN IMMEDIATE", "migrating the schema");
+  Statement commit(db, "COMMIT", "committing the migrated schema");
+  Transaction transaction(db, begin);
+  SchemaState state = read_schema_state(db);
+  if (!state.migratable()) return state;  // another process migrated it meanwhile
+  if (state.user_version < 4) migrate_to_v4(db);
+  migrate_runs_to_v5(db);
+  db.execute(fmt::format("PRAGMA user_version = {};", kSchemaVersion),
+             "migrating the schema: setting the version");
+  transaction.commit(commit);
+  return read_schema_state(db);
+}
+
+// Creates the schema in an empty file; false if another process created one meanwhile.
+bool create_schema(sql::Database& db, const std::string& path) {
+  set_wal(db, path);
+  Statement begin(db, "BEGIN IMMEDIATE", "creating the schema");
+  Statement commit(db, "COMMIT", "committing the new schema");
+  Transaction transaction(db, begin);
+  // Another process may have created the schema between the first look and the write lock.
+  if (!read_schema_state(db).empty()) return false;
+  db.execute(schema_sql(), "creating the schema");
+  db.execute(fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {};", kApplicationId,
+                         kSchemaVersion),
+             "setting the schema version");
+  transaction.commit(commit);
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> open_schema(sql::Database& db, const std::string& path,
+                                       bool read_only) {
+  SchemaState state = read_schema_state(db);
+  if (read_only) {
+    if (state.empty()) return fmt::format("{} is empty: not a vpgen results database", path);
+    if (state.migratable())
+      return fmt::format("{} is schema version {}; open it once with this vpgen (e.g. "
+                         "`vpgen runs --db {}`) to migrate it to version {}",
+                         path, state.user_version, path, kSchemaVersion);
+    return refusal(db, state, path);
+  }
+  if (state.empty()) {
+    if (create_schema(db, path)) return std::nullopt;
+    state = read_schema_state(db);
+  }
+  if (state.migratable()) state = migrate(db);
+  // Checked before anything is written, so a foreign file is never modified.
+  std::optional<std::string> why = refusal(db, state, path);
+  if (!why) set_wal(db, path);
+  return why;
+}
+
+}  // namespace vpgen
