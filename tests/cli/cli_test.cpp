@@ -387,7 +387,8 @@ TEST_CASE("the analysis views agree with the tables they are built on") {
   sqlite3_close(h);
 }
 
-TEST_CASE("R's survival package reads adtte and finds vpgen's medians" * doctest::test_suite("cli external slow")) {
+TEST_CASE("R's survival package reads adtte and finds vpgen's medians" *
+          doctest::test_suite("cli external slow")) {
   if (std::system("command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(survival);"
                   " library(RSQLite)' >/dev/null 2>&1") != 0) {
     vpgen::testing::skip_test("Rscript with the survival and RSQLite packages is not installed "
@@ -430,7 +431,8 @@ TEST_CASE("R's survival package reads adtte and finds vpgen's medians" * doctest
   CHECK(compared == 9);  // OS and PFS of three arms, and OS again from survival_counts
 }
 
-TEST_CASE("two simulate processes on one new file both finish, serialised, with the content of solo runs" * doctest::test_suite("cli slow")) {
+TEST_CASE("two simulate processes on one new file both finish, serialised, with the content of solo runs" *
+          doctest::test_suite("cli slow")) {
   const fs::path scenario = write_scenario("concurrent.toml", scenario_text());
   const fs::path shared = temp_dir() / "shared.db";
   const fs::path solo = temp_dir() / "solo.db";
@@ -474,7 +476,8 @@ TEST_CASE("two simulate processes on one new file both finish, serialised, with 
   sqlite3_close(alone);
 }
 
-TEST_CASE("a reader during a run sees whole blocks only: every stored patient has every arm" * doctest::test_suite("cli slow")) {
+TEST_CASE("a reader during a run sees whole blocks only: every stored patient has every arm" *
+          doctest::test_suite("cli slow")) {
   const fs::path scenario = write_scenario("reader.toml", scenario_text());
   const fs::path db = temp_dir() / "reader.db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
@@ -533,7 +536,8 @@ TEST_CASE("a reader during a run sees whole blocks only: every stored patient ha
   CHECK(during > 0);
 }
 
-TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run" * doctest::test_suite("cli slow")) {
+TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run" *
+          doctest::test_suite("cli slow")) {
   const fs::path scenario = write_scenario("resume.toml", scenario_text());
   const fs::path reference = temp_dir() / "uninterrupted.db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(reference.string() + suffix);
@@ -740,7 +744,8 @@ TEST_CASE("vpgen batch runs a nightly file through the binary: 0 when it ran, 2 
   CHECK_FALSE(fs::exists(none));
 }
 
-TEST_CASE("no test name holds a semicolon, which ctest would split into names that run nothing" * doctest::test_suite("unit")) {
+TEST_CASE("no test name holds a semicolon, which ctest would split into names that run nothing" *
+          doctest::test_suite("unit")) {
   // doctest_discover_tests hands each name to CMake, where ';' separates list items: a name with
   // one became two ctest tests whose filters matched no test case, so they passed without running.
   int files = 0;

@@ -76,7 +76,8 @@ int count_of(const std::string& text, const std::string& needle) {
 
 }  // namespace
 
-TEST_CASE("vpgen size under mpirun at 1, 2 and 3 ranks prints the one-process JSON byte for byte" * doctest::test_suite("cli external")) {
+TEST_CASE("vpgen size under mpirun at 1, 2 and 3 ranks prints the one-process JSON byte for byte" *
+          doctest::test_suite("cli external")) {
   std::string why_not;
   const std::string mpirun = find_mpirun(why_not);
   if (mpirun.empty()) {
@@ -102,7 +103,8 @@ TEST_CASE("vpgen size under mpirun at 1, 2 and 3 ranks prints the one-process JS
   }
 }
 
-TEST_CASE("a bad design under mpirun ends every rank with one message and exit code 2" * doctest::test_suite("cli external")) {
+TEST_CASE("a bad design under mpirun ends every rank with one message and exit code 2" *
+          doctest::test_suite("cli external")) {
   std::string why_not;
   const std::string mpirun = find_mpirun(why_not);
   if (mpirun.empty()) {
@@ -118,7 +120,8 @@ TEST_CASE("a bad design under mpirun ends every rank with one message and exit c
   CHECK(mpi.out.empty());
 }
 
-TEST_CASE("vpgen size --mpi without a launcher runs as one rank, or refuses without MPI" * doctest::test_suite("cli")) {
+TEST_CASE("vpgen size --mpi without a launcher runs as one rank, or refuses without MPI" *
+          doctest::test_suite("cli")) {
   const fs::path design = write_design("parametric.toml", trimmed_parametric());
   const CliResult plain =
       run_command(fmt::format("{} size {} --format json", VPGEN_BINARY, design.string()));

@@ -90,7 +90,8 @@ std::string golden_summary(ResultStore& store, std::int64_t run_id, const std::s
 
 }  // namespace
 
-TEST_CASE("the stored run is identical at 1, 2 and 4 threads, any block size and reversed order" * doctest::test_suite("slow")) {
+TEST_CASE("the stored run is identical at 1, 2 and 4 threads, any block size and reversed order" *
+          doctest::test_suite("slow")) {
   ResultStore store(":memory:");
   const Simulator& simulator = default_simulator();
   const std::uint64_t n = 1500;

@@ -993,7 +993,8 @@ TEST_CASE("a validation section draws simulated against published values with in
   }
 }
 
-TEST_CASE("headless Chromium loads the HTML report without errors or requests and finds every plot" * doctest::test_suite("external slow")) {
+TEST_CASE("headless Chromium loads the HTML report without errors or requests and finds every plot" *
+          doctest::test_suite("external slow")) {
   const std::string browser = chromium();
   if (browser.empty()) {
     vpgen::testing::skip_test("no chromium binary on PATH (Debian: chromium; ./tools/setup.sh "

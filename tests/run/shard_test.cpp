@@ -192,7 +192,8 @@ TEST_CASE("merge refuses what is not one complete run, in one line with exit 2, 
             .exit_code == 0);
 }
 
-TEST_CASE("a shard killed midway is named by merge with its range, resumed, and then merges" * doctest::test_suite("cli slow")) {
+TEST_CASE("a shard killed midway is named by merge with its range, resumed, and then merges" *
+          doctest::test_suite("cli slow")) {
   constexpr std::uint64_t kPatients = 6000;
   const std::string common = fmt::format("--patients {} --seed 11 --block-size 64", kPatients);
   const fs::path first = simulate_shard("killed", kPatients, 11, 0, 2);
@@ -246,7 +247,8 @@ TEST_CASE("--shard is checked: K/N with K below N and no more shards than patien
   CHECK(many.err.find("11 shards for 10 patients") != std::string::npos);
 }
 
-TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-process run" * doctest::test_suite("cli external slow")) {
+TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-process run" *
+          doctest::test_suite("cli external slow")) {
   std::string why_not;
   const std::string mpirun = vpgen::testing::find_mpirun(temp_dir(), why_not);
   if (mpirun.empty()) {
@@ -309,7 +311,8 @@ TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-proces
   CHECK(!fs::exists(into));
 }
 
-TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same command finishes the run" * doctest::test_suite("cli external slow")) {
+TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same command finishes the run" *
+          doctest::test_suite("cli external slow")) {
   std::string why_not;
   const std::string mpirun = vpgen::testing::find_mpirun(temp_dir(), why_not);
   if (mpirun.empty()) {

@@ -303,7 +303,8 @@ TEST_CASE("patients with an irAE respond more often, under every checkpoint arm"
   }
 }
 
-TEST_CASE("an irAE before the first assessment predicts response beyond longer exposure" * doctest::test_suite("statistical slow")) {
+TEST_CASE("an irAE before the first assessment predicts response beyond longer exposure" *
+          doctest::test_suite("statistical slow")) {
   // The crude odds ratio above also holds without the model's coupling of irAE hazard to immune
   // activation: responders stay on treatment longer and accumulate irAE hazard (time-on-treatment
   // bias; with irae_activation_coupling = 0 the crude OR is still ~2.6 under anti-PD-1). A

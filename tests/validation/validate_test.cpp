@@ -562,7 +562,8 @@ TEST_CASE("the role filter evaluates only fit or only held-out targets") {
         std::string::npos);
 }
 
-TEST_CASE("vpgen validate exits 0 with a report and 2 with file:line:key on a bad mapping" * doctest::test_suite("cli")) {
+TEST_CASE("vpgen validate exits 0 with a report and 2 with file:line:key on a bad mapping" *
+          doctest::test_suite("cli")) {
   auto run = [](const std::string& args) {
     const fs::path out = temp_dir() / "stdout.txt";
     const fs::path err = temp_dir() / "stderr.txt";
