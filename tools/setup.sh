@@ -58,8 +58,8 @@ case "$mode" in
     cmake -S . -B "$asan_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
           -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DVPGEN_SANITIZE=ON -DVPGEN_WERROR=OFF
     cmake --build "$asan_dir" -j "$(nproc)" --target vpgen_tests
-    logs="$PWD/$asan_dir/sanitizer-logs"
-    rm -rf "$logs" && mkdir -p "$logs"
+    rm -rf "$asan_dir/sanitizer-logs" && mkdir -p "$asan_dir/sanitizer-logs"
+    logs="$(cd "$asan_dir/sanitizer-logs" && pwd)"
     suppressions="$PWD/tests/sanitizer/lsan.supp"
     labels=()
     [ -n "${VPGEN_SANITIZER_LABELS:-}" ] && labels=(-L "$VPGEN_SANITIZER_LABELS")
