@@ -6,7 +6,7 @@
 # `test` builds with warnings as errors, fails on any skipped test (VPGEN_NO_SKIP=1: the external
 # programs are installed, so a skip means something is broken), then builds a second tree
 # (build-asan, VPGEN_SANITIZE=ON) and runs the suite there, failing on any sanitizer report.
-# VPGEN_SANITIZER_LABELS (a ctest -L regex; empty: every test) selects the sanitizer pass.
+# VPGEN_SANITIZER_CTEST_ARGS (e.g. "-LE slow"; empty: every test) narrows the sanitizer pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,13 +61,12 @@ case "$mode" in
     rm -rf "$asan_dir/sanitizer-logs" && mkdir -p "$asan_dir/sanitizer-logs"
     logs="$(cd "$asan_dir/sanitizer-logs" && pwd)"
     suppressions="$PWD/tests/sanitizer/lsan.supp"
-    labels=()
-    [ -n "${VPGEN_SANITIZER_LABELS:-}" ] && labels=(-L "$VPGEN_SANITIZER_LABELS")
+    read -r -a selection <<< "${VPGEN_SANITIZER_CTEST_ARGS:-}"
     status=0
     ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$logs/asan" \
     LSAN_OPTIONS="suppressions=$suppressions:print_suppressions=0" \
     UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$logs/ubsan" \
-    VPGEN_NO_SKIP=1 ctest --test-dir "$asan_dir" --output-on-failure -j "$(nproc)" "${labels[@]}" \
+    VPGEN_NO_SKIP=1 ctest --test-dir "$asan_dir" --output-on-failure -j "$(nproc)" "${selection[@]}" \
       || status=$?
     if compgen -G "$logs/*" >/dev/null; then
       echo "setup: sanitizer reports:" >&2

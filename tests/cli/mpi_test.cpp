@@ -127,7 +127,8 @@ TEST_CASE("vpgen size --mpi without a launcher runs as one rank, or refuses with
       run_command(fmt::format("{} size {} --format json", VPGEN_BINARY, design.string()));
   REQUIRE(plain.exit_code == 0);
   const CliResult flagged =
-      run_command(fmt::format("{} size {} --format json --mpi", VPGEN_BINARY, design.string()));
+      run_command(fmt::format("{}{} size {} --format json --mpi", vpgen::testing::mpi_environment(),
+                              VPGEN_BINARY, design.string()));
 #ifdef VPGEN_MPIEXEC
   CHECK_MESSAGE(flagged.exit_code == 0, flagged.err);
   CHECK(flagged.out == plain.out);
