@@ -2,7 +2,11 @@
 # One-command set-up for a fresh Debian 12 machine: installs what is missing (apt-get), builds
 # vpgen, then either runs the default scenario (`run`) or the whole test suite (`test`).
 #   ./tools/setup.sh run     # -> results.db and a per-arm summary table
-#   ./tools/setup.sh test    # -> ctest over every suite
+#   ./tools/setup.sh test    # -> ctest over every suite, then again under ASan+UBSan (CI runs this)
+# `test` builds with warnings as errors, fails on any skipped test (VPGEN_NO_SKIP=1: the external
+# programs are installed, so a skip means something is broken), then builds a second tree
+# (build-asan, VPGEN_SANITIZE=ON) and runs the suite there, failing on any sanitizer report.
+# VPGEN_SANITIZER_CTEST_ARGS (e.g. "-LE slow"; empty: every test) narrows the sanitizer pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,10 +18,10 @@ packages=(g++ cmake ninja-build pkg-config git sqlite3 libsqlite3-dev libboost-d
           librandom123-dev libnlopt-cxx-dev)
 # The test suite also checks vpgen against independent software: R's survival package reading the
 # ADaM views, R rpact against `vpgen size`, and headless Chromium loading the HTML report (those
-# tests skip with a message where the program is absent; `test` installs them).
+# tests report Skipped to ctest where the program is absent; `test` installs them).
 [ "$mode" = test ] && packages+=(r-base-core r-cran-survival r-cran-rsqlite r-cran-rpact chromium)
 # MPI is optional (run needs none): `test` installs Open MPI so that the build has VPGEN_MPI on and
-# the tests run `vpgen size` under mpirun at 1, 2 and 3 ranks (skipped without it).
+# the tests run `vpgen size` and `vpgen simulate` under mpirun (skipped without it).
 [ "$mode" = test ] && packages+=(openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
@@ -32,7 +36,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 build_dir="${VPGEN_BUILD_DIR:-build}"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
+configure=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
+[ "$mode" = test ] && configure+=(-DVPGEN_WERROR=ON)
+cmake -S . -B "$build_dir" "${configure[@]}"
 cmake --build "$build_dir" -j "$(nproc)"
 
 case "$mode" in
@@ -40,6 +46,33 @@ case "$mode" in
     "$build_dir/tools/vpgen" simulate configs/default.toml --db results.db
     ;;
   test)
-    ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
+    VPGEN_NO_SKIP=1 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
+
+    # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer. Reports go to files
+    # (log_path) as well as failing the process, so a report in a child process whose exit code a
+    # test does not look at still fails CI. Warnings are errors in the Release tree only: GCC's
+    # warnings under -fsanitize include false positives.
+    asan_dir="${VPGEN_ASAN_BUILD_DIR:-build-asan}"
+    # -O1 -g1: the optimisation ASan recommends, and line tables for its stack traces, at a
+    # fraction of the compile time of -O2 -g.
+    cmake -S . -B "$asan_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DVPGEN_SANITIZE=ON -DVPGEN_WERROR=OFF
+    cmake --build "$asan_dir" -j "$(nproc)" --target vpgen_tests
+    rm -rf "$asan_dir/sanitizer-logs" && mkdir -p "$asan_dir/sanitizer-logs"
+    logs="$(cd "$asan_dir/sanitizer-logs" && pwd)"
+    suppressions="$PWD/tests/sanitizer/lsan.supp"
+    read -r -a selection <<< "${VPGEN_SANITIZER_CTEST_ARGS:-}"
+    status=0
+    ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$logs/asan" \
+    LSAN_OPTIONS="suppressions=$suppressions:print_suppressions=0" \
+    UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$logs/ubsan" \
+    VPGEN_NO_SKIP=1 ctest --test-dir "$asan_dir" --output-on-failure -j "$(nproc)" "${selection[@]}" \
+      || status=$?
+    if compgen -G "$logs/*" >/dev/null; then
+      echo "setup: sanitizer reports:" >&2
+      cat "$logs"/* >&2
+      status=1
+    fi
+    exit "$status"
     ;;
 esac

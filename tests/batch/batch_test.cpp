@@ -57,17 +57,12 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
+using vpgen::testing::line_of;
 using vpgen::testing::slurp;
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
 json read_json(const fs::path& p) { return json::parse(slurp(p)); }
-
-int line_of(const std::string& text, const std::string& needle) {
-  const auto at = text.find(needle);
-  REQUIRE_MESSAGE(at != std::string::npos, "test setup: '" << needle << "' not in the text");
-  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
-}
 
 // A parametric log-rank design small enough to run in a fraction of a second.
 std::string tiny_design() {
@@ -720,7 +715,8 @@ TEST_CASE("holm_adjust gives the values of R's p.adjust(p, method = \"holm\")") 
   CHECK(b::holm_adjust({}).empty());
 }
 
-TEST_CASE("a night of 200 figures of pure noise lists none, and one moved by 10 SE among them is listed") {
+TEST_CASE("a night of 200 figures of pure noise lists none, and one moved by 10 SE among them is listed" *
+          doctest::test_suite("statistical")) {
   // Each figure's two nights are independent N(truth, se^2): with nothing changed, z = |N(0, 1)|.
   // Holm at family-wise alpha 0.05 lists any figure with probability <= 0.05 (here, independent
   // figures: exactly 1 - (1 - 0.05/200)^200 = 0.0488, the first step deciding). With a fixed seed
@@ -768,7 +764,8 @@ TEST_CASE("a night of 200 figures of pure noise lists none, and one moved by 10 
   CHECK(shifted.result.verdicts.at("changed_within_mc_error") == 1);
 }
 
-TEST_CASE("over 400 nights of pure noise the share of nights listing anything is about 5%") {
+TEST_CASE("over 400 nights of pure noise the share of nights listing anything is about 5%" *
+          doctest::test_suite("statistical")) {
   // Under the global null the first Holm step decides: P(any listed) = 1 - (1 - 0.05/200)^200 =
   // 0.0488 for 200 independent figures. Nights listing anything ~ Binomial(400, 0.0488): mean
   // 19.5, SD 4.31. Accept 7..33 (about +-3 SD around 20); the per-figure rule would list on
@@ -784,7 +781,8 @@ TEST_CASE("over 400 nights of pure noise the share of nights listing anything is
   CHECK(nights_listing <= 33);
 }
 
-TEST_CASE("a second batch into a locked DIR exits 2 naming DIR and the holder's pid, touching nothing") {
+TEST_CASE("a second batch into a locked DIR exits 2 naming DIR and the holder's pid, touching nothing" *
+          doctest::test_suite("cli")) {
   const Setup s = setup("locked", "[batch]\nname = \"lock\"\n\n[[design]]\n"
                                   "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
   const fs::path lock_file = s.out / ".batch.lock";

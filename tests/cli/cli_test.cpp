@@ -3,6 +3,7 @@
 #include "support/cli_runner.hpp"
 #include "support/db_digest.hpp"
 #include "vpgen/population/error.hpp"
+#include "support/skip.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -23,16 +25,11 @@ namespace {
 namespace fs = std::filesystem;
 
 using Result = vpgen::testing::CliResult;
+using vpgen::testing::line_of;
+using vpgen::testing::replace_once;
 using vpgen::testing::slurp;
 
-fs::path temp_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("vpgen_cli_test_{}", ::getpid());
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
+fs::path temp_dir() { return vpgen::testing::test_dir("cli_test"); }
 
 Result run_vpgen(const std::string& args) { return vpgen::testing::run_vpgen_in(temp_dir(), args); }
 
@@ -81,18 +78,13 @@ fs::path write_scenario(const std::string& name, const std::string& text) {
   return p;
 }
 
-std::string replace_once(std::string text, const std::string& from, const std::string& to) {
-  const auto at = text.find(from);
-  REQUIRE_MESSAGE(at != std::string::npos, "test setup: '" << from << "' not in the scenario");
-  return text.replace(at, from.size(), to);
-}
-
-int line_of(const std::string& text, const std::string& needle) {
-  const auto at = text.find(needle);
-  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+void remove_db(const fs::path& db) {
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
 }
 
 }  // namespace
+
+TEST_SUITE_BEGIN("cli");
 
 TEST_CASE("every command has --help and the program has --version") {
   for (const char* args : {"--help", "simulate --help", "report --help", "patient --help",
@@ -213,27 +205,19 @@ TEST_CASE("simulate, report and patient work end to end and agree") {
 TEST_CASE("a run killed midway stays marked incomplete") {
   const fs::path scenario = write_scenario("ok.toml", scenario_text());
   const fs::path db = temp_dir() / "killed.db";
-  fs::remove(db);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::execl(VPGEN_BINARY, VPGEN_BINARY, "simulate", scenario.c_str(), "--db", db.c_str(),
-            "--patients", "5000000", "--threads", "2", "--quiet", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  // Wait until some blocks are stored, then kill without warning.
-  for (int i = 0; i < 300 && !fs::exists(db.string() + "-wal"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  ::kill(child, SIGKILL);
-  int status = 0;
-  ::waitpid(child, &status, 0);
+  remove_db(db);
+  // The test hook kills the run without warning right after its third block is committed.
+  const Result killed = vpgen::testing::run_vpgen_killed_in(
+      temp_dir(), 3,
+      fmt::format("simulate {} --db {} --patients 5000 --block-size 100 --threads 2 --quiet",
+                  scenario.string(), db.string()));
+  REQUIRE_MESSAGE(killed.signal == SIGKILL, killed.err);
   {
-    vpgen::sql::Database handle(db.string(), vpgen::sql::OpenMode::kReadWrite);
+    vpgen::sql::Database handle(db.string(), vpgen::sql::OpenMode::kReadOnly);
     vpgen::sql::Statement stmt(handle, "SELECT status, (SELECT COUNT(*) FROM patients) FROM runs");
     REQUIRE(stmt.step());
     CHECK(stmt.column_text(0) == "incomplete");
-    CHECK(stmt.column_int64(1) < 5000000);
+    CHECK(stmt.column_int64(1) == 300);  // the three committed blocks, nothing more
   }
   // The report says so.
   const Result rep = run_vpgen(fmt::format("report --db {}", db.string()));
@@ -389,11 +373,13 @@ TEST_CASE("the analysis views agree with the tables they are built on") {
   CHECK(one("SELECT MIN(ASTDY) FROM adae") >= 1);
 }
 
-TEST_CASE("R's survival package reads adtte and finds vpgen's medians") {
+TEST_CASE("R's survival package reads adtte and finds vpgen's medians" *
+          doctest::test_suite("cli external slow")) {
   if (std::system("command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(survival);"
                   " library(RSQLite)' >/dev/null 2>&1") != 0) {
-    MESSAGE("skipped: Rscript with the survival and RSQLite packages is not installed "
-            "(Debian: r-base-core r-cran-survival r-cran-rsqlite; .ci/run installs them)");
+    vpgen::testing::skip_test("Rscript with the survival and RSQLite packages is not installed "
+                              "(Debian: r-base-core r-cran-survival r-cran-rsqlite; "
+                              "./tools/setup.sh test installs them)");
     return;
   }
   const fs::path scenario = write_scenario("r.toml", scenario_text());
@@ -431,7 +417,8 @@ TEST_CASE("R's survival package reads adtte and finds vpgen's medians") {
   CHECK(compared == 9);  // OS and PFS of three arms, and OS again from survival_counts
 }
 
-TEST_CASE("two simulate processes on one new file both finish, serialised, with the content of solo runs") {
+TEST_CASE("two simulate processes on one new file both finish, serialised, with the content of solo runs" *
+          doctest::test_suite("cli slow")) {
   const fs::path scenario = write_scenario("concurrent.toml", scenario_text());
   const fs::path shared = temp_dir() / "shared.db";
   const fs::path solo = temp_dir() / "solo.db";
@@ -470,7 +457,8 @@ TEST_CASE("two simulate processes on one new file both finish, serialised, with 
         vpgen::testing::run_digest(solo.string(), 1));
 }
 
-TEST_CASE("a reader during a run sees whole blocks only: every stored patient has every arm") {
+TEST_CASE("a reader during a run sees whole blocks only: every stored patient has every arm" *
+          doctest::test_suite("cli slow")) {
   const fs::path scenario = write_scenario("reader.toml", scenario_text());
   const fs::path db = temp_dir() / "reader.db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
@@ -529,7 +517,8 @@ TEST_CASE("a reader during a run sees whole blocks only: every stored patient ha
   CHECK(during > 0);
 }
 
-TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run") {
+TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run" *
+          doctest::test_suite("cli slow")) {
   const fs::path scenario = write_scenario("resume.toml", scenario_text());
   const fs::path reference = temp_dir() / "uninterrupted.db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(reference.string() + suffix);
@@ -538,45 +527,26 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
                                 size))
               .exit_code == 0);
   const std::uint64_t expected = vpgen::testing::run_digest(reference.string(), 1);
-  // kill -9 early (schema or first blocks), midway and late; then resume with other threads.
+  // Killed without warning (the test hook) once the run is recorded but holds no block, after the
+  // first block, midway, and one block before the end (47 blocks); then resumed with other threads.
   const fs::path other = write_scenario("other.toml", scenario_text() + "\n# edited\n");
-  for (const int delay_ms : {50, 400, 1000}) {
-    CAPTURE(delay_ms);
-    const fs::path db = temp_dir() / fmt::format("resumed_{}.db", delay_ms);
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
-    const pid_t child = fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      ::execl(VPGEN_BINARY, VPGEN_BINARY, "simulate", scenario.c_str(), "--db", db.c_str(),
-              "--patients", "12000", "--seed", "9", "--block-size", "256", "--quiet",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 500 && !fs::exists(db.string() + "-wal"); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    ::kill(child, SIGKILL);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    REQUIRE(WIFSIGNALED(status));
-    bool has_run = false;
+  for (const int blocks : {0, 1, 23, 46}) {
+    CAPTURE(blocks);
+    const fs::path db = temp_dir() / fmt::format("resumed_{}.db", blocks);
+    remove_db(db);
+    const Result killed = vpgen::testing::run_vpgen_killed_in(
+        temp_dir(), static_cast<std::uint64_t>(blocks),
+        fmt::format("simulate {} --db {} {}", scenario.string(), db.string(), size));
+    REQUIRE_MESSAGE(killed.signal == SIGKILL, killed.err);
     {
-      vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kCreate);
+      vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadWrite);
       vpgen::sql::Statement check(h, "PRAGMA integrity_check");
       REQUIRE(check.step());
       CHECK(check.column_text(0) == "ok");
-      try {
-        vpgen::sql::Statement st(h, "SELECT status FROM runs WHERE run_id = 1");
-        if (st.step()) {
-          has_run = true;
-          CHECK(st.column_text(0) == "incomplete");
-        }
-      } catch (const vpgen::StorageError&) {  // killed before the schema was committed
-      }
-    }
-    if (!has_run) {  // killed before the run row was committed: nothing to resume
-      MESSAGE("killed before the run was recorded");
-      continue;
+      vpgen::sql::Statement st(h, "SELECT status, patients_stored FROM runs WHERE run_id = 1");
+      REQUIRE(st.step());
+      CHECK(st.column_text(0) == "incomplete");
+      CHECK(st.column_int64(1) == 256 * blocks);
     }
     // Resuming needs the same scenario files and seed; a refusal changes nothing.
     const Result changed = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --quiet",
@@ -597,7 +567,7 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
     CHECK(st.column_text(0) == "complete");
   }
   // A complete run, or one the file does not hold, is not resumed.
-  const fs::path db = temp_dir() / "resumed_1000.db";
+  const fs::path db = temp_dir() / "resumed_46.db";
   const Result complete = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --quiet",
                                                 scenario.string(), db.string()));
   CHECK(complete.exit_code == 2);
@@ -737,7 +707,8 @@ TEST_CASE("vpgen batch runs a nightly file through the binary: 0 when it ran, 2 
   CHECK_FALSE(fs::exists(none));
 }
 
-TEST_CASE("no test name holds a semicolon, which ctest would split into names that run nothing") {
+TEST_CASE("no test name holds a semicolon, which ctest would split into names that run nothing" *
+          doctest::test_suite("unit")) {
   // doctest_discover_tests hands each name to CMake, where ';' separates list items: a name with
   // one became two ctest tests whose filters matched no test case, so they passed without running.
   int files = 0;
@@ -754,3 +725,5 @@ TEST_CASE("no test name holds a semicolon, which ctest would split into names th
   }
   CHECK(files > 10);
 }
+
+TEST_SUITE_END();

@@ -1,11 +1,12 @@
 // `vpgen size` with its replicates shared between ranks gives the one-process result byte for
 // byte: under mpirun at 1, 2 and 3 ranks (Open MPI, --oversubscribe on the 2-core CI machine;
-// skipped with a message where the build has no MPI or mpirun is absent), and in-process with
+// reported to ctest as skipped where the build has no MPI or mpirun is absent), and in-process with
 // ranks that are threads (tests/support/thread_cluster.hpp), which needs no MPI. Failures end every rank
 // with one message and the same exit code.
 #include "support/cli_runner.hpp"
-#include "vpgen/trial_design/trial_design.hpp"
+#include "support/skip.hpp"
 #include "support/thread_cluster.hpp"
+#include "vpgen/trial_design/trial_design.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -23,22 +24,10 @@ namespace {
 namespace fs = std::filesystem;
 namespace sz = vpgen::trial_design;
 using vpgen::testing::CliResult;
+using vpgen::testing::replace_once;
 using vpgen::testing::slurp;
 
-fs::path temp_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("vpgen_mpi_test_{}", ::getpid());
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-std::string replace_once(std::string text, const std::string& from, const std::string& to) {
-  const auto at = text.find(from);
-  REQUIRE_MESSAGE(at != std::string::npos, "test setup: '" << from << "' not in the design");
-  return text.replace(at, from.size(), to);
-}
+fs::path temp_dir() { return vpgen::testing::test_dir("mpi_test"); }
 
 // configs/designs/delayed_effect_maxcombo.toml trimmed to a second: three grid points, batches of
 // 250 (which 2 and 3 ranks share unevenly) and an MCSE target that stops some points after one
@@ -87,11 +76,12 @@ int count_of(const std::string& text, const std::string& needle) {
 
 }  // namespace
 
-TEST_CASE("vpgen size under mpirun at 1, 2 and 3 ranks prints the one-process JSON byte for byte") {
+TEST_CASE("vpgen size under mpirun at 1, 2 and 3 ranks prints the one-process JSON byte for byte" *
+          doctest::test_suite("cli external")) {
   std::string why_not;
   const std::string mpirun = find_mpirun(why_not);
   if (mpirun.empty()) {
-    MESSAGE("skipped: " << why_not);
+    vpgen::testing::skip_test(why_not);
     return;
   }
   for (const auto& [name, text] : {std::pair{"parametric.toml", trimmed_parametric()},
@@ -113,11 +103,12 @@ TEST_CASE("vpgen size under mpirun at 1, 2 and 3 ranks prints the one-process JS
   }
 }
 
-TEST_CASE("a bad design under mpirun ends every rank with one message and exit code 2") {
+TEST_CASE("a bad design under mpirun ends every rank with one message and exit code 2" *
+          doctest::test_suite("cli external")) {
   std::string why_not;
   const std::string mpirun = find_mpirun(why_not);
   if (mpirun.empty()) {
-    MESSAGE("skipped: " << why_not);
+    vpgen::testing::skip_test(why_not);
     return;
   }
   const fs::path design =
@@ -129,13 +120,15 @@ TEST_CASE("a bad design under mpirun ends every rank with one message and exit c
   CHECK(mpi.out.empty());
 }
 
-TEST_CASE("vpgen size --mpi without a launcher runs as one rank, or refuses without MPI") {
+TEST_CASE("vpgen size --mpi without a launcher runs as one rank, or refuses without MPI" *
+          doctest::test_suite("cli")) {
   const fs::path design = write_design("parametric.toml", trimmed_parametric());
   const CliResult plain =
       run_command(fmt::format("{} size {} --format json", VPGEN_BINARY, design.string()));
   REQUIRE(plain.exit_code == 0);
   const CliResult flagged =
-      run_command(fmt::format("{} size {} --format json --mpi", VPGEN_BINARY, design.string()));
+      run_command(fmt::format("{}{} size {} --format json --mpi", vpgen::testing::mpi_environment(),
+                              VPGEN_BINARY, design.string()));
 #ifdef VPGEN_MPIEXEC
   CHECK_MESSAGE(flagged.exit_code == 0, flagged.err);
   CHECK(flagged.out == plain.out);

@@ -3,6 +3,7 @@
 #include "vpgen/config/scenario_loader.hpp"
 #include "vpgen/config/toml_reader.hpp"
 #include "vpgen/population/error.hpp"
+#include "support/files.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,6 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace vpgen;
+using vpgen::testing::line_of;
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -26,14 +28,6 @@ std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
-}
-
-// 1-based line of occurrence `occurrence` (0 = first) of `needle` in `text`.
-int line_of(const std::string& text, const std::string& needle, int occurrence = 0) {
-  std::size_t at = text.find(needle);
-  for (int i = 0; i < occurrence && at != std::string::npos; ++i) at = text.find(needle, at + 1);
-  REQUIRE(at != std::string::npos);
-  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
 }
 
 // `text` with occurrence `occurrence` of `from` replaced by `to`.

@@ -9,9 +9,12 @@
 
 #include "vpgen/population/error.hpp"
 #include "vpgen/population/sampler.hpp"
+#include "support/files.hpp"
 
 namespace vpgen {
 namespace {
+
+using testing::line_of;
 
 const std::string kPopulationPath = VPGEN_SOURCE_DIR "/configs/model/population.toml";
 
@@ -21,13 +24,6 @@ std::string file_text(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-// 1-based line of the first occurrence of `needle` in `text`.
-int line_of(const std::string& text, const std::string& needle) {
-  const std::size_t at = text.find(needle);
-  REQUIRE(at != std::string::npos);
-  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
 }
 
 std::string replaced(std::string text, const std::string& from, const std::string& to) {

@@ -514,7 +514,8 @@ double bernoulli_se(double p, int n) { return std::sqrt(p * (1.0 - p) / n); }
 
 }  // namespace
 
-TEST_CASE("other-cause deaths of 60-year-olds reproduce the life table's 5-year survival") {
+TEST_CASE("other-cause deaths of 60-year-olds reproduce the life table's 5-year survival" *
+          doctest::test_suite("statistical")) {
   CourseParams params;
   params.life_table = ssa_2017_ages_60_to_65();
   // With the constant hazard mu_x = -ln(1 - q_x) within each year of age, survival from exact age
@@ -533,7 +534,8 @@ TEST_CASE("other-cause deaths of 60-year-olds reproduce the life table's 5-year 
   }
 }
 
-TEST_CASE("men die of other causes earlier than women of the same age") {
+TEST_CASE("men die of other causes earlier than women of the same age" *
+          doctest::test_suite("statistical")) {
   CourseParams params;
   params.life_table = ssa_2017_ages_60_to_65();
   // The table gives S_female(5) - S_male(5) = 0.9608 - 0.9353 = 0.025. Men and women with the same

@@ -148,7 +148,8 @@ double spearman(const std::vector<double>& x, const std::vector<double>& y) {
   return pearson(ranks(x), ranks(y));
 }
 
-TEST_CASE("each attribute follows its configured marginal distribution") {
+TEST_CASE("each attribute follows its configured marginal distribution" *
+          doctest::test_suite("statistical")) {
   const PopulationParams params = test_params();
   const CancerTypeParams& t = params.types[static_cast<std::size_t>(CancerType::kMelanoma)];
   const PopulationSampler sampler(params, single_type(CancerType::kMelanoma));
@@ -272,7 +273,8 @@ TEST_CASE("each attribute follows its configured marginal distribution") {
   }
 }
 
-TEST_CASE("cancer types follow the normalised mix weights, whatever order the mix lists them in") {
+TEST_CASE("cancer types follow the normalised mix weights, whatever order the mix lists them in" *
+          doctest::test_suite("statistical")) {
   CohortSpec cohort;
   cohort.mix = {{CancerType::kNsclc, 3.0}, {CancerType::kMelanoma, 1.0}};
   const PopulationSampler sampler(test_params(), cohort);
@@ -303,7 +305,8 @@ TEST_CASE("cancer types follow the normalised mix weights, whatever order the mi
     check_same_patient(sampler.sample(11, i), same.sample(11, i));
 }
 
-TEST_CASE("Spearman correlations of continuous attributes match the Gaussian copula") {
+TEST_CASE("Spearman correlations of continuous attributes match the Gaussian copula" *
+          doctest::test_suite("statistical")) {
   // For a Gaussian copula with correlation r, Spearman's rho_S = 6/pi * asin(r/2), whatever the
   // (continuous, strictly increasing) marginals. On Fisher's z scale atanh(rho_S) has
   // SE ~ sqrt(1.06 / (n - 3)) (Fieller, Hartley & Pearson, Biometrika 1957); tolerance 4 SE.
@@ -342,7 +345,8 @@ TEST_CASE("Spearman correlations of continuous attributes match the Gaussian cop
   }
 }
 
-TEST_CASE("discrete attributes are coupled through the copula too") {
+TEST_CASE("discrete attributes are coupled through the copula too" *
+          doctest::test_suite("statistical")) {
   // burden-LDH copula correlation 0.5: LDH is elevated more often when the burden is above its
   // median. Without coupling the two conditional fractions differ only by noise,
   // SE = sqrt(p(1-p)(1/n1 + 1/n2)) ~ 0.0067 here; the copula makes the gap ~0.3.
@@ -405,7 +409,8 @@ TEST_CASE("Eligibility::accepts checks each restriction") {
   CHECK_FALSE(with([](Eligibility& e) { e.ldh_elevated = false; }).accepts(p));
 }
 
-TEST_CASE("eligible patients have the unconditional distribution restricted to the eligible set") {
+TEST_CASE("eligible patients have the unconditional distribution restricted to the eligible set" *
+          doctest::test_suite("statistical")) {
   // Rejection sampling is exact: patients accepted under "PD-L1 >= 50" must look like the
   // unconditional candidates with PD-L1 >= 50. With PD-L1-infiltration correlation 0.4 the
   // restriction shifts infiltration up, so the comparison has power. Two-sample tests, 4 SE.
@@ -441,7 +446,8 @@ TEST_CASE("eligible patients have the unconditional distribution restricted to t
   CHECK(m2 - 0.45 > 10.0 * sd2 / std::sqrt(n2));
 }
 
-TEST_CASE("the screening ratio estimates the pilot acceptance") {
+TEST_CASE("the screening ratio estimates the pilot acceptance" *
+          doctest::test_suite("statistical")) {
   // P(PD-L1 >= 50) = frac_50_100 = 0.25 and P(ECOG <= 1) = 0.95; the copula does not couple
   // PD-L1 and ECOG here, so the acceptance is 0.2375. candidates_screened is geometric with that p:
   // P(screened = 1) = p and n / sum(screened) estimates p.

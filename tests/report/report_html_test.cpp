@@ -7,6 +7,8 @@
 #include "vpgen/engine/simulator.hpp"
 #include "vpgen/population/error.hpp"
 #include "vpgen/storage/database.hpp"
+#include "support/files.hpp"
+#include "support/skip.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +32,9 @@
 namespace {
 
 namespace fs = std::filesystem;
+using vpgen::testing::have_program;
+using vpgen::testing::slurp;
+using vpgen::testing::write_text;
 
 // ---- A strict XML 1.0 well-formedness checker (what a standalone .svg must be) ------------------
 // Elements nest and close by name, attribute values are quoted and unique per element, '<' never
@@ -197,20 +202,6 @@ std::size_t count(const std::string& text, std::string_view what) {
   std::size_t n = 0;
   for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-bool have_program(const std::string& name) {
-  return std::system(("command -v " + name + " > /dev/null 2>&1").c_str()) == 0;
 }
 
 // Second opinion from Python's expat-based parser when python3 is installed.
@@ -805,7 +796,7 @@ TEST_CASE("the Markdown report has the same tables and one well-formed SVG file 
   vpgen::ReportRequest request = run_request(f.run_events);
   request.design_ids = {f.design};
   vpgen::write_report(store, request, vpgen::ReportFormat::kMarkdown, (dir / "summary.md").string());
-  const std::string md = read_text(dir / "summary.md");
+  const std::string md = slurp(dir / "summary.md");
   const std::string html = vpgen::render_report(store, request, vpgen::ReportFormat::kHtml, "x")
                                .document;
   std::vector<fs::path> svgs;
@@ -831,7 +822,7 @@ TEST_CASE("the Markdown report has the same tables and one well-formed SVG file 
   }
   for (const fs::path& p : svgs) {
     CAPTURE(p);
-    const std::string text = read_text(p);
+    const std::string text = slurp(p);
     CHECK(text.rfind("<?xml", 0) == 0);
     CHECK(text.find("xmlns=\"http://www.w3.org/2000/svg\"") != std::string::npos);
     CHECK(xml_problem(text).empty());
@@ -877,7 +868,7 @@ TEST_CASE("a report that cannot be written completely leaves no file behind") {
   // A successful write replaces an older file.
   write_text(dir / "ok.html", "old");
   vpgen::write_report(store, request, vpgen::ReportFormat::kHtml, (dir / "ok.html").string());
-  CHECK(read_text(dir / "ok.html").rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(slurp(dir / "ok.html").rfind("<!DOCTYPE html>", 0) == 0);
   fs::remove_all(dir);
 }
 
@@ -997,10 +988,12 @@ TEST_CASE("a validation section draws simulated against published values with in
   }
 }
 
-TEST_CASE("headless Chromium loads the HTML report without errors or requests and finds every plot") {
+TEST_CASE("headless Chromium loads the HTML report without errors or requests and finds every plot" *
+          doctest::test_suite("external slow")) {
   const std::string browser = chromium();
   if (browser.empty()) {
-    MESSAGE("no chromium binary (Debian: apt-get install chromium): test skipped");
+    vpgen::testing::skip_test("no chromium binary on PATH (Debian: chromium; ./tools/setup.sh "
+                              "test installs it)");
     return;
   }
   const Fixture& f = fixture();
@@ -1012,7 +1005,7 @@ TEST_CASE("headless Chromium loads the HTML report without errors or requests an
   request.validation = validation_input();
   const fs::path html = dir / "report.html";
   vpgen::write_report(store, request, vpgen::ReportFormat::kHtml, html.string());
-  const std::string document = read_text(html);
+  const std::string document = slurp(html);
   const std::size_t figures = count(document, "<figure id=");
   REQUIRE(figures > 10);
 
@@ -1036,8 +1029,8 @@ TEST_CASE("headless Chromium loads the HTML report without errors or requests an
       std::string dom, log;
       bool page_requests;
     };
-    return Result{rc, read_text(dom), read_text(log),
-                  read_text(net).find("\"network_isolation_key\":\"file://") != std::string::npos};
+    return Result{rc, slurp(dom), slurp(log),
+                  slurp(net).find("\"network_isolation_key\":\"file://") != std::string::npos};
   };
   // The checks can fail: a page with a script error and a remote image trips both.
   const fs::path bad = dir / "bad.html";
@@ -1073,7 +1066,7 @@ TEST_CASE("headless Chromium loads the HTML report without errors or requests an
                   browser, (dir / "profile-print").string(), pdf.string(), html.string())
           .c_str());
   CHECK(print_rc == 0);
-  const std::string pdf_text = read_text(pdf);
+  const std::string pdf_text = slurp(pdf);
   CHECK(pdf_text.rfind("%PDF", 0) == 0);
   CHECK(count(pdf_text, "/Type /Page") + count(pdf_text, "/Type/Page") > 3);
   fs::remove_all(dir);

@@ -4,6 +4,7 @@
 #include "support/cli_runner.hpp"
 #include "support/db_digest.hpp"
 #include "vpgen/population/error.hpp"
+#include "support/skip.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -11,27 +12,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
 
 namespace {
 
 namespace fs = std::filesystem;
 using vpgen::testing::CliResult;
 
-fs::path temp_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("vpgen_shard_test_{}", ::getpid());
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
+fs::path temp_dir() { return vpgen::testing::test_dir("shard_test"); }
 
 CliResult run_vpgen(const std::string& args) {
   return vpgen::testing::run_vpgen_in(temp_dir(), args);
@@ -66,27 +57,9 @@ fs::path simulate_shard(const std::string& tag, std::uint64_t patients, std::uin
   return db;
 }
 
-// Waits (up to 15 s) until the run in `db`, being written by another process, holds at least
-// `patients` patients; false if it never does.
-bool wait_until_stored(const fs::path& db, std::int64_t patients) {
-  for (int i = 0; i < 3000; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    bool enough = false;
-    try {
-      if (fs::exists(db)) {
-        vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadOnly);
-        vpgen::sql::Statement st(h, "SELECT patients_stored FROM runs");
-        enough = st.step() && st.column_int64(0) >= patients;
-      }
-    } catch (const vpgen::StorageError&) {
-      // The file or its schema is not there yet.
-    }
-    if (enough) return true;
-  }
-  return false;
-}
-
 }  // namespace
+
+TEST_SUITE_BEGIN("cli");
 
 TEST_CASE("merged shards at 1, 2, 3 and 5 shards hold the content of a one-process run") {
   constexpr std::uint64_t kPatients = 41;  // uneven shards: 41 = 8 + 8 + 8 + 8 + 9
@@ -101,7 +74,8 @@ TEST_CASE("merged shards at 1, 2, 3 and 5 shards hold the content of a one-proce
     CAPTURE(n);
     std::string shards;
     for (std::uint64_t k = n; k-- > 0;)  // listed in reverse: merge orders them itself
-      shards += " " + simulate_shard(fmt::format("tile{}", n), kPatients, 7, k, n).string();
+      shards +=
+          fmt::format(" {}", simulate_shard(fmt::format("tile{}", n), kPatients, 7, k, n).string());
     const fs::path merged = temp_dir() / fmt::format("merged{}.db", n);
     remove_db(merged);
     const CliResult m =
@@ -122,7 +96,8 @@ TEST_CASE("merged shards at 1, 2, 3 and 5 shards hold the content of a one-proce
   remove_db(existing);
   fs::copy_file(one, existing);
   std::string shards;
-  for (std::uint64_t k = 0; k < 3; ++k) shards += " " + (temp_dir() / fmt::format("tile3-{}.db", k)).string();
+  for (std::uint64_t k = 0; k < 3; ++k)
+    shards += fmt::format(" {}", (temp_dir() / fmt::format("tile3-{}.db", k)).string());
   const CliResult again = run_vpgen(fmt::format("merge --into {} {}", existing.string(), shards));
   REQUIRE_MESSAGE(again.exit_code == 0, again.err);
   CHECK(again.out.find("merged 3 shards into run 2") != std::string::npos);
@@ -140,7 +115,7 @@ TEST_CASE("merge refuses what is not one complete run, in one line with exit 2, 
     CAPTURE(expected);
     remove_db(out);
     std::string args;
-    for (const fs::path& p : shards) args += " " + p.string();
+    for (const fs::path& p : shards) args += fmt::format(" {}", p.string());
     const CliResult r = run_vpgen(fmt::format("merge --into {}{}", out.string(), args));
     CHECK(r.exit_code == 2);
     CHECK_MESSAGE(r.err.find(expected) != std::string::npos, r.err);
@@ -197,31 +172,20 @@ TEST_CASE("merge refuses what is not one complete run, in one line with exit 2, 
             .exit_code == 0);
 }
 
-TEST_CASE("a shard killed midway is named by merge with its range, resumed, and then merges") {
+TEST_CASE("a shard killed midway is named by merge with its range, resumed, and then merges" *
+          doctest::test_suite("cli slow")) {
   constexpr std::uint64_t kPatients = 6000;
   const std::string common = fmt::format("--patients {} --seed 11 --block-size 64", kPatients);
   const fs::path first = simulate_shard("killed", kPatients, 11, 0, 2);
   const fs::path second = temp_dir() / "killed-1.db";
   remove_db(second);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::execl(VPGEN_BINARY, VPGEN_BINARY, "simulate", kScenario.c_str(), "--db", second.c_str(),
-            "--patients", "6000", "--seed", "11", "--block-size", "64", "--shard", "1/2",
-            "--quiet", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  // Kill once some blocks are stored (the run row exists and holds patients).
-  const bool stored = wait_until_stored(second, 128);
-  ::kill(child, SIGKILL);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  REQUIRE(stored);
-  const std::int64_t held = query_int(second, "SELECT patients_stored FROM runs");
-  if (held == 3000) {
-    MESSAGE("the shard finished before it was killed");
-    return;
-  }
+  // The test hook kills shard 1/2 without warning right after its second block is committed.
+  const CliResult killed = vpgen::testing::run_vpgen_killed_in(
+      temp_dir(), 2,
+      fmt::format("simulate {} {} --shard 1/2 --db {} --quiet", kScenario, common,
+                  second.string()));
+  REQUIRE_MESSAGE(killed.signal == SIGKILL, killed.err);
+  CHECK(query_int(second, "SELECT patients_stored FROM runs") == 128);
   const fs::path merged = temp_dir() / "killed-merged.db";
   remove_db(merged);
   const CliResult refused = run_vpgen(
@@ -263,11 +227,12 @@ TEST_CASE("--shard is checked: K/N with K below N and no more shards than patien
   CHECK(many.err.find("11 shards for 10 patients") != std::string::npos);
 }
 
-TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-process run") {
+TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-process run" *
+          doctest::test_suite("cli external slow")) {
   std::string why_not;
   const std::string mpirun = vpgen::testing::find_mpirun(temp_dir(), why_not);
   if (mpirun.empty()) {
-    MESSAGE("skipped: " << why_not);
+    vpgen::testing::skip_test(why_not);
     return;
   }
   constexpr std::uint64_t kPatients = 53;
@@ -326,53 +291,29 @@ TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-proces
   CHECK(!fs::exists(into));
 }
 
-TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same command finishes the run") {
+TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same command finishes the run" *
+          doctest::test_suite("cli external slow")) {
   std::string why_not;
   const std::string mpirun = vpgen::testing::find_mpirun(temp_dir(), why_not);
   if (mpirun.empty()) {
-    MESSAGE("skipped: " << why_not);
+    vpgen::testing::skip_test(why_not);
     return;
   }
   const std::string common = "--patients 6000 --seed 17 --block-size 64 --threads 1 --quiet";
   const fs::path db = temp_dir() / "mpi-killed.db";
   remove_db(db);
   fs::remove_all(db.string() + ".shards");
-  const std::string launch = fmt::format("{} -n 2 {} simulate {} {} --db {}", mpirun, VPGEN_BINARY,
-                                         kScenario, common, db.string());
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::execl("/bin/sh", "sh", "-c", (launch + " >/dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  // Once rank 1 has stored some blocks, kill it without warning; mpirun then ends rank 0.
+  const std::string args = fmt::format("simulate {} {} --db {}", kScenario, common, db.string());
+  const std::string launch = fmt::format("{} -n 2 {} {}", mpirun, VPGEN_BINARY, args);
+  // Rank 1 alone runs with the test hook, which kills it without warning right after its second
+  // block is committed (Open MPI's MPMD form: one app context per rank); mpirun then ends rank 0.
+  const CliResult killed = vpgen::testing::run_command_in(
+      temp_dir(), fmt::format("{} -n 1 {} {} : -n 1 env VPGEN_TEST_KILL_AFTER_BLOCK=2 {} {}",
+                              mpirun, VPGEN_BINARY, args, VPGEN_BINARY, args));
+  CHECK(killed.exit_code != 0);
   const fs::path shard1 = db.string() + ".shards/shard-00001-of-00002.db";
-  const bool stored = wait_until_stored(shard1, 128);
-  REQUIRE(stored);
-  // Rank 1 alone: the vpgen process whose environment says OMPI_COMM_WORLD_RANK=1.
-  bool killed = false;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream environment(entry.path() / "environ", std::ios::binary);
-    const std::string env((std::istreambuf_iterator<char>(environment)),
-                          std::istreambuf_iterator<char>());
-    std::ifstream cmdline(entry.path() / "cmdline", std::ios::binary);
-    const std::string cmd((std::istreambuf_iterator<char>(cmdline)),
-                          std::istreambuf_iterator<char>());
-    if (cmd.rfind(VPGEN_BINARY, 0) == 0 && cmd.find(db.string()) != std::string::npos &&
-        env.find(std::string("OMPI_COMM_WORLD_RANK=1") + '\0') != std::string::npos) {
-      killed = ::kill(std::stoi(name), SIGKILL) == 0;
-      break;
-    }
-  }
-  REQUIRE(killed);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
   CHECK(!fs::exists(db));  // nothing merged: no file that looks complete
-  const std::int64_t held = query_int(shard1, "SELECT patients_stored FROM runs");
-  CHECK(held < 3000);
+  CHECK(query_int(shard1, "SELECT patients_stored FROM runs") == 128);
   CHECK(query_int(shard1, "SELECT status = 'incomplete' FROM runs") == 1);
   // The same command again: each rank resumes its own shard; rank 0 merges.
   const CliResult rerun = vpgen::testing::run_command_in(temp_dir(), launch);
@@ -383,3 +324,5 @@ TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same c
               .exit_code == 0);
   CHECK(dump_file(db) == dump_file(one));
 }
+
+TEST_SUITE_END();

@@ -467,7 +467,8 @@ TEST_CASE("bad arguments throw InputError") {
                   vpgen::InputError);
 }
 
-TEST_CASE("under H0 the one-sided 0.025 log-rank, MaxCombo, RMST and milestone tests reject 2.5%") {
+TEST_CASE("under H0 the one-sided 0.025 log-rank, MaxCombo, RMST and milestone tests reject 2.5%" *
+          doctest::test_suite("statistical")) {
   // 4000 replicate trials of 200 patients (100 per arm), both arms exponential with a median of
   // 12 months, censored uniformly on (0, 36) months. Each rejection is a Bernoulli(alpha) draw,
   // so the rejection rate has Monte Carlo SE sqrt(alpha (1 - alpha) / R) =

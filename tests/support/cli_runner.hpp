@@ -6,25 +6,26 @@
 #include <fmt/format.h>
 #include <sys/wait.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
+
+#include "support/files.hpp"
 
 namespace vpgen::testing {
 
 struct CliResult {
-  int exit_code;
+  int exit_code;      // -1 if a signal ended the process
   std::string out;
   std::string err;
+  int signal = 0;     // the signal that ended the process; 0 if it exited
 };
 
-inline std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+inline CliResult result_of(int status, const std::filesystem::path& out,
+                           const std::filesystem::path& err) {
+  return CliResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err),
+                   WIFSIGNALED(status) ? WTERMSIG(status) : 0};
 }
 
 // Runs `vpgen ARGS` with stdin closed; stdout and stderr go through files in `dir`.
@@ -33,8 +34,20 @@ inline CliResult run_vpgen_in(const std::filesystem::path& dir, const std::strin
   const std::filesystem::path err = dir / "stderr.txt";
   const std::string cmd =
       fmt::format("{} {} >{} 2>{} </dev/null", VPGEN_BINARY, args, out.string(), err.string());
-  const int status = std::system(cmd.c_str());
-  return CliResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  return result_of(std::system(cmd.c_str()), out, err);
+}
+
+// Runs `vpgen ARGS` with the test hook VPGEN_TEST_KILL_AFTER_BLOCK=blocks
+// (tools/run/src/simulate_run.cpp): a simulate run SIGKILLs itself right after its blocks-th block
+// is committed (0: once the run is recorded). The shell execs vpgen, so `signal` is vpgen's own.
+inline CliResult run_vpgen_killed_in(const std::filesystem::path& dir, std::uint64_t blocks,
+                                     const std::string& args) {
+  const std::filesystem::path out = dir / "stdout.txt";
+  const std::filesystem::path err = dir / "stderr.txt";
+  const std::string cmd =
+      fmt::format("exec env VPGEN_TEST_KILL_AFTER_BLOCK={} {} {} >{} 2>{} </dev/null", blocks,
+                  VPGEN_BINARY, args, out.string(), err.string());
+  return result_of(std::system(cmd.c_str()), out, err);
 }
 
 // Runs a shell command; stdout and stderr go through files in `dir`.
@@ -43,8 +56,17 @@ inline CliResult run_command_in(const std::filesystem::path& dir, const std::str
   const std::filesystem::path err = dir / "stderr.txt";
   const std::string cmd =
       fmt::format("{} >{} 2>{} </dev/null", command, out.string(), err.string());
-  const int status = std::system(cmd.c_str());
-  return CliResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  return result_of(std::system(cmd.c_str()), out, err);
+}
+
+// Environment assignments to put before a command that starts MPI (mpirun, or vpgen --mpi alone).
+// Open MPI never frees some of what MPI_Init allocates; under LeakSanitizer (the sanitizer pass of
+// tools/setup.sh) tests/sanitizer/lsan.supp names its libraries, which only full stacks show, as
+// Open MPI has no frame pointers: hence the slow unwinder, and its components kept loaded so that
+// their frames have names. Without sanitizers these variables change nothing.
+inline std::string mpi_environment() {
+  return "OMPI_MCA_mca_base_component_disable_dlclose=1 "
+         "ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0\" ";
 }
 
 // The Open MPI mpirun command line to drive (with --oversubscribe: more ranks than the CI machine's
@@ -69,7 +91,8 @@ inline std::string find_mpirun(const std::filesystem::path& dir, std::string& wh
     return "";
   }
   // Root in CI containers: Open MPI refuses root unless told twice.
-  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + exec + " --oversubscribe";
+  return mpi_environment() + "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + exec +
+         " --oversubscribe";
 #endif
 }
 

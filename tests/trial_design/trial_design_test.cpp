@@ -4,6 +4,7 @@
 // file:line:key and exit 2, and a mechanistic design runs end to end into the database.
 #include "support/cli_runner.hpp"
 #include "vpgen/storage/database.hpp"
+#include "support/skip.hpp"
 #include "vpgen/trial_design/trial_design.hpp"
 
 #include <boost/math/distributions/normal.hpp>
@@ -144,7 +145,8 @@ batch = 100
 
 }  // namespace
 
-TEST_CASE("the calculators give the issue's published figures through the command line") {
+TEST_CASE("the calculators give the issue's published figures through the command line" *
+          doctest::test_suite("cli")) {
   // Schoenfeld: HR 0.7, two-sided alpha 0.05, 80% power -> 247 events.
   Result r = run_vpgen("size --calc events --hr 0.7 --alpha 0.05 --sides 2 --power 0.8 "
                        "--format json");
@@ -185,7 +187,8 @@ TEST_CASE("the calculators give the issue's published figures through the comman
   CHECK(run_vpgen("size").exit_code == 2);
 }
 
-TEST_CASE("parametric log-rank power agrees with Schoenfeld and the type I error with alpha") {
+TEST_CASE("parametric log-rank power agrees with Schoenfeld and the type I error with alpha" *
+          doctest::test_suite("statistical")) {
   constexpr int kReplicates = 10000;
   const td::DesignResult result = td::run_design(parse(exponential_design(kReplicates)), {});
   REQUIRE(result.points.size() == 1);
@@ -211,10 +214,10 @@ TEST_CASE("parametric log-rank power agrees with Schoenfeld and the type I error
 }
 
 TEST_CASE("parametric power and analysis time agree with rpact's getPowerSurvival and "
-          "getSimulationSurvival") {
+          "getSimulationSurvival" * doctest::test_suite("statistical external slow")) {
   if (!rpact_available()) {
-    MESSAGE("skipped: Rscript with the rpact package is not installed (Debian: r-cran-rpact; "
-            ".ci/run installs it)");
+    vpgen::testing::skip_test("Rscript with the rpact package is not installed (Debian: "
+                              "r-cran-rpact; ./tools/setup.sh test installs it)");
     return;
   }
   constexpr int kReplicates = 10000, kRpactIterations = 4000;
@@ -253,7 +256,8 @@ TEST_CASE("parametric power and analysis time agree with rpact's getPowerSurviva
   CHECK(std::abs(p.duration_months.mean - simulated_time) <= 3.0 * time_se);
 }
 
-TEST_CASE("a Simon design simulates to its exact PET, EN, alpha and power") {
+TEST_CASE("a Simon design simulates to its exact PET, EN, alpha and power" *
+          doctest::test_suite("statistical")) {
   constexpr int kReplicates = 20000;
   const std::string text = R"([design]
 name = "simon"
@@ -406,7 +410,8 @@ TEST_CASE("survival models invert their cumulative hazard and have the stated me
       CHECK(m->cumulative_hazard(m->inverse_cumulative_hazard(h)) == doctest::Approx(h));
 }
 
-TEST_CASE("a bad design file fails with file:line:key and exit code 2") {
+TEST_CASE("a bad design file fails with file:line:key and exit code 2" *
+          doctest::test_suite("cli")) {
   const std::string good = exponential_design(100);
   struct Case {
     const char* label;
@@ -455,7 +460,8 @@ TEST_CASE("a bad design file fails with file:line:key and exit code 2") {
                                line_of(text, "control_arm"))) != std::string::npos);
 }
 
-TEST_CASE("a mechanistic design with an enrichment sweep runs end to end into the database") {
+TEST_CASE("a mechanistic design with an enrichment sweep runs end to end into the database" *
+          doctest::test_suite("cli")) {
   const std::string text = mechanistic_design(
       "[enrichment_sweep]\ntmb_cutoffs_mut_per_mb = [0, 10]\npdl1_cutoffs_percent = [1]\n");
   const fs::path file = write_file("mechanistic.toml", text);

@@ -4,6 +4,7 @@
 #include "vpgen/validation/calibrate.hpp"
 #include "vpgen/config/scenario_loader.hpp"
 #include "vpgen/population/error.hpp"
+#include "support/files.hpp"
 
 #include <doctest/doctest.h>
 
@@ -33,11 +34,7 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-fs::path temp_dir() {
-  const fs::path dir = fs::temp_directory_path() / "vpgen_calibrate_test";
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir() { return vpgen::testing::test_dir("calibrate_test"); }
 
 void write(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -193,6 +193,8 @@ const ArmSpec& arm_named(const Scenario& scenario, const std::string& name) {
 
 }  // namespace
 
+TEST_SUITE_BEGIN("statistical");
+
 TEST_CASE("under anti-PD-1 the response rate rises with TMB band and with PD-L1 band") {
   // TMB bands < 5, 5-10, 10-20, >= 20 mut/Mb; PD-L1 TPS bands 0, 1-49, >= 50 %. The bands hold
   // disjoint patients, so their ORRs are independent proportions.
@@ -301,7 +303,8 @@ TEST_CASE("patients with an irAE respond more often, under every checkpoint arm"
   }
 }
 
-TEST_CASE("an irAE before the first assessment predicts response beyond longer exposure") {
+TEST_CASE("an irAE before the first assessment predicts response beyond longer exposure" *
+          doctest::test_suite("statistical slow")) {
   // The crude odds ratio above also holds without the model's coupling of irAE hazard to immune
   // activation: responders stay on treatment longer and accumulate irAE hazard (time-on-treatment
   // bias; with irae_activation_coupling = 0 the crude OR is still ~2.6 under anti-PD-1). A
@@ -875,3 +878,5 @@ TEST_CASE("chemotherapy and targeted-therapy AEs are not irAEs") {
   CHECK((chemo_severe_ae.p() - 0.3) / chemo_severe_ae.se() > kZ);
   CHECK(std::abs(chemo_severe_ae.p() - kPublishedSevere) < kZ9999 * chemo_severe_ae.se());
 }
+
+TEST_SUITE_END();

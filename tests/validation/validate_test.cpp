@@ -4,6 +4,7 @@
 #include "vpgen/validation/validate.hpp"
 
 #include "vpgen/population/error.hpp"
+#include "support/files.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -25,22 +26,16 @@ namespace {
 namespace fs = std::filesystem;
 namespace v = vpgen::validation;
 using vpgen::Interval;
+using vpgen::testing::line_of;
+using vpgen::testing::slurp;
 
 const std::string kData = VPGEN_SOURCE_DIR "/tests/validation/data/";
 const std::string kTestMapping = kData + "validate_mapping.toml";
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 fs::path temp_dir() {
   static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("vpgen_validate_test_{}", ::getpid());
-    fs::create_directories(d);
+    fs::path d = vpgen::testing::test_dir("validate_test");
     fs::copy_file(kData + "targets.csv", d / "targets.csv", fs::copy_options::overwrite_existing);
     return d;
   }();
@@ -70,12 +65,6 @@ std::string mapping_error(const std::string& text) {
     return e.what();
   }
   return "";
-}
-
-int line_of(const std::string& text, const std::string& needle) {
-  const auto at = text.find(needle);
-  REQUIRE(at != std::string::npos);
-  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
 }
 
 v::PublishedValue published(const std::string& estimate, const std::string& low = "",
@@ -573,7 +562,8 @@ TEST_CASE("the role filter evaluates only fit or only held-out targets") {
         std::string::npos);
 }
 
-TEST_CASE("vpgen validate exits 0 with a report and 2 with file:line:key on a bad mapping") {
+TEST_CASE("vpgen validate exits 0 with a report and 2 with file:line:key on a bad mapping" *
+          doctest::test_suite("cli")) {
   auto run = [](const std::string& args) {
     const fs::path out = temp_dir() / "stdout.txt";
     const fs::path err = temp_dir() / "stderr.txt";

@@ -9,8 +9,11 @@
 
 #include <charconv>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <string_view>
 
 namespace vpgen {
 namespace {
@@ -58,6 +61,26 @@ std::uint64_t check_resumable(const SimulateRequest& request, const Scenario& sc
         "block",
         id, id, info.patients_stored, p.first_patient, end - 1));
   return end;
+}
+
+// Test hook, not a feature: with VPGEN_TEST_KILL_AFTER_BLOCK=k in its environment the process
+// SIGKILLs itself right after its k-th block is committed (k = 0: once the run is recorded, before
+// any block), so tests of interrupted runs stop a run at a chosen point instead of racing a sleep
+// (tests/cli/cli_test.cpp, tests/run/shard_test.cpp). Without the variable nothing changes.
+void arm_test_kill_hook(RunOptions& options) {
+  const char* text = std::getenv("VPGEN_TEST_KILL_AFTER_BLOCK");
+  if (text == nullptr) return;
+  std::uint64_t blocks = 0;
+  const std::string_view value(text);
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), blocks);
+  if (ec != std::errc() || end != value.data() + value.size() || value.empty())
+    throw InputError(fmt::format("VPGEN_TEST_KILL_AFTER_BLOCK={}: expected a block count", value));
+  if (blocks == 0) ::kill(::getpid(), SIGKILL);
+  options.on_progress = [progress = options.on_progress, blocks,
+                         written = std::uint64_t{0}](const Progress& p) mutable {
+    if (progress) progress(p);
+    if (++written == blocks) ::kill(::getpid(), SIGKILL);
+  };
 }
 
 }  // namespace
@@ -144,6 +167,7 @@ std::int64_t simulate_run(const SimulateRequest& request) {
     options.first_patient = range.first;
     options.patients = range.end - range.first;
   }
+  arm_test_kill_hook(options);
   fill_run(simulator, *opened, run_id, options);
   return run_id;
 }
