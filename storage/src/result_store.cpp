@@ -49,7 +49,7 @@ static_assert(kCancerTypeCount == 8, "new CancerType: update the schema and kSch
 static_assert(kSchemaVersion == 5,
               "the schema below (kSchemaSql, kTablesV4Sql, kTablesV5Sql, kViewsSql) is version 5");
 
-// The configuration names of RegimenClass (tools/src/scenario_loader.cpp reads the same names).
+// The configuration names of RegimenClass (tools/config/src/scenario_loader.cpp reads them too).
 // course_params.hpp has no name table; a RegimenClass beyond this list is refused when stored.
 constexpr std::array<std::string_view, 4> kRegimenClassNames = {"immunotherapy", "chemotherapy",
                                                                 "targeted", "cell_therapy"};
