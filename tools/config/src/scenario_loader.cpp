@@ -1,6 +1,7 @@
 #include "vpgen/config/scenario_loader.hpp"
 
 #include "vpgen/config/population_loader.hpp"
+#include "vpgen/config/toml_reader.hpp"
 #include "vpgen/population/error.hpp"
 
 #include <algorithm>

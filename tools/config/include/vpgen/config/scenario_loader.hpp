@@ -2,13 +2,14 @@
 // Every error is an InputError "file:line: key 'a.b': why". Not thread-safe (pure, but allocates).
 #pragma once
 
-#include "vpgen/config/toml_reader.hpp"
 #include "vpgen/engine/course_params.hpp"
 
 #include <map>
 #include <string>
 
 namespace vpgen::config {
+
+class TableReader;  // vpgen/config/toml_reader.hpp (toml++ stays out of this header)
 
 // Reads the scenario at `path` and the population, course, regimen and life-table files it names
 // (paths relative to the scenario's folder). Scenario::source_text holds every file verbatim.
