@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include "vpgen/config/toml_reader.hpp"
 #include "vpgen/population/error.hpp"
 #include "vpgen/population/sampler.hpp"
 #include "support/files.hpp"

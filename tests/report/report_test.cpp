@@ -14,6 +14,7 @@
 #include <utility>
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "vpgen/population/error.hpp"
 

@@ -1,5 +1,7 @@
 #include "vpgen/config/population_loader.hpp"
 
+#include "vpgen/config/toml_reader.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>

@@ -2,6 +2,7 @@
 
 #include "vpgen/config/data_path.hpp"
 #include "vpgen/config/population_loader.hpp"
+#include "vpgen/config/toml_reader.hpp"
 #include "vpgen/population/error.hpp"
 
 #include <algorithm>

@@ -3,6 +3,7 @@
 #include "vpgen/population/error.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 

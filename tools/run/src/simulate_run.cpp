@@ -5,6 +5,7 @@
 #include "vpgen/population/error.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <charconv>

@@ -5,6 +5,7 @@
 #include "vpgen/population/error.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <nlopt.hpp>
 
 #include <charconv>

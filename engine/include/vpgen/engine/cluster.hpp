@@ -1,5 +1,5 @@
 // The processes that share one run: MPI ranks, or this process alone (LocalCluster). The engine
-// sees only this interface; tools/src/mpi_cluster.* implements it over MPI, so no MPI header
+// sees only this interface; tools/cli/mpi_cluster.* implements it over MPI, so no MPI header
 // reaches the libraries. Collective calls must be made by every rank, in the same order, from one
 // thread per rank: a Cluster is not thread-safe. LocalCluster has no state and is thread-safe.
 #pragma once

@@ -21,7 +21,7 @@ enum class Purpose : std::uint32_t {
   kToxicity = 2,      // irAE onsets and grades
   kAssessment = 3,    // measurement noise of RECIST assessments
   kOtherDeath = 4,    // death from causes other than the cancer or its treatment
-  kTrialDesign = 5,   // reserved: replicate trials drawn from the population
+  kTrialDesign = 5,   // `vpgen size`: one replicate trial (patient = replicate, arm = its size n)
   kNewLesions = 6,    // appearance of new lesions during one course
   kTreatmentDecision = 7,  // treatment beyond progression, start of a next line
 };
@@ -30,9 +30,10 @@ enum class Purpose : std::uint32_t {
 inline constexpr std::uint32_t kNoArm = 0xFFFFFFFFu;
 
 // Philox4x64-10 (Salmon et al., SC'11, Random123) keyed by (seed, patient); the counter holds
-// (arm, purpose, 0, n) where n counts blocks of four 64-bit outputs. Streams never overlap: each
-// has 2^64 blocks of its own. Satisfies UniformRandomBitGenerator, so Boost.Random distributions
-// draw from it directly.
+// ((purpose << 32) | arm, 0, 0, n): word 0 packs the purpose into its high and the arm into its
+// low 32 bits, words 1 and 2 are zero, and word 3 counts the blocks n of four 64-bit outputs.
+// Streams never overlap: each has 2^64 blocks of its own. Satisfies UniformRandomBitGenerator, so
+// Boost.Random distributions draw from it directly.
 class Stream {
  public:
   using result_type = std::uint64_t;

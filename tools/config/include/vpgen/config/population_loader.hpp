@@ -4,12 +4,13 @@
 // Not thread-safe (TableReader is not); the returned structs are plain values.
 #pragma once
 
-#include "vpgen/config/toml_reader.hpp"
 #include "vpgen/population/population_params.hpp"
 
 #include <string>
 
 namespace vpgen::config {
+
+class TableReader;  // vpgen/config/toml_reader.hpp (toml++ stays out of this header)
 
 // Reads a whole population parameter file from its root table: [hot_threshold], [correlation] and
 // [types.<name>] for each of the 8 cancer types (kCancerTypeNames), each parameter table with a

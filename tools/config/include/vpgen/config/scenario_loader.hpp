@@ -2,13 +2,14 @@
 // Every error is an InputError "file:line: key 'a.b': why". Not thread-safe (pure, but allocates).
 #pragma once
 
-#include "vpgen/config/toml_reader.hpp"
 #include "vpgen/engine/course_params.hpp"
 
 #include <map>
 #include <string>
 
 namespace vpgen::config {
+
+class TableReader;  // vpgen/config/toml_reader.hpp (toml++ stays out of this header)
 
 // Reads the scenario at `path` and the population, course, regimen and life-table files it names.
 // Each relative path is looked for as find_data_file (data_path.hpp) says: `path` in the working

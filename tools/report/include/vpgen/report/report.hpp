@@ -7,7 +7,7 @@
 #include "vpgen/stats/statistics.hpp"
 #include "vpgen/storage/result_store.hpp"
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <array>
 #include <cstdint>

@@ -5,7 +5,7 @@
 
 #include "vpgen/storage/result_store.hpp"
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <array>
 #include <cstdint>

@@ -6,7 +6,7 @@
 #include "vpgen/engine/outcome.hpp"
 #include "vpgen/storage/result_store.hpp"
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <string>
 #include <vector>

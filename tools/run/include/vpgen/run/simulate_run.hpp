@@ -8,7 +8,7 @@
 #include "vpgen/storage/merge.hpp"
 #include "vpgen/storage/result_store.hpp"
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <functional>

@@ -12,7 +12,7 @@
 #include "vpgen/stats/endpoint.hpp"
 #include "vpgen/stats/statistics.hpp"
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <array>
 #include <cstdint>
