@@ -23,6 +23,8 @@ packages=(g++ cmake ninja-build pkg-config git sqlite3 libsqlite3-dev libboost-d
 # MPI is optional (run needs none): `test` installs Open MPI so that the build has VPGEN_MPI on and
 # the tests run `vpgen size` and `vpgen simulate` under mpirun (skipped without it).
 [ "$mode" = test ] && packages+=(openmpi-bin libopenmpi-dev)
+# `test` also checks that the sources satisfy .clang-format (Debian 12: clang-format 14).
+[ "$mode" = test ] && packages+=(clang-format)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,6 +35,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$mode" = test ]; then
+  git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror \
+    || { echo "setup: sources differ from .clang-format (run clang-format -i on them)" >&2; exit 1; }
 fi
 
 build_dir="${VPGEN_BUILD_DIR:-build}"

@@ -73,8 +73,8 @@ std::vector<std::vector<std::byte>> allgather_parts(Cluster& cluster,
   const std::vector<std::byte> lengths = cluster.allgather(length);
   const auto ranks = static_cast<std::size_t>(cluster.size());
   if (lengths.size() != 8 * ranks)
-    throw Error(fmt::format("allgather_parts: {} length bytes from {} ranks", lengths.size(),
-                            ranks));
+    throw Error(
+        fmt::format("allgather_parts: {} length bytes from {} ranks", lengths.size(), ranks));
   std::vector<std::uint64_t> sizes(ranks, 0);
   std::uint64_t total = 0;
   for (std::size_t r = 0; r < ranks; ++r) {
@@ -83,8 +83,8 @@ std::vector<std::vector<std::byte>> allgather_parts(Cluster& cluster,
   }
   const std::vector<std::byte> all = cluster.allgather(mine);
   if (all.size() != total)
-    throw Error(fmt::format("allgather_parts: {} bytes where the ranks announced {}", all.size(),
-                            total));
+    throw Error(
+        fmt::format("allgather_parts: {} bytes where the ranks announced {}", all.size(), total));
   std::vector<std::vector<std::byte>> parts(ranks);
   std::size_t at = 0;
   for (std::size_t r = 0; r < ranks; ++r) {

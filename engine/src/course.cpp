@@ -49,13 +49,13 @@ constexpr std::size_t kMaxPhases = kMaxRegimenPhases;
 
 // One phase of one line, as it acts on this patient. Days are from the line's first dose.
 struct PhaseSetup {
-  double end_day = kInfinity;      // the phase ends here (infinity when open-ended)
-  double activation = 0.0;         // A_p: therapy-added effector activity while it is given
-  double immune_per_day = 0.0;     // k_I = max_kill * A_p, the target of the immune level L
-  double chemo_per_day = 0.0;      // k_C on cells that are not resistant to the drug
-  double irae_per_day = 0.0;       // irAE hazard at the line's first dose
+  double end_day = kInfinity;   // the phase ends here (infinity when open-ended)
+  double activation = 0.0;      // A_p: therapy-added effector activity while it is given
+  double immune_per_day = 0.0;  // k_I = max_kill * A_p, the target of the immune level L
+  double chemo_per_day = 0.0;   // k_C on cells that are not resistant to the drug
+  double irae_per_day = 0.0;    // irAE hazard at the line's first dose
   double frac_severe_irae = 0.0;
-  double ae_per_day = 0.0;         // other treatment-related AEs
+  double ae_per_day = 0.0;  // other treatment-related AEs
   double frac_severe_ae = 0.0;
 };
 
@@ -67,11 +67,11 @@ struct LineSetup {
   double planned_stop_day = kInfinity;  // phases done or maximum duration reached
   double onset_day = 0.0;               // immune killing starts here
   double peak_activation = 0.0;
-  double memory_per_day = 0.0;          // M, from the onset on
-  double decay_tau_days = 1.0;          // the immune level's decay time when its target falls
-  double resistant_fraction = 0.0;      // cytotoxic lines: cells resistant to the drug
-  bool cytotoxic = false;               // some phase kills directly
-  bool holds = true;                    // severe AEs hold or stop it (not cell therapy)
+  double memory_per_day = 0.0;      // M, from the onset on
+  double decay_tau_days = 1.0;      // the immune level's decay time when its target falls
+  double resistant_fraction = 0.0;  // cytotoxic lines: cells resistant to the drug
+  bool cytotoxic = false;           // some phase kills directly
+  bool holds = true;                // severe AEs hold or stop it (not cell therapy)
 
   const PhaseSetup& phase_at(double day) const {
     for (std::size_t i = 0; i + 1 < phase_count; ++i)
@@ -101,11 +101,11 @@ LineSetup setup_line(const CourseParams& params, const RegimenSpec& regimen, con
   // Each earlier line of therapy for advanced disease (chemotherapy, targeted therapy) leaves a
   // less fit immune system and a selected tumour: Z x later_line_effector_factor^(line - 1).
   const double strength =
-      biology.effector_strength *
-      std::pow(params.later_line_effector_factor, earlier_lines);
+      biology.effector_strength * std::pow(params.later_line_effector_factor, earlier_lines);
   const double checkpoint_strength =
       strength * (prior_anti_pd1 ? params.prior_anti_pd1_factor : 1.0);
-  const double cell_strength = strength * (prior_anti_pd1 ? params.prior_anti_pd1_cell_factor : 1.0);
+  const double cell_strength =
+      strength * (prior_anti_pd1 ? params.prior_anti_pd1_cell_factor : 1.0);
   const auto type = static_cast<std::size_t>(patient.cancer_type);
   const double sensitivity = regimen.regimen_class == RegimenClass::kTargeted
                                  ? regimen.targeted_sensitivity[type]
@@ -117,9 +117,9 @@ LineSetup setup_line(const CourseParams& params, const RegimenSpec& regimen, con
                                               spec.pd1_blockade, spec.ctla4_blockade);
     // Checkpoint blockade releases brakes on the patient's own response; infused cells bypass
     // priming (p = 1) and exhaustion but still meet the PD-L1 brake unless PD-1 is blocked too.
-    phase.activation = checkpoint_strength * std::max(0.0, treated - untreated) +
-                       cell_strength * spec.cell_dose * antigenicity *
-                           (1.0 - brake * (1.0 - spec.pd1_blockade));
+    phase.activation =
+        checkpoint_strength * std::max(0.0, treated - untreated) +
+        cell_strength * spec.cell_dose * antigenicity * (1.0 - brake * (1.0 - spec.pd1_blockade));
     phase.immune_per_day = params.max_kill_per_month * phase.activation / kDaysPerMonth;
     phase.chemo_per_day = spec.kill_per_month * sensitivity / kDaysPerMonth;
     phase.irae_per_day = spec.irae_hazard_per_month *
@@ -143,8 +143,7 @@ LineSetup setup_line(const CourseParams& params, const RegimenSpec& regimen, con
   if (regimen.regimen_class == RegimenClass::kTargeted)
     line.resistant_fraction =
         std::min(1.0, regimen.targeted_resistant_fraction_median * biology.resistance_factor);
-  else if (line.cytotoxic)
-    line.resistant_fraction = biology.chemo_resistant_fraction;
+  else if (line.cytotoxic) line.resistant_fraction = biology.chemo_resistant_fraction;
   line.holds = regimen.regimen_class != RegimenClass::kCellTherapy;
   const double decay_months = regimen.regimen_class == RegimenClass::kCellTherapy
                                   ? params.cell_persistence_months
@@ -238,12 +237,11 @@ PatientBiology draw_biology(const CourseParams& params, const Patient& patient,
   biology.baseline_cells =
       params.cells_per_cm3 * lesions * (M_PI / 6.0) * lesion_cm * lesion_cm * lesion_cm;
 
-  biology.death_hazard_per_day =
-      type.disease_death_hazard_per_month / kDaysPerMonth *
-      std::pow(params.ecog_death_hr, patient.ecog) *
-      (patient.ldh_elevated ? params.ldh_death_hr : 1.0) *
-      std::pow(params.sites_death_hr, patient.metastatic_sites - 1) *
-      std::pow(params.later_line_death_hr, patient.line_of_therapy - 1);
+  biology.death_hazard_per_day = type.disease_death_hazard_per_month / kDaysPerMonth *
+                                 std::pow(params.ecog_death_hr, patient.ecog) *
+                                 (patient.ldh_elevated ? params.ldh_death_hr : 1.0) *
+                                 std::pow(params.sites_death_hr, patient.metastatic_sites - 1) *
+                                 std::pow(params.later_line_death_hr, patient.line_of_therapy - 1);
   return biology;
 }
 
@@ -292,8 +290,7 @@ BestResponse best_response(const Visit* begin, const Visit* end, double confirm_
     const Response r = visits[v].response;
     Response counted = r;
     if (is_response(r)) {
-      const bool confirmed = v + 1 < count &&
-                             visits[v + 1].day - visits[v].day >= confirm_days &&
+      const bool confirmed = v + 1 < count && visits[v + 1].day - visits[v].day >= confirm_days &&
                              (r == Response::kCR ? visits[v + 1].response == Response::kCR
                                                  : is_response(visits[v + 1].response));
       if (confirmed) {
@@ -397,9 +394,9 @@ class Course {
   bool on_treatment_ = false;
   bool held_ = false;
   double resume_day_ = kInfinity;
-  double dosing_end_day_ = 0.0;        // when dosing last stopped (hold or stop)
-  double irae_level_at_end_ = 0.0;     // irAE hazard per day at that moment
-  bool line_progressed_ = false;       // RECIST progression on the current line
+  double dosing_end_day_ = 0.0;     // when dosing last stopped (hold or stop)
+  double irae_level_at_end_ = 0.0;  // irAE hazard per day at that moment
+  bool line_progressed_ = false;    // RECIST progression on the current line
   double next_line_day_ = kInfinity;
   int severe_iraes_ = 0;
   bool steroids_ = false;
@@ -414,9 +411,9 @@ class Course {
   bool e_created_ = false;
   double irae_early_days_ = 1.0;
   double irae_decay_days_ = 1.0;
-  double immune_level_ = 0.0;          // L: therapy-driven kill rate per day (before saturation)
-  double memory_per_day_ = 0.0;        // M once established
-  double first_onset_day_ = 0.0;       // the first line's immune onset
+  double immune_level_ = 0.0;     // L: therapy-driven kill rate per day (before saturation)
+  double memory_per_day_ = 0.0;   // M once established
+  double first_onset_day_ = 0.0;  // the first line's immune onset
   double escape_hazard_ = 0.0;
   double eradication_day_ = kInfinity;
 
@@ -432,7 +429,7 @@ class Course {
   // Readings of the first line: RECIST 1.1, and iRECIST beside it.
   double baseline_mm_ = 0.0;
   double nadir_mm_ = 0.0;
-  double inadir_mm_ = 0.0;             // iRECIST nadir (excludes iUPD visits)
+  double inadir_mm_ = 0.0;  // iRECIST nadir (excludes iUPD visits)
   double best_change_ = kInfinity;
   bool recist_progressed_ = false;
   double progression_day_ = kInfinity;
@@ -532,7 +529,8 @@ double Course::irae_integral(double a, double b) const {
     const double early = irae_early_days_;
     const double s = line_.start_day;
     return line_.phase_at(a).irae_per_day *
-           (f * (b - a) + (1.0 - f) * early * (std::exp(-(a - s) / early) - std::exp(-(b - s) / early)));
+           (f * (b - a) +
+            (1.0 - f) * early * (std::exp(-(a - s) / early) - std::exp(-(b - s) / early)));
   }
   // Forty decay times after the last dose the hazard is below e^-40 of its level: skip it.
   if (irae_level_at_end_ <= 0.0 || a - dosing_end_day_ > 40.0 * irae_decay_days_) return 0.0;
@@ -616,10 +614,10 @@ void Course::adverse_event(double day, bool immune) {
     ++severe_iraes_;
   }
   if (!on_treatment_ || !line_.holds) return;
-  const double discontinue = immune ? params_.irae_grade3_discontinue_probability
-                                    : params_.ae_discontinue_probability;
-  const bool stop = (immune && (grade >= 4 || severe_iraes_ > 1)) ||
-                    toxicity_.uniform_open() < discontinue;
+  const double discontinue =
+      immune ? params_.irae_grade3_discontinue_probability : params_.ae_discontinue_probability;
+  const bool stop =
+      (immune && (grade >= 4 || severe_iraes_ > 1)) || toxicity_.uniform_open() < discontinue;
   const double resolution_days =
       months_to_days(immune ? params_.irae_resolution_months : params_.ae_resolution_months) *
       exponential_(toxicity_);
@@ -725,7 +723,8 @@ void Course::advance_tumour(double t0, double t1) {
 double Course::measured_diameter(double day) {
   double volume = viable_cells();
   if (line_.peak_activation > 0.0 && day > line_.onset_day) {
-    const double u = (day - line_.onset_day) / months_to_days(params_.pseudo_progression_peak_months);
+    const double u =
+        (day - line_.onset_day) / months_to_days(params_.pseudo_progression_peak_months);
     volume += params_.pseudo_progression_swelling * std::min(1.0, line_.peak_activation) * u *
               std::exp(1.0 - u);
   }
@@ -765,9 +764,10 @@ void Course::assess(double day) {
 // lesion appeared) or resets the reading (SD or better against baseline and nadir). Not treated
 // beyond it, it cannot be confirmed and is the iRECIST progression.
 void Course::assess_first_line(double day, double measured) {
-  const Response category = new_lesion_ ? Response::kPD
-                                        : classify_visit(measured, baseline_mm_,
-                                                         recist_progressed_ ? inadir_mm_ : nadir_mm_);
+  const Response category =
+      new_lesion_
+          ? Response::kPD
+          : classify_visit(measured, baseline_mm_, recist_progressed_ ? inadir_mm_ : nadir_mm_);
   last_visit_ = day;
   last_first_line_visit_ = day;
   record(day, EventKind::kAssessment, static_cast<int>(category), measured);
@@ -775,8 +775,8 @@ void Course::assess_first_line(double day, double measured) {
     recist_visits.push_back(Visit{day, category});
     nadir_mm_ = std::min(nadir_mm_, measured);
     // Clamped: 100 * (0 - b) / b can round to -100.00000000000001 when every lesion is gone.
-    best_change_ = std::min(best_change_,
-                            std::max(-100.0, 100.0 * (measured - baseline_mm_) / baseline_mm_));
+    best_change_ =
+        std::min(best_change_, std::max(-100.0, 100.0 * (measured - baseline_mm_) / baseline_mm_));
   }
   if (irecist_ == Irecist::kUnconfirmed) {
     if (measured - iupd_mm_ >= kPdAbsoluteMm || new_lesion_) {
@@ -982,9 +982,8 @@ Outcome Course::finish() {
   out_.pfs_irecist_months =
       days_to_months(out_.pfs_irecist_event ? irecist_day : last_first_line_visit_);
   if (recist_progressed_) {
-    const Visit* after = std::find_if(ifirst, ilast, [&](const Visit& v) {
-      return v.day > progression_day_;
-    });
+    const Visit* after =
+        std::find_if(ifirst, ilast, [&](const Visit& v) { return v.day > progression_day_; });
     out_.pseudo_progression =
         best_response(after, ilast, confirm_days, min_sd_days).response_day != kInfinity;
   }
@@ -1006,9 +1005,8 @@ Outcome Course::finish() {
 }  // namespace
 
 Outcome simulate_course(const Scenario& scenario, const std::vector<double>& assessments,
-                        const Patient& patient, const PatientBiology& biology,
-                        std::uint64_t seed, std::uint32_t arm_index,
-                        std::vector<CourseEvent>* events) {
+                        const Patient& patient, const PatientBiology& biology, std::uint64_t seed,
+                        std::uint32_t arm_index, std::vector<CourseEvent>* events) {
   Course course(scenario, assessments, patient, biology, seed, arm_index, events);
   return course.run();
 }

@@ -15,10 +15,9 @@ void parallel_ranges(std::uint64_t count, int threads, std::uint64_t grain,
   if (count == 0) return;
   tbb::task_arena arena(resolve_threads(threads));
   arena.execute([&] {
-    tbb::parallel_for(tbb::blocked_range<std::uint64_t>(0, count, grain),
-                      [&](const tbb::blocked_range<std::uint64_t>& range) {
-                        body(range.begin(), range.end());
-                      });
+    tbb::parallel_for(
+        tbb::blocked_range<std::uint64_t>(0, count, grain),
+        [&](const tbb::blocked_range<std::uint64_t>& range) { body(range.begin(), range.end()); });
   });
 }
 

@@ -80,22 +80,21 @@ void run_cohort(const Simulator& simulator, const RunOptions& options, OutcomeSi
                   }
                   return block;
                 }) &
-            tbb::make_filter<Block*, void>(
-                tbb::filter_mode::serial_in_order, [&](Block* block) {
-                  // The lowest failing index in patient order: the same at any thread count.
-                  for (const PatientResult& result : block->results)
-                    if (result.error) throw SimulationError(*result.error);
-                  sink.write_block(*block);
-                  done += block->results.size();
-                  // Recycled slots keep their vectors' capacity, which would ratchet up to the
-                  // largest patient ever seen in that slot and make memory grow with the cohort:
-                  // release event buffers beyond the typical size so memory stays flat.
-                  for (PatientResult& result : block->results)
-                    if (result.events.capacity() > kRetainedEventsPerPatient)
-                      std::vector<CourseEvent>().swap(result.events);
-                  free_blocks.push(block);
-                  if (options.on_progress) options.on_progress(Progress{done, total});
-                }));
+            tbb::make_filter<Block*, void>(tbb::filter_mode::serial_in_order, [&](Block* block) {
+              // The lowest failing index in patient order: the same at any thread count.
+              for (const PatientResult& result : block->results)
+                if (result.error) throw SimulationError(*result.error);
+              sink.write_block(*block);
+              done += block->results.size();
+              // Recycled slots keep their vectors' capacity, which would ratchet up to the
+              // largest patient ever seen in that slot and make memory grow with the cohort:
+              // release event buffers beyond the typical size so memory stays flat.
+              for (PatientResult& result : block->results)
+                if (result.events.capacity() > kRetainedEventsPerPatient)
+                  std::vector<CourseEvent>().swap(result.events);
+              free_blocks.push(block);
+              if (options.on_progress) options.on_progress(Progress{done, total});
+            }));
   });
 }
 

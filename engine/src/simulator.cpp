@@ -12,7 +12,8 @@ namespace vpgen {
 namespace {
 
 void validate(const Scenario& scenario) {
-  if (scenario.arms.empty()) throw InputError(fmt::format("scenario '{}' has no arms", scenario.name));
+  if (scenario.arms.empty())
+    throw InputError(fmt::format("scenario '{}' has no arms", scenario.name));
   if (!(scenario.horizon_months > 0.0))
     throw InputError(fmt::format("scenario '{}': horizon_months must be > 0", scenario.name));
 }

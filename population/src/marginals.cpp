@@ -110,12 +110,9 @@ CategoricalScore::CategoricalScore(const std::vector<double>& probabilities)
   // Summed from the top, so that small upper tails (e.g. of a Poisson) keep their precision.
   for (std::size_t k = n; k-- > 0;) upper_[k] = upper_[k + 1] + probabilities_[k];
   for (std::size_t k = 0; k + 1 < n; ++k) {
-    if (upper_[k + 1] == 0.0)
-      thresholds_.push_back(kInfinity);
-    else if (lower_[k + 1] == 0.0)
-      thresholds_.push_back(-kInfinity);
-    else
-      thresholds_.push_back(normal_score(lower_[k + 1], upper_[k + 1]));
+    if (upper_[k + 1] == 0.0) thresholds_.push_back(kInfinity);
+    else if (lower_[k + 1] == 0.0) thresholds_.push_back(-kInfinity);
+    else thresholds_.push_back(normal_score(lower_[k + 1], upper_[k + 1]));
   }
 }
 

@@ -41,9 +41,8 @@ Database::Database(const std::string& path, OpenMode mode) {
   if (mode == OpenMode::kReadOnly) flags = SQLITE_OPEN_READONLY;
   if (mode == OpenMode::kCreate) flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   // NOMUTEX: a connection is used by one thread at a time, so SQLite's per-call mutex is waste.
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                      nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &db_,
+                                 flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
   if (rc != SQLITE_OK) {
     // SQLite allocates a connection even when the open fails; it carries the message.
     const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -143,20 +142,22 @@ void Statement::bind_real(int index, double value) {
              operation_);
 }
 
-void Statement::bind_null(int index) { check_bind(db_, sqlite3_bind_null(stmt_, index), operation_); }
+void Statement::bind_null(int index) {
+  check_bind(db_, sqlite3_bind_null(stmt_, index), operation_);
+}
 
 void Statement::bind_static_text(int index, std::string_view value) {
-  check_bind(db_,
-             sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
-                               SQLITE_STATIC),
-             operation_);
+  check_bind(
+      db_,
+      sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC),
+      operation_);
 }
 
 void Statement::bind_text(int index, std::string_view value) {
-  check_bind(db_,
-             sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                                 SQLITE_UTF8),
-             operation_);
+  check_bind(
+      db_,
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+      operation_);
 }
 
 bool Statement::step() {

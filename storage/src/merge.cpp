@@ -32,8 +32,8 @@ std::string resume_hint(const ShardFile& shard) {
 // The first field in which `shard` differs from `reference` as part of one run, or empty.
 std::string difference(const RunProvenance& a, const RunProvenance& b) {
   if (a.scenario_hash != b.scenario_hash)
-    return fmt::format("scenario {} (fingerprint {}) vs {} ({})", a.scenario_name,
-                       a.scenario_hash, b.scenario_name, b.scenario_hash);
+    return fmt::format("scenario {} (fingerprint {}) vs {} ({})", a.scenario_name, a.scenario_hash,
+                       b.scenario_name, b.scenario_hash);
   if (a.seed != b.seed) return fmt::format("seed {} vs {}", a.seed, b.seed);
   if (a.patients != b.patients) return fmt::format("cohort of {} vs {}", a.patients, b.patients);
   if (a.shard_count != b.shard_count)
@@ -56,8 +56,9 @@ std::string difference(const RunProvenance& a, const RunProvenance& b) {
 
 std::vector<std::string> column_names(sql::Database& db, std::string_view table, bool keys_only) {
   Statement query(db,
-                  keys_only ? "SELECT name FROM pragma_table_info(?1, 'main') WHERE pk > 0 ORDER BY pk"
-                            : "SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
+                  keys_only
+                      ? "SELECT name FROM pragma_table_info(?1, 'main') WHERE pk > 0 ORDER BY pk"
+                      : "SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
                   "reading the columns of a table");
   query.bind_text(1, table);
   std::vector<std::string> names;
@@ -87,8 +88,8 @@ std::string copy_sql(sql::Database& db, std::string_view table, bool sum_on_conf
     select += column == "run_id" ? std::string("?1") : column;
   }
   std::string sql = fmt::format(
-      "INSERT INTO main.{0} ({1}) SELECT {2} FROM shard.{0} WHERE run_id = ?2 ORDER BY {3}",
-      table, joined(columns), select, joined(keys));
+      "INSERT INTO main.{0} ({1}) SELECT {2} FROM shard.{0} WHERE run_id = ?2 ORDER BY {3}", table,
+      joined(columns), select, joined(keys));
   if (sum_on_conflict) {
     std::string updates;
     for (const std::string& column : columns) {
@@ -128,9 +129,10 @@ std::int64_t execute_counted(Statement& statement, sql::Database& db) {
 
 PatientRange shard_range(std::uint64_t patients, std::uint64_t index, std::uint64_t count) {
   if (count == 0 || index >= count || count > kMaxShards)
-    throw InputError(fmt::format("shard {}/{} does not exist (shards are numbered 0 .. N-1, N at "
-                                 "most {})",
-                                 index, count, kMaxShards));
+    throw InputError(
+        fmt::format("shard {}/{} does not exist (shards are numbered 0 .. N-1, N at "
+                    "most {})",
+                    index, count, kMaxShards));
   // The same split as the ranks of an MPI run (cluster_slice), so shard K of N and rank K of N
   // hold the same patients.
   const auto [first, end] =
@@ -151,8 +153,8 @@ std::vector<ShardFile> check_shards(const std::vector<std::string>& paths) {
       throw InputError(e.what());
     }
     if (runs.size() != 1)
-      throw InputError(fmt::format("{} holds {} runs; a shard file holds exactly one", path,
-                                   runs.size()));
+      throw InputError(
+          fmt::format("{} holds {} runs; a shard file holds exactly one", path, runs.size()));
     shards.push_back({path, std::move(runs.front())});
   }
   const ShardFile& reference = shards.front();
@@ -203,10 +205,10 @@ std::vector<ShardFile> check_shards(const std::vector<std::string>& paths) {
   for (const ShardFile& shard : shards) {
     const RunProvenance& p = shard.run.provenance;
     if (p.first_patient < covered)
-      throw InputError(fmt::format(
-          "{} ({}) and {} ({}) overlap", previous->path,
-          range_text({previous->run.provenance.first_patient, previous->run.provenance.end_patient}),
-          shard.path, range_text({p.first_patient, p.end_patient})));
+      throw InputError(fmt::format("{} ({}) and {} ({}) overlap", previous->path,
+                                   range_text({previous->run.provenance.first_patient,
+                                               previous->run.provenance.end_patient}),
+                                   shard.path, range_text({p.first_patient, p.end_patient})));
     if (p.first_patient > covered) throw missing({covered, p.first_patient});
     covered = p.end_patient;
     previous = &shard;
@@ -308,8 +310,9 @@ MergeResult merge_shards(ResultStore& into, const std::vector<ShardFile>& shards
       state.patients_done += p.end_patient - p.first_patient;
       if (progress) progress(state);
     }
-    into.finish_run(run_id, true,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    into.finish_run(
+        run_id, true,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   } catch (...) {
     // Nothing of a failed merge stays: the run's rows go with it (cascades and the events trigger).
     try {

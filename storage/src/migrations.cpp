@@ -113,16 +113,17 @@ std::optional<std::string> refusal(sql::Database& db, const SchemaState& state,
         path, state.user_version, kSchemaVersion);
   if (state.user_version != kSchemaVersion)
     return fmt::format(
-        "{} was written by schema version {}; this vpgen reads version {}: use a newer vpgen",
-        path, state.user_version, kSchemaVersion);
+        "{} was written by schema version {}; this vpgen reads version {}: use a newer vpgen", path,
+        state.user_version, kSchemaVersion);
   Statement query(db, "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2",
                   "checking the schema objects");
   for (const SchemaObject& object : kSchemaObjects) {
     query.bind_static_text(1, object.type);
     query.bind_static_text(2, object.name);
     if (!query.step())
-      return fmt::format("{} is marked as vpgen schema version {} but has no {} '{}'; it is damaged",
-                         path, kSchemaVersion, object.type, object.name);
+      return fmt::format(
+          "{} is marked as vpgen schema version {} but has no {} '{}'; it is damaged", path,
+          kSchemaVersion, object.type, object.name);
     query.reset();
   }
   return std::nullopt;
@@ -156,28 +157,29 @@ void set_wal(sql::Database& db, const std::string& path) {
 // From version 2 or 3: the views are replaced, the version-4 tables created, and subgroup_counts
 // and survival_time_counts filled from the stored rows (one pass over the outcomes each).
 void migrate_to_v4(sql::Database& db) {
-  for (const std::string_view view : {"arm_summary", "responder_fractions", "survival_input",
-                                      "survival_counts", "kaplan_meier", "adsl", "adrs", "adtte",
-                                      "adae"})
+  for (const std::string_view view :
+       {"arm_summary", "responder_fractions", "survival_input", "survival_counts", "kaplan_meier",
+        "adsl", "adrs", "adtte", "adae"})
     db.execute(fmt::format("DROP VIEW IF EXISTS {};", view),
                "migrating the schema: replacing the views");
   db.execute(tables_v4_sql(), "migrating the schema: adding tables");
   db.execute(fmt::format("INSERT INTO subgroup_counts {}", kSubgroupCountsFromRowsSql),
              "migrating the schema: counting the stored outcomes by subgroup");
   db.execute(views_sql(), "migrating the schema: adding views");
-  db.execute("INSERT INTO survival_time_counts SELECT run_id, arm_index, time_months,"
-             " SUM(CASE WHEN endpoint = 'OS' THEN event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'OS' THEN 1 - event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'PFS' THEN event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'PFS' THEN 1 - event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'PFS_IRECIST' THEN event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'PFS_IRECIST' THEN 1 - event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'DOR' THEN event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'DOR' THEN 1 - event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'PFS2' THEN event ELSE 0 END),"
-             " SUM(CASE WHEN endpoint = 'PFS2' THEN 1 - event ELSE 0 END)"
-             " FROM survival_input GROUP BY run_id, arm_index, time_months",
-             "migrating the schema: counting the stored survival times");
+  db.execute(
+      "INSERT INTO survival_time_counts SELECT run_id, arm_index, time_months,"
+      " SUM(CASE WHEN endpoint = 'OS' THEN event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'OS' THEN 1 - event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'PFS' THEN event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'PFS' THEN 1 - event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'PFS_IRECIST' THEN event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'PFS_IRECIST' THEN 1 - event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'DOR' THEN event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'DOR' THEN 1 - event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'PFS2' THEN event ELSE 0 END),"
+      " SUM(CASE WHEN endpoint = 'PFS2' THEN 1 - event ELSE 0 END)"
+      " FROM survival_input GROUP BY run_id, arm_index, time_months",
+      "migrating the schema: counting the stored survival times");
 }
 
 // Adds the version-5 columns of `runs` (those not there yet: a column could exist in a file that
@@ -191,13 +193,14 @@ void migrate_runs_to_v5(sql::Database& db) {
     if (has.step()) continue;
     db.execute(add_runs_column_sql(column), "migrating the schema: adding a column to runs");
   }
-  db.execute("UPDATE runs SET first_patient = 0, end_patient = patients_requested,"
-             " shard_index = 0, shard_count = 1,"
-             " patients_stored = (SELECT COUNT(*) FROM patients AS p"
-             "  WHERE p.run_id = runs.run_id),"
-             " candidates_screened = (SELECT COALESCE(SUM(p.candidates_screened), 0)"
-             "  FROM patients AS p WHERE p.run_id = runs.run_id);",
-             "migrating the schema: counting each run's stored patients");
+  db.execute(
+      "UPDATE runs SET first_patient = 0, end_patient = patients_requested,"
+      " shard_index = 0, shard_count = 1,"
+      " patients_stored = (SELECT COUNT(*) FROM patients AS p"
+      "  WHERE p.run_id = runs.run_id),"
+      " candidates_screened = (SELECT COALESCE(SUM(p.candidates_screened), 0)"
+      "  FROM patients AS p WHERE p.run_id = runs.run_id);",
+      "migrating the schema: counting each run's stored patients");
   db.execute(tables_v5_sql(), "migrating the schema: adding run_parts");
 }
 
@@ -235,15 +238,15 @@ bool create_schema(sql::Database& db, const std::string& path) {
 
 }  // namespace
 
-std::optional<std::string> open_schema(sql::Database& db, const std::string& path,
-                                       bool read_only) {
+std::optional<std::string> open_schema(sql::Database& db, const std::string& path, bool read_only) {
   SchemaState state = read_schema_state(db);
   if (read_only) {
     if (state.empty()) return fmt::format("{} is empty: not a vpgen results database", path);
     if (state.migratable())
-      return fmt::format("{} is schema version {}; open it once with this vpgen (e.g. "
-                         "`vpgen runs --db {}`) to migrate it to version {}",
-                         path, state.user_version, path, kSchemaVersion);
+      return fmt::format(
+          "{} is schema version {}; open it once with this vpgen (e.g. "
+          "`vpgen runs --db {}`) to migrate it to version {}",
+          path, state.user_version, path, kSchemaVersion);
     return refusal(db, state, path);
   }
   if (state.empty()) {

@@ -331,13 +331,12 @@ std::vector<SubgroupResponses> ResultStore::subgroup_responses(std::int64_t run_
       order = "hot DESC";
       break;
   }
-  Statement query(
-      db_,
-      fmt::format("SELECT arm_index, CAST({0} AS TEXT), SUM(n),"
-                  " SUM(complete_responses + partial_responses) FROM subgroup_counts"
-                  " WHERE run_id = ?1 GROUP BY {0}, arm_index ORDER BY {1}, arm_index",
-                  column, order),
-      "reading subgroup_counts");
+  Statement query(db_,
+                  fmt::format("SELECT arm_index, CAST({0} AS TEXT), SUM(n),"
+                              " SUM(complete_responses + partial_responses) FROM subgroup_counts"
+                              " WHERE run_id = ?1 GROUP BY {0}, arm_index ORDER BY {1}, arm_index",
+                              column, order),
+                  "reading subgroup_counts");
   query.bind_int64(1, run_id);
   const auto count = [&query](int index) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, query.column_int64(index)));
@@ -423,8 +422,7 @@ sql::Statement ResultStore::run_rows(std::int64_t run_id, std::string_view table
   if (order.empty())
     throw InputError(fmt::format("{}: not a table of a run's rows (one of {})", table,
                                  fmt::join(kRunTables, ", ")));
-  Statement select(db_,
-                   fmt::format("SELECT * FROM {} WHERE run_id = ?1 ORDER BY {}", table, order),
+  Statement select(db_, fmt::format("SELECT * FROM {} WHERE run_id = ?1 ORDER BY {}", table, order),
                    "reading a run's rows");
   select.bind_int64(1, run_id);
   return select;

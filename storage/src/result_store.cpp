@@ -29,7 +29,8 @@ ResultStore::ResultStore(const std::string& path, Access access)
   try {
     db_.execute("PRAGMA foreign_keys = ON", "enabling foreign keys");
     refused = open_schema(db_, path, read_only);
-    if (!refused && !read_only) db_.execute("PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL");
+    if (!refused && !read_only)
+      db_.execute("PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL");
   } catch (const StorageError& e) {
     throw StorageError(fmt::format("{} (opening {})", e.what(), path));
   }

@@ -166,8 +166,8 @@ constexpr std::array<CountColumn, 3> kSurvivalKeys = {{
 }};
 
 constexpr std::array<std::string_view, kSurvivalColumns> kSurvivalCountNames = {
-    "os_events",          "os_censored",          "pfs_events",  "pfs_censored",
-    "pfs_irecist_events", "pfs_irecist_censored", "dor_events",  "dor_censored",
+    "os_events",          "os_censored",          "pfs_events", "pfs_censored",
+    "pfs_irecist_events", "pfs_irecist_censored", "dor_events", "dor_censored",
     "pfs2_events",        "pfs2_censored"};
 
 // The count columns as definitions: non-negative integers (n of a subgroup is positive: a cell
@@ -177,7 +177,8 @@ std::array<CountColumn, N> count_columns(const std::array<std::string_view, N>& 
                                          std::array<std::string, N>& constraints) {
   std::array<CountColumn, N> columns;
   for (std::size_t i = 0; i < N; ++i) {
-    constraints[i] = fmt::format("NOT NULL CHECK ({} {} 0)", names[i], names[i] == "n" ? ">" : ">=");
+    constraints[i] =
+        fmt::format("NOT NULL CHECK ({} {} 0)", names[i], names[i] == "n" ? ">" : ">=");
     columns[i] = {names[i], "INTEGER", constraints[i]};
   }
   return columns;
@@ -590,9 +591,9 @@ std::string_view views_sql() { return kViewsSql; }
 std::string_view schema_sql() {
   static const std::string full = [] {
     std::string sql(kRunsAndArmsSql);
-    for (const std::string& table : {create_table_sql(kPatientsTable),
-                                     create_table_sql(kOutcomesTable),
-                                     create_table_sql(kEventsTable)}) {
+    for (const std::string& table :
+         {create_table_sql(kPatientsTable), create_table_sql(kOutcomesTable),
+          create_table_sql(kEventsTable)}) {
       sql += '\n';
       sql += table;
     }

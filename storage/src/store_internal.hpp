@@ -79,8 +79,8 @@ void append_column_lines(std::string& out, const Columns& columns) {
     if (column.constraints.empty())
       out += fmt::format("  {:<{}} {},\n", column.name, width, column.type);
     else
-      out += fmt::format("  {:<{}} {:<7} {},\n", column.name, width, column.type,
-                         column.constraints);
+      out +=
+          fmt::format("  {:<{}} {:<7} {},\n", column.name, width, column.type, column.constraints);
   }
 }
 
@@ -142,8 +142,17 @@ enum SubgroupCount : std::size_t {
   kSubgroupCountColumns
 };
 enum SurvivalColumn : std::size_t {
-  kOsEvents, kOsCensored, kPfsEvents, kPfsCensored, kPfsIrecistEvents, kPfsIrecistCensored,
-  kDorEvents, kDorCensored, kPfs2Events, kPfs2Censored, kSurvivalColumns
+  kOsEvents,
+  kOsCensored,
+  kPfsEvents,
+  kPfsCensored,
+  kPfsIrecistEvents,
+  kPfsIrecistCensored,
+  kDorEvents,
+  kDorCensored,
+  kPfs2Events,
+  kPfs2Censored,
+  kSurvivalColumns
 };
 // The upsert of one subgroup_counts row: the keys (?1..?8), then the counts in SubgroupCount
 // order, added to an existing row.

@@ -61,16 +61,12 @@ template <typename Row, auto Member>
 void bind_field(sql::Statement& statement, int index, const Row& row, const Column<Row>& column) {
   const auto& value = row.*Member;
   using T = std::remove_cvref_t<decltype(value)>;
-  if constexpr (std::is_same_v<T, double>)
-    statement.bind_real(index, value);
-  else if constexpr (std::is_same_v<T, bool>)
-    statement.bind_bool(index, value);
-  else if constexpr (std::is_same_v<T, Sex>)
-    statement.bind_static_text(index, to_string(value));
+  if constexpr (std::is_same_v<T, double>) statement.bind_real(index, value);
+  else if constexpr (std::is_same_v<T, bool>) statement.bind_bool(index, value);
+  else if constexpr (std::is_same_v<T, Sex>) statement.bind_static_text(index, to_string(value));
   else if constexpr (std::is_enum_v<T>)
     statement.bind_static_text(index, checked_name(value, EnumNames<T>::kNames, column.label));
-  else
-    statement.bind_int64(index, static_cast<std::int64_t>(value));
+  else statement.bind_int64(index, static_cast<std::int64_t>(value));
 }
 
 template <typename Row, auto Member>
@@ -87,8 +83,8 @@ void read_field(const sql::Statement& statement, int column, Row& row) {
       throw StorageError(fmt::format("the database holds an unknown sex '{}'", sex));
     value = sex == "F" ? Sex::kFemale : Sex::kMale;
   } else if constexpr (std::is_enum_v<T>) {
-    value = enum_from_name<T>(statement.column_text(column), EnumNames<T>::kNames,
-                              EnumNames<T>::kWhat);
+    value =
+        enum_from_name<T>(statement.column_text(column), EnumNames<T>::kNames, EnumNames<T>::kWhat);
   } else {
     value = static_cast<T>(statement.column_int64(column));
   }
@@ -137,11 +133,11 @@ constexpr std::array<Column<Patient>, 17> kPatientColumns = {{
 }};
 
 // A duration of response is only defined for a responder: NULL otherwise (a CHECK holds to it).
-void bind_dor_event(sql::Statement& statement, int index, const Outcome& o, const Column<Outcome>&) {
+void bind_dor_event(sql::Statement& statement, int index, const Outcome& o,
+                    const Column<Outcome>&) {
   if (o.best_response == Response::kCR || o.best_response == Response::kPR)
     statement.bind_bool(index, o.dor_event);
-  else
-    statement.bind_null(index);
+  else statement.bind_null(index);
 }
 
 constexpr std::array<Column<Outcome>, 31> kOutcomeColumns = {{
@@ -167,7 +163,11 @@ constexpr std::array<Column<Outcome>, 31> kOutcomeColumns = {{
     field<Outcome, &Outcome::time_to_response_months>("time_to_response_months", "REAL", ""),
     field<Outcome, &Outcome::duration_of_response_months>("duration_of_response_months", "REAL",
                                                           ""),
-    {"dor_event", "INTEGER", "CHECK (dor_event IN (0, 1))", {}, &bind_dor_event,
+    {"dor_event",
+     "INTEGER",
+     "CHECK (dor_event IN (0, 1))",
+     {},
+     &bind_dor_event,
      &read_field<Outcome, &Outcome::dor_event>},
     field<Outcome, &Outcome::pfs_months>("pfs_months", "REAL", "NOT NULL"),
     field<Outcome, &Outcome::pfs_event>("pfs_event", "INTEGER",
@@ -230,10 +230,8 @@ constexpr std::array<Column<Outcome>, 31> kOutcomeColumns = {{
 void bind_detail(sql::Statement& statement, int index, const CourseEvent& e,
                  const Column<CourseEvent>&) {
   const std::string_view detail = event_detail(e.kind, e.code);
-  if (detail.empty())
-    statement.bind_null(index);
-  else
-    statement.bind_static_text(index, detail);
+  if (detail.empty()) statement.bind_null(index);
+  else statement.bind_static_text(index, detail);
 }
 
 constexpr std::array<Column<CourseEvent>, 9> kEventColumns = {{
@@ -265,9 +263,8 @@ constexpr std::array<Column<CourseEvent>, 9> kEventColumns = {{
 // has no foreign key: checking one costs a parent lookup per row (about 13% of the writer's
 // instructions); the writer inserts an event only with its outcome, in the same transaction, and
 // the trigger outcomes_delete_events keeps deletes cascading as a foreign key would.
-const Table<Patient> kPatientsTable = {"patients", kPatientColumns,
-                                       "  PRIMARY KEY (run_id, patient_index)",
-                                       "STRICT, WITHOUT ROWID"};
+const Table<Patient> kPatientsTable = {
+    "patients", kPatientColumns, "  PRIMARY KEY (run_id, patient_index)", "STRICT, WITHOUT ROWID"};
 
 const Table<Outcome> kOutcomesTable = {
     "outcomes", kOutcomeColumns,
@@ -387,9 +384,10 @@ std::string_view event_detail(EventKind kind, int code) {
 
 std::int64_t storable(std::uint64_t value, std::string_view what) {
   if (value > kMaxStorable)
-    throw InputError(fmt::format("{} {} exceeds {}, the largest integer the results database "
-                                 "stores (SQLite integers are signed 64-bit)",
-                                 what, value, kMaxStorable));
+    throw InputError(
+        fmt::format("{} {} exceeds {}, the largest integer the results database "
+                    "stores (SQLite integers are signed 64-bit)",
+                    what, value, kMaxStorable));
   return static_cast<std::int64_t>(value);
 }
 

@@ -38,8 +38,7 @@ void append_json_string(std::string& out, std::string_view text) {
       default:
         if (static_cast<unsigned char>(c) < 0x20)
           out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        else
-          out += c;
+        else out += c;
     }
   }
   out += '"';
@@ -88,10 +87,8 @@ std::string phases_json(const RegimenSpec& regimen) {
 
 // Binds the duration cap: NULL when there is none (RegimenSpec's 0).
 void bind_cap(Statement& statement, int index, double max_duration_months) {
-  if (max_duration_months > 0.0)
-    statement.bind_real(index, max_duration_months);
-  else
-    statement.bind_null(index);
+  if (max_duration_months > 0.0) statement.bind_real(index, max_duration_months);
+  else statement.bind_null(index);
 }
 
 }  // namespace
@@ -109,8 +106,8 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
   if (first_patient >= end_patient && provenance.patients > 0)
     throw InputError(fmt::format("patient range {}..{} is empty", first_patient, end_patient));
   if (end_patient > provenance.patients)
-    throw InputError(fmt::format("patient range {}..{} ends beyond the cohort of {}",
-                                 first_patient, end_patient, provenance.patients));
+    throw InputError(fmt::format("patient range {}..{} ends beyond the cohort of {}", first_patient,
+                                 end_patient, provenance.patients));
   if (provenance.shard_count == 0 || provenance.shard_index >= provenance.shard_count)
     throw InputError(fmt::format("shard {}/{} does not exist (shards are numbered 0 .. {})",
                                  provenance.shard_index, provenance.shard_count,
@@ -209,17 +206,15 @@ void ResultStore::finish_run(std::int64_t run_id, bool success, double wall_seco
   update.bind_static_text(2, success ? std::string_view("complete") : std::string_view("failed"));
   update.bind_real(3, wall_seconds);
   update.execute();
-  if (db_.changes() == 0)
-    throw InputError(fmt::format("no run {} in {}", run_id, db_name(db_)));
+  if (db_.changes() == 0) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db_)));
 }
-
 
 std::int64_t ResultStore::record_design(const DesignRecord& design,
                                         const std::vector<DesignPointRecord>& points) {
   for (std::size_t i = 0; i < points.size(); ++i) {
     if (points[i].n_total < 0)
-      throw InputError(fmt::format("design '{}': sample size {} is negative", design.name,
-                                   points[i].n_total));
+      throw InputError(
+          fmt::format("design '{}': sample size {} is negative", design.name, points[i].n_total));
     for (std::size_t j = 0; j < i; ++j)
       if (points[j].n_total == points[i].n_total)
         throw InputError(fmt::format("design '{}': sample size {} appears twice", design.name,
@@ -309,9 +304,7 @@ int tmb_band(double tmb_mut_per_mb) {
   return tmb_mut_per_mb < 5 ? 0 : tmb_mut_per_mb < 10 ? 1 : tmb_mut_per_mb < 20 ? 2 : 3;
 }
 int pdl1_band(double tps_percent) { return tps_percent < 1 ? 0 : tps_percent < 50 ? 1 : 2; }
-int memory_band(double capacity) {
-  return capacity < 1.0 / 3 ? 0 : capacity < 2.0 / 3 ? 1 : 2;
-}
+int memory_band(double capacity) { return capacity < 1.0 / 3 ? 0 : capacity < 2.0 / 3 ? 1 : 2; }
 
 // Counts in SubgroupCount order (store_internal.hpp), the columns of subgroup_counts.
 using SubgroupCounts = std::array<std::int64_t, kSubgroupCountColumns>;
@@ -353,7 +346,8 @@ struct SurvivalKey {
 using SurvivalCounts = std::array<std::int64_t, kSurvivalColumns>;
 
 // The survival_input view's observations of one outcome, added to `times`.
-void count_times(std::uint32_t arm, const Outcome& o, std::map<SurvivalKey, SurvivalCounts>& times) {
+void count_times(std::uint32_t arm, const Outcome& o,
+                 std::map<SurvivalKey, SurvivalCounts>& times) {
   const auto add = [&](SurvivalColumn events_column, double time_months, bool event) {
     SurvivalCounts& c =
         times.try_emplace(SurvivalKey{arm, time_months}, SurvivalCounts{}).first->second;
@@ -364,12 +358,9 @@ void count_times(std::uint32_t arm, const Outcome& o, std::map<SurvivalKey, Surv
   add(kPfsIrecistEvents, o.pfs_irecist_months, o.pfs_irecist_event);
   if (!std::isnan(o.duration_of_response_months))
     add(kDorEvents, o.duration_of_response_months, o.dor_event);
-  if (std::isnan(o.next_line_months))
-    add(kPfs2Events, o.os_months, o.os_event);
-  else
-    add(kPfs2Events, o.pfs2_months, o.pfs2_event);
+  if (std::isnan(o.next_line_months)) add(kPfs2Events, o.os_months, o.os_event);
+  else add(kPfs2Events, o.pfs2_months, o.pfs2_event);
 }
-
 
 struct RunWriter::Statements {
   Statement begin;
@@ -381,7 +372,7 @@ struct RunWriter::Statements {
   Statement survival_update;
   Statement survival_insert;
   Statement run_counts;
-  int event_seq = 0;                // the parameter of events.seq
+  int event_seq = 0;  // the parameter of events.seq
   std::uint32_t arm_count = 0;
   std::uint64_t first_patient = 0;  // the run's range: a block outside it is refused
   std::uint64_t end_patient = 0;
@@ -429,8 +420,8 @@ RunWriter::RunWriter(ResultStore& store, std::int64_t run_id, bool store_events)
   query.bind_int64(1, run_id);
   if (!query.step()) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db)));
   if (query.column_text(0) != "incomplete")
-    throw StorageError(fmt::format("run {} in {} is already {}; its results cannot change",
-                                   run_id, db_name(db), query.column_text(0)));
+    throw StorageError(fmt::format("run {} in {} is already {}; its results cannot change", run_id,
+                                   db_name(db), query.column_text(0)));
   statements_ = std::make_unique<Statements>();
   statements_->arm_count = static_cast<std::uint32_t>(query.column_int64(1));
   statements_->first_patient = static_cast<std::uint64_t>(query.column_int64(2));
@@ -462,8 +453,8 @@ void RunWriter::Statements::write_patient(std::int64_t run_id, const PatientResu
   for (std::uint32_t arm = 0; arm < arm_count; ++arm) {
     const Outcome& o = result.outcomes[arm];
     if (o.arm_index != arm)
-      throw StorageError(fmt::format("outcome {} is for arm {}; outcomes must be in arm order",
-                                     arm, o.arm_index));
+      throw StorageError(
+          fmt::format("outcome {} is for arm {}; outcomes must be in arm order", arm, o.arm_index));
     outcome.bind_int64(1, run_id);
     outcome.bind_int64(2, index);
     kOutcomesTable.bind(outcome, o);
@@ -547,8 +538,8 @@ void RunWriter::write_block(const Block& block) {
     std::int64_t candidates = 0;
     for (const PatientResult& result : block.results) {
       if (result.error)
-        throw StorageError(fmt::format("the simulation failed ({}); refusing to store it",
-                                       *result.error));
+        throw StorageError(
+            fmt::format("the simulation failed ({}); refusing to store it", *result.error));
       if (result.patient.index != index)
         throw StorageError(fmt::format("the patient record carries index {} at that position",
                                        result.patient.index));
@@ -564,9 +555,10 @@ void RunWriter::write_block(const Block& block) {
     transaction.commit(s.commit);
   } catch (const Error& e) {
     // The transaction guard has rolled the block back by now.
-    throw StorageError(fmt::format("{} (run {}, patient {}; patients {}..{} of this block were "
-                                   "not stored)",
-                                   e.what(), run_id_, index, block.first_index, last_index));
+    throw StorageError(
+        fmt::format("{} (run {}, patient {}; patients {}..{} of this block were "
+                    "not stored)",
+                    e.what(), run_id_, index, block.first_index, last_index));
   }
 }
 

@@ -97,8 +97,8 @@ experimental = { hazard_ratio = 0.6 }
 }
 
 struct Setup {
-  fs::path dir;       // inputs
-  fs::path out;       // the batch's DIR
+  fs::path dir;  // inputs
+  fs::path out;  // the batch's DIR
   fs::path nightly;
 };
 
@@ -128,9 +128,8 @@ int run(const Setup& s, std::vector<std::string>* log_lines = nullptr,
   options.out_dir = s.out.string();
   options.compare = compare;
   options.threads = 2;
-  if (log_lines) options.on_log = [log_lines](std::string_view line) {
-    log_lines->emplace_back(line);
-  };
+  if (log_lines)
+    options.on_log = [log_lines](std::string_view line) { log_lines->emplace_back(line); };
   return b::run_batch(options);
 }
 
@@ -164,8 +163,8 @@ bool no_partial_files(const fs::path& dir) {
 double standard_error(const json& figure) {
   for (const char* key : {"se", "mcse"})
     if (figure.contains(key) && figure.at(key).is_number()) return figure.at(key).get<double>();
-  if (figure.contains("ci_low") && figure.at("ci_low").is_number() &&
-      figure.contains("ci_high") && figure.at("ci_high").is_number())
+  if (figure.contains("ci_low") && figure.at("ci_low").is_number() && figure.contains("ci_high") &&
+      figure.at("ci_high").is_number())
     return (figure.at("ci_high").get<double>() - figure.at("ci_low").get<double>()) / 2.0 /
            1.959963984540054;
   return std::nan("");
@@ -182,7 +181,7 @@ std::map<std::string, std::string> snapshot(const fs::path& dir) {
   return files;
 }
 
-const json kBuild = {{"vpgen_version", "0.1.0"}, {"git_commit", "abc"}, {"compiler", "g++"},
+const json kBuild = {{"vpgen_version", "0.1.0"}, {"git_commit", "abc"},   {"compiler", "g++"},
                      {"boost_version", "1.74"},  {"tbb_version", "2021"}, {"rng_scheme", 1}};
 
 // One scenario-like job whose figures are `estimates` with standard errors `ses`: even-numbered
@@ -196,8 +195,7 @@ json noise_job(const std::string& name, int seed, const std::vector<double>& est
       arm[key] = {{"estimate", estimates[k]},
                   {"ci_low", estimates[k] - 1.959963984540054 * ses[k]},
                   {"ci_high", estimates[k] + 1.959963984540054 * ses[k]}};
-    else
-      arm[key] = {{"estimate", estimates[k]}, {"se", ses[k]}};
+    else arm[key] = {{"estimate", estimates[k]}, {"se", ses[k]}};
   }
   return {{"name", name},
           {"kind", "scenario"},
@@ -226,7 +224,8 @@ Night noise_night(boost::random::mt19937& rng, std::size_t figures, double shift
       truth.push_back(0.2 + 0.003 * static_cast<double>(k));
       ses.push_back(0.005 * static_cast<double>(1 + k % 7));
     }
-    for (std::size_t k = 0; k < truth.size(); ++k) before.push_back(truth[k] + ses[k] * normal(rng));
+    for (std::size_t k = 0; k < truth.size(); ++k)
+      before.push_back(truth[k] + ses[k] * normal(rng));
     for (std::size_t k = 0; k < truth.size(); ++k) after.push_back(truth[k] + ses[k] * normal(rng));
     if (std::string_view(name) == "j1") after[0] += shift_se * ses[0];
     previous["jobs"].push_back(noise_job(name, 1, before, ses));
@@ -277,7 +276,8 @@ TEST_CASE("two nights with the same inputs give identical figures, exit 0 and no
   CHECK(no_partial_files(s.out));
 }
 
-TEST_CASE("a broken scenario fails its job only: the others run, exit 1, index and summary say so") {
+TEST_CASE(
+    "a broken scenario fails its job only: the others run, exit 1, index and summary say so") {
   // The default scenario with its parameter paths made absolute and one misspelt key.
   std::string broken = slurp(kSource + "/configs/default.toml");
   for (const char* file : {"population", "course", "regimens", "life_table"}) {
@@ -287,12 +287,11 @@ TEST_CASE("a broken scenario fails its job only: the others run, exit 1, index a
   }
   broken.replace(broken.find("store_events = true"), 19, "store_event = true");
   const int bad_line = line_of(broken, "store_event = true");
-  const std::string nightly =
-      "[batch]\nname = \"one broken\"\nseed = 7\n\n" +
-      scenario_job("good", kSource + "/configs/default.toml", 300) + "\n" +
-      scenario_job("broken", "broken.toml", 300) + "\n" +
-      scenario_job("missing", "no_such_scenario.toml", 300) +
-      "\n[[design]]\nfile = \"tiny_design.toml\"\nname = \"tiny\"\n";
+  const std::string nightly = "[batch]\nname = \"one broken\"\nseed = 7\n\n" +
+                              scenario_job("good", kSource + "/configs/default.toml", 300) + "\n" +
+                              scenario_job("broken", "broken.toml", 300) + "\n" +
+                              scenario_job("missing", "no_such_scenario.toml", 300) +
+                              "\n[[design]]\nfile = \"tiny_design.toml\"\nname = \"tiny\"\n";
   const Setup s = setup("broken", nightly);
   write(s.dir / "broken.toml", broken);
   std::vector<std::string> lines;
@@ -443,18 +442,18 @@ TEST_CASE("summary.json has the documented keys and batch.log timestamped lines"
   const json summary = read_json(s.out / "summary.json");
   CHECK(summary.at("format") == b::kSummaryFormat);
   CHECK(summary.at("format_version") == b::kSummaryFormatVersion);
-  for (const char* key : {"batch", "previous", "status", "exit_code", "comparison", "counts",
-                          "jobs"})
+  for (const char* key :
+       {"batch", "previous", "status", "exit_code", "comparison", "counts", "jobs"})
     CHECK_MESSAGE(summary.contains(key), key);
   for (const char* key : {"method", "family_alpha", "figures_tested", "figures_listed"})
     CHECK_MESSAGE(summary.at("comparison").contains(key), key);
   const json& batch = summary.at("batch");
-  for (const char* key : {"name", "nightly_file", "nightly_hash", "out_dir", "host", "started_at",
-                          "finished_at", "wall_seconds", "threads", "seed", "build",
-                          "build_identified"})
+  for (const char* key :
+       {"name", "nightly_file", "nightly_hash", "out_dir", "host", "started_at", "finished_at",
+        "wall_seconds", "threads", "seed", "build", "build_identified"})
     CHECK_MESSAGE(batch.contains(key), key);
-  for (const char* key : {"vpgen_version", "git_commit", "compiler", "boost_version",
-                          "tbb_version", "rng_scheme"})
+  for (const char* key :
+       {"vpgen_version", "git_commit", "compiler", "boost_version", "tbb_version", "rng_scheme"})
     CHECK_MESSAGE(batch.at("build").contains(key), key);
   CHECK(is_timestamp(batch.at("started_at").get<std::string>()));
   CHECK(is_timestamp(batch.at("finished_at").get<std::string>()));
@@ -462,9 +461,9 @@ TEST_CASE("summary.json has the documented keys and batch.log timestamped lines"
   REQUIRE(summary.at("jobs").size() == 3);
   for (const json& job : summary.at("jobs")) {
     CAPTURE(job.at("name"));
-    for (const char* key : {"name", "kind", "file", "path", "input_hash", "seed", "settings",
-                            "status", "error", "started_at", "finished_at", "wall_seconds",
-                            "report", "figures", "comparison"})
+    for (const char* key :
+         {"name", "kind", "file", "path", "input_hash", "seed", "settings", "status", "error",
+          "started_at", "finished_at", "wall_seconds", "report", "figures", "comparison"})
       CHECK_MESSAGE(job.contains(key), key);
     CHECK(job.at("status") == "ok");
     CHECK(job.at("input_hash").get<std::string>().size() == 16);
@@ -475,8 +474,7 @@ TEST_CASE("summary.json has the documented keys and batch.log timestamped lines"
   CHECK(scenario.at("settings").at("patients") == 300);
   CHECK(scenario.at("seed") == 20261127);  // the scenario file's own
   const json& arm = scenario.at("figures").at("arms")[0];
-  for (const char* key : {"estimate", "ci_low", "ci_high"})
-    CHECK(arm.at("orr").contains(key));
+  for (const char* key : {"estimate", "ci_low", "ci_high"}) CHECK(arm.at("orr").contains(key));
   CHECK(arm.at("os_rate").at("12").contains("ci_low"));
   const json& design = job_named(summary, "tiny");
   CHECK(design.at("kind") == "design");
@@ -516,17 +514,18 @@ TEST_CASE("summary.json has the documented keys and batch.log timestamped lines"
     ++count;
   }
   CHECK(count == lines.size());
-  for (const char* needle : {"batch 'shape' start", "job 1/3 scenario 'default' start",
-                             "job 1/3 scenario 'default' ok in", "job 3/3 validation 'validation' ok",
-                             "batch 'shape' end: 3 ok, 0 failed"})
+  for (const char* needle :
+       {"batch 'shape' start", "job 1/3 scenario 'default' start",
+        "job 1/3 scenario 'default' ok in", "job 3/3 validation 'validation' ok",
+        "batch 'shape' end: 3 ok, 0 failed"})
     CHECK_MESSAGE(log.find(needle) != std::string::npos, needle);
 }
 
 TEST_CASE("a bad nightly file throws InputError naming file:line:key and writes nothing") {
   struct Case {
     std::string text;
-    std::string needle;    // the line holding the error
-    std::string message;   // in the error after "file:line: "
+    std::string needle;   // the line holding the error
+    std::string message;  // in the error after "file:line: "
   };
   const std::string head = "[batch]\nname = \"bad\"\n\n";
   const std::string file = kSource + "/configs/default.toml";
@@ -569,8 +568,7 @@ TEST_CASE("a bad nightly file throws InputError naming file:line:key and writes 
   CHECK_THROWS_WITH_AS(run(empty), doctest::Contains("no jobs"), vpgen::InputError);
   CHECK_FALSE(fs::exists(empty.out));
   // --compare that is not a batch summary.
-  const Setup compare =
-      setup("bad_compare", head + "[[design]]\nfile = \"tiny_design.toml\"\n");
+  const Setup compare = setup("bad_compare", head + "[[design]]\nfile = \"tiny_design.toml\"\n");
   write(compare.dir / "other.json", "{\"jobs\": []}");
   CHECK_THROWS_WITH_AS(run(compare, nullptr, (compare.dir / "other.json").string()),
                        doctest::Contains("not a vpgen batch summary"), vpgen::InputError);
@@ -578,8 +576,9 @@ TEST_CASE("a bad nightly file throws InputError naming file:line:key and writes 
 }
 
 TEST_CASE("after an interrupted batch the next one compares with the last complete night") {
-  const Setup s = setup("interrupted", "[batch]\nname = \"resume\"\n\n[[design]]\n"
-                                       "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
+  const Setup s = setup("interrupted",
+                        "[batch]\nname = \"resume\"\n\n[[design]]\n"
+                        "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
   REQUIRE(run(s) == b::kExitOk);
   REQUIRE(run(s) == b::kExitOk);
   const json complete = read_json(s.out / "summary.json");
@@ -607,19 +606,19 @@ TEST_CASE("after an interrupted batch the next one compares with the last comple
 TEST_CASE("compare_job tests each figure and apply_holm lists those beyond Monte Carlo error") {
   const json& build = kBuild;
   auto job = [](int seed, double orr, double orr_half, double power, double mcse) {
-    return json{{"name", "j"},
-                {"kind", "scenario"},
-                {"input_hash", "h"},
-                {"seed", seed},
-                {"settings", {{"patients", 100}}},
-                {"status", "ok"},
-                {"figures",
-                 {{"arms",
-                   {{{"arm", "a"},
-                     {"n", 100},
-                     {"orr", {{"estimate", orr}, {"ci_low", orr - orr_half},
-                              {"ci_high", orr + orr_half}}},
-                     {"power", {{"estimate", power}, {"mcse", mcse}}}}}}}}};
+    return json{
+        {"name", "j"},
+        {"kind", "scenario"},
+        {"input_hash", "h"},
+        {"seed", seed},
+        {"settings", {{"patients", 100}}},
+        {"status", "ok"},
+        {"figures",
+         {{"arms",
+           {{{"arm", "a"},
+             {"n", 100},
+             {"orr", {{"estimate", orr}, {"ci_low", orr - orr_half}, {"ci_high", orr + orr_half}}},
+             {"power", {{"estimate", power}, {"mcse", mcse}}}}}}}}};
   };
   auto compare = [&](const json& previous, const json& current, const json& previous_build) {
     json c = b::compare_job(previous, current, previous_build, build);
@@ -630,8 +629,8 @@ TEST_CASE("compare_job tests each figure and apply_holm lists those beyond Monte
   // Same inputs and build: identical, or any difference at all is unexpected.
   CHECK(compare(job(1, 0.5, 0.1, 0.8, 0.01), job(1, 0.5, 0.1, 0.8, 0.01), build).at("verdict") ==
         "identical");
-  const json tiny = compare(job(1, 0.5, 0.1, 0.8, 0.01), job(1, 0.5 + 1e-15, 0.1, 0.8, 0.01),
-                            build);
+  const json tiny =
+      compare(job(1, 0.5, 0.1, 0.8, 0.01), job(1, 0.5 + 1e-15, 0.1, 0.8, 0.01), build);
   CHECK(tiny.at("verdict") == "changed_unexpectedly");
   // The estimate and the interval built around it moved: each value is listed.
   REQUIRE(!tiny.at("differences").empty());
@@ -642,8 +641,8 @@ TEST_CASE("compare_job tests each figure and apply_holm lists those beyond Monte
   // Seed changed: both figures are tests (m = 2). ORR half-widths 0.1: se of the difference
   // sqrt(2) 0.1 / 1.96 = 0.07215; power MCSE 0.01: se sqrt(2) 0.01 = 0.01414. Holm at 0.05 lists
   // the smaller p if <= 0.025 (z >= 2.241), then the other if <= 0.05 (z >= 1.960).
-  const json raw = b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.64, 0.1, 0.827, 0.01),
-                                  build, build);
+  const json raw =
+      b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.64, 0.1, 0.827, 0.01), build, build);
   REQUIRE(raw.at("tests").size() == 2);
   CHECK(raw.at("figures_tested") == 2);
   const double se_orr = std::sqrt(2.0) * 0.1 / 1.959963984540054;
@@ -673,10 +672,10 @@ TEST_CASE("compare_job tests each figure and apply_holm lists those beyond Monte
   CHECK(beyond.at("differences")[1].at("p_holm").get<double>() == doctest::Approx(2 * p_orr));
   // The same ORR move (z = 2.356) in a family of 3 is not listed: 3 x 0.01847 > 0.05. Holm
   // adjusts over everything tested, so a night of many figures needs a larger z.
-  json first = b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.67, 0.1, 0.80, 0.01), build,
-                              build);
-  json second = b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.50, 0.1, 0.80, 0.01), build,
-                               build);
+  json first =
+      b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.67, 0.1, 0.80, 0.01), build, build);
+  json second =
+      b::compare_job(job(1, 0.50, 0.1, 0.80, 0.01), job(2, 0.50, 0.1, 0.80, 0.01), build, build);
   const b::HolmDecision decision = b::apply_holm({&first, &second});
   CHECK(decision.figures_tested == 4);
   CHECK(decision.figures_listed == 0);
@@ -715,8 +714,9 @@ TEST_CASE("holm_adjust gives the values of R's p.adjust(p, method = \"holm\")") 
   CHECK(b::holm_adjust({}).empty());
 }
 
-TEST_CASE("a night of 200 figures of pure noise lists none, and one moved by 10 SE among them is listed" *
-          doctest::test_suite("statistical")) {
+TEST_CASE(
+    "a night of 200 figures of pure noise lists none, and one moved by 10 SE among them is listed" *
+    doctest::test_suite("statistical")) {
   // Each figure's two nights are independent N(truth, se^2): with nothing changed, z = |N(0, 1)|.
   // Holm at family-wise alpha 0.05 lists any figure with probability <= 0.05 (here, independent
   // figures: exactly 1 - (1 - 0.05/200)^200 = 0.0488, the first step deciding). With a fixed seed
@@ -781,10 +781,12 @@ TEST_CASE("over 400 nights of pure noise the share of nights listing anything is
   CHECK(nights_listing <= 33);
 }
 
-TEST_CASE("a second batch into a locked DIR exits 2 naming DIR and the holder's pid, touching nothing" *
-          doctest::test_suite("cli")) {
-  const Setup s = setup("locked", "[batch]\nname = \"lock\"\n\n[[design]]\n"
-                                  "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
+TEST_CASE(
+    "a second batch into a locked DIR exits 2 naming DIR and the holder's pid, touching nothing" *
+    doctest::test_suite("cli")) {
+  const Setup s = setup("locked",
+                        "[batch]\nname = \"lock\"\n\n[[design]]\n"
+                        "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
   const fs::path lock_file = s.out / ".batch.lock";
   // While a batch runs it holds the lock, with its pid in the file.
   b::BatchOptions options;

@@ -87,9 +87,9 @@ void remove_db(const fs::path& db) {
 TEST_SUITE_BEGIN("cli");
 
 TEST_CASE("every command has --help and the program has --version") {
-  for (const char* args : {"--help", "simulate --help", "report --help", "patient --help",
-                           "validate --help", "calibrate --help", "runs --help", "export --help",
-                           "size --help", "batch --help"}) {
+  for (const char* args :
+       {"--help", "simulate --help", "report --help", "patient --help", "validate --help",
+        "calibrate --help", "runs --help", "export --help", "size --help", "batch --help"}) {
     const Result r = run_vpgen(args);
     CHECK_MESSAGE(r.exit_code == 0, args);
     CHECK(r.out.find("Usage") != std::string::npos);
@@ -103,9 +103,8 @@ TEST_CASE("bad flags exit with code 2") {
   CHECK(run_vpgen("").exit_code == 2);
   CHECK(run_vpgen("simulate").exit_code == 2);
   CHECK(run_vpgen("frobnicate").exit_code == 2);
-  CHECK(run_vpgen(fmt::format("simulate {} --db x.db --threads -3", write_scenario("ok.toml",
-                                                                              scenario_text())
-                                                                   .string()))
+  CHECK(run_vpgen(fmt::format("simulate {} --db x.db --threads -3",
+                              write_scenario("ok.toml", scenario_text()).string()))
             .exit_code == 2);
   CHECK(run_vpgen("report --db /nonexistent/file.db").exit_code == 2);
 }
@@ -115,8 +114,8 @@ TEST_CASE("each malformed scenario gives one line naming file, line and key, exi
   struct Case {
     const char* label;
     std::string text;
-    std::string key;        // must appear in the message
-    int line;               // must appear as file:line
+    std::string key;  // must appear in the message
+    int line;         // must appear as file:line
   };
   const std::vector<Case> cases = {
       {"syntax error", replace_once(good, "horizon_months = 120", "horizon_months = = 120"),
@@ -127,8 +126,8 @@ TEST_CASE("each malformed scenario gives one line naming file, line and key, exi
        "scenario.horizon_months", line_of(good, "horizon_months = 120")},
       {"unknown key", replace_once(good, "horizon_months = 120", "horizon_month = 120"),
        "scenario.horizon_month", line_of(good, "horizon_months = 120")},
-      {"out-of-range value", replace_once(good, "max_ecog = 1", "max_ecog = 7"),
-       "max_ecog", line_of(good, "max_ecog = 1")},
+      {"out-of-range value", replace_once(good, "max_ecog = 1", "max_ecog = 7"), "max_ecog",
+       line_of(good, "max_ecog = 1")},
       {"unknown regimen", replace_once(good, "regimen = \"anti_pd1\"", "regimen = \"anti_pd2\""),
        "arms[1].regimen", line_of(good, "regimen = \"anti_pd1\"")},
   };
@@ -137,8 +136,8 @@ TEST_CASE("each malformed scenario gives one line naming file, line and key, exi
     const fs::path scenario = write_scenario("bad.toml", c.text);
     const fs::path db = temp_dir() / "bad.db";
     fs::remove(db);
-    const Result r = run_vpgen(fmt::format("simulate {} --db {} --quiet", scenario.string(),
-                                       db.string()));
+    const Result r =
+        run_vpgen(fmt::format("simulate {} --db {} --quiet", scenario.string(), db.string()));
     CHECK(r.exit_code == 2);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
     CHECK(r.err.find(fmt::format("{}:{}", scenario.string(), c.line)) != std::string::npos);
@@ -153,11 +152,11 @@ TEST_CASE("an out-of-range probability in a parameter file names that file, line
   const fs::path bad_course = temp_dir() / "course_bad.toml";
   std::ofstream(bad_course) << replace_once(course, "steroid_kill_factor = 0.85",
                                             "steroid_kill_factor = 1.5");
-  const fs::path scenario = write_scenario(
-      "bad_course.toml",
-      replace_once(scenario_text(), kModel + "course.toml", bad_course.string()));
+  const fs::path scenario =
+      write_scenario("bad_course.toml",
+                     replace_once(scenario_text(), kModel + "course.toml", bad_course.string()));
   const Result r = run_vpgen(fmt::format("simulate {} --db {} --quiet", scenario.string(),
-                                     (temp_dir() / "never.db").string()));
+                                         (temp_dir() / "never.db").string()));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find(fmt::format("{}:{}", bad_course.string(),
                                line_of(course, "steroid_kill_factor"))) != std::string::npos);
@@ -169,9 +168,10 @@ TEST_CASE("simulate, report and patient work end to end and agree") {
   const fs::path scenario = write_scenario("ok.toml", scenario_text());
   const fs::path db = temp_dir() / "e2e.db";
   fs::remove(db);
-  const Result sim = run_vpgen(fmt::format("simulate {} --db {} --patients 400 --seed 5 --threads 2 "
-                                       "--quiet --format json",
-                                       scenario.string(), db.string()));
+  const Result sim =
+      run_vpgen(fmt::format("simulate {} --db {} --patients 400 --seed 5 --threads 2 "
+                            "--quiet --format json",
+                            scenario.string(), db.string()));
   REQUIRE_MESSAGE(sim.exit_code == 0, sim.err);
   const auto summary = nlohmann::json::parse(sim.out);
   CHECK(summary["arms"].size() == 3);
@@ -195,10 +195,12 @@ TEST_CASE("simulate, report and patient work end to end and agree") {
   const Result text = run_vpgen(fmt::format("report --db {}", db.string()));
   CHECK(text.exit_code == 0);
   CHECK(text.out.find("nivo+ipi") != std::string::npos);
-  const Result patient = run_vpgen(fmt::format("patient --db {} --run 1 --patient 123", db.string()));
+  const Result patient =
+      run_vpgen(fmt::format("patient --db {} --run 1 --patient 123", db.string()));
   CHECK_MESSAGE(patient.exit_code == 0, patient.out);
   CHECK(patient.out.find("replay identical") != std::string::npos);
-  const Result missing = run_vpgen(fmt::format("patient --db {} --run 1 --patient 400", db.string()));
+  const Result missing =
+      run_vpgen(fmt::format("patient --db {} --run 1 --patient 400", db.string()));
   CHECK(missing.exit_code == 2);
 }
 
@@ -231,7 +233,7 @@ TEST_CASE("runs lists the runs, and export writes a table as CSV or JSON Lines, 
   fs::remove(db);
   for (const char* seed : {"5", "6"}) {
     const Result sim = run_vpgen(fmt::format("simulate {} --db {} --patients 60 --seed {} --quiet",
-                                         scenario.string(), db.string(), seed));
+                                             scenario.string(), db.string(), seed));
     REQUIRE_MESSAGE(sim.exit_code == 0, sim.err);
   }
   const Result runs = run_vpgen(fmt::format("runs --db {} --format json", db.string()));
@@ -243,7 +245,8 @@ TEST_CASE("runs lists the runs, and export writes a table as CSV or JSON Lines, 
   CHECK(listed[1]["status"] == "complete");
   CHECK(listed[1]["patients_stored"] == 60);
   CHECK(listed[1]["arms"].size() == 3);
-  CHECK(run_vpgen(fmt::format("runs --db {}", db.string())).out.find("complete") != std::string::npos);
+  CHECK(run_vpgen(fmt::format("runs --db {}", db.string())).out.find("complete") !=
+        std::string::npos);
 
   // CSV: a header and one row per patient and arm of run 2 only, in key order, values as stored.
   const Result csv = run_vpgen(fmt::format("export --db {} --run 2 --table outcomes", db.string()));
@@ -271,7 +274,8 @@ TEST_CASE("runs lists the runs, and export writes a table as CSV or JSON Lines, 
   }
 
   // Quoted fields: the arms' phases are JSON text with commas and quotes.
-  const auto arms = parse_csv(run_vpgen(fmt::format("export --db {} --run 1 --table arms", db.string())).out);
+  const auto arms =
+      parse_csv(run_vpgen(fmt::format("export --db {} --run 1 --table arms", db.string())).out);
   REQUIRE(arms.size() == 4);
   const std::size_t phases = static_cast<std::size_t>(
       std::find(arms[0].begin(), arms[0].end(), "regimen_phases") - arms[0].begin());
@@ -281,8 +285,9 @@ TEST_CASE("runs lists the runs, and export writes a table as CSV or JSON Lines, 
 
   // JSON Lines to a file: one object per row with SQL NULL as null.
   const fs::path events = temp_dir() / "events.jsonl";
-  const Result jsonl = run_vpgen(fmt::format("export --db {} --run 1 --table events --format jsonl --out {}",
-                                         db.string(), events.string()));
+  const Result jsonl =
+      run_vpgen(fmt::format("export --db {} --run 1 --table events --format jsonl --out {}",
+                            db.string(), events.string()));
   REQUIRE_MESSAGE(jsonl.exit_code == 0, jsonl.err);
   std::ifstream in(events);
   std::string line;
@@ -299,13 +304,14 @@ TEST_CASE("runs lists the runs, and export writes a table as CSV or JSON Lines, 
 
   // A run the file does not hold: exit 2, one line, no output file and no partial file.
   const fs::path absent = temp_dir() / "absent.csv";
-  const Result bad = run_vpgen(fmt::format("export --db {} --run 9 --table arms --out {}", db.string(),
-                                       absent.string()));
+  const Result bad = run_vpgen(
+      fmt::format("export --db {} --run 9 --table arms --out {}", db.string(), absent.string()));
   CHECK(bad.exit_code == 2);
   CHECK(bad.err == fmt::format("vpgen: error: no run 9 in {}\n", db.string()));
   CHECK_FALSE(fs::exists(absent));
   CHECK_FALSE(fs::exists(absent.string() + ".partial"));
-  CHECK(run_vpgen(fmt::format("export --db {} --run 1 --table secrets", db.string())).exit_code == 2);
+  CHECK(run_vpgen(fmt::format("export --db {} --run 1 --table secrets", db.string())).exit_code ==
+        2);
   CHECK(run_vpgen(fmt::format("runs --db {}", (temp_dir() / "none.db").string())).exit_code == 2);
   // The derived counts export too: subgroup cells add up to the arm sizes, survival rows to
   // every patient of every arm for each endpoint but DOR.
@@ -316,12 +322,16 @@ TEST_CASE("runs lists the runs, and export writes a table as CSV or JSON Lines, 
   CHECK(cells[0][8] == "n");
   double patients = 0;
   for (std::size_t r = 1; r < cells.size(); ++r) patients += std::stod(cells[r][8]);
-  const auto runs_json = nlohmann::json::parse(run_vpgen(fmt::format("runs --db {} --format json", db.string())).out);
+  const auto runs_json =
+      nlohmann::json::parse(run_vpgen(fmt::format("runs --db {} --format json", db.string())).out);
   CHECK(patients == 3.0 * runs_json[0]["patients_stored"].get<double>());
-  const auto times = parse_csv(
-      run_vpgen(fmt::format("export --db {} --run 1 --table survival_counts --format csv", db.string())).out);
+  const auto times =
+      parse_csv(run_vpgen(fmt::format("export --db {} --run 1 --table survival_counts --format csv",
+                                      db.string()))
+                    .out);
   REQUIRE(times.size() > 1);
-  CHECK(times[0] == std::vector<std::string>{"run_id", "arm_index", "endpoint", "time_months", "events", "censored"});
+  CHECK(times[0] == std::vector<std::string>{"run_id", "arm_index", "endpoint", "time_months",
+                                             "events", "censored"});
 }
 
 TEST_CASE("the analysis views agree with the tables they are built on") {
@@ -329,7 +339,7 @@ TEST_CASE("the analysis views agree with the tables they are built on") {
   const fs::path db = temp_dir() / "views.db";
   fs::remove(db);
   REQUIRE(run_vpgen(fmt::format("simulate {} --db {} --patients 300 --seed 11 --quiet",
-                            scenario.string(), db.string()))
+                                scenario.string(), db.string()))
               .exit_code == 0);
   vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadOnly);
   const auto one = [&](const std::string& sql) {
@@ -341,13 +351,13 @@ TEST_CASE("the analysis views agree with the tables they are built on") {
   CHECK(one("SELECT COUNT(*) FROM (SELECT r.arm_index FROM responder_fractions r GROUP BY"
             " r.arm_index HAVING SUM(r.n) = 300 AND SUM(r.responders) = (SELECT responders FROM"
             " arm_summary s WHERE s.arm_index = r.arm_index) AND SUM(r.complete_responses) ="
-            " (SELECT complete_responses FROM arm_summary s WHERE s.arm_index = r.arm_index))") == 3);
+            " (SELECT complete_responses FROM arm_summary s WHERE s.arm_index = r.arm_index))") ==
+        3);
   // Wilson bounds bracket the estimate, inside [0, 1]; a group of 0 of n has a lower bound of 0.
   CHECK(one("SELECT COUNT(*) FROM responder_fractions WHERE NOT (orr_ci_low <= orr + 1e-12 AND"
             " orr <= orr_ci_high + 1e-12 AND orr_ci_low >= -1e-12 AND orr_ci_high <= 1 + 1e-12"
             " AND cr_rate_ci_low <= cr_rate + 1e-12 AND cr_rate <= cr_rate_ci_high + 1e-12)") == 0);
-  CHECK(one("SELECT MAX(ABS(orr_ci_low)) FROM responder_fractions WHERE responders = 0") <
-        1e-12);
+  CHECK(one("SELECT MAX(ABS(orr_ci_low)) FROM responder_fractions WHERE responders = 0") < 1e-12);
   // survival_input: one OS, PFS and PFS2 row per outcome, one DOR row per responder.
   CHECK(one("SELECT COUNT(*) FROM survival_input WHERE endpoint = 'OS'") == 900);
   CHECK(one("SELECT COUNT(*) FROM survival_input WHERE endpoint = 'DOR'") ==
@@ -377,23 +387,24 @@ TEST_CASE("R's survival package reads adtte and finds vpgen's medians" *
           doctest::test_suite("cli external slow")) {
   if (std::system("command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(survival);"
                   " library(RSQLite)' >/dev/null 2>&1") != 0) {
-    vpgen::testing::skip_test("Rscript with the survival and RSQLite packages is not installed "
-                              "(Debian: r-base-core r-cran-survival r-cran-rsqlite; "
-                              "./tools/setup.sh test installs them)");
+    vpgen::testing::skip_test(
+        "Rscript with the survival and RSQLite packages is not installed "
+        "(Debian: r-base-core r-cran-survival r-cran-rsqlite; "
+        "./tools/setup.sh test installs them)");
     return;
   }
   const fs::path scenario = write_scenario("r.toml", scenario_text());
   const fs::path db = temp_dir() / "r.db";
   fs::remove(db);
   REQUIRE(run_vpgen(fmt::format("simulate {} --db {} --patients 2000 --seed 3 --quiet",
-                            scenario.string(), db.string()))
+                                scenario.string(), db.string()))
               .exit_code == 0);
-  const auto report =
-      nlohmann::json::parse(run_vpgen(fmt::format("report --db {} --format json", db.string())).out);
+  const auto report = nlohmann::json::parse(
+      run_vpgen(fmt::format("report --db {} --format json", db.string())).out);
   const fs::path out = temp_dir() / "r_medians.txt";
-  const std::string command = fmt::format(
-      "Rscript {} {} 1 > {} 2>&1", VPGEN_SOURCE_DIR "/tests/cli/data/adtte_medians.R",
-      db.string(), out.string());
+  const std::string command =
+      fmt::format("Rscript {} {} 1 > {} 2>&1", VPGEN_SOURCE_DIR "/tests/cli/data/adtte_medians.R",
+                  db.string(), out.string());
   REQUIRE_MESSAGE(std::system(command.c_str()) == 0, slurp(out));
   std::istringstream lines(slurp(out));
   std::string param, arm, median;
@@ -409,7 +420,8 @@ TEST_CASE("R's survival package reads adtte and finds vpgen's medians" *
         CHECK(a[key]["estimate"].is_null());
       } else {
         REQUIRE(a[key]["estimate"].is_number());
-        CHECK(std::stod(median) == doctest::Approx(a[key]["estimate"].get<double>()).epsilon(1e-12));
+        CHECK(std::stod(median) ==
+              doctest::Approx(a[key]["estimate"].get<double>()).epsilon(1e-12));
       }
       ++compared;
     }
@@ -417,8 +429,9 @@ TEST_CASE("R's survival package reads adtte and finds vpgen's medians" *
   CHECK(compared == 9);  // OS and PFS of three arms, and OS again from survival_counts
 }
 
-TEST_CASE("two simulate processes on one new file both finish, serialised, with the content of solo runs" *
-          doctest::test_suite("cli slow")) {
+TEST_CASE(
+    "two simulate processes on one new file both finish, serialised, with the content of solo runs" *
+    doctest::test_suite("cli slow")) {
   const fs::path scenario = write_scenario("concurrent.toml", scenario_text());
   const fs::path shared = temp_dir() / "shared.db";
   const fs::path solo = temp_dir() / "solo.db";
@@ -437,17 +450,19 @@ TEST_CASE("two simulate processes on one new file both finish, serialised, with 
   const int status = std::system(both.c_str());
   const std::string errors = slurp(temp_dir() / "c1.err") + slurp(temp_dir() / "c2.err");
   CHECK_MESSAGE(status == 0, errors);
-  REQUIRE(run_vpgen(fmt::format("simulate {} --patients 3000 --quiet --block-size 64 --seed 2 --db {}",
+  REQUIRE(
+      run_vpgen(fmt::format("simulate {} --patients 3000 --quiet --block-size 64 --seed 2 --db {}",
                             scenario.string(), solo.string()))
-              .exit_code == 0);
+          .exit_code == 0);
   std::int64_t run = 0;
   {
     vpgen::sql::Database db(shared.string(), vpgen::sql::OpenMode::kReadOnly);
     vpgen::sql::Statement check(db, "PRAGMA integrity_check");
     REQUIRE(check.step());
     CHECK(check.column_text(0) == "ok");
-    vpgen::sql::Statement st(db, "SELECT run_id, status FROM runs JOIN (SELECT run_id FROM runs"
-                                 " WHERE seed = 2) USING (run_id)");
+    vpgen::sql::Statement st(db,
+                             "SELECT run_id, status FROM runs JOIN (SELECT run_id FROM runs"
+                             " WHERE seed = 2) USING (run_id)");
     REQUIRE(st.step());
     run = st.column_int64(0);
     CHECK(st.column_text(1) == "complete");
@@ -523,9 +538,9 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
   const fs::path reference = temp_dir() / "uninterrupted.db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(reference.string() + suffix);
   const std::string size = "--patients 12000 --seed 9 --block-size 256 --quiet";
-  REQUIRE(run_vpgen(fmt::format("simulate {} --db {} {}", scenario.string(), reference.string(),
-                                size))
-              .exit_code == 0);
+  REQUIRE(
+      run_vpgen(fmt::format("simulate {} --db {} {}", scenario.string(), reference.string(), size))
+          .exit_code == 0);
   const std::uint64_t expected = vpgen::testing::run_digest(reference.string(), 1);
   // Killed without warning (the test hook) once the run is recorded but holds no block, after the
   // first block, midway, and one block before the end (47 blocks); then resumed with other threads.
@@ -549,12 +564,12 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
       CHECK(st.column_int64(1) == 256 * blocks);
     }
     // Resuming needs the same scenario files and seed; a refusal changes nothing.
-    const Result changed = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --quiet",
-                                                 other.string(), db.string()));
+    const Result changed = run_vpgen(
+        fmt::format("simulate {} --db {} --resume 1 --quiet", other.string(), db.string()));
     CHECK(changed.exit_code == 2);
     CHECK(changed.err.find("is not the scenario of run 1") != std::string::npos);
-    const Result reseeded = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --seed 10 --quiet",
-                                                  scenario.string(), db.string()));
+    const Result reseeded = run_vpgen(fmt::format(
+        "simulate {} --db {} --resume 1 --seed 10 --quiet", scenario.string(), db.string()));
     CHECK(reseeded.exit_code == 2);
     CHECK(reseeded.err.find("differs from the run's seed 9") != std::string::npos);
     const Result resumed = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --threads 1 {}",
@@ -568,12 +583,12 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
   }
   // A complete run, or one the file does not hold, is not resumed.
   const fs::path db = temp_dir() / "resumed_46.db";
-  const Result complete = run_vpgen(fmt::format("simulate {} --db {} --resume 1 --quiet",
-                                                scenario.string(), db.string()));
+  const Result complete = run_vpgen(
+      fmt::format("simulate {} --db {} --resume 1 --quiet", scenario.string(), db.string()));
   CHECK(complete.exit_code == 2);
   CHECK(complete.err.find("only an incomplete run can be resumed") != std::string::npos);
-  CHECK(run_vpgen(fmt::format("simulate {} --db {} --resume 7 --quiet", scenario.string(),
-                              db.string()))
+  CHECK(run_vpgen(
+            fmt::format("simulate {} --db {} --resume 7 --quiet", scenario.string(), db.string()))
             .exit_code == 2);
 }
 
@@ -640,8 +655,8 @@ TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gi
   CHECK(events == scalar("SELECT deaths FROM arm_summary WHERE run_id = 1 AND arm_index = 0"));
   CHECK(events == scalar("SELECT SUM(os_event) FROM outcomes WHERE run_id = 1 AND arm_index = 0"));
   // The SQL Kaplan-Meier curve is vpgen report's: S at 12 months.
-  const auto report =
-      nlohmann::json::parse(run_vpgen(fmt::format("report --db {} --format json", db.string())).out);
+  const auto report = nlohmann::json::parse(
+      run_vpgen(fmt::format("report --db {} --format json", db.string())).out);
   double s12 = 1.0;
   for (const auto& row : rows_of(find("AS survival")))
     if (std::stod(row.at(0)) <= 12.0) s12 = std::stod(row.at(3));
@@ -653,13 +668,15 @@ TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gi
         scalar("SELECT COUNT(*) FROM patients WHERE run_id = 1 AND cancer_type = 'melanoma' AND"
                " tmb_mut_per_mb >= 10 AND pdl1_tps_percent >= 1 AND hot = 1"));
   for (const auto& row : profile)
-    CHECK((std::stod(row.at(4)) <= std::stod(row.at(3)) && std::stod(row.at(3)) <= std::stod(row.at(5))));
+    CHECK((std::stod(row.at(4)) <= std::stod(row.at(3)) &&
+           std::stod(row.at(3)) <= std::stod(row.at(5))));
   // survival_input's per-patient PFS rows: one per patient, the outcomes table's events.
   const auto pfs = rows_of(find("FROM survival_input"));
   CHECK(pfs.size() == 2000);
   double pfs_events = 0.0;
   for (const auto& row : pfs) pfs_events += std::stod(row.at(2));
-  CHECK(pfs_events == scalar("SELECT SUM(pfs_event) FROM outcomes WHERE run_id = 1 AND arm_index = 1"));
+  CHECK(pfs_events ==
+        scalar("SELECT SUM(pfs_event) FROM outcomes WHERE run_id = 1 AND arm_index = 1"));
   // Memory bands partition each arm; their durable CRs are the arm's, and the bands are the
   // documented ones (counted here from the patients table).
   const auto memory = rows_of(find("c.memory_band,"));
@@ -671,7 +688,8 @@ TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gi
   CHECK(arm0 == 2000);
   // Beyond progression by type adds up to the outcomes' count.
   double beyond = 0.0;
-  for (const auto& row : rows_of(find("AS treated_beyond_progression"))) beyond += std::stod(row.at(2));
+  for (const auto& row : rows_of(find("AS treated_beyond_progression")))
+    beyond += std::stod(row.at(2));
   CHECK(beyond == scalar("SELECT SUM(beyond_progression) FROM outcomes WHERE run_id = 1"));
 }
 
@@ -685,12 +703,14 @@ TEST_CASE("vpgen batch runs a nightly file through the binary: 0 when it ran, 2 
   }
   const fs::path dir = temp_dir() / "nightly_out";
   fs::remove_all(dir);
-  const Result first = run_vpgen(fmt::format("batch {} --out {} --quiet", nightly.string(), dir.string()));
+  const Result first =
+      run_vpgen(fmt::format("batch {} --out {} --quiet", nightly.string(), dir.string()));
   REQUIRE_MESSAGE(first.exit_code == 0, first.err);
   for (const char* file : {"summary.json", "index.html", "batch.log", "results.db"})
     CHECK_MESSAGE(fs::exists(dir / file), file);
-  const Result second = run_vpgen(fmt::format("batch {} --out {} --quiet", nightly.string(), dir.string()));
-  CHECK(second.exit_code == 0);   // same build, seed and inputs: identical, nothing flagged
+  const Result second =
+      run_vpgen(fmt::format("batch {} --out {} --quiet", nightly.string(), dir.string()));
+  CHECK(second.exit_code == 0);  // same build, seed and inputs: identical, nothing flagged
   CHECK(fs::exists(dir / "summary.previous.json"));
   // A bad key: one line naming file, line and key; exit 2; the folder is not created.
   const fs::path bad = temp_dir() / "nightly_bad.toml";
@@ -700,7 +720,8 @@ TEST_CASE("vpgen batch runs a nightly file through the binary: 0 when it ran, 2 
   }
   const fs::path none = temp_dir() / "nightly_none";
   fs::remove_all(none);
-  const Result refused = run_vpgen(fmt::format("batch {} --out {} --quiet", bad.string(), none.string()));
+  const Result refused =
+      run_vpgen(fmt::format("batch {} --out {} --quiet", bad.string(), none.string()));
   CHECK(refused.exit_code == 2);
   CHECK(refused.err.find("nightly_bad.toml:3") != std::string::npos);
   CHECK(refused.err.find("frobnicate") != std::string::npos);

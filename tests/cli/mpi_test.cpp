@@ -95,8 +95,7 @@ TEST_CASE("vpgen size under mpirun at 1, 2 and 3 ranks prints the one-process JS
       CAPTURE(name);
       CAPTURE(ranks);
       const CliResult mpi = run_command(fmt::format("{} -n {} {} size {} --format json --threads 1",
-                                                    mpirun, ranks, VPGEN_BINARY,
-                                                    design.string()));
+                                                    mpirun, ranks, VPGEN_BINARY, design.string()));
       CHECK_MESSAGE(mpi.exit_code == 0, mpi.err);
       CHECK(mpi.out == plain.out);  // printed once (rank 0) and identical
     }
@@ -135,8 +134,9 @@ TEST_CASE("vpgen size --mpi without a launcher runs as one rank, or refuses with
 #else
   CHECK(flagged.exit_code == 2);
   CHECK(flagged.out.empty());
-  CHECK(flagged.err == "vpgen: error: vpgen was built without MPI (cmake -DVPGEN_MPI=ON needs "
-                       "libopenmpi-dev)\n");
+  CHECK(flagged.err ==
+        "vpgen: error: vpgen was built without MPI (cmake -DVPGEN_MPI=ON needs "
+        "libopenmpi-dev)\n");
 #endif
 }
 

@@ -59,9 +59,8 @@ std::string regimen_head(const std::string& name, const std::string& regimen_cla
 }
 
 // One [[<regimen>.phases]] table, every key given.
-std::string phase_text(const std::string& regimen, const std::string& name, int cycles,
-                       double pd1, double ctla4, double kill, double cell_dose, double irae,
-                       double ae) {
+std::string phase_text(const std::string& regimen, const std::string& name, int cycles, double pd1,
+                       double ctla4, double kill, double cell_dose, double irae, double ae) {
   return fmt::format(
       "[[{}.phases]]\nname = \"{}\"\nagents = \"a\"\ncycle_length_days = 21\ncycles = {}\n"
       "pd1_blockade = {:.2f}\nctla4_blockade = {:.2f}\nkill_per_month = {:.2f}\n"
@@ -71,9 +70,9 @@ std::string phase_text(const std::string& regimen, const std::string& name, int 
 }
 
 // Induction (4 cycles, both blockades) then open-ended maintenance.
-const std::string kImmunotherapy =
-    regimen_head("r", "immunotherapy") + phase_text("r", "induction", 4, 1, 1, 0, 0, 0.45, 0) +
-    phase_text("r", "maintenance", 0, 1, 0, 0, 0, 0.25, 0);
+const std::string kImmunotherapy = regimen_head("r", "immunotherapy") +
+                                   phase_text("r", "induction", 4, 1, 1, 0, 0, 0.45, 0) +
+                                   phase_text("r", "maintenance", 0, 1, 0, 0, 0, 0.25, 0);
 const std::string kChemotherapy =
     regimen_head("c", "chemotherapy", 0) + phase_text("c", "doublet", 6, 0, 0, 0.9, 0, 0, 0.66);
 // Two one-week phases, no cap: the regimen ends when its phases end.
@@ -186,7 +185,8 @@ TEST_CASE("the strict reader names file, line and key") {
   const toml::table doc = config::parse_file_text("[a]\nx = 1\ny = \"s\"\nz = 2.5\n", "f.toml");
   config::TableReader root(doc, "f.toml", "");
   config::TableReader a = root.table("a");
-  CHECK(error_of([&] { a.string("x"); }) == "f.toml:2: key 'a.x': expected a string, found an integer");
+  CHECK(error_of([&] { a.string("x"); }) ==
+        "f.toml:2: key 'a.x': expected a string, found an integer");
   CHECK(error_of([&] { a.number("z", 0.0, 1.0); }) ==
         "f.toml:4: key 'a.z': 2.5 is out of range [0, 1]");
   CHECK(error_of([&] { a.number("w"); }).find("key 'a.w': missing required key") !=
@@ -195,8 +195,7 @@ TEST_CASE("the strict reader names file, line and key") {
   b.number("x");
   b.string("y");
   CHECK(error_of([&] { b.finish(); }) == "f.toml:4: key 'a.z': unknown key");
-  CHECK(error_of([] { config::parse_file_text("x = = 1", "g.toml"); }).rfind("g.toml:1:", 0) ==
-        0);
+  CHECK(error_of([] { config::parse_file_text("x = = 1", "g.toml"); }).rfind("g.toml:1:", 0) == 0);
 }
 
 TEST_CASE("regimen phases are read in order with all their values") {
@@ -276,11 +275,11 @@ TEST_CASE("the shipped regimens have the phases the trials gave") {
     const char* regimen;
     double exposure_months, any_grade, grade3_plus;
   };
-  for (const Published& p : {Published{"chemotherapy_platinum_doublet", 6 * 21 / kDaysPerMonth,
-                                       0.900, 0.533},
-                             Published{"chemotherapy_docetaxel", 2.8, 0.86, 0.55},
-                             Published{"chemotherapy_dacarbazine", 2.2, 0.574, 0.176},
-                             Published{"sunitinib", 8.4, 0.97, 0.63}}) {
+  for (const Published& p :
+       {Published{"chemotherapy_platinum_doublet", 6 * 21 / kDaysPerMonth, 0.900, 0.533},
+        Published{"chemotherapy_docetaxel", 2.8, 0.86, 0.55},
+        Published{"chemotherapy_dacarbazine", 2.2, 0.574, 0.176},
+        Published{"sunitinib", 8.4, 0.97, 0.63}}) {
     CAPTURE(p.regimen);
     const RegimenPhase& phase = regimens.at(p.regimen).phases.at(0);
     const double exposure = phase.ae_hazard_per_month * p.exposure_months;
@@ -314,17 +313,16 @@ TEST_CASE("only the last phase of a regimen may be open-ended, and a regimen nee
 TEST_CASE("a phase may not do what its regimen's class cannot") {
   struct Case {
     std::string text;
-    std::string key;      // located key
-    std::string needle;   // the line it is on
+    std::string key;     // located key
+    std::string needle;  // the line it is on
     int occurrence;
     std::string why;
   };
   const std::string sensitivity =
       "sensitivity_by_type = { melanoma = 0, nsclc = 0, rcc = 1, urothelial = 0, head_neck = 0, "
       "crc_msi_high = 0, crc_mss = 0, tnbc = 0 }\ntargeted_resistant_fraction_median = 0.05\n";
-  const std::string targeted =
-      regimen_head("c", "targeted", 0) + sensitivity +
-      phase_text("c", "monotherapy", 0, 0, 0, 0.3, 0, 0, 0.4);
+  const std::string targeted = regimen_head("c", "targeted", 0) + sensitivity +
+                               phase_text("c", "monotherapy", 0, 0, 0, 0.3, 0, 0, 0.4);
   const std::vector<Case> cases = {
       {replaced(kChemotherapy, "pd1_blockade = 0.00", "pd1_blockade = 0.50"),
        "c.phases[0].pd1_blockade", "pd1_blockade = 0.50", 0,
@@ -349,9 +347,9 @@ TEST_CASE("a phase may not do what its regimen's class cannot") {
   };
   for (const Case& c : cases) {
     CAPTURE(c.key);
-    CHECK(regimen_error(c.text, "x.toml") ==
-          fmt::format("x.toml:{}: key '{}': {}", line_of(c.text, c.needle, c.occurrence), c.key,
-                      c.why));
+    CHECK(regimen_error(c.text, "x.toml") == fmt::format("x.toml:{}: key '{}': {}",
+                                                         line_of(c.text, c.needle, c.occurrence),
+                                                         c.key, c.why));
   }
   // Cell therapy needs infused cells somewhere; PD-1 blockade alongside is allowed.
   const std::string no_cells = replaced(kCellTherapy, "cell_dose = 1.00", "cell_dose = 0.00");
@@ -390,8 +388,9 @@ TEST_CASE("the life table loads verbatim and a bad value is named by file, line 
       "source = \"s\"\nage_years = [60, 61, 62]\nq_male = [0.01, 0.02, 0.03]\n"
       "q_female = [0.005, 0.01, 0.02]\n";
   CHECK(error_for(good).empty());
-  CHECK(error_for("source = \"s\"\nage_years = [60, 61, 62]\nq_male = [\n  0.01,\n  1.5,\n  0.03,\n]\n"
-                  "q_female = [0.005, 0.01, 0.02]\n") ==
+  CHECK(error_for(
+            "source = \"s\"\nage_years = [60, 61, 62]\nq_male = [\n  0.01,\n  1.5,\n  0.03,\n]\n"
+            "q_female = [0.005, 0.01, 0.02]\n") ==
         "lt.toml:5: key 'q_male': 1.5 is out of range [0, 1]");
   CHECK(error_for("source = \"s\"\nage_years = [60, 61, 62]\nq_male = [0.01, 0.02, 1.0]\n"
                   "q_female = [0.005, 0.01, 0.02]\n") ==
@@ -412,9 +411,9 @@ TEST_CASE("the life table loads verbatim and a bad value is named by file, line 
                                  "\n[mortality]\nother_death_gompertz_a_per_year = 6e-5\n";
   const toml::table course = config::parse_file_text(old_course, "course.toml");
   config::TableReader course_root(course, "course.toml", "");
-  CHECK(error_of([&] { config::read_course(course_root); }).find("key 'mortality': background "
-                                                                 "mortality is the life table") !=
-        std::string::npos);
+  CHECK(error_of([&] { config::read_course(course_root); })
+            .find("key 'mortality': background "
+                  "mortality is the life table") != std::string::npos);
 }
 
 TEST_CASE("regimen and phase values are type- and range-checked") {
@@ -446,8 +445,8 @@ TEST_CASE("regimen and phase values are type- and range-checked") {
   for (const Case& c : cases) {
     CAPTURE(c.key);
     const std::string text = replaced(kImmunotherapy, c.from, c.to, c.occurrence);
-    CHECK(regimen_error(text, "r.toml") == fmt::format("r.toml:{}: key '{}': {}",
-                                                       line_of(text, c.to), c.key, c.why));
+    CHECK(regimen_error(text, "r.toml") ==
+          fmt::format("r.toml:{}: key '{}': {}", line_of(text, c.to), c.key, c.why));
   }
   const std::string no_source = replaced(kImmunotherapy, "source = \"s\"\n", "");
   CHECK(regimen_error(no_source, "r.toml").find("key 'r.source': missing required key") !=
@@ -462,11 +461,12 @@ TEST_CASE("a misspelt, unknown or retired regimen key is refused") {
                     "'cycle_length_days'?)",
                     line_of(misspelt, "cycle_lenght_days")));
   const std::string extra = kImmunotherapy + "dose_mg = 240\n";
-  CHECK(regimen_error(extra, "r.toml") ==
-        fmt::format("r.toml:{}: key 'r.phases[1].dose_mg': unknown key", line_of(extra, "dose_mg")));
+  CHECK(
+      regimen_error(extra, "r.toml") ==
+      fmt::format("r.toml:{}: key 'r.phases[1].dose_mg': unknown key", line_of(extra, "dose_mg")));
   // The regimen-level keys of the single-phase format are refused, not silently ignored.
-  const std::string retired = replaced(kImmunotherapy, "source = \"s\"\n",
-                                       "source = \"s\"\nmax_cycles = 4\n");
+  const std::string retired =
+      replaced(kImmunotherapy, "source = \"s\"\n", "source = \"s\"\nmax_cycles = 4\n");
   CHECK(regimen_error(retired, "r.toml") ==
         fmt::format("r.toml:{}: key 'r.max_cycles': unknown key", line_of(retired, "max_cycles")));
 }
@@ -477,10 +477,10 @@ TEST_CASE("a targeted regimen needs its per-type sensitivity, and other classes 
       "crc_msi_high = 0, crc_mss = 0, tnbc = 0 }\n";
   const std::string phase = phase_text("t", "monotherapy", 0, 0, 0, 0.3, 0, 0, 0.4);
   {
-    const auto regimens = read_regimens_text(regimen_head("t", "targeted", 0) + table +
-                                                 "targeted_resistant_fraction_median = 0.05\n" +
-                                                 phase,
-                                             "t.toml");
+    const auto regimens =
+        read_regimens_text(regimen_head("t", "targeted", 0) + table +
+                               "targeted_resistant_fraction_median = 0.05\n" + phase,
+                           "t.toml");
     CHECK(regimens.at("t").regimen_class == RegimenClass::kTargeted);
     CHECK(regimens.at("t").targeted_sensitivity[static_cast<std::size_t>(CancerType::kRcc)] == 1.0);
     CHECK(regimens.at("t").targeted_resistant_fraction_median == 0.05);
@@ -541,8 +541,8 @@ TEST_CASE("a bad next_line or beyond-progression probability names file, line an
                     "[0, 1]",
                     line_of(beyond, "beyond_progression")));
   // A misspelt optional key cannot fall back to the default.
-  const std::string misspelt = replaced(kScenario, "beyond_progression_probability",
-                                        "beyond_progression_probabilty");
+  const std::string misspelt =
+      replaced(kScenario, "beyond_progression_probability", "beyond_progression_probabilty");
   CHECK(scenario_error(misspelt) ==
         fmt::format("s.toml:{}: key 'arms[1].beyond_progression_probabilty': unknown key",
                     line_of(misspelt, "beyond_progression")));
@@ -638,8 +638,7 @@ TEST_CASE("the new course keys are required and range-checked") {
   for (const Case& c : cases) {
     CAPTURE(c.to);
     const std::string text = replaced_key(course, c.from, c.to);
-    CHECK(error_for(text) ==
-          fmt::format("course.toml:{}: {}", line_of(text, c.to), c.message));
+    CHECK(error_for(text) == fmt::format("course.toml:{}: {}", line_of(text, c.to), c.message));
   }
   CHECK(error_for(replaced_key(course, "memory_surveillance_per_month", ""))
             .find("key 'immune.memory_surveillance_per_month': missing required key") !=

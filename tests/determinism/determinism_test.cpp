@@ -22,8 +22,7 @@ namespace {
 using namespace vpgen;
 
 const Simulator& default_simulator() {
-  static const Simulator simulator(
-      config::load_scenario(VPGEN_SOURCE_DIR "/configs/default.toml"));
+  static const Simulator simulator(config::load_scenario(VPGEN_SOURCE_DIR "/configs/default.toml"));
   return simulator;
 }
 
@@ -34,8 +33,8 @@ struct Stored {
 
 Stored simulate_into(ResultStore& store, const Simulator& simulator, std::uint64_t patients,
                      int threads, std::uint64_t block_size, bool reverse, std::uint64_t seed = 7) {
-  const std::int64_t run_id = store.begin_run(
-      make_provenance(simulator.scenario(), seed, patients, threads, block_size));
+  const std::int64_t run_id =
+      store.begin_run(make_provenance(simulator.scenario(), seed, patients, threads, block_size));
   RunWriter writer(store, run_id, simulator.scenario().store_events);
   RunOptions options;
   options.seed = seed;
@@ -139,7 +138,8 @@ TEST_CASE("the scenario bundle stored in a run rebuilds the same scenario") {
 // tests/regression/default_200.digest and the readable summary beside it. Any change to the model,
 // the streams or the schema changes them; regenerate deliberately with
 // `VPGEN_REGENERATE_GOLDEN=1 ctest --test-dir build -R golden` and review the diff.
-TEST_CASE("golden: the default scenario's first 200 patients match the recorded digest and summary") {
+TEST_CASE(
+    "golden: the default scenario's first 200 patients match the recorded digest and summary") {
   ResultStore store(":memory:");
   const Stored run = simulate_into(store, default_simulator(), 200, 2, 50, false, 20261127);
   const std::string digest = fmt::format("{:016x}", run.digest);

@@ -158,8 +158,8 @@ TEST_CASE("an input error on rank 0 reaches every rank unprefixed and still an i
     }
     // An agreed failure passed through a second agreement keeps its message.
     try {
-      vpgen::agree_on_failure(
-          c, std::make_exception_ptr(ClusterFailure("rank 1 of 2: x", 1, true)));
+      vpgen::agree_on_failure(c,
+                              std::make_exception_ptr(ClusterFailure("rank 1 of 2: x", 1, true)));
     } catch (const ClusterFailure& e) {
       CHECK(std::string(e.what()) == "rank 1 of 2: x");
       ++agreed;

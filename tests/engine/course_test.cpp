@@ -56,9 +56,9 @@ detail::PatientBiology biology_for(const Scenario& s, const Patient& p) {
   b.effector_strength = 1.0;
   b.onset_days = 30;
   b.growth_per_day = std::log(2.0) / 90.0;
-  b.escape_threshold = 1e300;          // no escape unless a test wants it
+  b.escape_threshold = 1e300;  // no escape unless a test wants it
   b.other_death_day = 1e9;
-  b.residual_fraction = 0.1;           // a small residual mass: CR reads within months
+  b.residual_fraction = 0.1;  // a small residual mass: CR reads within months
   return b;
 }
 
@@ -99,7 +99,7 @@ TEST_CASE("a tumour without antigens progresses at the first assessment") {
   const Scenario s = scenario_with({anti_pd1()});
   const Patient p = patient(0.01, 0, 0.05, 0.5);
   detail::PatientBiology b = biology_for(s, p);
-  b.growth_per_day = std::log(2.0) / 30.0;   // fast growth: +20% diameter well within 6 weeks
+  b.growth_per_day = std::log(2.0) / 30.0;  // fast growth: +20% diameter well within 6 weeks
   const Outcome o = run(s, p, b);
   CHECK(o.best_response == Response::kPD);
   CHECK(o.pfs_event);
@@ -119,13 +119,12 @@ TEST_CASE("a strong response in a high-memory patient is a confirmed, durable, e
   CHECK(o.durable_cr);
   CHECK(o.eradicated);
   CHECK_FALSE(o.pfs_event);
-  CHECK(o.time_to_response_months > 1.0);   // responses take weeks to months
+  CHECK(o.time_to_response_months > 1.0);  // responses take weeks to months
   CHECK(o.best_percent_change == doctest::Approx(-100));
   CHECK(std::is_sorted(events.begin(), events.end(),
                        [](const CourseEvent& x, const CourseEvent& y) { return x.day < y.day; }));
-  CHECK(std::count_if(events.begin(), events.end(), [](const CourseEvent& e) {
-          return e.kind == EventKind::kResponse;
-        }) == 1);
+  CHECK(std::count_if(events.begin(), events.end(),
+                      [](const CourseEvent& e) { return e.kind == EventKind::kResponse; }) == 1);
 }
 
 TEST_CASE("immune memory decides whether control outlasts treatment") {
@@ -165,7 +164,7 @@ TEST_CASE("the combination kills at least as fast as either of its drugs") {
 
 TEST_CASE("a grade >= 3 irAE stops treatment for toxicity and a grade 5 one is fatal") {
   RegimenSpec toxic = anti_pd1();
-  toxic.phases[0].irae_hazard_per_month = 50.0;   // an irAE in the first days
+  toxic.phases[0].irae_hazard_per_month = 50.0;  // an irAE in the first days
   toxic.phases[0].frac_severe_irae = 1.0;
   Scenario s = scenario_with({toxic});
   s.course.severe_grade_probs = {0.0, 0.0, 1.0};
@@ -179,13 +178,14 @@ TEST_CASE("a grade >= 3 irAE stops treatment for toxicity and a grade 5 one is f
   CHECK(o.os_event);
   CHECK(o.os_months < 1.0);
   // Death is recorded on the first whole day at or after the fatal irAE (the date of death).
-  CHECK(o.os_months * kDaysPerMonth == doctest::Approx(std::ceil(o.irae_onset_months * kDaysPerMonth)));
-  CHECK(o.best_response == Response::kNE);   // died before the first assessment
+  CHECK(o.os_months * kDaysPerMonth ==
+        doctest::Approx(std::ceil(o.irae_onset_months * kDaysPerMonth)));
+  CHECK(o.best_response == Response::kNE);  // died before the first assessment
 
   s.course.severe_grade_probs = {0.0, 1.0, 0.0};
   const Outcome grade4 = run(s, p, b);
   CHECK(grade4.worst_irae_grade == 4);
-  CHECK(grade4.stop_reason == StopReason::kToxicity);   // grade 4 discontinues at once
+  CHECK(grade4.stop_reason == StopReason::kToxicity);  // grade 4 discontinues at once
   CHECK(grade4.treatment_holds == 0);
   CHECK(grade4.treatment_months < 1.0);
 }
@@ -201,8 +201,8 @@ Scenario one_severe_irae(double discontinue_probability) {
   s.course.severe_grade_probs = {1.0, 0.0, 0.0};
   s.course.irae_grade3_discontinue_probability = discontinue_probability;
   s.course.irae_activation_coupling = 0.0;
-  s.course.irae_early_months = 0.01;    // the hazard falls at once to its late level...
-  s.course.irae_late_fraction = 1e-9;   // ...of nothing, and decays within days after a dose
+  s.course.irae_early_months = 0.01;   // the hazard falls at once to its late level...
+  s.course.irae_late_fraction = 1e-9;  // ...of nothing, and decays within days after a dose
   s.course.irae_post_treatment_decay_months = 0.01;
   return s;
 }
@@ -227,7 +227,7 @@ TEST_CASE("a grade 3 irAE holds therapy, which resumes unless it is discontinued
     });
     REQUIRE(hold != events.end());
     REQUIRE(resume != events.end());
-    CHECK(resume->day >= hold->value);   // resumed at the first step boundary after resolution
+    CHECK(resume->day >= hold->value);  // resumed at the first step boundary after resolution
     CHECK(resume->day < hold->value + 7.0 + 1e-9);
   }
   {
@@ -242,7 +242,7 @@ TEST_CASE("a grade 3 irAE holds therapy, which resumes unless it is discontinued
 
 TEST_CASE("a second severe irAE after resumption discontinues therapy") {
   Scenario s = one_severe_irae(0.0);
-  s.course.irae_late_fraction = 1.0;      // the hazard stays high: more severe irAEs follow
+  s.course.irae_late_fraction = 1.0;  // the hazard stays high: more severe irAEs follow
   const Patient p = patient(10, 10, 0.5, 0.5);
   const detail::PatientBiology b = biology_for(s, p);
   const Outcome o = run(s, p, b);
@@ -292,7 +292,7 @@ TEST_CASE("antigen-driven killing leaves residual disease that only memory clear
   const Outcome high = run(s, remembering, b);
   CHECK(low.best_response == Response::kCR);
   CHECK_FALSE(low.eradicated);
-  CHECK(low.pfs_event);                      // it relapses after the last dose
+  CHECK(low.pfs_event);  // it relapses after the last dose
   CHECK(high.eradicated);
   CHECK(high.eradication_months > 0.0);
   CHECK(high.durable_cr);
@@ -325,7 +325,7 @@ RegimenSpec tumour_infiltrating_lymphocytes() {
 TEST_CASE("cell therapy is given once, bypasses priming, and works less after anti-PD-1") {
   Scenario s = scenario_with({tumour_infiltrating_lymphocytes(), anti_pd1()});
   s.course.ae_severe_grade_probs = {1.0, 0.0, 0.0};
-  Patient cold = patient(2, 1, 0.05, 0.5);   // too cold for PD-1 blockade alone
+  Patient cold = patient(2, 1, 0.05, 0.5);  // too cold for PD-1 blockade alone
   Patient pretreated = cold;
   pretreated.prior_anti_pd1 = true;
   pretreated.line_of_therapy = 2;
@@ -338,7 +338,7 @@ TEST_CASE("cell therapy is given once, bypasses priming, and works less after an
   CHECK(cells.treatment_months == doctest::Approx(14 / kDaysPerMonth));
   CHECK(cells.best_percent_change < checkpoint.best_percent_change);
   CHECK(cells.best_percent_change < after_pd1.best_percent_change);
-  CHECK(cells.worst_ae_grade == 3);              // lymphodepletion: severe AEs, no hold
+  CHECK(cells.worst_ae_grade == 3);  // lymphodepletion: severe AEs, no hold
   CHECK(cells.treatment_holds == 0);
   CHECK(std::count_if(events.begin(), events.end(), [](const CourseEvent& e) {
           return e.kind == EventKind::kAdverseEvent;
@@ -349,14 +349,14 @@ TEST_CASE("cell therapy is given once, bypasses priming, and works less after an
 TEST_CASE("pseudo-progression: RECIST PD, then an iRECIST response when treated beyond it") {
   Scenario s = scenario_with({anti_pd1(), anti_pd1()});
   s.arms[0].beyond_progression_probability = 1.0;
-  s.course.pseudo_progression_swelling = 3.0;   // the infiltrate more than doubles the lesions
+  s.course.pseudo_progression_swelling = 3.0;  // the infiltrate more than doubles the lesions
   s.course.pseudo_progression_peak_months = 1.0;
   const Patient p = patient(50, 60, 0.9, 1.0);
   const detail::PatientBiology b = biology_for(s, p);
   std::vector<CourseEvent> events;
   const Outcome beyond = run(s, p, b, 0, &events);
   const Outcome stopped = run(s, p, b, 1);
-  CHECK(beyond.best_response == Response::kPD);          // RECIST 1.1 reads the swelling as PD
+  CHECK(beyond.best_response == Response::kPD);  // RECIST 1.1 reads the swelling as PD
   CHECK(beyond.beyond_progression);
   CHECK(beyond.pseudo_progression);
   CHECK((beyond.best_response_irecist == Response::kCR ||
@@ -374,7 +374,7 @@ TEST_CASE("pseudo-progression: RECIST PD, then an iRECIST response when treated 
 TEST_CASE("true progression treated beyond RECIST PD is confirmed at the next visit") {
   Scenario s = scenario_with({anti_pd1()});
   s.arms[0].beyond_progression_probability = 1.0;
-  const Patient p = patient(0.5, 0, 0.05, 0.1);   // no response at all
+  const Patient p = patient(0.5, 0, 0.05, 0.1);  // no response at all
   const detail::PatientBiology b = biology_for(s, p);
   std::vector<CourseEvent> events;
   const Outcome o = run(s, p, b, 0, &events);
@@ -408,7 +408,7 @@ TEST_CASE("a next line after progression starts after its delay and changes surv
   const Outcome crossed = run(with, p, b, 0, &events);
   const Outcome not_crossed = run(without, p, b, 0);
   REQUIRE(crossed.pfs_event);
-  CHECK(crossed.pfs_months == not_crossed.pfs_months);     // the first line is the same
+  CHECK(crossed.pfs_months == not_crossed.pfs_months);  // the first line is the same
   CHECK(crossed.stop_reason == not_crossed.stop_reason);
   CHECK(crossed.next_line_months == doctest::Approx(crossed.pfs_months + 28 / kDaysPerMonth));
   CHECK(std::isnan(not_crossed.next_line_months));
@@ -607,9 +607,9 @@ TEST_CASE("a single responding visit followed by progression is an unconfirmed P
   std::vector<int> visits;
   for (const CourseEvent& e : events)
     if (e.kind == EventKind::kAssessment) visits.push_back(e.code);
-  REQUIRE(visits == std::vector<int>{static_cast<int>(Response::kPR),
-                                     static_cast<int>(Response::kPD)});
-  CHECK(o.best_response == Response::kSD);   // the PR was not confirmed by the next visit
+  REQUIRE(visits ==
+          std::vector<int>{static_cast<int>(Response::kPR), static_cast<int>(Response::kPD)});
+  CHECK(o.best_response == Response::kSD);  // the PR was not confirmed by the next visit
   CHECK(o.best_response_unconfirmed == Response::kPR);
   CHECK(std::isnan(o.time_to_response_months));
   CHECK(std::none_of(events.begin(), events.end(),
@@ -632,17 +632,17 @@ TEST_CASE("a confirmed response is the same response without confirmation") {
 
 TEST_CASE("an unequivocal new lesion is progression whatever the sum of diameters") {
   Scenario s = scenario_with({anti_pd1()});
-  const Patient p = patient(0.01, 0, 0.05, 0.5);   // no immune effect
+  const Patient p = patient(0.01, 0, 0.05, 0.5);  // no immune effect
   detail::PatientBiology b = biology_for(s, p);
-  b.growth_per_day = std::log(2.0) / 400.0;        // too slow for +20% diameter by week 6
+  b.growth_per_day = std::log(2.0) / 400.0;  // too slow for +20% diameter by week 6
   s.course.new_lesion_rate_per_month = 0.0;
   const Outcome without = run(s, p, b);
   CHECK(without.best_response == Response::kSD);
-  s.course.new_lesion_rate_per_month = 1000.0;     // a new lesion within the first days
+  s.course.new_lesion_rate_per_month = 1000.0;  // a new lesion within the first days
   const Outcome with = run(s, p, b);
   CHECK(with.best_response == Response::kPD);
   CHECK(with.pfs_months == doctest::Approx(42 / kDaysPerMonth));
-  CHECK(with.best_percent_change > -30.0);          // the target lesions did not respond
+  CHECK(with.best_percent_change > -30.0);  // the target lesions did not respond
 }
 
 TEST_CASE("a targeted regimen acts by cancer type, not by immune biomarkers") {
@@ -667,9 +667,9 @@ TEST_CASE("a targeted regimen acts by cancer type, not by immune biomarkers") {
   const Outcome same = run(s, rcc_hot, b);
   const Outcome insensitive = run(s, melanoma, b);
   CHECK((responds.best_response == Response::kPR || responds.best_response == Response::kCR));
-  CHECK(same.best_percent_change == responds.best_percent_change);   // biomarkers do not matter
-  CHECK(insensitive.best_percent_change > 0.0);                       // no kill outside RCC
-  CHECK(responds.pfs_event);                                          // resistance regrows
+  CHECK(same.best_percent_change == responds.best_percent_change);  // biomarkers do not matter
+  CHECK(insensitive.best_percent_change > 0.0);                     // no kill outside RCC
+  CHECK(responds.pfs_event);                                        // resistance regrows
   CHECK_FALSE(responds.eradicated);
 }
 

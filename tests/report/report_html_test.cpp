@@ -180,8 +180,7 @@ std::string xml_problem(std::string_view text) { return XmlChecker(text).check()
 
 // A NaN or infinity printed as a number ("nan", "-inf"), which no SVG attribute may hold.
 bool has_non_finite_number(const std::string& text) {
-  static const std::regex kNonFinite("(^|[^A-Za-z])-?(nan|inf)([^A-Za-z]|$)",
-                                     std::regex::icase);
+  static const std::regex kNonFinite("(^|[^A-Za-z])-?(nan|inf)([^A-Za-z]|$)", std::regex::icase);
   return std::regex_search(text, kNonFinite);
 }
 
@@ -288,7 +287,7 @@ struct Fixture {
   fs::path db = dir / "results.db";
   std::int64_t run_events = 0;
   std::int64_t run_no_events = 0;
-  std::int64_t run_empty = 0;   // begun, nothing stored: 'incomplete'
+  std::int64_t run_empty = 0;  // begun, nothing stored: 'incomplete'
   std::int64_t design = 0;
   Fixture() {
     vpgen::ResultStore store(db.string());
@@ -367,9 +366,10 @@ TEST_CASE("svg: text is escaped for XML and bytes XML forbids become U+FFFD") {
   using vpgen::svg::escape_xml;
   CHECK(escape_xml("a < b & c > \"d\" 'e'") == "a &lt; b &amp; c &gt; &quot;d&quot; &#39;e&#39;");
   CHECK(escape_xml("\u2265 5 years, \u00b11.96") == "\u2265 5 years, \u00b11.96");
-  CHECK(escape_xml("bad\x01" "byte") == "bad\uFFFDbyte");
-  CHECK(escape_xml("cut \xC3") == "cut \uFFFD");            // truncated sequence
-  CHECK(escape_xml("\xC0\xAF") == "\uFFFD\uFFFD");          // overlong encoding of '/'
+  CHECK(escape_xml("bad\x01"
+                   "byte") == "bad\uFFFDbyte");
+  CHECK(escape_xml("cut \xC3") == "cut \uFFFD");              // truncated sequence
+  CHECK(escape_xml("\xC0\xAF") == "\uFFFD\uFFFD");            // overlong encoding of '/'
   CHECK(escape_xml("\xED\xA0\x80") == "\uFFFD\uFFFD\uFFFD");  // a UTF-16 surrogate
   CHECK(escape_xml("tab\tand\nline") == "tab\tand\nline");
 }
@@ -419,7 +419,11 @@ TEST_CASE("svg: every chart kind is well-formed, also with hostile labels and mi
   step.y_label = hostile;
   step.x_ticks = svg::fixed_ticks(0, 24, 6);
   step.y_ticks = svg::fixed_ticks(0, 100, 20);
-  step.curves = {{hostile, "#0072B2", {0, 1, 2, 30}, {100, 90, 0, 0}, {100, 80, nan, nan},
+  step.curves = {{hostile,
+                  "#0072B2",
+                  {0, 1, 2, 30},
+                  {100, 90, 0, 0},
+                  {100, 80, nan, nan},
                   {100, 95, nan, nan}},
                  {"empty", "#D55E00", {}, {}, {}, {}}};
   step.band_legend = "95% CI";
@@ -431,7 +435,10 @@ TEST_CASE("svg: every chart kind is well-formed, also with hostile labels and mi
   bars.y_ticks = svg::fixed_ticks(-100, 100, 20);
   bars.values = {250, 20, nan, -100, -30};
   bars.category = {3, 2, 4, 0, 1};
-  bars.categories = {{"CR", "#0072B2"}, {"PR", "#56B4E9"}, {"SD", "#E69F00"}, {"PD", "#D55E00"},
+  bars.categories = {{"CR", "#0072B2"},
+                     {"PR", "#56B4E9"},
+                     {"SD", "#E69F00"},
+                     {"PD", "#D55E00"},
                      {hostile, "#999999"}};
   bars.reference_lines = {{20, hostile}};
 
@@ -458,8 +465,8 @@ TEST_CASE("svg: every chart kind is well-formed, also with hostile labels and mi
   line.title = hostile;
   line.x_ticks = svg::nice_ticks(60, 210, 7);
   line.y_ticks = svg::fixed_ticks(0, 100, 20);
-  line.series = {{hostile, "#0072B2", {60, 90, 120}, {30, nan, 90}, {20, 40, nan}, {40, 60, 95},
-                  false, true}};
+  line.series = {
+      {hostile, "#0072B2", {60, 90, 120}, {30, nan, 90}, {20, 40, nan}, {40, 60, 95}, false, true}};
   line.band_legend = hostile;
   line.horizontal_lines = {{80, hostile}};
   line.vertical = {150, hostile};
@@ -468,9 +475,9 @@ TEST_CASE("svg: every chart kind is well-formed, also with hostile labels and mi
 
   for (const std::string& chart :
        {svg::render_step_chart(step), svg::render_bar_chart(bars), svg::render_swimmer_chart(swim),
-        svg::render_forest_chart(forest), svg::render_line_chart(line),
-        svg::render_step_chart({}), svg::render_bar_chart({}), svg::render_swimmer_chart({}),
-        svg::render_forest_chart({}), svg::render_line_chart({})}) {
+        svg::render_forest_chart(forest), svg::render_line_chart(line), svg::render_step_chart({}),
+        svg::render_bar_chart({}), svg::render_swimmer_chart({}), svg::render_forest_chart({}),
+        svg::render_line_chart({})}) {
     CAPTURE(chart);
     CHECK(xml_problem(chart).empty());
     CHECK(chart.find("<script") == std::string::npos);
@@ -491,7 +498,8 @@ TEST_CASE("the XML checker rejects what is not well-formed") {
             .empty());
 }
 
-TEST_CASE("Kaplan-Meier curves pass through the report's landmark rates, and numbers at risk count") {
+TEST_CASE(
+    "Kaplan-Meier curves pass through the report's landmark rates, and numbers at risk count") {
   const Fixture& f = fixture();
   vpgen::ResultStore store(f.db.string());
   vpgen::sql::Database db(f.db.string(), vpgen::sql::OpenMode::kReadOnly);
@@ -615,10 +623,12 @@ TEST_CASE("markers read from the outcome row agree with the stored course events
     }
     std::vector<double> event_response, outcome_response;
     for (const auto& m : own)
-      if (m.event == vpgen::SwimmerEvent::kResponseCr || m.event == vpgen::SwimmerEvent::kResponsePr)
+      if (m.event == vpgen::SwimmerEvent::kResponseCr ||
+          m.event == vpgen::SwimmerEvent::kResponsePr)
         event_response.push_back(m.time_months);
     for (const auto& m : from_outcome)
-      if (m.event == vpgen::SwimmerEvent::kResponseCr || m.event == vpgen::SwimmerEvent::kResponsePr)
+      if (m.event == vpgen::SwimmerEvent::kResponseCr ||
+          m.event == vpgen::SwimmerEvent::kResponsePr)
         outcome_response.push_back(m.time_months);
     REQUIRE(event_response.size() == outcome_response.size());
     for (std::size_t i = 0; i < event_response.size(); ++i)
@@ -646,8 +656,8 @@ TEST_CASE("the HTML report holds every figure and table, each SVG well-formed, n
     CAPTURE(id);
     CHECK(html.find("<figure id=\"" + id + "\">") != std::string::npos);
   }
-  for (const std::string table : {"-provenance", "-arms", "-response", "-survival", "-further",
-                                  "-subgroups"})
+  for (const std::string table :
+       {"-provenance", "-arms", "-response", "-survival", "-further", "-subgroups"})
     CHECK(html.find("<table id=\"" + r + table + "\">") != std::string::npos);
   const std::vector<std::string> svgs = inline_svgs(html);
   CHECK(svgs.size() == ids.size());
@@ -665,8 +675,7 @@ TEST_CASE("the HTML report holds every figure and table, each SVG well-formed, n
   CHECK(html.find("Number at risk") != std::string::npos);
   // Self-contained: no script, stylesheet link, fetched source or URL in CSS, and no http URL
   // outside the stored scenario text.
-  for (const std::string bad : {"<script", "<link", "src=", "url(", "@import", "<iframe",
-                                "<img"})
+  for (const std::string bad : {"<script", "<link", "src=", "url(", "@import", "<iframe", "<img"})
     CHECK_MESSAGE(html.find(bad) == std::string::npos, bad);
   const std::size_t pre = html.find("<pre>");
   REQUIRE(pre != std::string::npos);
@@ -701,8 +710,7 @@ TEST_CASE("the HTML tables show build_report's figures for every arm") {
       vpgen::render_report(store, run_request(f.run_events), vpgen::ReportFormat::kHtml, "x")
           .document;
   const auto pct = [](const vpgen::Interval& v) {
-    return fmt::format("{:.1f}% ({:.1f}\u2013{:.1f})", 100 * v.estimate, 100 * v.low,
-                       100 * v.high);
+    return fmt::format("{:.1f}% ({:.1f}\u2013{:.1f})", 100 * v.estimate, 100 * v.low, 100 * v.high);
   };
   const auto row_of = [&html](const std::string& label) {
     const std::size_t at = html.find("<th scope=\"row\">" + label + "</th>");
@@ -732,10 +740,12 @@ TEST_CASE("the HTML tables show build_report's figures for every arm") {
             [&](const vpgen::ArmReport& a) { return pct(a.irae_grade3plus_rate); });
   check_row("Median OS", [](const vpgen::ArmReport& a) {
     const vpgen::Interval& m = a.median_os_months;
-    const auto v = [](double x) { return std::isnan(x) ? std::string("NR") : fmt::format("{:.1f}", x); };
+    const auto v = [](double x) {
+      return std::isnan(x) ? std::string("NR") : fmt::format("{:.1f}", x);
+    };
     return fmt::format("{} ({}\u2013{})",
-                       std::isnan(m.estimate) ? std::string("NR") : v(m.estimate) + " mo",
-                       v(m.low), v(m.high));
+                       std::isnan(m.estimate) ? std::string("NR") : v(m.estimate) + " mo", v(m.low),
+                       v(m.high));
   });
   check_row("OS at 1 year (12 months)",
             [&](const vpgen::ArmReport& a) { return pct(a.os_rate.at(12)); });
@@ -762,7 +772,8 @@ TEST_CASE("the same database renders to byte-identical HTML and Markdown") {
   const auto d = vpgen::render_report(store, request, vpgen::ReportFormat::kMarkdown, "p");
   CHECK(c.document == d.document);
   REQUIRE(c.figures.size() == d.figures.size());
-  for (std::size_t i = 0; i < c.figures.size(); ++i) CHECK(c.figures[i].content == d.figures[i].content);
+  for (std::size_t i = 0; i < c.figures.size(); ++i)
+    CHECK(c.figures[i].content == d.figures[i].content);
 }
 
 TEST_CASE("a run without stored events draws its swimmer plot from the outcomes and says so") {
@@ -795,10 +806,11 @@ TEST_CASE("the Markdown report has the same tables and one well-formed SVG file 
   const fs::path dir = temp_dir("report-md");
   vpgen::ReportRequest request = run_request(f.run_events);
   request.design_ids = {f.design};
-  vpgen::write_report(store, request, vpgen::ReportFormat::kMarkdown, (dir / "summary.md").string());
+  vpgen::write_report(store, request, vpgen::ReportFormat::kMarkdown,
+                      (dir / "summary.md").string());
   const std::string md = slurp(dir / "summary.md");
-  const std::string html = vpgen::render_report(store, request, vpgen::ReportFormat::kHtml, "x")
-                               .document;
+  const std::string html =
+      vpgen::render_report(store, request, vpgen::ReportFormat::kHtml, "x").document;
   std::vector<fs::path> svgs;
   std::set<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir)) {
@@ -832,8 +844,8 @@ TEST_CASE("the Markdown report has the same tables and one well-formed SVG file 
   const vpgen::RunReport report = vpgen::build_report(store, f.run_events);
   std::string orr_row = "| ORR (CR + PR) |";
   for (const vpgen::ArmReport& a : report.arms)
-    orr_row += fmt::format(" {:.1f}% ({:.1f}\u2013{:.1f}) |", 100 * a.orr.estimate,
-                           100 * a.orr.low, 100 * a.orr.high);
+    orr_row += fmt::format(" {:.1f}% ({:.1f}\u2013{:.1f}) |", 100 * a.orr.estimate, 100 * a.orr.low,
+                           100 * a.orr.high);
   CHECK(md.find(orr_row) != std::string::npos);
   CHECK(count(md, "**Table ") == count(html, "<table "));
   // Markdown control characters in names are escaped ("orr <test> & design").
@@ -909,7 +921,7 @@ TEST_CASE("an incomplete run without patients renders with a loud warning and em
   CHECK(html.find("<p class=\"warning\">INCOMPLETE RUN: every figure covers the 0 of 50 "
                   "patients stored (status: incomplete).</p>") != std::string::npos);
   const std::vector<std::string> svgs = inline_svgs(html);
-  CHECK(svgs.size() == 3 + 2 * 3);   // KM OS and PFS, forest; a waterfall and swimmer per arm
+  CHECK(svgs.size() == 3 + 2 * 3);  // KM OS and PFS, forest; a waterfall and swimmer per arm
   for (const std::string& s : svgs) {
     CHECK(xml_problem(s).empty());
     CHECK(!has_non_finite_number(s));
@@ -933,7 +945,7 @@ TEST_CASE("a design section draws the power curve with its MCSE band and the cho
   CHECK(figure.find("target power 80%") != std::string::npos);
   CHECK(figure.find("Monte Carlo SE") != std::string::npos);
   CHECK(figure.find("Total sample size, all arms (patients)") != std::string::npos);
-  CHECK(count(figure, "<polygon") == 2);   // the power band and the type I error band
+  CHECK(count(figure, "<polygon") == 2);  // the power band and the type I error band
   CHECK(html.find("orr &lt;test&gt; &amp; design") != std::string::npos);
   CHECK(html.find("<td>0.3500 (0.0151)</td>") != std::string::npos);
   vpgen::ReportRequest missing;
@@ -951,8 +963,8 @@ TEST_CASE("a validation section draws simulated against published values with in
   request.validation_source = "validation.json";
   const std::string html =
       vpgen::render_report(store, request, vpgen::ReportFormat::kHtml, "x").document;
-  for (const std::string id : {"validation-rates", "validation-medians",
-                               "validation-hazard-ratios", "validation-slopes"}) {
+  for (const std::string id : {"validation-rates", "validation-medians", "validation-hazard-ratios",
+                               "validation-slopes"}) {
     CAPTURE(id);
     const std::size_t at = html.find("<figure id=\"" + id + "\">");
     REQUIRE(at != std::string::npos);
@@ -971,11 +983,15 @@ TEST_CASE("a validation section draws simulated against published values with in
   vpgen::ReportRequest wrapped;
   wrapped.validation = nlohmann::json{{"targets", validation_input()}};
   CHECK(vpgen::render_report(store, wrapped, vpgen::ReportFormat::kHtml, "x").document ==
-        vpgen::render_report(store, [&] {
-          vpgen::ReportRequest r;
-          r.validation = validation_input();
-          return r;
-        }(), vpgen::ReportFormat::kHtml, "x").document);
+        vpgen::render_report(
+            store,
+            [&] {
+              vpgen::ReportRequest r;
+              r.validation = validation_input();
+              return r;
+            }(),
+            vpgen::ReportFormat::kHtml, "x")
+            .document);
   for (const char* bad : {R"({"runs": []})", R"([{"id": "x"}])",
                           R"([{"id": "x", "endpoint": "nonsense", "within_tolerance": true}])",
                           R"([{"id": "x", "endpoint": "orr", "within_tolerance": true,
@@ -988,12 +1004,14 @@ TEST_CASE("a validation section draws simulated against published values with in
   }
 }
 
-TEST_CASE("headless Chromium loads the HTML report without errors or requests and finds every plot" *
-          doctest::test_suite("external slow")) {
+TEST_CASE(
+    "headless Chromium loads the HTML report without errors or requests and finds every plot" *
+    doctest::test_suite("external slow")) {
   const std::string browser = chromium();
   if (browser.empty()) {
-    vpgen::testing::skip_test("no chromium binary on PATH (Debian: chromium; ./tools/setup.sh "
-                              "test installs it)");
+    vpgen::testing::skip_test(
+        "no chromium binary on PATH (Debian: chromium; ./tools/setup.sh "
+        "test installs it)");
     return;
   }
   const Fixture& f = fixture();
@@ -1034,8 +1052,9 @@ TEST_CASE("headless Chromium loads the HTML report without errors or requests an
   };
   // The checks can fail: a page with a script error and a remote image trips both.
   const fs::path bad = dir / "bad.html";
-  write_text(bad, "<!DOCTYPE html><html><body><script>undefined_function();</script>"
-                  "<img src=\"http://example.org/x.png\"></body></html>");
+  write_text(bad,
+             "<!DOCTYPE html><html><body><script>undefined_function();</script>"
+             "<img src=\"http://example.org/x.png\"></body></html>");
   const auto control = load(bad, "control");
   REQUIRE(control.rc == 0);
   CHECK(control.log.find(":CONSOLE") != std::string::npos);
@@ -1044,7 +1063,7 @@ TEST_CASE("headless Chromium loads the HTML report without errors or requests an
   const auto loaded = load(html, "report");
   CAPTURE(loaded.log);
   REQUIRE(loaded.rc == 0);
-  CHECK(loaded.log.find(":CONSOLE") == std::string::npos);   // console messages, e.g. Uncaught
+  CHECK(loaded.log.find(":CONSOLE") == std::string::npos);  // console messages, e.g. Uncaught
   CHECK(loaded.log.find("Uncaught") == std::string::npos);
   CHECK(!loaded.page_requests);
   CHECK(count(loaded.dom, "<svg") == figures);

@@ -80,10 +80,11 @@ vpgen::Response response_of(std::size_t i) {
   using vpgen::Response;
   if (i == 20) return Response::kNE;
   switch (i % 7) {
-    case 0: return Response::kCR;           // 0, 7, 14
-    case 1: case 2: return Response::kPR;   // 1, 2, 8, 9, 15, 16
-    case 3: return Response::kSD;           // 3, 10, 17
-    default: return Response::kPD;          // 4, 5, 6, 11, 12, 13, 18, 19
+    case 0: return Response::kCR;  // 0, 7, 14
+    case 1:
+    case 2: return Response::kPR;   // 1, 2, 8, 9, 15, 16
+    case 3: return Response::kSD;   // 3, 10, 17
+    default: return Response::kPD;  // 4, 5, 6, 11, 12, 13, 18, 19
   }
 }
 
@@ -259,7 +260,7 @@ TEST_CASE("report of a complete run gives hand-counted proportions and published
   CHECK(text.find("42.9% (21.8\u201366.0)") != std::string::npos);  // ORR 9/21
   const std::size_t unconfirmed_line = text.find("ORR unconfirmed");
   REQUIRE(unconfirmed_line != std::string::npos);
-  CHECK(text.find("61.9% (", unconfirmed_line) ==                    // unconfirmed ORR 13/21
+  CHECK(text.find("61.9% (", unconfirmed_line) ==  // unconfirmed ORR 13/21
         text.find_first_not_of(' ', unconfirmed_line + std::string("ORR unconfirmed").size()));
   CHECK(text.find("23.0 mo (16.0\u2013NR)") != std::string::npos);
   CHECK(text.find("8.0 mo (4.0\u201312.0)") != std::string::npos);
@@ -283,14 +284,13 @@ TEST_CASE("report gives iRECIST, adverse-event, hold, next-line and PFS2 figures
     CAPTURE(a);
     const nlohmann::json& arm = arms.at(a);
     const nlohmann::json& counts = arm.at("counts");
-    CHECK(counts.at("cr_irecist").get<std::uint64_t>() == 4);   // CR 0, 7, 14 and iCR 12
-    CHECK(counts.at("pr_irecist").get<std::uint64_t>() == 8);   // PR 1, 2, 8, 9, 15, 16; 4, 17
+    CHECK(counts.at("cr_irecist").get<std::uint64_t>() == 4);  // CR 0, 7, 14 and iCR 12
+    CHECK(counts.at("pr_irecist").get<std::uint64_t>() == 8);  // PR 1, 2, 8, 9, 15, 16; 4, 17
     check_json_interval(arm.at("orr_irecist"), vpgen::clopper_pearson(12, 21));
     CHECK(counts.at("pseudo_progression").get<std::uint64_t>() == 3);
     CHECK(counts.at("pseudo_progression_recist_pd").get<std::uint64_t>() == 2);
     CHECK(counts.at("beyond_progression").get<std::uint64_t>() == 4);
-    check_json_interval(arm.at("pseudo_progression_rate_recist_pd"),
-                        vpgen::clopper_pearson(2, 8));
+    check_json_interval(arm.at("pseudo_progression_rate_recist_pd"), vpgen::clopper_pearson(2, 8));
     CHECK(counts.at("ae_grade3plus").get<std::uint64_t>() == 9);
     check_json_interval(arm.at("ae_grade3plus_rate"), vpgen::clopper_pearson(9, 21));
     // Holds 0, 1, 2 seven times each: mean 1; s^2 = (21 * 35 - 21^2) / (21 * 20) = 0.7, so

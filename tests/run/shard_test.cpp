@@ -106,7 +106,8 @@ TEST_CASE("merged shards at 1, 2, 3 and 5 shards hold the content of a one-proce
         vpgen::testing::run_digest(existing.string(), 2));
 }
 
-TEST_CASE("merge refuses what is not one complete run, in one line with exit 2, and writes nothing") {
+TEST_CASE(
+    "merge refuses what is not one complete run, in one line with exit 2, and writes nothing") {
   constexpr std::uint64_t kPatients = 30;
   std::vector<fs::path> good;
   for (std::uint64_t k = 0; k < 3; ++k) good.push_back(simulate_shard("good", kPatients, 5, k, 3));
@@ -180,10 +181,10 @@ TEST_CASE("a shard killed midway is named by merge with its range, resumed, and 
   const fs::path second = temp_dir() / "killed-1.db";
   remove_db(second);
   // The test hook kills shard 1/2 without warning right after its second block is committed.
-  const CliResult killed = vpgen::testing::run_vpgen_killed_in(
-      temp_dir(), 2,
-      fmt::format("simulate {} {} --shard 1/2 --db {} --quiet", kScenario, common,
-                  second.string()));
+  const CliResult killed =
+      vpgen::testing::run_vpgen_killed_in(temp_dir(), 2,
+                                          fmt::format("simulate {} {} --shard 1/2 --db {} --quiet",
+                                                      kScenario, common, second.string()));
   REQUIRE_MESSAGE(killed.signal == SIGKILL, killed.err);
   CHECK(query_int(second, "SELECT patients_stored FROM runs") == 128);
   const fs::path merged = temp_dir() / "killed-merged.db";
@@ -196,9 +197,10 @@ TEST_CASE("a shard killed midway is named by merge with its range, resumed, and 
   CHECK(refused.err.find("--resume 1") != std::string::npos);
   CHECK(!fs::exists(merged));
   // The resume command the message gives, with other threads: then the merge is a one-process run.
-  const CliResult resumed = run_vpgen(fmt::format("simulate {} {} --shard 1/2 --db {} --resume 1 "
-                                                  "--threads 1 --quiet",
-                                                  kScenario, common, second.string()));
+  const CliResult resumed =
+      run_vpgen(fmt::format("simulate {} {} --shard 1/2 --db {} --resume 1 "
+                            "--threads 1 --quiet",
+                            kScenario, common, second.string()));
   REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.err);
   const CliResult ok = run_vpgen(
       fmt::format("merge --into {} {} {}", merged.string(), second.string(), first.string()));
@@ -215,14 +217,14 @@ TEST_CASE("--shard is checked: K/N with K below N and no more shards than patien
   for (const char* bad : {"3", "3/3", "a/4", "1/0", "-1/4", "1/4/2"}) {
     CAPTURE(bad);
     remove_db(db);
-    const CliResult r = run_vpgen(fmt::format("simulate {} --patients 10 --shard {} --db {} --quiet",
-                                              kScenario, bad, db.string()));
+    const CliResult r = run_vpgen(fmt::format(
+        "simulate {} --patients 10 --shard {} --db {} --quiet", kScenario, bad, db.string()));
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("--shard") != std::string::npos);
     CHECK(!fs::exists(db));
   }
-  const CliResult many = run_vpgen(fmt::format("simulate {} --patients 10 --shard 3/11 --db {} --quiet",
-                                               kScenario, db.string()));
+  const CliResult many = run_vpgen(fmt::format(
+      "simulate {} --patients 10 --shard 3/11 --db {} --quiet", kScenario, db.string()));
   CHECK(many.exit_code == 2);
   CHECK(many.err.find("11 shards for 10 patients") != std::string::npos);
 }
@@ -247,8 +249,9 @@ TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-proces
     const fs::path db = temp_dir() / fmt::format("mpi-{}.db", ranks);
     remove_db(db);
     const CliResult r = vpgen::testing::run_command_in(
-        temp_dir(), fmt::format("{} -n {} {} simulate {} {} --db {} --threads 1 --quiet --format json",
-                                mpirun, ranks, VPGEN_BINARY, kScenario, common, db.string()));
+        temp_dir(),
+        fmt::format("{} -n {} {} simulate {} {} --db {} --threads 1 --quiet --format json", mpirun,
+                    ranks, VPGEN_BINARY, kScenario, common, db.string()));
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     CHECK(nlohmann::json::parse(r.out).is_object());  // one summary, from rank 0 alone
     CHECK(!fs::exists(db.string() + ".shards"));      // merged, then removed
@@ -291,8 +294,9 @@ TEST_CASE("vpgen simulate under mpirun at 1, 2 and 3 ranks stores the one-proces
   CHECK(!fs::exists(into));
 }
 
-TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same command finishes the run" *
-          doctest::test_suite("cli external slow")) {
+TEST_CASE(
+    "an MPI rank killed midway leaves the shards resumable, and the same command finishes the run" *
+    doctest::test_suite("cli external slow")) {
   std::string why_not;
   const std::string mpirun = vpgen::testing::find_mpirun(temp_dir(), why_not);
   if (mpirun.empty()) {
@@ -320,8 +324,9 @@ TEST_CASE("an MPI rank killed midway leaves the shards resumable, and the same c
   REQUIRE_MESSAGE(rerun.exit_code == 0, rerun.err);
   const fs::path one = temp_dir() / "mpi-killed-one.db";
   remove_db(one);
-  REQUIRE(run_vpgen(fmt::format("simulate {} {} --db {}", kScenario, common, one.string()))
-              .exit_code == 0);
+  REQUIRE(
+      run_vpgen(fmt::format("simulate {} {} --db {}", kScenario, common, one.string())).exit_code ==
+      0);
   CHECK(dump_file(db) == dump_file(one));
 }
 

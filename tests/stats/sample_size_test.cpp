@@ -315,7 +315,8 @@ TEST_CASE("event probability equals the average over uniform entry times") {
   CHECK(design::event_probability(lambda, a, f, 0.0) == doctest::Approx(no_dropout).epsilon(1e-13));
   // A = 0 is everyone followed for F, and the formula is continuous there.
   const double all_at_once = lambda / (lambda + eta) * (1.0 - std::exp(-(lambda + eta) * f));
-  CHECK(design::event_probability(lambda, 0.0, f, eta) == doctest::Approx(all_at_once).epsilon(1e-14));
+  CHECK(design::event_probability(lambda, 0.0, f, eta) ==
+        doctest::Approx(all_at_once).epsilon(1e-14));
   CHECK(design::event_probability(lambda, 1e-9, f, eta) ==
         doctest::Approx(all_at_once).epsilon(1e-9));
   CHECK(design::event_probability(0.0, a, f, eta) == 0.0);
@@ -356,7 +357,8 @@ TEST_CASE("expected events during accrual equal the integral over entry times") 
   const double rate_e = rate * k / (1.0 + k);
   const double numeric = simpson(
       [&](double s) {
-        return rate_c * observed_by(t - s, lambda, eta) + rate_e * observed_by(t - s, lambda * hr, eta);
+        return rate_c * observed_by(t - s, lambda, eta) +
+               rate_e * observed_by(t - s, lambda * hr, eta);
       },
       0.0, t, 2000);
   CHECK(design::expected_events_at(t, n_total, rate, lambda, hr, k, eta) ==
@@ -389,8 +391,10 @@ TEST_CASE("time to events inverts the expected events and is infinite beyond the
         doctest::Approx(7.5).epsilon(1e-10));
   // Plateau: every patient eventually has the event or drops out. Just above it (the margin
   // covers the roundoff between this expression and the library's) is never reached.
-  const double plateau = n_total * 0.5 * (lambda / (lambda + eta) + lambda * hr / (lambda * hr + eta));
-  CHECK(std::isinf(design::time_to_events(plateau * (1.0 + 1e-9), n_total, rate, lambda, hr, k, eta)));
+  const double plateau =
+      n_total * 0.5 * (lambda / (lambda + eta) + lambda * hr / (lambda * hr + eta));
+  CHECK(std::isinf(
+      design::time_to_events(plateau * (1.0 + 1e-9), n_total, rate, lambda, hr, k, eta)));
   CHECK(std::isfinite(design::time_to_events(0.999 * plateau, n_total, rate, lambda, hr, k, eta)));
   CHECK(design::time_to_events(0.0, n_total, rate, lambda, hr, k, eta) == 0.0);
 }

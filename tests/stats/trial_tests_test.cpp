@@ -50,8 +50,8 @@ std::vector<int> two_blocks(int n_per_arm) {
 
 // d1: 40 patients, integer times with many ties across arms and between events and censorings.
 std::vector<Observation> d1() {
-  return make({8, 12, 1, 23, 12, 8, 1, 12, 5, 2, 8, 8, 11, 10, 18, 13, 7, 1, 10, 13,
-               29, 9, 4, 12, 34, 11, 18, 13, 4, 22, 1, 3, 12, 12, 24, 3, 21, 8, 20, 3},
+  return make({8,  12, 1, 23, 12, 8,  1,  12, 5, 2,  8, 8, 11, 10, 18, 13, 7,  1, 10, 13,
+               29, 9,  4, 12, 34, 11, 18, 13, 4, 22, 1, 3, 12, 12, 24, 3,  21, 8, 20, 3},
               {1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1,
                1, 1, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1},
               two_blocks(20));
@@ -59,14 +59,14 @@ std::vector<Observation> d1() {
 
 // d2: 60 patients, delayed separation (same hazard for 6 months, then half in arm 1).
 std::vector<Observation> d2() {
-  return make({1.5, 13.5, 6.4, 13.6, 6.8, 2.2, 6.9, 15, 0.4, 1.9, 4.1, 7.9, 15.1, 6, 12.4, 6.4,
-               3.7, 0.8, 2.4, 7.9, 9, 10.9, 10.1, 6.2, 7.9, 1.2, 6, 24, 8.4, 3.2, 5.7, 5.5, 13.5,
-               12.7, 14.3, 8.4, 3.9, 11.6, 21.4, 0.8, 12.9, 17, 20.7, 22, 2.9, 1.4, 5.7, 0.6,
-               26.7, 1.8, 0.7, 5.7, 27.4, 26.9, 0.8, 31.9, 10.2, 0.7, 1.4, 13.1},
-              {1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-               1, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0,
-               0, 1, 1, 1},
-              two_blocks(30));
+  return make(
+      {1.5, 13.5, 6.4,  13.6, 6.8,  2.2, 6.9,  15,   0.4,  1.9, 4.1,  7.9,  15.1, 6,   12.4,
+       6.4, 3.7,  0.8,  2.4,  7.9,  9,   10.9, 10.1, 6.2,  7.9, 1.2,  6,    24,   8.4, 3.2,
+       5.7, 5.5,  13.5, 12.7, 14.3, 8.4, 3.9,  11.6, 21.4, 0.8, 12.9, 17,   20.7, 22,  2.9,
+       1.4, 5.7,  0.6,  26.7, 1.8,  0.7, 5.7,  27.4, 26.9, 0.8, 31.9, 10.2, 0.7,  1.4, 13.1},
+      {1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+       1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1},
+      two_blocks(30));
 }
 
 // d3: 11 patients; the control curve falls to 0 at t = 7 (one patient at risk, who dies).
@@ -185,8 +185,8 @@ TEST_CASE("RMST difference matches survRM2's area and Greenwood-type variance") 
   const Case cases[] = {
       {"d1", d1, 20, 2.2848214285714299, 2.1187548315336175, 1.0783793360922314,
        0.14043225240216881, 0.28086450480433761},
-      {"d2", d2, 18, 2.546233766233768, 1.6132759159773149, 1.578300240533419,
-       0.057248325348111868, 0.11449665069622374},
+      {"d2", d2, 18, 2.546233766233768, 1.6132759159773149, 1.578300240533419, 0.057248325348111868,
+       0.11449665069622374},
       {"d3", d3, 7.5, 1.5041666666666664, 1.3151651732274432, 1.1437093205375941,
        0.12637210335290647, 0.25274420670581293},
       {"d3", d3, 12, 3.4833333333333334, 1.9058669165772577, 1.8276897001754164,
@@ -240,8 +240,8 @@ TEST_CASE("Fisher exact and chi-square tests match fisher.test, chisq.test and p
   struct Case {
     int x0, n0, x1, n1;
     double fisher_one, fisher_two;
-    double chi2, chi_one, chi_two;                    // correct = FALSE
-    double yates_chi2, yates_one, yates_two;          // correct = TRUE
+    double chi2, chi_one, chi_two;            // correct = FALSE
+    double yates_chi2, yates_one, yates_two;  // correct = TRUE
   };
   // R, with m = matrix(c(x1, n1 - x1, x0, n0 - x0), 2):
   //   fisher.test(m, alternative = "greater")$p.value, fisher.test(m)$p.value,
@@ -302,8 +302,8 @@ TEST_CASE("exact binomial test matches binom.test on both sides of n p0") {
   // R: binom.test(k, n, p0, alternative = "greater")$p.value, binom.test(k, n, p0)$p.value.
   const Case cases[] = {
       {7, 20, 0.2, 0.086692513567400251, 0.098221728613468728},
-      {2, 25, 0.2, 0.9726102743993561, 0.20734801883871901},   // k < n p0
-      {5, 25, 0.2, 0.57932569074786833, 1},                     // k == n p0
+      {2, 25, 0.2, 0.9726102743993561, 0.20734801883871901},  // k < n p0
+      {5, 25, 0.2, 0.57932569074786833, 1},                   // k == n p0
       {30, 100, 0.2, 0.011248978720991658, 0.016945359676785163},
       {15, 40, 0.5, 0.95965476612400358, 0.15385994416283236},  // symmetric null
       {0, 10, 0.3, 1, 0.038839603299999984},
@@ -329,9 +329,9 @@ TEST_CASE("bivariate and trivariate normal probabilities match mvtnorm TVPACK") 
     double h, k, r, p;
   };
   const Bvn bvns[] = {
-      {1, -0.5, 0.3, 0.28313842024448105},      {0, 1.2, -0.7, 0.39193336181827582},
-      {2, 2, 0.99, 0.97421137875231056},        {-3, -2.5, 0.95, 0.0012841970946648085},
-      {1, 0, 0.5, 0.46874295264516808},         {0.5, -0.5, -0.999, 0.0062816750409154616},
+      {1, -0.5, 0.3, 0.28313842024448105},        {0, 1.2, -0.7, 0.39193336181827582},
+      {2, 2, 0.99, 0.97421137875231056},          {-3, -2.5, 0.95, 0.0012841970946648085},
+      {1, 0, 0.5, 0.46874295264516808},           {0.5, -0.5, -0.999, 0.0062816750409154616},
       {-1.3, 0.4, -0.93, 0.00027951949217877288},
   };
   for (const Bvn& b : bvns) {
@@ -432,7 +432,7 @@ TEST_CASE("degenerate data give NaN results instead of throwing") {
 TEST_CASE("maxcombo falls back to the components with positive variance") {
   // Every event happens at the first event time, where S(t-) = 1: the FH(0,1) and FH(1,1)
   // weights are 0 there, so only the log-rank component is defined and p = P(Z >= z_logrank).
-  std::vector<Observation> data = {{1, true, 0}, {1, true, 0}, {1, true, 1}, {2, false, 0},
+  std::vector<Observation> data = {{1, true, 0},  {1, true, 0},  {1, true, 1}, {2, false, 0},
                                    {3, false, 1}, {4, false, 1}, {5, false, 0}};
   const vpgen::design::MaxComboResult got = vpgen::design::maxcombo(data);
   CHECK(std::isnan(got.z[1]));
@@ -500,8 +500,7 @@ TEST_CASE("under H0 the one-sided 0.025 log-rank, MaxCombo, RMST and milestone t
     if (vpgen::design::weighted_logrank(trial, 0, 0).p_one_sided < kAlpha) ++logrank_rejections;
     if (vpgen::design::maxcombo(trial).p_one_sided < kAlpha) ++maxcombo_rejections;
     if (vpgen::design::rmst_difference(trial, 24).p_one_sided < kAlpha) ++rmst_rejections;
-    if (vpgen::design::milestone_difference(trial, 12).p_one_sided < kAlpha)
-      ++milestone_rejections;
+    if (vpgen::design::milestone_difference(trial, 12).p_one_sided < kAlpha) ++milestone_rejections;
   }
   const double logrank_rate = static_cast<double>(logrank_rejections) / kReplicates;
   const double maxcombo_rate = static_cast<double>(maxcombo_rejections) / kReplicates;

@@ -232,14 +232,14 @@ PatientResult make_result(std::uint64_t index, std::uint32_t arms) {
     // Without confirmation some SD and PD patients had a single responding visit.
     const bool sd_or_pd = o.best_response == Response::kSD || o.best_response == Response::kPD;
     o.best_response_unconfirmed = !sd_or_pd || index % 3 == 2 ? o.best_response
-                                  : index % 3 == 0           ? Response::kPR
-                                                             : Response::kCR;
+                                  : index % 3 == 0            ? Response::kPR
+                                                              : Response::kCR;
     o.time_to_response_months = resp ? 2.1 + 0.3 * arm : kNoValue;
     o.duration_of_response_months = resp ? 7.3 * (x + 1.0) : kNoValue;
     o.dor_event = resp && index % 2 == 0;
     o.pfs_months = 3.5 + static_cast<double>(k % 4) * 0.75;  // ties across patients
     o.pfs_event = k % 3 != 0;
-    o.os_months = 10.0 + static_cast<double>(k % 3) / 3.0;   // ties across patients
+    o.os_months = 10.0 + static_cast<double>(k % 3) / 3.0;  // ties across patients
     o.os_event = k % 2 == 0;
     o.worst_irae_grade = (i + 2 * static_cast<int>(arm)) % 6;
     o.irae_onset_months = o.worst_irae_grade > 0 ? 1.5 + 0.1 * x : kNoValue;
@@ -294,7 +294,8 @@ PatientResult make_result(std::uint64_t index, std::uint32_t arms) {
 Block make_block(std::uint64_t first, std::uint64_t count, std::uint32_t arms) {
   Block block;
   block.first_index = first;
-  for (std::uint64_t i = first; i < first + count; ++i) block.results.push_back(make_result(i, arms));
+  for (std::uint64_t i = first; i < first + count; ++i)
+    block.results.push_back(make_result(i, arms));
   return block;
 }
 
@@ -383,10 +384,14 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
     CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
     CHECK(query_int(db, "PRAGMA foreign_keys") == 1);
     CHECK(query_int(db, "PRAGMA synchronous") == 1);  // NORMAL
-    CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
-                        " 'patients', 'outcomes', 'events', 'arm_summary', 'responder_fractions',"
-                        " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae', 'subgroup_counts',"
-                        " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier', 'run_parts')") == 19);
+    CHECK(
+        query_int(
+            db,
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
+            " 'patients', 'outcomes', 'events', 'arm_summary', 'responder_fractions',"
+            " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae', 'subgroup_counts',"
+            " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier', 'run_parts')") ==
+        19);
     const std::int64_t run = store.begin_run(make_provenance(2));
     CHECK(query_int(db, fmt::format("SELECT schema_version FROM runs WHERE run_id = {}", run)) ==
           kSchemaVersion);
@@ -472,31 +477,39 @@ TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
     // NaN became NULL, and dor_event is NULL exactly for the non-responders.
     sqlite3* db = handle(store);
     CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_percent_change IS NULL") == 4);
-    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE (dor_event IS NULL) <>"
-                        " (best_response NOT IN ('CR', 'PR'))") == 0);
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM outcomes WHERE (dor_event IS NULL) <>"
+                    " (best_response NOT IN ('CR', 'PR'))") == 0);
     CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE dor_event IS NULL") > 0);
     // The generated labels of events.
-    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'irae'"
-                        " AND detail <> 'grade ' || code") == 0);
-    CHECK(query_text(db, "SELECT detail FROM events WHERE kind = 'assessment' AND code = 0"
-                         " LIMIT 1") == "CR");
-    CHECK(query_text(db, "SELECT detail FROM events WHERE kind = 'treatment_stop' AND code = 4"
-                         " LIMIT 1") == "end_of_follow_up");
-    CHECK(query_text(db, "SELECT detail FROM events WHERE kind = 'death' AND code = 2"
-                         " LIMIT 1") == "toxicity");
-    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind IN ('treatment_start',"
-                        " 'progression') AND detail IS NOT NULL") == 0);
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM events WHERE kind = 'irae'"
+                    " AND detail <> 'grade ' || code") == 0);
+    CHECK(query_text(db,
+                     "SELECT detail FROM events WHERE kind = 'assessment' AND code = 0"
+                     " LIMIT 1") == "CR");
+    CHECK(query_text(db,
+                     "SELECT detail FROM events WHERE kind = 'treatment_stop' AND code = 4"
+                     " LIMIT 1") == "end_of_follow_up");
+    CHECK(query_text(db,
+                     "SELECT detail FROM events WHERE kind = 'death' AND code = 2"
+                     " LIMIT 1") == "toxicity");
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM events WHERE kind IN ('treatment_start',"
+                    " 'progression') AND detail IS NOT NULL") == 0);
     // The kinds of schema version 2 and their details.
-    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'adverse_event'"
-                        " AND detail = 'grade ' || code") ==
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM events WHERE kind = 'adverse_event'"
+                    " AND detail = 'grade ' || code") ==
           query_int(db, "SELECT COUNT(*) FROM outcomes WHERE worst_ae_grade > 0"));
     CHECK(query_text(db, "SELECT DISTINCT detail FROM events WHERE kind = 'next_line'") ==
           "line 2");
     CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'next_line'") ==
           query_int(db, "SELECT COUNT(*) FROM outcomes WHERE next_line_months IS NOT NULL"));
-    CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind IN ('treatment_hold',"
-                        " 'treatment_resume', 'confirmed_progression', 'eradication')"
-                        " AND detail IS NOT NULL") == 0);
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM events WHERE kind IN ('treatment_hold',"
+                    " 'treatment_resume', 'confirmed_progression', 'eradication')"
+                    " AND detail IS NOT NULL") == 0);
     CHECK(query_text(db, "SELECT DISTINCT value FROM events WHERE kind = 'treatment_hold'") ==
           "50.5");
     CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'treatment_hold'") ==
@@ -504,21 +517,25 @@ TEST_CASE("a stored block reads back exactly, with NaN as NaN") {
     CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE kind = 'eradication'") ==
           query_int(db, "SELECT COUNT(*) FROM outcomes WHERE eradicated = 1"));
     // NaN of the new optional fields became NULL, exactly where it does not apply.
-    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE (eradication_months IS NULL)"
-                        " <> (eradicated = 0)") == 0);
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM outcomes WHERE (eradication_months IS NULL)"
+                    " <> (eradicated = 0)") == 0);
     CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE eradication_months IS NULL") > 0);
     CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE next_line_months IS NULL") > 0);
-    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE (pfs2_months IS NULL)"
-                        " <> (next_line_months IS NULL)") == 0);
-    CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE pseudo_progression = 1"
-                        " AND best_response = 'PD' AND best_response_irecist IN ('CR', 'PR')") > 0);
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM outcomes WHERE (pfs2_months IS NULL)"
+                    " <> (next_line_months IS NULL)") == 0);
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM outcomes WHERE pseudo_progression = 1"
+                    " AND best_response = 'PD' AND best_response_irecist IN ('CR', 'PR')") > 0);
     // seq restarts at 0 for every (patient, arm).
     CHECK(query_int(db, "SELECT COUNT(*) FROM events WHERE seq = 0") == 10 * kArms);
     CHECK(query_text(db, "PRAGMA integrity_check") == "ok");
     CHECK(dump(db, "PRAGMA foreign_key_check").empty());
-    CHECK(query_int(db, "SELECT COUNT(*) FROM events AS e WHERE NOT EXISTS (SELECT 1 FROM"
-                        " outcomes AS o WHERE o.run_id = e.run_id AND o.patient_index ="
-                        " e.patient_index AND o.arm_index = e.arm_index)") == 0);
+    CHECK(query_int(db,
+                    "SELECT COUNT(*) FROM events AS e WHERE NOT EXISTS (SELECT 1 FROM"
+                    " outcomes AS o WHERE o.run_id = e.run_id AND o.patient_index ="
+                    " e.patient_index AND o.arm_index = e.arm_index)") == 0);
   }
   if (path != ":memory:") {
     ResultStore reopened(path);
@@ -608,15 +625,15 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
   const auto rate = [](std::uint64_t k, std::uint64_t n) {
     return fmt::format("{}", static_cast<double>(k) / static_cast<double>(n));
   };
-  const std::vector<std::string> rows = dump(
-      db, fmt::format("SELECT arm_index, arm, regimen, n, responders, complete_responses,"
-                      " partial_responses, stable_disease, progressive_disease, not_evaluable,"
-                      " orr, cr_rate, dcr, irae_grade3plus, irae_grade3plus_rate, durable_cr,"
-                      " durable_cr_rate, deaths, responders_unconfirmed,"
-                      " complete_responses_unconfirmed, partial_responses_unconfirmed,"
-                      " orr_unconfirmed FROM arm_summary WHERE run_id = {}"
-                      " ORDER BY arm_index",
-                      run));
+  const std::vector<std::string> rows =
+      dump(db, fmt::format("SELECT arm_index, arm, regimen, n, responders, complete_responses,"
+                           " partial_responses, stable_disease, progressive_disease, not_evaluable,"
+                           " orr, cr_rate, dcr, irae_grade3plus, irae_grade3plus_rate, durable_cr,"
+                           " durable_cr_rate, deaths, responders_unconfirmed,"
+                           " complete_responses_unconfirmed, partial_responses_unconfirmed,"
+                           " orr_unconfirmed FROM arm_summary WHERE run_id = {}"
+                           " ORDER BY arm_index",
+                           run));
   REQUIRE(rows.size() == kArms);
   for (std::uint32_t a = 0; a < kArms; ++a) {
     const Hand& h = hand[a];
@@ -647,10 +664,9 @@ TEST_CASE("arm_counts and the arm_summary view agree with counts by hand") {
     const Hand& h = hand[a];
     const std::string want = fmt::format(
         "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|", h.cr_irecist + h.pr_irecist,
-        h.cr_irecist, h.pr_irecist, rate(h.cr_irecist + h.pr_irecist, h.n), h.ae3,
-        rate(h.ae3, h.n), h.holds, mean(h.holds, h.n), h.beyond, h.pseudo, h.pseudo_pd,
-        rate(h.pseudo_pd, h.pd), h.next_line, rate(h.next_line, h.n), h.eradicated,
-        rate(h.eradicated, h.n));
+        h.cr_irecist, h.pr_irecist, rate(h.cr_irecist + h.pr_irecist, h.n), h.ae3, rate(h.ae3, h.n),
+        h.holds, mean(h.holds, h.n), h.beyond, h.pseudo, h.pseudo_pd, rate(h.pseudo_pd, h.pd),
+        h.next_line, rate(h.next_line, h.n), h.eradicated, rate(h.eradicated, h.n));
     CHECK(rows_v2[a] == want);
   }
 
@@ -712,7 +728,8 @@ TEST_CASE("survival_times groups equal times in increasing order with events and
         (event ? cell.first : cell.second) += 1;
       }
       std::vector<SurvivalTimeRow> got;
-      store.survival_times(run, arm, endpoint, [&](const SurvivalTimeRow& row) { got.push_back(row); });
+      store.survival_times(run, arm, endpoint,
+                           [&](const SurvivalTimeRow& row) { got.push_back(row); });
       REQUIRE(got.size() == want.size());
       REQUIRE(got.size() < block.results.size());  // the fixture has ties, so grouping happened
       std::size_t i = 0;
@@ -830,25 +847,28 @@ void make_old_version(const std::string& path, int version) {
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
   // Version 5 added run_parts and six columns of runs.
-  exec_sql(raw, "DROP TABLE run_parts; ALTER TABLE runs DROP COLUMN first_patient;"
-                " ALTER TABLE runs DROP COLUMN end_patient; ALTER TABLE runs DROP COLUMN shard_index;"
-                " ALTER TABLE runs DROP COLUMN shard_count; ALTER TABLE runs DROP COLUMN"
-                " patients_stored; ALTER TABLE runs DROP COLUMN candidates_screened;");
+  exec_sql(raw,
+           "DROP TABLE run_parts; ALTER TABLE runs DROP COLUMN first_patient;"
+           " ALTER TABLE runs DROP COLUMN end_patient; ALTER TABLE runs DROP COLUMN shard_index;"
+           " ALTER TABLE runs DROP COLUMN shard_count; ALTER TABLE runs DROP COLUMN"
+           " patients_stored; ALTER TABLE runs DROP COLUMN candidates_screened;");
   if (version == 4) {
     exec_sql(raw, "PRAGMA user_version = 4; UPDATE runs SET schema_version = 4;");
     sqlite3_close(raw);
     return;
   }
-  exec_sql(raw, "DROP VIEW arm_summary; DROP VIEW responder_fractions; DROP VIEW survival_input;"
-                " DROP VIEW adsl; DROP VIEW adrs; DROP VIEW adtte; DROP VIEW adae;"
-                " DROP VIEW kaplan_meier; DROP VIEW survival_counts; DROP TABLE subgroup_counts;"
-                " DROP TABLE survival_time_counts;"
-                " DROP TABLE design_points; DROP TABLE designs;"
-                " CREATE VIEW arm_summary AS SELECT run_id, arm_index FROM arms;");
+  exec_sql(raw,
+           "DROP VIEW arm_summary; DROP VIEW responder_fractions; DROP VIEW survival_input;"
+           " DROP VIEW adsl; DROP VIEW adrs; DROP VIEW adtte; DROP VIEW adae;"
+           " DROP VIEW kaplan_meier; DROP VIEW survival_counts; DROP TABLE subgroup_counts;"
+           " DROP TABLE survival_time_counts;"
+           " DROP TABLE design_points; DROP TABLE designs;"
+           " CREATE VIEW arm_summary AS SELECT run_id, arm_index FROM arms;");
   if (version == 3)
-    exec_sql(raw, "CREATE VIEW responder_fractions AS SELECT 1; CREATE VIEW survival_input AS"
-                  " SELECT 1; CREATE VIEW adsl AS SELECT 1; CREATE VIEW adrs AS SELECT 1;"
-                  " CREATE VIEW adtte AS SELECT 1; CREATE VIEW adae AS SELECT 1;");
+    exec_sql(raw,
+             "CREATE VIEW responder_fractions AS SELECT 1; CREATE VIEW survival_input AS"
+             " SELECT 1; CREATE VIEW adsl AS SELECT 1; CREATE VIEW adrs AS SELECT 1;"
+             " CREATE VIEW adtte AS SELECT 1; CREATE VIEW adae AS SELECT 1;");
   exec_sql(raw, fmt::format("PRAGMA user_version = {0}; UPDATE runs SET schema_version = {0};",
                             version));
   sqlite3_close(raw);
@@ -877,9 +897,10 @@ TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuil
       summary_before = dump(handle(store), "SELECT * FROM arm_summary");
       outcomes_before = dump(handle(store), "SELECT * FROM outcomes");
       times_before = dump(handle(store), "SELECT * FROM survival_counts");
-      run_before = dump(handle(store), "SELECT first_patient, end_patient, shard_index,"
-                                        " shard_count, patients_stored, candidates_screened"
-                                        " FROM runs");
+      run_before = dump(handle(store),
+                        "SELECT first_patient, end_patient, shard_index,"
+                        " shard_count, patients_stored, candidates_screened"
+                        " FROM runs");
     }
     REQUIRE(counts_before.size() > 4);
     make_old_version(file.path(), version);
@@ -887,7 +908,8 @@ TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuil
     sqlite3* db = handle(store);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'") == 9);
-    CHECK(query_int(db, "SELECT schema_version FROM runs") == version);  // the version that wrote it
+    CHECK(query_int(db, "SELECT schema_version FROM runs") ==
+          version);  // the version that wrote it
     CHECK(query_text(db, "SELECT status FROM runs") == "complete");
     // Rebuilt from the rows, the counts equal what the writer kept block by block.
     CHECK(dump(db, "SELECT * FROM subgroup_counts") == counts_before);
@@ -895,10 +917,12 @@ TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuil
     CHECK(dump(db, "SELECT * FROM outcomes") == outcomes_before);
     CHECK(dump(db, "SELECT * FROM survival_counts") == times_before);
     // The version-5 columns are filled from the rows as the writer would have kept them.
-    CHECK(dump(db, "SELECT first_patient, end_patient, shard_index, shard_count,"
-                   " patients_stored, candidates_screened FROM runs") == run_before);
+    CHECK(dump(db,
+               "SELECT first_patient, end_patient, shard_index, shard_count,"
+               " patients_stored, candidates_screened FROM runs") == run_before);
     CHECK(query_int(db, "SELECT COUNT(*) FROM run_parts") == 0);
-    CHECK(query_int(db, "SELECT COUNT(*) FROM kaplan_meier") == static_cast<std::int64_t>(times_before.size()));
+    CHECK(query_int(db, "SELECT COUNT(*) FROM kaplan_meier") ==
+          static_cast<std::int64_t>(times_before.size()));
     CHECK(store.list_runs().size() == 1);
   }
 }
@@ -975,10 +999,12 @@ TEST_CASE("the arms table records each regimen's class, phases as JSON, and the 
   const std::string where = fmt::format(" FROM arms WHERE run_id = {} AND arm_index = ", run);
 
   // Arm 0: no next line, so every next-line column is NULL.
-  CHECK(dump(db, "SELECT regimen, regimen_class, max_duration_months,"
-                 " beyond_progression_probability, next_line_regimen, next_line_regimen_class,"
-                 " next_line_phases, next_line_max_duration_months, next_line_probability,"
-                 " next_line_delay_weeks" + where + "0") ==
+  CHECK(dump(db,
+             "SELECT regimen, regimen_class, max_duration_months,"
+             " beyond_progression_probability, next_line_regimen, next_line_regimen_class,"
+             " next_line_phases, next_line_max_duration_months, next_line_probability,"
+             " next_line_delay_weeks" +
+                 where + "0") ==
         std::vector<std::string>{"nivolumab|immunotherapy|24|0|NULL|NULL|NULL|NULL|NULL|NULL|"});
   // The phases read as people write them, in order, with every field.
   CHECK(query_text(db, "SELECT regimen_phases" + where + "0") ==
@@ -986,14 +1012,16 @@ TEST_CASE("the arms table records each regimen's class, phases as JSON, and the 
         "\"cycle_length_days\":14,\"cycles\":0,\"pd1_blockade\":0.9,\"ctla4_blockade\":0,"
         "\"kill_per_month\":0,\"cell_dose\":0,\"irae_hazard_per_month\":0.035,"
         "\"frac_severe_irae\":0.2,\"ae_hazard_per_month\":0,\"frac_severe_ae\":0}]");
-  CHECK(dump(db, "SELECT p.key, json_extract(p.value, '$.name'), json_extract(p.value, '$.cycles'),"
-                 " json_extract(p.value, '$.ctla4_blockade') FROM arms AS a,"
-                 " json_each(a.regimen_phases) AS p WHERE a.arm_index = 1 ORDER BY p.key") ==
+  CHECK(dump(db,
+             "SELECT p.key, json_extract(p.value, '$.name'), json_extract(p.value, '$.cycles'),"
+             " json_extract(p.value, '$.ctla4_blockade') FROM arms AS a,"
+             " json_each(a.regimen_phases) AS p WHERE a.arm_index = 1 ORDER BY p.key") ==
         std::vector<std::string>{"0|induction|4|0.7|", "1|maintenance|0|0|"});
-  CHECK(dump(db, "SELECT next_line_regimen, next_line_regimen_class,"
-                 " json_array_length(next_line_phases), next_line_max_duration_months,"
-                 " next_line_probability, next_line_delay_weeks, beyond_progression_probability" +
-                     where + "1") ==
+  CHECK(dump(db,
+             "SELECT next_line_regimen, next_line_regimen_class,"
+             " json_array_length(next_line_phases), next_line_max_duration_months,"
+             " next_line_probability, next_line_delay_weeks, beyond_progression_probability" +
+                 where + "1") ==
         std::vector<std::string>{
             "TIL \"lifileucel\"\tafter lymphodepletion|cell_therapy|2|1.5|0.6|4.5|0.35|"});
   CHECK(query_text(db, "SELECT json_extract(next_line_phases, '$[0].agents')" + where + "1") ==
@@ -1077,10 +1105,8 @@ TEST_CASE("outcomes refuse new fields that contradict each other") {
         "UPDATE outcomes SET pfs2_event = 1 WHERE next_line_months IS NULL",
         "UPDATE outcomes SET pseudo_progression = 1 WHERE best_response_irecist = 'PD'",
         "UPDATE outcomes SET best_response_irecist = 'iCR'",
-        "UPDATE outcomes SET worst_ae_grade = 6",
-        "UPDATE outcomes SET treatment_holds = -1",
-        "UPDATE outcomes SET beyond_progression = 2",
-        "UPDATE outcomes SET pfs_irecist_event = 2",
+        "UPDATE outcomes SET worst_ae_grade = 6", "UPDATE outcomes SET treatment_holds = -1",
+        "UPDATE outcomes SET beyond_progression = 2", "UPDATE outcomes SET pfs_irecist_event = 2",
         "UPDATE events SET kind = 'crossover' WHERE kind = 'next_line'"}) {
     CAPTURE(bad);
     char* message = nullptr;
@@ -1188,7 +1214,8 @@ TEST_CASE("a failure injected mid-block rolls back the whole block and names the
   const Block second = make_block(5, 5, kArms);
   writer.write_block(first);
   std::int64_t first_events = 0;
-  for (const PatientResult& r : first.results) first_events += static_cast<std::int64_t>(r.events.size());
+  for (const PatientResult& r : first.results)
+    first_events += static_cast<std::int64_t>(r.events.size());
 
   // Patient 7 (the third of the second block), arm 1: rows of patients 5, 6 and of patient 7's
   // arm 0 are already inserted when it fires, and must be rolled back too.
@@ -1403,7 +1430,8 @@ TEST_CASE("best_response_unconfirmed refuses anything but a RECIST response") {
   CHECK(query_int(db, "SELECT COUNT(*) FROM outcomes WHERE best_response_unconfirmed = 'PR'") > 0);
 }
 
-TEST_CASE("survival_counts equals survival_input grouped by time, and kaplan_meier multiplies it out") {
+TEST_CASE(
+    "survival_counts equals survival_input grouped by time, and kaplan_meier multiplies it out") {
   constexpr std::uint32_t kArms = 2;
   ResultStore store(":memory:");
   const std::int64_t run = store.begin_run(make_provenance(kArms));
@@ -1414,20 +1442,25 @@ TEST_CASE("survival_counts equals survival_input grouped by time, and kaplan_mei
   }
   sqlite3* db = handle(store);
   const std::vector<std::string> expected =
-      dump(db, "SELECT run_id, arm_index, endpoint, time_months, SUM(event), SUM(1 - event)"
-               " FROM survival_input GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
+      dump(db,
+           "SELECT run_id, arm_index, endpoint, time_months, SUM(event), SUM(1 - event)"
+           " FROM survival_input GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
   CHECK(expected.size() > 50);
   CHECK(dump(db, "SELECT * FROM survival_counts ORDER BY 1, 2, 3, 4") == expected);
   // The view's curve against the product-limit estimator computed here row by row.
   for (const char* endpoint : {"OS", "PFS", "DOR"}) {
     CAPTURE(endpoint);
     sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, fmt::format("SELECT time_months, events, censored, at_risk,"
-                                               " survival FROM kaplan_meier WHERE arm_index = 1"
-                                               " AND endpoint = '{}' ORDER BY time_months",
-                                               endpoint).c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_prepare_v2(db,
+                               fmt::format("SELECT time_months, events, censored, at_risk,"
+                                           " survival FROM kaplan_meier WHERE arm_index = 1"
+                                           " AND endpoint = '{}' ORDER BY time_months",
+                                           endpoint)
+                                   .c_str(),
+                               -1, &stmt, nullptr) == SQLITE_OK);
     std::int64_t remaining = query_int(db, fmt::format("SELECT COUNT(*) FROM survival_input WHERE"
-                                                       " arm_index = 1 AND endpoint = '{}'", endpoint));
+                                                       " arm_index = 1 AND endpoint = '{}'",
+                                                       endpoint));
     double survival = 1.0;
     int rows = 0;
     while (sqlite3_step(stmt) == SQLITE_ROW) {
@@ -1468,12 +1501,14 @@ TEST_CASE("record_design stores a design and one row per sample size, NaN as NUL
   b.n_total = 35;
   const std::int64_t id = store.record_design(design, {a, b});
   sqlite3* db = handle(store);
-  CHECK(dump(db, "SELECT name, mode, analysis, seed, target_power, recommended_n,"
-                 " recommended_n_low IS NULL, json_extract(result_json, '$.n'), schema_version"
-                 " FROM designs") ==
+  CHECK(dump(db,
+             "SELECT name, mode, analysis, seed, target_power, recommended_n,"
+             " recommended_n_low IS NULL, json_extract(result_json, '$.n'), schema_version"
+             " FROM designs") ==
         std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|5|"});
   CHECK(query_int(db, fmt::format("SELECT COUNT(*) FROM design_points WHERE design_id = {}"
-                                  " AND type1_error IS NULL AND pet_p0 = 0.74", id)) == 2);
+                                  " AND type1_error IS NULL AND pet_p0 = 0.74",
+                                  id)) == 2);
   // A repeated n or invalid JSON stores nothing.
   CHECK_THROWS_AS(store.record_design(design, {a, a}), InputError);
   design.result_json = "{not json";
@@ -1523,9 +1558,9 @@ TEST_CASE("a run's patient range is stored and the writer refuses blocks outside
   const std::int64_t run = store.begin_run(p);
   {
     RunWriter writer(store, run, true);
-    CHECK_THROWS_AS(writer.write_block(make_block(0, 6, 2)), StorageError);   // starts before 5
+    CHECK_THROWS_AS(writer.write_block(make_block(0, 6, 2)), StorageError);  // starts before 5
     writer.write_block(make_block(5, 4, 2));
-    CHECK_THROWS_AS(writer.write_block(make_block(9, 4, 2)), StorageError);   // ends after 11
+    CHECK_THROWS_AS(writer.write_block(make_block(9, 4, 2)), StorageError);  // ends after 11
     writer.write_block(make_block(9, 3, 2));
   }
   const RunInfo info = store.run_info(run);
@@ -1533,7 +1568,7 @@ TEST_CASE("a run's patient range is stored and the writer refuses blocks outside
   CHECK(info.provenance.end_patient == 12);
   CHECK(info.provenance.shard_index == 1);
   CHECK(info.provenance.shard_count == 3);
-  CHECK(info.patients_stored == 7);   // kept by the writer, refused blocks not counted
+  CHECK(info.patients_stored == 7);  // kept by the writer, refused blocks not counted
   CHECK(info.patient_index_end == 12);
   CHECK(info.patients_stored ==
         static_cast<std::uint64_t>(query_int(handle(store), "SELECT COUNT(*) FROM patients")));

@@ -16,10 +16,10 @@
 namespace vpgen::testing {
 
 struct CliResult {
-  int exit_code;      // -1 if a signal ended the process
+  int exit_code;  // -1 if a signal ended the process
   std::string out;
   std::string err;
-  int signal = 0;     // the signal that ended the process; 0 if it exited
+  int signal = 0;  // the signal that ended the process; 0 if it exited
 };
 
 inline CliResult result_of(int status, const std::filesystem::path& out,

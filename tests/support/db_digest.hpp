@@ -26,9 +26,8 @@ inline std::uint64_t run_digest(const std::string& path, std::int64_t run_id) {
 // holds: runs.started_at, finished_at, wall_seconds, threads and block_size, and the run_parts
 // table (where each range of a merged run came from).
 inline std::string content_dump(sql::Database& db) {
-  const std::set<std::string, std::less<>> excluded_runs = {"started_at", "finished_at",
-                                                            "wall_seconds", "threads",
-                                                            "block_size"};
+  const std::set<std::string, std::less<>> excluded_runs = {
+      "started_at", "finished_at", "wall_seconds", "threads", "block_size"};
   std::vector<std::string> tables;
   {
     sql::Statement names(db,
@@ -40,14 +39,15 @@ inline std::string content_dump(sql::Database& db) {
   for (const std::string& table : tables) {
     std::string keys;
     {
-      sql::Statement key_columns(
-          db, "SELECT name FROM pragma_table_info('" + table + "') WHERE pk > 0 ORDER BY pk");
+      sql::Statement key_columns(db, "SELECT name FROM pragma_table_info('" + table +
+                                         "') WHERE pk > 0 ORDER BY pk");
       while (key_columns.step()) {
         if (!keys.empty()) keys += ", ";
         keys += key_columns.column_text(0);
       }
     }
-    sql::Statement rows(db, "SELECT * FROM " + table + " ORDER BY " + (keys.empty() ? "rowid" : keys));
+    sql::Statement rows(db,
+                        "SELECT * FROM " + table + " ORDER BY " + (keys.empty() ? "rowid" : keys));
     out += "table ";
     out += table;
     out += '\n';

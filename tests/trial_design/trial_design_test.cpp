@@ -65,8 +65,9 @@ double normal_quantile(double p) {
 }
 
 bool rpact_available() {
-  return std::system("command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(rpact)' "
-                     ">/dev/null 2>&1") == 0;
+  return std::system(
+             "command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(rpact)' "
+             ">/dev/null 2>&1") == 0;
 }
 
 // The parametric design checked against formulas and rpact: exponential OS, control median 12
@@ -115,7 +116,8 @@ name = "small mechanistic"
 seed = 3
 mode = "mechanistic"
 [scenario]
-file = ")" + std::string(VPGEN_SOURCE_DIR) + R"(/configs/default.toml"
+file = ")" +
+         std::string(VPGEN_SOURCE_DIR) + R"(/configs/default.toml"
 experimental_arm = "nivo+ipi"
 control_arm = "ipi"
 pool_patients = 400
@@ -148,15 +150,17 @@ batch = 100
 TEST_CASE("the calculators give the issue's published figures through the command line" *
           doctest::test_suite("cli")) {
   // Schoenfeld: HR 0.7, two-sided alpha 0.05, 80% power -> 247 events.
-  Result r = run_vpgen("size --calc events --hr 0.7 --alpha 0.05 --sides 2 --power 0.8 "
-                       "--format json");
+  Result r = run_vpgen(
+      "size --calc events --hr 0.7 --alpha 0.05 --sides 2 --power 0.8 "
+      "--format json");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   json j = json::parse(r.out);
   CHECK(j["schoenfeld"]["required"] == 247);
 
   // Fleiss with continuity correction: 0.2 vs 0.4, two-sided 0.05, 80% power -> 91 per arm.
-  r = run_vpgen("size --calc proportions --p-control 0.2 --p-experimental 0.4 --alpha 0.05 "
-                "--sides 2 --power 0.8 --format json");
+  r = run_vpgen(
+      "size --calc proportions --p-control 0.2 --p-experimental 0.4 --alpha 0.05 "
+      "--sides 2 --power 0.8 --format json");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   j = json::parse(r.out);
   CHECK(j["fleiss_cc"]["n_control"] == 91);
@@ -197,8 +201,8 @@ TEST_CASE("parametric log-rank power agrees with Schoenfeld and the type I error
   CHECK(p.events.mean == 247.0);
   // Schoenfeld (1981) at D = 247, equal allocation (rpact's getPowerSurvival computes the same):
   // Phi(sqrt(D / 4) |ln 0.7| - z_{0.975}) = 0.8003.
-  const double schoenfeld = normal_cdf(std::sqrt(247.0 / 4.0) * -std::log(0.7) -
-                                       normal_quantile(0.975));
+  const double schoenfeld =
+      normal_cdf(std::sqrt(247.0 / 4.0) * -std::log(0.7) - normal_quantile(0.975));
   CHECK(p.approximate_power == doctest::Approx(schoenfeld).epsilon(1e-12));
   // The simulated power is a binomial proportion over R independent replicates, so its Monte Carlo
   // SE is sqrt(p (1 - p) / R) (~0.004 here); if the true power equals the formula, the estimate
@@ -213,11 +217,14 @@ TEST_CASE("parametric log-rank power agrees with Schoenfeld and the type I error
   CHECK_FALSE(result.fit.ok);
 }
 
-TEST_CASE("parametric power and analysis time agree with rpact's getPowerSurvival and "
-          "getSimulationSurvival" * doctest::test_suite("statistical external slow")) {
+TEST_CASE(
+    "parametric power and analysis time agree with rpact's getPowerSurvival and "
+    "getSimulationSurvival" *
+    doctest::test_suite("statistical external slow")) {
   if (!rpact_available()) {
-    vpgen::testing::skip_test("Rscript with the rpact package is not installed (Debian: "
-                              "r-cran-rpact; ./tools/setup.sh test installs it)");
+    vpgen::testing::skip_test(
+        "Rscript with the rpact package is not installed (Debian: "
+        "r-cran-rpact; ./tools/setup.sh test installs it)");
     return;
   }
   constexpr int kReplicates = 10000, kRpactIterations = 4000;
@@ -226,10 +233,10 @@ TEST_CASE("parametric power and analysis time agree with rpact's getPowerSurviva
       td::run_design(parse(exponential_design(kReplicates, kDropout)), {});
   const td::PointResult& p = result.points[0];
   const fs::path out = temp_dir() / "rpact.txt";
-  const std::string command = fmt::format(
-      "Rscript {} 400 247 24 12 0.7 0.025 {} 20240701 {} > {} 2>&1",
-      VPGEN_SOURCE_DIR "/tests/trial_design/data/rpact_survival.R", kRpactIterations, kDropout,
-      out.string());
+  const std::string command =
+      fmt::format("Rscript {} 400 247 24 12 0.7 0.025 {} 20240701 {} > {} 2>&1",
+                  VPGEN_SOURCE_DIR "/tests/trial_design/data/rpact_survival.R", kRpactIterations,
+                  kDropout, out.string());
   REQUIRE_MESSAGE(std::system(command.c_str()) == 0, slurp(out));
   std::istringstream lines(slurp(out));
   std::string label_a, label_s;
@@ -251,8 +258,8 @@ TEST_CASE("parametric power and analysis time agree with rpact's getPowerSurviva
   // its iteration count (the same distribution), SE_rpact = SE_vpgen sqrt(R_vpgen / R_rpact).
   CAPTURE(p.duration_months.mean);
   CAPTURE(simulated_time);
-  const double time_se = p.duration_months.se *
-                         std::sqrt(1.0 + static_cast<double>(kReplicates) / kRpactIterations);
+  const double time_se =
+      p.duration_months.se * std::sqrt(1.0 + static_cast<double>(kReplicates) / kRpactIterations);
   CHECK(std::abs(p.duration_months.mean - simulated_time) <= 3.0 * time_se);
 }
 
@@ -392,8 +399,7 @@ TEST_CASE("survival models invert their cumulative hazard and have the stated me
   CHECK(exponential.median_months() == doctest::Approx(12.0));
   const double lambda = std::log(2.0) / 12.0;
   CHECK(exponential.rmst(24.0) == doctest::Approx((1 - std::exp(-lambda * 24.0)) / lambda));
-  const td::SurvivalModel piecewise =
-      td::SurvivalModel::piecewise({3.0, 9.0}, {0.0, 0.1, 0.05});
+  const td::SurvivalModel piecewise = td::SurvivalModel::piecewise({3.0, 9.0}, {0.0, 0.1, 0.05});
   CHECK(piecewise.cumulative_hazard(2.0) == 0.0);
   CHECK(piecewise.cumulative_hazard(10.0) == doctest::Approx(0.6 + 0.05));
   const td::SurvivalModel cure = td::SurvivalModel::mixture_cure(0.3, 0.1);
@@ -422,8 +428,8 @@ TEST_CASE("a bad design file fails with file:line:key and exit code 2" *
   const std::vector<Case> cases = {
       {"misspelt key", replace_once(good, "alpha = 0.025", "alphaa = 0.025"), "analysis.alphaa",
        line_of(good, "alpha = 0.025")},
-      {"alpha out of range", replace_once(good, "alpha = 0.025", "alpha = 0.7"),
-       "analysis.alpha", line_of(good, "alpha = 0.025")},
+      {"alpha out of range", replace_once(good, "alpha = 0.025", "alpha = 0.7"), "analysis.alpha",
+       line_of(good, "alpha = 0.025")},
       {"test for another endpoint", replace_once(good, "test = \"logrank\"", "test = \"fisher\""),
        "analysis.test", line_of(good, "test = \"logrank\"")},
       {"grid below the events", replace_once(good, "grid = [400]", "grid = [200]"),
@@ -432,7 +438,8 @@ TEST_CASE("a bad design file fails with file:line:key and exit code 2" *
        "sample_size.grid", line_of(good, "grid = [400]")},
       {"unknown model", replace_once(good, "model = \"exponential\"", "model = \"weibull\""),
        "parametric.control.model", line_of(good, "model = \"exponential\"")},
-      {"two analysis times", replace_once(good, "events = 247", "events = 247\nfollowup_months = 3"),
+      {"two analysis times",
+       replace_once(good, "events = 247", "events = 247\nfollowup_months = 3"),
        "conduct.followup_months", line_of(good, "events = 247") + 1},
       {"scenario key in parametric mode", good + "[scenario]\nfile = \"x.toml\"\n", "scenario",
        line_of(good + "[scenario]", "[scenario]")},
@@ -441,8 +448,8 @@ TEST_CASE("a bad design file fails with file:line:key and exit code 2" *
     const std::string label = c.label;
     CAPTURE(label);
     const fs::path file = write_file("bad.toml", c.text);
-    const Result r = run_vpgen(fmt::format("size {} --db {}", file.string(),
-                                           (temp_dir() / "never.db").string()));
+    const Result r = run_vpgen(
+        fmt::format("size {} --db {}", file.string(), (temp_dir() / "never.db").string()));
     CHECK(r.exit_code == 2);
     CHECK_MESSAGE(r.err.find(fmt::format("{}:{}:", file.string(), c.line)) != std::string::npos,
                   r.err);
@@ -452,8 +459,8 @@ TEST_CASE("a bad design file fails with file:line:key and exit code 2" *
   }
   // An arm the scenario does not have (mechanistic mode).
   const std::string text = mechanistic_design();
-  const fs::path file = write_file("bad_arm.toml",
-                                   replace_once(text, "control_arm = \"ipi\"", "control_arm = \"chemo\""));
+  const fs::path file = write_file(
+      "bad_arm.toml", replace_once(text, "control_arm = \"ipi\"", "control_arm = \"chemo\""));
   const Result r = run_vpgen("size " + file.string());
   CHECK(r.exit_code == 2);
   CHECK(r.err.find(fmt::format("{}:{}: key 'scenario.control_arm'", file.string(),
@@ -467,8 +474,8 @@ TEST_CASE("a mechanistic design with an enrichment sweep runs end to end into th
   const fs::path file = write_file("mechanistic.toml", text);
   const fs::path db = temp_dir() / "designs.db";
   fs::remove(db);
-  const Result r = run_vpgen(fmt::format("size {} --format json --db {} --quiet", file.string(),
-                                         db.string()));
+  const Result r =
+      run_vpgen(fmt::format("size {} --format json --db {} --quiet", file.string(), db.string()));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   const json j = json::parse(r.out);
   REQUIRE(j["points"].size() == 3);
@@ -515,8 +522,9 @@ TEST_CASE("every example design in configs/designs loads") {
   CHECK(loaded >= 5);
 }
 
-TEST_CASE("an event-driven analysis that cured patients keep from its event count stops at the "
-          "last event") {
+TEST_CASE(
+    "an event-driven analysis that cured patients keep from its event count stops at the "
+    "last event") {
   // Half the control patients are cured (never die); the experimental arm, hazard ratio 0.7 on
   // this model's cumulative hazard, keeps 0.5^0.7 = 62% alive for ever. About 44 of 100 patients
   // can die, so 60 deaths (P(Binomial(100, ~0.44) >= 60) < 0.001) are essentially never reached:

@@ -46,7 +46,8 @@ void write(const fs::path& path, const std::string& text) {
 TEST_CASE("a parameter is read and replaced in its own table only, keeping comments") {
   CHECK(c::read_value(kModel, "m.toml", "immune", "max_kill_per_month") == 2.5);
   CHECK(c::read_value(kModel, "m.toml", "types.melanoma", "max_kill_per_month") == 7.0);
-  const std::string edited = c::replace_value(kModel, "m.toml", "immune", "max_kill_per_month", 3.25);
+  const std::string edited =
+      c::replace_value(kModel, "m.toml", "immune", "max_kill_per_month", 3.25);
   CHECK(edited.find("# a comment that must survive") != std::string::npos);
   CHECK(edited.find("max_kill_per_month = 3.25   # kill rate") != std::string::npos);
   CHECK(c::read_value(edited, "m.toml", "types.melanoma", "max_kill_per_month") == 7.0);
@@ -79,7 +80,8 @@ TEST_CASE("one table of an array of tables is addressed by its index") {
 TEST_CASE("tied copies must start equal and move together") {
   const fs::path dir = temp_dir() / "tied";
   fs::create_directories(dir);
-  write(dir / "reg.toml", "[[a.phases]]\nh = 0.25\n[[b.phases]]\nh = 0.25\n[[c.phases]]\nh = 0.3\n");
+  write(dir / "reg.toml",
+        "[[a.phases]]\nh = 0.25\n[[b.phases]]\nh = 0.25\n[[c.phases]]\nh = 0.3\n");
   write(dir / "mapping.toml", "");
   const std::string head =
       "[calibration]\ntargets = \"mapping.toml\"\nrole = \"fit\"\npatients = 100\nseed = 1\n"
@@ -120,32 +122,42 @@ TEST_CASE("a calibration file with a bad parameter is refused with file, line an
     return error_of([&] { c::read_spec((dir / "cal.toml").string()); });
   };
   const std::string path = (dir / "cal.toml").string();
-  CHECK(error_for("table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 1\nmax = 8\nscale = \"log\"\n")
+  CHECK(error_for(
+            "table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 1\nmax = 8\nscale = \"log\"\n")
             .empty());
-  CHECK(error_for("table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 3\nmax = 8\nscale = \"log\"\n") ==
-        path + ":14: key 'parameters[0].min': the current value 2.5 of 'immune.max_kill_per_month' "
-               "lies outside [3, 8]");
-  CHECK(error_for("table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 1\nmax = 8\nscale = \"cubic\"\n") ==
-        path + ":16: key 'parameters[0].scale': must be \"log\" or \"linear\"");
-  CHECK(error_for("table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 0\nmax = 8\nscale = \"log\"\n") ==
-        path + ":14: key 'parameters[0].min': a log-scale parameter needs min > 0");
+  CHECK(
+      error_for(
+          "table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 3\nmax = 8\nscale = \"log\"\n") ==
+      path +
+          ":14: key 'parameters[0].min': the current value 2.5 of 'immune.max_kill_per_month' "
+          "lies outside [3, 8]");
+  CHECK(
+      error_for(
+          "table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 1\nmax = 8\nscale = \"cubic\"\n") ==
+      path + ":16: key 'parameters[0].scale': must be \"log\" or \"linear\"");
+  CHECK(
+      error_for(
+          "table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 0\nmax = 8\nscale = \"log\"\n") ==
+      path + ":14: key 'parameters[0].min': a log-scale parameter needs min > 0");
   CHECK(error_for("table = \"immune\"\nkey = \"absent\"\nmin = 1\nmax = 8\nscale = \"log\"\n") ==
         "model.toml: key 'immune.absent': not found");
   // Two parameter files with one name would overwrite each other in output_dir.
   fs::create_directories(dir / "other");
   write(dir / "other" / "model.toml", kModel);
-  CHECK(error_for("table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 1\nmax = 8\nscale = \"log\"\n"
-                  "[[parameters]]\nfile = \"other/model.toml\"\ntable = \"immune\"\nkey = \"other\"\n"
-                  "min = 0\nmax = 2\nscale = \"linear\"\n") ==
-        path + ":18: key 'parameters[1].file': 'model.toml' and 'other/model.toml' have the same "
-               "name; output_dir holds one of them");
+  CHECK(error_for(
+            "table = \"immune\"\nkey = \"max_kill_per_month\"\nmin = 1\nmax = 8\nscale = \"log\"\n"
+            "[[parameters]]\nfile = \"other/model.toml\"\ntable = \"immune\"\nkey = \"other\"\n"
+            "min = 0\nmax = 2\nscale = \"linear\"\n") ==
+        path +
+            ":18: key 'parameters[1].file': 'model.toml' and 'other/model.toml' have the same "
+            "name; output_dir holds one of them");
 }
 
 TEST_CASE("the loss is quadratic near zero and linear beyond two tolerances") {
   CHECK(c::loss(0.0) == 0.0);
   CHECK(c::loss(1.0) == 1.0);
   CHECK(c::loss(-2.0) == 4.0);
-  CHECK(c::loss(3.0) == doctest::Approx(8.0));   // 4 |r| - 4: continuous at 2 with slope 4
+  CHECK(c::loss(3.0) == doctest::Approx(8.0));  // 4 |r| - 4: continuous at 2 with slope 4
   CHECK(c::loss(-5.0) == doctest::Approx(16.0));
 }
 

@@ -613,8 +613,8 @@ TEST_CASE("treated beyond progression, iRECIST finds responses RECIST calls prog
       "among RECIST progressors: treated beyond {}, pseudo-progression {} (p / SE = {:.2f}); "
       "iRECIST - RECIST ORR {:.4f} +- {:.4f}",
       beyond_given_progression.str(), pseudo_given_progression.str(),
-      pseudo_given_progression.p() / pseudo_given_progression.se(),
-      irecist_minus_recist_orr.mean(), irecist_minus_recist_orr.se());
+      pseudo_given_progression.p() / pseudo_given_progression.se(), irecist_minus_recist_orr.mean(),
+      irecist_minus_recist_orr.se());
   INFO(measured);
   CHECK(recist_response_lost == 0);
   CHECK(irecist_worse == 0);
@@ -812,9 +812,8 @@ TEST_CASE("grade >= 3 irAEs hold or stop therapy, and held therapy resumes") {
   const std::string measured = fmt::format(
       "combination: resumed hold {} (z = {:.2f}), toxicity stop {} (z = {:.2f}); worst grade 4 "
       "on treatment {}, after the last dose {} (of which after completing the regimen {})",
-      held.str(), held.p() / held.se(), toxicity_stop.str(),
-      toxicity_stop.p() / toxicity_stop.se(), grade4_on_treatment, grade4_after_treatment,
-      grade4_completed);
+      held.str(), held.p() / held.se(), toxicity_stop.str(), toxicity_stop.p() / toxicity_stop.se(),
+      grade4_on_treatment, grade4_after_treatment, grade4_completed);
   INFO(measured);
   CHECK(hold_without_severe == 0);
   CHECK(stop_without_severe == 0);

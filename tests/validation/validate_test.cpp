@@ -173,7 +173,7 @@ TEST_CASE("tolerance for rates: inside the published CI, or within 5 points of t
   const auto rate = v::Scale::kRatePercent;
   const v::PublishedValue narrow = published("58", "56", "60");
   CHECK(within(rate, narrow, simulated(59.0)));
-  CHECK(within(rate, narrow, simulated(62.5)));   // outside the CI, inside +-5 points
+  CHECK(within(rate, narrow, simulated(62.5)));  // outside the CI, inside +-5 points
   CHECK_FALSE(within(rate, narrow, simulated(63.5)));
   CHECK_FALSE(within(rate, narrow, simulated(52.5)));
   // ci_only keeps the CI alone.
@@ -216,11 +216,12 @@ TEST_CASE("tolerance for medians and hazard ratios: 20% relative, other CI level
   CHECK_FALSE(within(median, published("11.5"), simulated(13.9)));
 }
 
-TEST_CASE("a published NR or >x median is a lower bound, and a simulated NR lies past the horizon") {
+TEST_CASE(
+    "a published NR or >x median is a lower bound, and a simulated NR lies past the horizon") {
   const auto median = v::Scale::kMedianMonths;
   const v::PublishedValue above60 = published(">60.0 (NR)");
   CHECK(within(median, above60, simulated(61.0)));
-  CHECK(within(median, above60, simulated(49.0)));   // >= 48 = 60 less 20%
+  CHECK(within(median, above60, simulated(49.0)));  // >= 48 = 60 less 20%
   CHECK_FALSE(within(median, above60, simulated(47.0)));
   CHECK(within(median, above60, not_reached()));
   CHECK_FALSE(within(median, above60, simulated(59.0), v::ToleranceMode::kCiOnly));
@@ -259,7 +260,7 @@ TEST_CASE("endpoints on a hand-built cohort: rates, subgroups and CR durability"
       a.duration_of_response_months = i == 3 ? 40.0 : 20.0;
       a.dor_event = i != 3;
     }
-    a.worst_irae_grade = i;          // 0, 1, 2, 3
+    a.worst_irae_grade = i;  // 0, 1, 2, 3
     a.worst_ae_grade = i == 0 ? 4 : 0;
     cohort.add(p, {a, outcome(vpgen::Response::kPD, 5.0, true)});
   }
@@ -286,15 +287,13 @@ TEST_CASE("endpoints on a hand-built cohort: rates, subgroups and CR durability"
         doctest::Approx(50.0));
   CHECK(estimate(v::Endpoint::kOrr, v::Subgroup::kPdl1Ge50).value.estimate == 100.0);
   CHECK(estimate(v::Endpoint::kOrr, v::Subgroup::kPdl1Lt5).value.estimate == 100.0);
-  CHECK(estimate(v::Endpoint::kOrr, v::Subgroup::kPdl1Ge5).value.estimate ==
-        doctest::Approx(50.0));
+  CHECK(estimate(v::Endpoint::kOrr, v::Subgroup::kPdl1Ge5).value.estimate == doctest::Approx(50.0));
   CHECK(estimate(v::Endpoint::kCrRate, v::Subgroup::kLdhElevated).value.estimate ==
         doctest::Approx(50.0));
   // Grade >= 3 of irAE or other AE: patient 0 (AE 4) and 3 (irAE 3); any: 0, 1, 2, 3.
   CHECK(estimate(v::Endpoint::kTraeG3, v::Subgroup::kAll).value.estimate == doctest::Approx(50.0));
   CHECK(estimate(v::Endpoint::kTraeAny, v::Subgroup::kAll).value.estimate == 100.0);
-  CHECK(estimate(v::Endpoint::kIraeAny, v::Subgroup::kAll).value.estimate ==
-        doctest::Approx(75.0));
+  CHECK(estimate(v::Endpoint::kIraeAny, v::Subgroup::kAll).value.estimate == doctest::Approx(75.0));
   // Durable among CR: 1 of the 2 CRs.
   const v::EndpointEstimate durable = estimate(v::Endpoint::kDurableCrAmongCr, v::Subgroup::kAll);
   CHECK(durable.n == 2);
@@ -473,8 +472,7 @@ TEST_CASE("mapping errors name the file, line and key") {
   expect(bad_arm, "arm =", "target[0].arm", "has no arm 'pembro'");
   expect(target_table("CT9999", "orr"), "id =", "target[0].id", "no row 'CT9999'");
   expect(target_table("CT0016", "orr"), "endpoint =", "target[0].endpoint", "is in 'months'");
-  expect(target_table("CT0019", "os_at"), "[[target]]", "target[0].months",
-         "missing required key");
+  expect(target_table("CT0019", "os_at"), "[[target]]", "target[0].months", "missing required key");
   expect(target_table("CT0015", "orr", "months = 12\n"), "months", "target[0].months",
          "only for pfs_at, os_at, conditional_os and cr_ongoing_at");
   expect(target_table("CT0015", "orr", "reference_arm = \"ipi\"\n"), "reference_arm",
@@ -492,9 +490,8 @@ TEST_CASE("mapping errors name the file, line and key") {
   // A second mapping of the same id points at the second table's id.
   const std::string first = target_table("CT0015", "orr");
   const std::string twice = first + target_table("CT0015", "orr");
-  const int second_id_line =
-      line_of(twice.substr(first.size()), "id =") + static_cast<int>(std::count(
-                                                         first.begin(), first.end(), '\n'));
+  const int second_id_line = line_of(twice.substr(first.size()), "id =") +
+                             static_cast<int>(std::count(first.begin(), first.end(), '\n'));
   const std::string message = mapping_error(twice);
   CHECK_MESSAGE(message.find(fmt::format("{}:{}: key 'target[1].id'", file, second_id_line)) !=
                     std::string::npos,
@@ -567,8 +564,8 @@ TEST_CASE("vpgen validate exits 0 with a report and 2 with file:line:key on a ba
   auto run = [](const std::string& args) {
     const fs::path out = temp_dir() / "stdout.txt";
     const fs::path err = temp_dir() / "stderr.txt";
-    const int status = std::system(fmt::format("{} validate {} >{} 2>{} </dev/null",
-                                               VPGEN_BINARY, args, out.string(), err.string())
+    const int status = std::system(fmt::format("{} validate {} >{} 2>{} </dev/null", VPGEN_BINARY,
+                                               args, out.string(), err.string())
                                        .c_str());
     return std::tuple{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
   };
@@ -576,7 +573,7 @@ TEST_CASE("vpgen validate exits 0 with a report and 2 with file:line:key on a ba
       run(fmt::format("--targets {} --patients 200 --format json --quiet", kTestMapping));
   CHECK(ok == 0);
   const nlohmann::json list = nlohmann::json::parse(out);
-  REQUIRE(list.is_array());   // the issue's shape: a list of target objects
+  REQUIRE(list.is_array());  // the issue's shape: a list of target objects
   CHECK(list.size() == 11);
   CHECK(list.at(0).contains("within_tolerance"));
   const auto [md_code, md, md_err] =

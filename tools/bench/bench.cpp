@@ -193,9 +193,10 @@ int main(int argc, char** argv) {
       engine_n = std::min(engine_n, seconds_since(start));
     }
     if (engine_only) {
-      fmt::print("engine alone: 1 thread {:.0f} courses/s, {} threads {:.0f} courses/s, "
-                 "speed-up x{:.2f}\n",
-                 courses / engine_1, threads, courses / engine_n, engine_1 / engine_n);
+      fmt::print(
+          "engine alone: 1 thread {:.0f} courses/s, {} threads {:.0f} courses/s, "
+          "speed-up x{:.2f}\n",
+          courses / engine_1, threads, courses / engine_n, engine_1 / engine_n);
       return 0;
     }
 
@@ -206,9 +207,9 @@ int main(int argc, char** argv) {
 
     // (b) end to end.
     const double e2e = end_to_end(simulator, db, patients, threads, block_size, seed);
-    const auto db_bytes = fs::file_size(db) + (fs::exists(db.string() + "-wal")
-                                                   ? fs::file_size(db.string() + "-wal")
-                                                   : 0);
+    const auto db_bytes =
+        fs::file_size(db) +
+        (fs::exists(db.string() + "-wal") ? fs::file_size(db.string() + "-wal") : 0);
 
     // (c) raw insert of the same rows.
     CollectingSink collected;
@@ -216,8 +217,8 @@ int main(int argc, char** argv) {
     std::uint64_t event_rows = 0;
     for (const auto& b : collected.blocks)
       for (const auto& r : b.results) event_rows += r.events.size();
-    const double raw = raw_insert(simulator, collected.blocks, db, patients, threads, block_size,
-                                  seed);
+    const double raw =
+        raw_insert(simulator, collected.blocks, db, patients, threads, block_size, seed);
     remove_db(db);
 
     nlohmann::json out = {
@@ -227,9 +228,7 @@ int main(int argc, char** argv) {
         {"threads", threads},
         {"block_size", block_size},
         {"rows_per_patient",
-         {{"patients", 1},
-          {"outcomes", arms},
-          {"events", static_cast<double>(event_rows) / n}}},
+         {{"patients", 1}, {"outcomes", arms}, {"events", static_cast<double>(event_rows) / n}}},
         {"engine_1_thread_courses_per_s", courses / engine_1},
         {"engine_n_threads_courses_per_s", courses / engine_n},
         {"engine_speedup", engine_1 / engine_n},
@@ -237,17 +236,19 @@ int main(int argc, char** argv) {
         {"raw_insert_courses_per_s", courses / raw},
         {"end_to_end_over_raw_insert", raw / e2e},
         {"db_bytes_per_patient", static_cast<double>(db_bytes) / n},
-        {"peak_rss_mib", {{std::to_string(small), rss_small}, {std::to_string(patients), rss_large}}},
+        {"peak_rss_mib",
+         {{std::to_string(small), rss_small}, {std::to_string(patients), rss_large}}},
         {"peak_rss_ratio", rss_large / rss_small},
     };
     if (format == "json") {
       fmt::print("{}\n", out.dump(2));
       return 0;
     }
-    fmt::print("vpgen_bench: scenario '{}', {} patients x {} arms = {} courses, {} threads, "
-               "block {}\n",
-               simulator.scenario().name, patients, arms, static_cast<std::uint64_t>(courses),
-               threads, block_size);
+    fmt::print(
+        "vpgen_bench: scenario '{}', {} patients x {} arms = {} courses, {} threads, "
+        "block {}\n",
+        simulator.scenario().name, patients, arms, static_cast<std::uint64_t>(courses), threads,
+        block_size);
     fmt::print("  rows per patient: 1 patient, {} outcomes, {:.1f} events\n", arms,
                static_cast<double>(event_rows) / n);
     fmt::print("  (a) engine alone, 1 thread      {:>12.0f} courses/s\n", courses / engine_1);
@@ -258,8 +259,8 @@ int main(int argc, char** argv) {
     fmt::print("  end to end / raw insert          {:>11.2f}   (target >= 0.50)\n", raw / e2e);
     fmt::print("  database size                    {:>11.0f} bytes per patient\n",
                static_cast<double>(db_bytes) / n);
-    fmt::print("  peak RSS: {} patients {:.1f} MiB, {} patients {:.1f} MiB (ratio {:.2f})\n",
-               small, rss_small, patients, rss_large, rss_large / rss_small);
+    fmt::print("  peak RSS: {} patients {:.1f} MiB, {} patients {:.1f} MiB (ratio {:.2f})\n", small,
+               rss_small, patients, rss_large, rss_large / rss_small);
     return 0;
   } catch (const vpgen::InputError& e) {
     fmt::print(stderr, "vpgen_bench: error: {}\n", e.what());

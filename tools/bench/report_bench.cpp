@@ -50,7 +50,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-constexpr std::uint64_t kBlockSize = 2048;   // as `vpgen simulate` stores by default
+constexpr std::uint64_t kBlockSize = 2048;  // as `vpgen simulate` stores by default
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -160,8 +160,7 @@ std::vector<std::int64_t> raw_query(vpgen::sql::Database& db, const char* sql,
   statement.bind_int64(1, run_id);
   std::vector<std::int64_t> values;
   while (statement.step())
-    for (int c = 0; c < statement.column_count(); ++c)
-      values.push_back(statement.column_int64(c));
+    for (int c = 0; c < statement.column_count(); ++c) values.push_back(statement.column_int64(c));
   return values;
 }
 
@@ -238,8 +237,7 @@ struct Timer {
   vpgen::ResultStore& store;
 
   Timing time(const std::function<void()>& body) const {
-    return time_it(options.repeat, body,
-                   options.cold ? std::optional<fs::path>(db) : std::nullopt);
+    return time_it(options.repeat, body, options.cold ? std::optional<fs::path>(db) : std::nullopt);
   }
   Timing time_store(const std::function<void(vpgen::ResultStore&)>& body) const {
     return time([&] {
@@ -265,8 +263,8 @@ void time_report(const Timer& timer, std::int64_t run_id, json& timings, json& o
       timing_json(timer.time_store([&](vpgen::ResultStore& s) { s.run_info(run_id); }));
   timings["arm_counts"] =
       timing_json(timer.time_store([&](vpgen::ResultStore& s) { s.arm_counts(run_id); }));
-  timings["build_report"] = timing_json(
-      timer.time_store([&](vpgen::ResultStore& s) { vpgen::build_report(s, run_id); }));
+  timings["build_report"] =
+      timing_json(timer.time_store([&](vpgen::ResultStore& s) { vpgen::build_report(s, run_id); }));
   std::size_t text_bytes = 0, json_bytes = 0, html_bytes = 0, md_bytes = 0;
   timings["report_text"] = timing_json(timer.time_store([&](vpgen::ResultStore& s) {
     text_bytes = vpgen::report_text(vpgen::build_report(s, run_id)).size();
@@ -372,8 +370,8 @@ int run(const BenchOptions& o) {
   // (d) Each report over the plain outcome scan (fastest against fastest): below 1 the report
   // costs less than reading the run's outcomes once.
   json ratios = json::object();
-  for (const char* key : {"run_info", "build_report", "report_text", "report_json",
-                          "render_html", "render_markdown", "write_html"})
+  for (const char* key : {"run_info", "build_report", "report_text", "report_json", "render_html",
+                          "render_markdown", "write_html"})
     ratios[key] = timings[key]["min_s"].get<double>() / scan_s;
   out["over_sql_count_outcomes"] = ratios;
   rusage self{};

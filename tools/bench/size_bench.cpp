@@ -147,11 +147,14 @@ json run_vpgen(const vpgen::trial_design::Design& design, const Options& o, int 
 int main(int argc, char** argv) {
   CLI::App app{"vpgen_size_bench: vpgen size (parametric mode) against rpact, replicates/s"};
   Options o;
-  app.add_option("--n", o.n, "Patients per trial")->capture_default_str()
+  app.add_option("--n", o.n, "Patients per trial")
+      ->capture_default_str()
       ->check(CLI::Range(std::int64_t{2}, std::int64_t{100000}));
-  app.add_option("--events", o.events, "Events at the analysis")->capture_default_str()
+  app.add_option("--events", o.events, "Events at the analysis")
+      ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{100000}));
-  app.add_option("--replicates", o.replicates, "vpgen replicate trials")->capture_default_str()
+  app.add_option("--replicates", o.replicates, "vpgen replicate trials")
+      ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
   app.add_option("--r-replicates", o.r_replicates, "rpact replicate trials")
       ->capture_default_str()
@@ -175,9 +178,15 @@ int main(int argc, char** argv) {
     const json single = run_vpgen(design, o, 1);
     const json parallel = run_vpgen(design, o, o.threads);
     const json rpact = run_rpact(o);
-    json out{{"design", {{"n", o.n}, {"events", o.events}, {"median_control_months", 12},
-                         {"hazard_ratio", 0.7}, {"accrual_months", 24}, {"entry", "even"},
-                         {"alpha_one_sided", 0.025}, {"test", "logrank"}}},
+    json out{{"design",
+              {{"n", o.n},
+               {"events", o.events},
+               {"median_control_months", 12},
+               {"hazard_ratio", 0.7},
+               {"accrual_months", 24},
+               {"entry", "even"},
+               {"alpha_one_sided", 0.025},
+               {"test", "logrank"}}},
              {"vpgen_1_thread", single},
              {"vpgen", parallel},
              {"rpact", rpact}};
@@ -187,8 +196,8 @@ int main(int argc, char** argv) {
       out["ratio"] = parallel["replicates_per_second"].get<double>() / r;
       // Both estimate the same power: their difference in combined Monte Carlo SEs.
       const double diff = single["power"].get<double>() - rpact["power"].get<double>();
-      const double se = std::hypot(single["power_mcse"].get<double>(),
-                                   rpact["power_mcse"].get<double>());
+      const double se =
+          std::hypot(single["power_mcse"].get<double>(), rpact["power_mcse"].get<double>());
       out["power_difference_in_mcse"] = diff / se;
     }
     fmt::print("{}\n", out.dump(2));

@@ -24,10 +24,11 @@ class BatchCommand final : public Command {
  private:
   CLI::App* define(CLI::App& app) override {
     CLI::App* cmd = app.add_subcommand(
-        "batch", "Run the scenarios, designs and validation suite of a nightly file into a "
-                 "folder (a report per job, index.html, summary.json, batch.log) and compare "
-                 "every figure with the previous night's (exit 0 ok, 1 a job failed, 3 a figure "
-                 "changed with the same inputs, seed and build; docs/BATCH.md)");
+        "batch",
+        "Run the scenarios, designs and validation suite of a nightly file into a "
+        "folder (a report per job, index.html, summary.json, batch.log) and compare "
+        "every figure with the previous night's (exit 0 ok, 1 a job failed, 3 a figure "
+        "changed with the same inputs, seed and build; docs/BATCH.md)");
     cmd->add_option("NIGHTLY.toml", options_.nightly_file, "Nightly file (TOML; docs/BATCH.md)")
         ->required();
     cmd->add_option("--out", options_.out_dir,

@@ -51,8 +51,9 @@ class CalibrateCommand final : public Command {
  private:
   CLI::App* define(CLI::App& app) override {
     CLI::App* cmd = app.add_subcommand(
-        "calibrate", "Fit the free parameters a calibration file names to its targets (NLopt, "
-                     "common random numbers) and write the fitted parameter files");
+        "calibrate",
+        "Fit the free parameters a calibration file names to its targets (NLopt, "
+        "common random numbers) and write the fitted parameter files");
     cmd->add_option("CALIBRATION.toml", file_, "Calibration file")->required();
     add_format_option(*cmd, format_, "Fit report format");
     cmd->add_flag("--dry-run", dry_run_, "Fit and report, but write no file");

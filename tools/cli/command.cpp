@@ -44,8 +44,7 @@ CLI::Option* add_quiet_flag(CLI::App& command, bool& quiet) {
 }
 
 void require_existing(const std::string& db) {
-  if (::access(db.c_str(), F_OK) != 0)
-    throw InputError(fmt::format("--db {}: no such file", db));
+  if (::access(db.c_str(), F_OK) != 0) throw InputError(fmt::format("--db {}: no such file", db));
 }
 
 std::int64_t run_or_latest(ResultStore& store, const std::string& db,

@@ -59,8 +59,8 @@ class ExportCommand final : public Command {
                     "runs, arms, patients, outcomes, events, arm_summary, subgroup_counts or "
                     "survival_counts")
         ->required()
-        ->check(CLI::IsMember(
-            std::vector<std::string>(kExportTables.begin(), kExportTables.end())));
+        ->check(
+            CLI::IsMember(std::vector<std::string>(kExportTables.begin(), kExportTables.end())));
     cmd->add_option("--format", format_, "csv (RFC 4180, header row) or jsonl")
         ->capture_default_str()
         ->check(CLI::IsMember({"csv", "jsonl"}));

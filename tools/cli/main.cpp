@@ -21,8 +21,8 @@ namespace cli = vpgen::cli;
 
 // The subcommands, in the order `vpgen --help` lists them.
 constexpr std::array kCommands = {
-    &cli::make_simulate_command, &cli::make_merge_command,    &cli::make_report_command,
-    &cli::make_patient_command,  &cli::make_runs_command,     &cli::make_export_command,
+    &cli::make_simulate_command, &cli::make_merge_command,     &cli::make_report_command,
+    &cli::make_patient_command,  &cli::make_runs_command,      &cli::make_export_command,
     &cli::make_validate_command, &cli::make_calibrate_command, &cli::make_size_command,
     &cli::make_batch_command,
 };

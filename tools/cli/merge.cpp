@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,8 +21,8 @@ class MergeCommand final : public Command {
     const bool show = !quiet_ && isatty(STDERR_FILENO);
     const MergeSummary summary = merge_files(into_, shards_, [&](const MergeProgress& p) {
       if (show)
-        fmt::print(stderr, "\rmerging: {}/{} shards, {}/{} patients", p.shards_done,
-                   p.shards_total, p.patients_done, p.patients_total);
+        fmt::print(stderr, "\rmerging: {}/{} shards, {}/{} patients", p.shards_done, p.shards_total,
+                   p.patients_done, p.patients_total);
     });
     if (show) std::fputc('\n', stderr);
     if (format_ == "json") fmt::print("{}\n", merge_json(summary).dump(2));

@@ -15,8 +15,8 @@ namespace {
 
 int to_count(std::size_t bytes, const char* what) {
   if (bytes > static_cast<std::size_t>(INT_MAX))
-    throw Error(fmt::format("MPI {}: {} bytes, more than the {} one call can carry", what, bytes,
-                            INT_MAX));
+    throw Error(
+        fmt::format("MPI {}: {} bytes, more than the {} one call can carry", what, bytes, INT_MAX));
   return static_cast<int>(bytes);
 }
 
@@ -87,8 +87,10 @@ std::unique_ptr<Cluster> start(int& argc, char**& argv) {
     throw Error("MPI_Init_thread failed");
   auto cluster = std::make_unique<MpiCluster>();
   if (provided < MPI_THREAD_FUNNELED)
-    throw Error(fmt::format("the MPI library gives thread level {}, vpgen needs "
-                            "MPI_THREAD_FUNNELED ({})", provided, MPI_THREAD_FUNNELED));
+    throw Error(
+        fmt::format("the MPI library gives thread level {}, vpgen needs "
+                    "MPI_THREAD_FUNNELED ({})",
+                    provided, MPI_THREAD_FUNNELED));
   return cluster;
 }
 

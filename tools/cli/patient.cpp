@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 
@@ -27,8 +28,9 @@ class PatientCommand final : public Command {
  private:
   CLI::App* define(CLI::App& app) override {
     CLI::App* cmd = app.add_subcommand(
-        "patient", "Replay one patient alone from the stored scenario and seed, and compare it "
-                   "with what the run stored");
+        "patient",
+        "Replay one patient alone from the stored scenario and seed, and compare it "
+        "with what the run stored");
     add_db_option(*cmd, db_);
     cmd->add_option("--run", run_, "Run id")->required();
     cmd->add_option("--patient", index_, "Patient index (0-based)")->required();

@@ -27,8 +27,8 @@ class ProgressMeter {
     if (!enabled_) return;
     const auto now = Clock::now();
     const double elapsed = std::chrono::duration<double>(now - start_).count();
-    if (elapsed < 2.0 || (shown_ && now - last_ < std::chrono::milliseconds(500) &&
-                          progress.done < progress.total))
+    if (elapsed < 2.0 ||
+        (shown_ && now - last_ < std::chrono::milliseconds(500) && progress.done < progress.total))
       return;
     last_ = now;
     shown_ = true;

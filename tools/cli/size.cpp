@@ -133,8 +133,9 @@ class SizeCommand final : public Command {
 
   CLI::App* define(CLI::App& app) override {
     CLI::App* cmd = app.add_subcommand(
-        "size", "Size a trial from replicate trials of the virtual population or of parametric "
-                "models (DESIGN.toml), or run a sample-size calculator (--calc)");
+        "size",
+        "Size a trial from replicate trials of the virtual population or of parametric "
+        "models (DESIGN.toml), or run a sample-size calculator (--calc)");
     cmd->add_option("design", design_file_, "Design file (TOML; docs/DESIGN.md)");
     add_format_option(*cmd, format_, "Output format");
     add_threads_option(*cmd, threads_);
@@ -188,12 +189,12 @@ class SizeCommand final : public Command {
     cmd.add_option("--patients", calc_.patients, "Patients enrolled (duration)");
   }
 
-  std::string design_file_;         // DESIGN.toml, or empty with --calc
+  std::string design_file_;  // DESIGN.toml, or empty with --calc
   std::string format_ = "text";
   int threads_ = 0;
-  std::string db_;                  // empty: nothing is stored
+  std::string db_;  // empty: nothing is stored
   bool quiet_ = false;
-  td::CalculatorRequest calc_;      // calc_.kind empty: no calculator
+  td::CalculatorRequest calc_;  // calc_.kind empty: no calculator
   bool mpi_ = false;
 };
 

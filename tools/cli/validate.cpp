@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <optional>
@@ -53,9 +54,10 @@ class ValidateCommand final : public Command {
 
  private:
   CLI::App* define(CLI::App& app) override {
-    CLI::App* cmd = app.add_subcommand(
-        "validate", "Run the trial scenarios a target mapping names and compare each mapped "
-                    "endpoint with its published value (exit 0 even when targets miss)");
+    CLI::App* cmd =
+        app.add_subcommand("validate",
+                           "Run the trial scenarios a target mapping names and compare each mapped "
+                           "endpoint with its published value (exit 0 even when targets miss)");
     cmd->add_option("--targets", targets_,
                     "Target mapping (TOML); targets.csv is read from the same folder")
         ->capture_default_str();

@@ -26,22 +26,22 @@ void check_open_unit(const char* function, const char* name, double value) {
 
 void check_positive(const char* function, const char* name, double value) {
   if (!(std::isfinite(value) && value > 0.0))
-    throw InputError(fmt::format("{}: {} must be positive and finite, got {}", function, name,
-                                 value));
+    throw InputError(
+        fmt::format("{}: {} must be positive and finite, got {}", function, name, value));
 }
 
 void check_non_negative(const char* function, const char* name, double value) {
   if (!(std::isfinite(value) && value >= 0.0))
-    throw InputError(fmt::format("{}: {} must be non-negative and finite, got {}", function,
-                                 name, value));
+    throw InputError(
+        fmt::format("{}: {} must be non-negative and finite, got {}", function, name, value));
 }
 
 void check_response_rates(const char* function, double p0, double p1) {
   check_open_unit(function, "p0", p0);
   check_open_unit(function, "p1", p1);
   if (!(p0 < p1))
-    throw InputError(fmt::format("{}: p0 must be smaller than p1, got p0 = {}, p1 = {}", function,
-                                 p0, p1));
+    throw InputError(
+        fmt::format("{}: p0 must be smaller than p1, got p0 = {}, p1 = {}", function, p0, p1));
 }
 
 // z_{1 - alpha/sides} + z_{power}, the numerator of every normal-approximation formula here.
@@ -53,8 +53,8 @@ double z_alpha_plus_z_beta(const char* function, double alpha, double power, int
     throw InputError(fmt::format("{}: sides must be 1 or 2, got {}", function, sides));
   const double tail = alpha / sides;
   if (!(power > tail))
-    throw InputError(fmt::format("{}: power ({}) must exceed alpha/sides ({})", function, power,
-                                 tail));
+    throw InputError(
+        fmt::format("{}: power ({}) must exceed alpha/sides ({})", function, power, tail));
   const boost::math::normal_distribution<double> normal;
   return boost::math::quantile(boost::math::complement(normal, tail)) +
          boost::math::quantile(normal, power);
@@ -135,8 +135,8 @@ TimeArgs check_time_args(const char* function, int total_patients, double accrua
                          double hazard_control_per_month, double hazard_ratio,
                          double allocation_ratio, double dropout_hazard_per_month) {
   if (total_patients < 1)
-    throw InputError(fmt::format("{}: total_patients must be at least 1, got {}", function,
-                                 total_patients));
+    throw InputError(
+        fmt::format("{}: total_patients must be at least 1, got {}", function, total_patients));
   check_positive(function, "accrual_rate_per_month", accrual_rate_per_month);
   check_positive(function, "hazard_control_per_month", hazard_control_per_month);
   check_positive(function, "hazard_ratio", hazard_ratio);
@@ -152,8 +152,8 @@ TimeArgs check_time_args(const char* function, int total_patients, double accrua
 }
 
 double expected_events(double t, const TimeArgs& a) {
-  return expected_events_one_arm(t, a.accrual_months, a.rate_control_per_month,
-                                 a.hazard_control, a.dropout) +
+  return expected_events_one_arm(t, a.accrual_months, a.rate_control_per_month, a.hazard_control,
+                                 a.dropout) +
          expected_events_one_arm(t, a.accrual_months, a.rate_experimental_per_month,
                                  a.hazard_experimental, a.dropout);
 }
@@ -162,8 +162,8 @@ double expected_events(double t, const TimeArgs& a) {
 
 int round_up_count(double value) {
   if (!(std::isfinite(value) && value >= 0.0))
-    throw InputError(fmt::format("round_up_count: value must be non-negative and finite, got {}",
-                                 value));
+    throw InputError(
+        fmt::format("round_up_count: value must be non-negative and finite, got {}", value));
   const double rounded = std::ceil(value - kRoundUpTolerance * std::max(1.0, value));
   if (rounded >= static_cast<double>(INT_MAX))
     throw InputError(fmt::format("round_up_count: {} is too large to be a count", value));
@@ -216,8 +216,8 @@ SimonDesign simon_two_stage(double p0, double p1, double alpha, double power, Si
   check_open_unit(kFunction, "alpha", alpha);
   check_open_unit(kFunction, "power", power);
   if (n_max < 2 || n_max > kSimonMaxN)
-    throw InputError(fmt::format("{}: n_max must be in [2, {}], got {}", kFunction, kSimonMaxN,
-                                 n_max));
+    throw InputError(
+        fmt::format("{}: n_max must be in [2, {}], got {}", kFunction, kSimonMaxN, n_max));
   const BinomialTables null_tables(n_max, p0);
   const BinomialTables alt_tables(n_max, p1);
 
@@ -288,15 +288,14 @@ SimonCharacteristics simon_characteristics(const SimonDesign& d, double p) {
 
 // Fleiss, Tytun & Ury (Biometrics 36:343-346, 1980), in the notation of Fleiss, Levin & Paik
 // (Statistical Methods for Rates and Proportions, 2003, ch. 4), group 1 = control, n2 = k n1.
-TwoArmSize two_proportions_size(double p_control, double p_experimental, double alpha,
-                                double power, int sides, bool continuity_correction,
-                                double allocation_ratio) {
+TwoArmSize two_proportions_size(double p_control, double p_experimental, double alpha, double power,
+                                int sides, bool continuity_correction, double allocation_ratio) {
   constexpr const char* kFunction = "two_proportions_size";
   check_open_unit(kFunction, "p_control", p_control);
   check_open_unit(kFunction, "p_experimental", p_experimental);
   if (p_control == p_experimental)
-    throw InputError(fmt::format("{}: the two proportions must differ, both are {}", kFunction,
-                                 p_control));
+    throw InputError(
+        fmt::format("{}: the two proportions must differ, both are {}", kFunction, p_control));
   check_positive(kFunction, "allocation_ratio", allocation_ratio);
   const boost::math::normal_distribution<double> normal;
   // Checks alpha, power and sides; the two quantiles are needed separately below.
@@ -307,9 +306,9 @@ TwoArmSize two_proportions_size(double p_control, double p_experimental, double 
   const double k = allocation_ratio;
   const double delta = std::abs(p_experimental - p_control);
   const double p_bar = (p_control + k * p_experimental) / (1.0 + k);
-  const double root = z_a * std::sqrt((k + 1.0) * p_bar * (1.0 - p_bar)) +
-                      z_b * std::sqrt(k * p_control * (1.0 - p_control) +
-                                      p_experimental * (1.0 - p_experimental));
+  const double root =
+      z_a * std::sqrt((k + 1.0) * p_bar * (1.0 - p_bar)) +
+      z_b * std::sqrt(k * p_control * (1.0 - p_control) + p_experimental * (1.0 - p_experimental));
   double n_control = root * root / (k * delta * delta);
   if (continuity_correction) {
     const double s = 1.0 + std::sqrt(1.0 + 2.0 * (k + 1.0) / (k * n_control * delta));
@@ -394,9 +393,9 @@ int patients_for_events(double events, double hazard_control_per_month, double h
                         dropout_hazard_per_month);
   const double p_bar = (p_control + allocation_ratio * p_experimental) / (1.0 + allocation_ratio);
   if (!(p_bar > 0.0))
-    throw InputError(fmt::format(
-        "{}: no events can be observed with accrual {} months and follow-up {} months", kFunction,
-        accrual_months, followup_months));
+    throw InputError(
+        fmt::format("{}: no events can be observed with accrual {} months and follow-up {} months",
+                    kFunction, accrual_months, followup_months));
   return round_up_count(events / p_bar);
 }
 
@@ -412,8 +411,8 @@ double expected_events_at(double months, int total_patients, double accrual_rate
 }
 
 double time_to_events(double events, int total_patients, double accrual_rate_per_month,
-                      double hazard_control_per_month, double hazard_ratio,
-                      double allocation_ratio, double dropout_hazard_per_month) {
+                      double hazard_control_per_month, double hazard_ratio, double allocation_ratio,
+                      double dropout_hazard_per_month) {
   constexpr const char* kFunction = "time_to_events";
   check_non_negative(kFunction, "events", events);
   const TimeArgs args =
@@ -438,10 +437,8 @@ double time_to_events(double events, int total_patients, double accrual_rate_per
   }
   for (int iteration = 0; iteration < 200 && high - low > 1e-12 * high; ++iteration) {
     const double mid = 0.5 * (low + high);
-    if (expected_events(mid, args) < events)
-      low = mid;
-    else
-      high = mid;
+    if (expected_events(mid, args) < events) low = mid;
+    else high = mid;
   }
   return 0.5 * (low + high);
 }

@@ -27,7 +27,8 @@ void check_level(double level) {
 
 // Two-sided standard normal quantile z_{1 - (1 - level)/2} (R: qnorm(1 - (1 - level)/2)).
 double two_sided_z(double level) {
-  return boost::math::quantile(boost::math::normal_distribution<double>(), 1.0 - (1.0 - level) / 2.0);
+  return boost::math::quantile(boost::math::normal_distribution<double>(),
+                               1.0 - (1.0 - level) / 2.0);
 }
 
 // The pointwise band of R's survfit_confint(conf.type = "log"): se is the standard error of
@@ -187,9 +188,9 @@ void KaplanMeier::add(double time, std::uint64_t events, std::uint64_t censored)
   if (!std::isfinite(time))
     throw Error(fmt::format("KaplanMeier::add: time {} is not finite", time));
   if (!empty_ && !(time > last_time_))
-    throw Error(fmt::format(
-        "KaplanMeier::add: times must be distinct and increasing, got {} after {}", time,
-        last_time_));
+    throw Error(
+        fmt::format("KaplanMeier::add: times must be distinct and increasing, got {} after {}",
+                    time, last_time_));
   if (events == 0 && censored == 0)
     throw Error(fmt::format("KaplanMeier::add: no subjects at time {}", time));
   if (events > 0) event_times_.push_back({time, events, subjects_});

@@ -38,13 +38,15 @@ double normal_deviate(double p) {
   if (std::isnan(p)) return kNaN;
   if (p <= 0.0) return kInf;
   if (p >= 1.0) return -kInf;
-  return boost::math::quantile(boost::math::complement(boost::math::normal_distribution<double>(), p));
+  return boost::math::quantile(
+      boost::math::complement(boost::math::normal_distribution<double>(), p));
 }
 
 // P(chi-square with 1 df >= x), as R's pchisq(x, 1, lower.tail = FALSE).
 double chi_square_1_upper(double x) {
   if (std::isnan(x)) return kNaN;
-  return boost::math::cdf(boost::math::complement(boost::math::chi_squared_distribution<double>(1.0), x));
+  return boost::math::cdf(
+      boost::math::complement(boost::math::chi_squared_distribution<double>(1.0), x));
 }
 
 // A Wald-type result from an estimate and its variance: z = estimate / se, p from the normal.
@@ -72,7 +74,8 @@ std::size_t prepare(std::vector<Observation>& data) {
   for (std::size_t i = 0; i < data.size(); ++i) {
     const Observation& o = data[i];
     if (!(o.time >= 0.0 && o.time < kInf))
-      throw InputError(fmt::format("observation {}: time must be finite and >= 0, got {}", i, o.time));
+      throw InputError(
+          fmt::format("observation {}: time must be finite and >= 0, got {}", i, o.time));
     if (o.arm != 0 && o.arm != 1)
       throw InputError(fmt::format("observation {}: arm must be 0 or 1, got {}", i, o.arm));
     arm1 += static_cast<std::size_t>(o.arm);
@@ -192,7 +195,8 @@ const std::vector<double>& unimodal_table(int lo, int hi, int mode, Ratio ratio)
 
 void check_counts(int responders, int n, const char* arm) {
   if (n < 0 || responders < 0 || responders > n)
-    throw InputError(fmt::format("{} arm: need 0 <= responders <= n, got {} of {}", arm, responders, n));
+    throw InputError(
+        fmt::format("{} arm: need 0 <= responders <= n, got {} of {}", arm, responders, n));
 }
 
 // ---- Multivariate normal ------------------------------------------------------------------
@@ -205,9 +209,8 @@ void check_counts(int responders, int n, const char* arm) {
 // cancellation when r_ac and r_bc are close; a singular conditional contributes 0.
 double plackett_term(double h_a, double h_b, double h_c, double r_ab, double one_minus_r2,
                      double r_ac, double r_bc) {
-  const double det_scaled =
-      one_minus_r2 *
-      (one_minus_r2 - (r_ac - r_bc) * (r_ac - r_bc) - 2.0 * r_ac * r_bc * (1.0 - r_ab));
+  const double det_scaled = one_minus_r2 * (one_minus_r2 - (r_ac - r_bc) * (r_ac - r_bc) -
+                                            2.0 * r_ac * r_bc * (1.0 - r_ab));
   if (!(det_scaled > 0.0)) return 0.0;
   const double b = (h_c * one_minus_r2 + h_a * (r_ab * r_bc - r_ac) + h_b * (r_ab * r_ac - r_bc)) /
                    std::sqrt(det_scaled);
@@ -260,8 +263,10 @@ void check_correlation(double r) {
 
 TestResult weighted_logrank(std::vector<Observation>& data, double rho, double gamma) {
   if (!(rho >= 0.0 && rho < kInf) || !(gamma >= 0.0 && gamma < kInf))
-    throw InputError(fmt::format("Fleming-Harrington rho and gamma must be finite and >= 0, got "
-                                 "rho = {}, gamma = {}", rho, gamma));
+    throw InputError(
+        fmt::format("Fleming-Harrington rho and gamma must be finite and >= 0, got "
+                    "rho = {}, gamma = {}",
+                    rho, gamma));
   const std::size_t arm1 = prepare(data);
   double numerator = 0.0;
   double variance = 0.0;

@@ -74,10 +74,10 @@ std::string utc_timestamp(SystemClock::time_point when) {
   const std::time_t seconds = SystemClock::to_time_t(when);
   std::tm tm{};
   gmtime_r(&seconds, &tm);
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          when.time_since_epoch()).count() % 1000;
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count() % 1000;
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
 void write_file_atomic(const fs::path& path, std::string_view content) {
@@ -197,9 +197,10 @@ class DirLock {
       ::close(fd_);
       fd_ = -1;
       if (error == EWOULDBLOCK)
-        throw InputError(fmt::format("--out {}: another vpgen batch (pid {}) is running into this "
-                                     "folder (lock {}); nothing done",
-                                     dir.string(), holder, path.string()));
+        throw InputError(
+            fmt::format("--out {}: another vpgen batch (pid {}) is running into this "
+                        "folder (lock {}); nothing done",
+                        dir.string(), holder, path.string()));
       throw Error(fmt::format("--out {}: cannot lock {}: {}", dir.string(), path.string(),
                               std::strerror(error)));
     }
@@ -248,8 +249,8 @@ json load_summary(const fs::path& path) {
   if (format == j.end() || !format->is_string() || *format != kSummaryFormat)
     throw bad(fmt::format("\"format\" is not \"{}\"", kSummaryFormat));
   const auto version = j.find("format_version");
-  if (version == j.end() || !version->is_number_integer() ||
-      version->get<std::int64_t>() < 1 || version->get<std::int64_t>() > kSummaryFormatVersion)
+  if (version == j.end() || !version->is_number_integer() || version->get<std::int64_t>() < 1 ||
+      version->get<std::int64_t>() > kSummaryFormatVersion)
     throw bad(fmt::format("\"format_version\" is not 1..{}", kSummaryFormatVersion));
   const auto jobs = j.find("jobs");
   if (jobs == j.end() || !jobs->is_array()) throw bad("no \"jobs\" array");
@@ -342,15 +343,15 @@ json estimate_se(double estimate, double se, const char* se_key) {
 json design_figures(const trial_design::DesignResult& result) {
   json points = json::array();
   for (const trial_design::PointResult& p : result.points)
-    points.push_back({{"n", p.n},
-                      {"n_control", p.n_control},
-                      {"n_experimental", p.n_experimental},
-                      {"replicates", p.replicates},
-                      {"power", estimate_se(p.power, p.power_mcse, "mcse")},
-                      {"type1_error", estimate_se(p.type1_error, p.type1_mcse, "mcse")},
-                      {"events", estimate_se(p.events.mean, p.events.se, "se")},
-                      {"duration_months",
-                       estimate_se(p.duration_months.mean, p.duration_months.se, "se")}});
+    points.push_back(
+        {{"n", p.n},
+         {"n_control", p.n_control},
+         {"n_experimental", p.n_experimental},
+         {"replicates", p.replicates},
+         {"power", estimate_se(p.power, p.power_mcse, "mcse")},
+         {"type1_error", estimate_se(p.type1_error, p.type1_mcse, "mcse")},
+         {"events", estimate_se(p.events.mean, p.events.se, "se")},
+         {"duration_months", estimate_se(p.duration_months.mean, p.duration_months.se, "se")}});
   json figures = {{"target_power", result.design.target_power},
                   {"points", points},
                   {"smallest_grid_n", result.smallest_grid_n}};
@@ -366,7 +367,10 @@ json design_figures(const trial_design::DesignResult& result) {
   }
   if (result.simon) {
     const trial_design::SimonSummary& s = *result.simon;
-    figures["simon"] = {{"n1", s.n1}, {"r1", s.r1}, {"n", s.n}, {"r", s.r},
+    figures["simon"] = {{"n1", s.n1},
+                        {"r1", s.r1},
+                        {"n", s.n},
+                        {"r", s.r},
                         {"alpha_actual", number_or_null(s.alpha_actual)},
                         {"power_actual", number_or_null(s.power_actual)}};
   }
@@ -413,9 +417,8 @@ json validation_figures(const json& report) {
                        {"published_ci_low", t.at("published_ci_low")},
                        {"published_ci_high", t.at("published_ci_high")},
                        {"pass", t.at("within_tolerance")}});
-  return {{"ci_level", report.at("ci_level")},
-          {"summary", report.at("summary")},
-          {"targets", targets}};
+  return {
+      {"ci_level", report.at("ci_level")}, {"summary", report.at("summary")}, {"targets", targets}};
 }
 
 void run_validation_job(const JobSpec& job, JobContext& ctx, json& record) {
@@ -455,19 +458,14 @@ json run_job(const JobSpec& job, std::size_t number, std::size_t total, JobConte
   json seed = nullptr;
   if (job.seed) seed = *job.seed;
   else if (ctx.nightly.seed) seed = *ctx.nightly.seed;
-  json record = {{"name", job.name},
-                 {"kind", to_string(job.kind)},
-                 {"file", job.file},
-                 {"path", job.path},
-                 {"input_hash", nullptr},
-                 {"seed", seed},
-                 {"settings", json::object()},
-                 {"status", "ok"},
-                 {"error", nullptr},
-                 {"report", nullptr},
+  json record = {{"name", job.name},           {"kind", to_string(job.kind)},
+                 {"file", job.file},           {"path", job.path},
+                 {"input_hash", nullptr},      {"seed", seed},
+                 {"settings", json::object()}, {"status", "ok"},
+                 {"error", nullptr},           {"report", nullptr},
                  {"figures", nullptr}};
-  const std::string label = fmt::format("job {}/{} {} '{}'", number, total, to_string(job.kind),
-                                        job.name);
+  const std::string label =
+      fmt::format("job {}/{} {} '{}'", number, total, to_string(job.kind), job.name);
   log.info(fmt::format("{} start ({}, {} thread{})", label, job.path, ctx.threads,
                        ctx.threads == 1 ? "" : "s"));
   record["started_at"] = utc_timestamp(SystemClock::now());
@@ -490,11 +488,10 @@ json run_job(const JobSpec& job, std::size_t number, std::size_t total, JobConte
   record["wall_seconds"] = wall;
   if (record["status"] == "ok") {
     log.info(fmt::format("{} ok in {:.3f} s (report {:.3f} s): {}", label, wall,
-                         record.value("report_seconds", 0.0),
-                         record["report"].get<std::string>()));
+                         record.value("report_seconds", 0.0), record["report"].get<std::string>()));
   } else {
-    log.error(fmt::format("{} FAILED in {:.3f} s: {}", label, wall,
-                          record["error"].get<std::string>()));
+    log.error(
+        fmt::format("{} FAILED in {:.3f} s: {}", label, wall, record["error"].get<std::string>()));
   }
   return record;
 }
@@ -570,8 +567,8 @@ json step_aside_previous_night(BatchInput& in, const BatchOptions& options, Batc
     move_aside(in.out / "results.db", in.out / "results.previous.db", true);
   } catch (const fs::filesystem_error& e) {
     log.error(fmt::format("cannot move last night's outputs aside: {}", e.what()));
-    throw Error(fmt::format("--out {}: cannot move last night's outputs aside: {}",
-                            options.out_dir, e.what()));
+    throw Error(fmt::format("--out {}: cannot move last night's outputs aside: {}", options.out_dir,
+                            e.what()));
   }
   if (!in.previous && fs::exists(previous_path)) {
     in.previous_file = previous_path.string();
@@ -579,8 +576,8 @@ json step_aside_previous_night(BatchInput& in, const BatchOptions& options, Batc
       in.previous = load_summary(previous_path);
     } catch (const std::exception& e) {
       previous_info = {{"file", in.previous_file}, {"error", one_line(e.what())}};
-      log.warn(fmt::format("the previous summary cannot be read, nothing is compared: {}",
-                           e.what()));
+      log.warn(
+          fmt::format("the previous summary cannot be read, nothing is compared: {}", e.what()));
     }
   }
   if (in.previous) {
@@ -598,24 +595,24 @@ json step_aside_previous_night(BatchInput& in, const BatchOptions& options, Batc
 void log_start(const BatchInput& in, const BatchOptions& options, const json& build,
                BatchLog& log) {
   const Nightly& nightly = in.nightly;
-  log.info(fmt::format("batch '{}' start: {} job{} from {} into {}, {} thread{}; vpgen {} commit "
-                       "{} on {}",
-                       nightly.name, nightly.jobs.size(), nightly.jobs.size() == 1 ? "" : "s",
-                       options.nightly_file, in.out.string(), in.threads,
-                       in.threads == 1 ? "" : "s", build.at("vpgen_version").get<std::string>(),
-                       build.at("git_commit").get<std::string>().empty()
-                           ? "unknown"
-                           : build.at("git_commit").get<std::string>(),
-                       host_name()));
+  log.info(fmt::format(
+      "batch '{}' start: {} job{} from {} into {}, {} thread{}; vpgen {} commit "
+      "{} on {}",
+      nightly.name, nightly.jobs.size(), nightly.jobs.size() == 1 ? "" : "s", options.nightly_file,
+      in.out.string(), in.threads, in.threads == 1 ? "" : "s",
+      build.at("vpgen_version").get<std::string>(),
+      build.at("git_commit").get<std::string>().empty() ? "unknown"
+                                                        : build.at("git_commit").get<std::string>(),
+      host_name()));
 }
 
 // One line per job: its verdict against the previous night.
 void log_comparisons(const json& jobs, BatchLog& log) {
   for (const json& job : jobs) {
     const json& comparison = job.at("comparison");
-    const std::string line = fmt::format("compare {} '{}': {}", job.at("kind").get<std::string>(),
-                                         job.at("name").get<std::string>(),
-                                         describe_comparison(comparison));
+    const std::string line =
+        fmt::format("compare {} '{}': {}", job.at("kind").get<std::string>(),
+                    job.at("name").get<std::string>(), describe_comparison(comparison));
     if (comparison.at("verdict") == "changed_unexpectedly") log.error(line);
     else if (comparison.at("verdict") == "changed_beyond_mc_error") log.warn(line);
     else log.info(line);
@@ -650,14 +647,14 @@ int run_batch(const BatchOptions& options) {
   std::error_code created;
   fs::create_directories(out, created);
   if (created)
-    throw InputError(fmt::format("--out {}: cannot create ({})", options.out_dir,
-                                 created.message()));
+    throw InputError(
+        fmt::format("--out {}: cannot create ({})", options.out_dir, created.message()));
   // Before anything else in DIR is touched; held until the batch returns.
   const DirLock lock(out);
   fs::create_directories(out / "reports", created);
   if (created)
-    throw Error(fmt::format("--out {}: cannot create reports/ ({})", options.out_dir,
-                            created.message()));
+    throw Error(
+        fmt::format("--out {}: cannot create reports/ ({})", options.out_dir, created.message()));
   const auto batch_start = SteadyClock::now();
   const std::string started_at = utc_timestamp(SystemClock::now());
   BatchLog log(out / "batch.log", options.on_log);
@@ -700,22 +697,25 @@ int run_batch(const BatchOptions& options) {
                                          : kExitOk;
   json verdicts = json::object();
   for (const auto& [verdict, n] : counts) verdicts[verdict] = n;
-  const json summary = {
-      {"format", kSummaryFormat},
-      {"format_version", kSummaryFormatVersion},
-      {"batch", batch_json(in, options, build, started_at, batch_start)},
-      {"previous", previous_info},
-      {"status", failed > 0 ? "failed" : unexpected > 0 ? "changed_unexpectedly" : "ok"},
-      {"exit_code", exit_code},
-      {"comparison",
-       {{"method", "holm"},
-        {"family_alpha", kFamilyAlpha},
-        {"figures_tested", night.holm.figures_tested},
-        {"figures_listed", night.holm.figures_listed}}},
-      {"counts",
-       {{"jobs", jobs.size()}, {"ok", jobs.size() - failed}, {"failed", failed},
-        {"comparison", verdicts}}},
-      {"jobs", jobs}};
+  const json summary = {{"format", kSummaryFormat},
+                        {"format_version", kSummaryFormatVersion},
+                        {"batch", batch_json(in, options, build, started_at, batch_start)},
+                        {"previous", previous_info},
+                        {"status", failed > 0       ? "failed"
+                                   : unexpected > 0 ? "changed_unexpectedly"
+                                                    : "ok"},
+                        {"exit_code", exit_code},
+                        {"comparison",
+                         {{"method", "holm"},
+                          {"family_alpha", kFamilyAlpha},
+                          {"figures_tested", night.holm.figures_tested},
+                          {"figures_listed", night.holm.figures_listed}}},
+                        {"counts",
+                         {{"jobs", jobs.size()},
+                          {"ok", jobs.size() - failed},
+                          {"failed", failed},
+                          {"comparison", verdicts}}},
+                        {"jobs", jobs}};
   try {
     // The index first, the summary last: a summary.json means the batch finished.
     write_file_atomic(out / "index.html", render_index(summary));
@@ -724,11 +724,11 @@ int run_batch(const BatchOptions& options) {
     log.error(fmt::format("batch '{}' aborted: {}", nightly.name, e.what()));
     throw;
   }
-  log.info(fmt::format("batch '{}' end: {} ok, {} failed, {} changed unexpectedly, {} changed "
-                       "beyond Monte Carlo error; exit {}; {:.1f} s",
-                       nightly.name, jobs.size() - failed, failed, unexpected,
-                       counts["changed_beyond_mc_error"], exit_code,
-                       seconds_since(batch_start)));
+  log.info(
+      fmt::format("batch '{}' end: {} ok, {} failed, {} changed unexpectedly, {} changed "
+                  "beyond Monte Carlo error; exit {}; {:.1f} s",
+                  nightly.name, jobs.size() - failed, failed, unexpected,
+                  counts["changed_beyond_mc_error"], exit_code, seconds_since(batch_start)));
   return exit_code;
 }
 

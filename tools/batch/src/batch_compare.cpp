@@ -58,10 +58,12 @@ std::string child_path(const std::string& path, const std::string& key, bool ele
 // Every scalar (number, string, boolean, null) under `j`, by path ("arms[nivo].orr.ci_low").
 void collect_leaves(const json& j, const std::string& path, std::map<std::string, json>& out) {
   if (j.is_object()) {
-    for (const auto& [key, value] : j.items()) collect_leaves(value, child_path(path, key, false), out);
+    for (const auto& [key, value] : j.items())
+      collect_leaves(value, child_path(path, key, false), out);
   } else if (j.is_array()) {
     const std::vector<std::string> keys = element_keys(j);
-    for (std::size_t i = 0; i < j.size(); ++i) collect_leaves(j[i], child_path(path, keys[i], true), out);
+    for (std::size_t i = 0; i < j.size(); ++i)
+      collect_leaves(j[i], child_path(path, keys[i], true), out);
   } else {
     out[path] = j;
   }
@@ -74,10 +76,12 @@ void collect_figures(const json& j, const std::string& path, std::map<std::strin
       out[path] = j;
       return;
     }
-    for (const auto& [key, value] : j.items()) collect_figures(value, child_path(path, key, false), out);
+    for (const auto& [key, value] : j.items())
+      collect_figures(value, child_path(path, key, false), out);
   } else if (j.is_array()) {
     const std::vector<std::string> keys = element_keys(j);
-    for (std::size_t i = 0; i < j.size(); ++i) collect_figures(j[i], child_path(path, keys[i], true), out);
+    for (std::size_t i = 0; i < j.size(); ++i)
+      collect_figures(j[i], child_path(path, keys[i], true), out);
   }
 }
 
@@ -118,9 +122,7 @@ bool same_value(const json& a, const json& b) {
   return a == b;
 }
 
-std::string short_value(const json& v) {
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
+std::string short_value(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 // Why the numbers may legitimately differ: the job's inputs, seed or settings, or the build.
 std::vector<std::string> change_reasons(const json& previous_job, const json& current_job,
@@ -140,8 +142,8 @@ std::vector<std::string> change_reasons(const json& previous_job, const json& cu
     return seed.is_null() ? std::string("(each file's own)") : short_value(seed);
   };
   if (!same_value(field(previous_job, "seed"), field(current_job, "seed")))
-    reasons.push_back(fmt::format("seed {} -> {}", seed_text(previous_job),
-                                  seed_text(current_job)));
+    reasons.push_back(
+        fmt::format("seed {} -> {}", seed_text(previous_job), seed_text(current_job)));
   std::map<std::string, json> before, after;
   collect_leaves(field(previous_job, "settings"), "", before);
   collect_leaves(field(current_job, "settings"), "", after);
@@ -152,8 +154,8 @@ std::vector<std::string> change_reasons(const json& previous_job, const json& cu
     const json a = before.count(k) ? before[k] : json(nullptr);
     const json b = after.count(k) ? after[k] : json(nullptr);
     if (!same_value(a, b))
-      reasons.push_back(fmt::format("{} {} -> {}", k.empty() ? "settings" : k, short_value(a),
-                                    short_value(b)));
+      reasons.push_back(
+          fmt::format("{} {} -> {}", k.empty() ? "settings" : k, short_value(a), short_value(b)));
   }
   for (const std::string_view key : kBuildFields) {
     const json a = field(previous_build, key), b = field(current_build, key);
@@ -192,14 +194,15 @@ void compare_exactly(NightValues& v, json& out) {
   // the same bit for bit, so every difference is listed.
   std::size_t changed_figures = 0;
   for (const std::string& path : figure_paths)
-    if (!before.count(path) || !after.count(path) || before[path] != after[path])
-      ++changed_figures;
+    if (!before.count(path) || !after.count(path) || before[path] != after[path]) ++changed_figures;
   out["figures_changed"] = changed_figures;
   for (const std::string& path : leaf_paths) {
     const bool in_before = leaves_before.count(path) > 0, in_after = leaves_after.count(path) > 0;
     if (in_before && in_after && same_value(leaves_before[path], leaves_after[path])) continue;
     json difference = {{"value", path},
-                       {"change", !in_before ? "appeared" : !in_after ? "disappeared" : "value"},
+                       {"change", !in_before  ? "appeared"
+                                  : !in_after ? "disappeared"
+                                              : "value"},
                        {"previous", in_before ? leaves_before[path] : json(nullptr)},
                        {"current", in_after ? leaves_after[path] : json(nullptr)}};
     if (difference["previous"].is_number() && difference["current"].is_number())
@@ -416,8 +419,8 @@ NightComparison compare_night(json& jobs, const json* previous, std::string_view
                            {"note", fmt::format("the previous night's job of this name was a {}",
                                                 match->at("kind").get<std::string>())}};
     } else {
-      job["comparison"] = compare_job(*match, job, previous->at("batch").at("build"),
-                                      current_build);
+      job["comparison"] =
+          compare_job(*match, job, previous->at("batch").at("build"), current_build);
     }
   }
   std::vector<json*> comparisons;

@@ -74,10 +74,9 @@ std::string key_figures(const json& job) {
   } else if (kind == "design") {
     const double target = number_of(figures, "target_power");
     if (figures.contains("n_star") && figures.at("n_star").is_object()) {
-      html += fmt::format("<div>n* = {} for power {:g}{}</div>",
-                          figure_text(figures.at("n_star"), 1.0, 0, ""), target,
-                          figures.at("n_star").value("extrapolated", false) ? " (extrapolated)"
-                                                                            : "");
+      html += fmt::format(
+          "<div>n* = {} for power {:g}{}</div>", figure_text(figures.at("n_star"), 1.0, 0, ""),
+          target, figures.at("n_star").value("extrapolated", false) ? " (extrapolated)" : "");
     } else if (figures.contains("simon")) {
       const json& s = figures.at("simon");
       html += fmt::format("<div>Simon: n1 = {}, r1 = {}, n = {}, r = {}</div>", text_of(s, "n1"),
@@ -121,13 +120,14 @@ std::string verdict_class(const std::string& verdict) {
 std::string comparison_cell(const json& job, std::size_t index) {
   const json& c = job.at("comparison");
   const std::string verdict = c.at("verdict");
-  std::string html = fmt::format("<span class=\"{}\">{}</span>", verdict_class(verdict),
-                                 verdict_label(verdict));
+  std::string html =
+      fmt::format("<span class=\"{}\">{}</span>", verdict_class(verdict), verdict_label(verdict));
   if (c.contains("figures_changed") && verdict != "identical" && verdict != "not_compared")
-    html += fmt::format("<div class=\"small\">{} of {} figures changed, {} tested; <a "
-                        "href=\"#diff-{}\">{} listed</a></div>",
-                        text_of(c, "figures_changed"), text_of(c, "figures_compared"),
-                        text_of(c, "figures_tested", "0"), index, c.at("differences").size());
+    html += fmt::format(
+        "<div class=\"small\">{} of {} figures changed, {} tested; <a "
+        "href=\"#diff-{}\">{} listed</a></div>",
+        text_of(c, "figures_changed"), text_of(c, "figures_compared"),
+        text_of(c, "figures_tested", "0"), index, c.at("differences").size());
   if (c.contains("reasons") && !c.at("reasons").empty()) {
     std::string reasons;
     for (const json& r : c.at("reasons"))
@@ -175,19 +175,23 @@ std::string banner_html(const json& summary) {
     banner = fmt::format("<p class=\"banner bad\">{} of {} jobs FAILED (exit {}).", failed,
                          jobs.size(), exit_code);
   else if (unexpected > 0)
-    banner = fmt::format("<p class=\"banner bad\">All {} jobs ran, but {} changed unexpectedly: "
-                         "same inputs, seed and build, different figures (exit {}).",
-                         jobs.size(), unexpected, exit_code);
+    banner = fmt::format(
+        "<p class=\"banner bad\">All {} jobs ran, but {} changed unexpectedly: "
+        "same inputs, seed and build, different figures (exit {}).",
+        jobs.size(), unexpected, exit_code);
   else
-    banner = fmt::format("<p class=\"banner good\">All {} jobs ran; no figure changed "
-                         "unexpectedly (exit {}).",
-                         jobs.size(), exit_code);
+    banner = fmt::format(
+        "<p class=\"banner good\">All {} jobs ran; no figure changed "
+        "unexpectedly (exit {}).",
+        jobs.size(), exit_code);
   if (failed > 0 && unexpected > 0)
-    banner += fmt::format(" {} job{} changed unexpectedly.", unexpected, unexpected == 1 ? "" : "s");
+    banner +=
+        fmt::format(" {} job{} changed unexpectedly.", unexpected, unexpected == 1 ? "" : "s");
   if (beyond > 0)
-    banner += fmt::format(" {} job{} changed beyond Monte Carlo error after an input or build "
-                          "change.",
-                          beyond, beyond == 1 ? "" : "s");
+    banner += fmt::format(
+        " {} job{} changed beyond Monte Carlo error after an input or build "
+        "change.",
+        beyond, beyond == 1 ? "" : "s");
   return banner + "</p>\n";
 }
 
@@ -200,7 +204,7 @@ std::string overview_html(const json& summary) {
     html += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", name, value);
   };
   row("Started / finished (UTC)", escape_html(text_of(batch, "started_at")) + " / " +
-                                       escape_html(text_of(batch, "finished_at")));
+                                      escape_html(text_of(batch, "finished_at")));
   row("Wall time", fmt::format("{:.1f} s", number_of(batch, "wall_seconds")));
   row("Host", escape_html(text_of(batch, "host")));
   row("Build", escape_html(fmt::format(
@@ -209,12 +213,13 @@ std::string overview_html(const json& summary) {
                    text_of(build, "compiler"), text_of(build, "boost_version"),
                    text_of(build, "tbb_version"), text_of(build, "rng_scheme"))));
   if (!batch.value("build_identified", true))
-    row("Build note", "<span class=\"warn\">the commit is unknown or has local changes "
-                      "(-dirty): two such builds cannot be told apart</span>");
+    row("Build note",
+        "<span class=\"warn\">the commit is unknown or has local changes "
+        "(-dirty): two such builds cannot be told apart</span>");
   row("Threads", text_of(batch, "threads"));
-  row("Nightly file", fmt::format("<code>{}</code> (hash {})",
-                                  escape_html(text_of(batch, "nightly_file")),
-                                  escape_html(text_of(batch, "nightly_hash"))));
+  row("Nightly file",
+      fmt::format("<code>{}</code> (hash {})", escape_html(text_of(batch, "nightly_file")),
+                  escape_html(text_of(batch, "nightly_hash"))));
   const json& previous = summary.at("previous");
   if (previous.is_null()) {
     row("Compared with", "nothing (no previous summary)");
@@ -223,12 +228,11 @@ std::string overview_html(const json& summary) {
                                      escape_html(text_of(previous, "error"))));
   } else {
     const json& pb = previous.at("build");
-    row("Compared with",
-        fmt::format("<code>{}</code>, batch of {} (vpgen {}, commit {})",
-                    escape_html(text_of(previous, "file")),
-                    escape_html(text_of(previous, "started_at")),
-                    escape_html(text_of(pb, "vpgen_version")),
-                    escape_html(text_of(pb, "git_commit", "unknown"))));
+    row("Compared with", fmt::format("<code>{}</code>, batch of {} (vpgen {}, commit {})",
+                                     escape_html(text_of(previous, "file")),
+                                     escape_html(text_of(previous, "started_at")),
+                                     escape_html(text_of(pb, "vpgen_version")),
+                                     escape_html(text_of(pb, "git_commit", "unknown"))));
   }
   if (summary.contains("comparison") && !previous.is_null() && !previous.contains("error")) {
     const json& night = summary.at("comparison");
@@ -250,10 +254,10 @@ std::string jobs_html(const json& jobs) {
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const json& job = jobs[i];
     const bool ok = job.at("status") == "ok";
-    std::string status = ok ? "<span class=\"good\">ok</span>"
-                            : "<span class=\"bad\">failed</span>";
-    if (!ok) status += fmt::format("<div class=\"error\">{}</div>",
-                                   escape_html(text_of(job, "error")));
+    std::string status =
+        ok ? "<span class=\"good\">ok</span>" : "<span class=\"bad\">failed</span>";
+    if (!ok)
+      status += fmt::format("<div class=\"error\">{}</div>", escape_html(text_of(job, "error")));
     const std::string report = job.at("report").is_string()
                                    ? fmt::format("<a href=\"{0}\">{0}</a>",
                                                  escape_html(job.at("report").get<std::string>()))
@@ -280,8 +284,7 @@ std::string differences_table_html(const json& c) {
       "<table>\n<tr><th>Figure</th><th>Change</th><th>Previous</th><th>Current</th>"
       "<th>Difference</th><th>z</th><th>p</th><th>Holm p</th></tr>\n";
   for (const json& d : c.at("differences")) {
-    const std::string what =
-        d.contains("figure") ? text_of(d, "figure") : text_of(d, "value");
+    const std::string what = d.contains("figure") ? text_of(d, "figure") : text_of(d, "value");
     html += fmt::format(
         "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}"
         "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
@@ -305,10 +308,11 @@ std::string untested_changes_html(const json& c) {
                          escape_html(value_text(u.value("previous", json()))),
                          escape_html(value_text(u.value("current", json()))));
   }
-  return fmt::format("<p class=\"small\">Changed but not tested, not listed (a figure "
-                     "defined on one night only, at the edge of follow-up; a verdict that "
-                     "follows a tested value): {}</p>\n",
-                     items);
+  return fmt::format(
+      "<p class=\"small\">Changed but not tested, not listed (a figure "
+      "defined on one night only, at the edge of follow-up; a verdict that "
+      "follows a tested value): {}</p>\n",
+      items);
 }
 
 // A section per job with a difference, under one heading that states the rules; empty when no
@@ -339,8 +343,7 @@ std::string differences_html(const json& summary) {
     }
     html += fmt::format("<h3 id=\"diff-{}\">{} {}: {}</h3>\n", i + 1,
                         escape_html(text_of(jobs[i], "kind")),
-                        escape_html(text_of(jobs[i], "name")),
-                        verdict_label(c.at("verdict")));
+                        escape_html(text_of(jobs[i], "name")), verdict_label(c.at("verdict")));
     if (listed) html += differences_table_html(c);
     if (untested) html += untested_changes_html(c);
   }
@@ -371,9 +374,10 @@ std::string render_index(const json& summary) {
     html += fmt::format("<p class=\"small\">Jobs of the previous night not run tonight: {}</p>\n",
                         names);
   }
-  html += "<p class=\"small\">Machine-readable: <a href=\"summary.json\">summary.json</a>; log: "
-          "<a href=\"batch.log\">batch.log</a>; every run and design: <code>results.db</code>."
-          "</p>\n</body>\n</html>\n";
+  html +=
+      "<p class=\"small\">Machine-readable: <a href=\"summary.json\">summary.json</a>; log: "
+      "<a href=\"batch.log\">batch.log</a>; every run and design: <code>results.db</code>."
+      "</p>\n</body>\n</html>\n";
   return html;
 }
 

@@ -28,8 +28,7 @@ std::string resolve(const fs::path& folder, const std::string& file) {
 }
 
 std::string location(const std::string& file, const toml::node& node) {
-  return node.source().begin.line > 0 ? fmt::format("{}:{}", file, node.source().begin.line)
-                                      : file;
+  return node.source().begin.line > 0 ? fmt::format("{}:{}", file, node.source().begin.line) : file;
 }
 
 // The keys every job table may carry: file (required), name and seed (optional).
@@ -50,9 +49,9 @@ const toml::table& element_table(const TableReader& root, const toml::node& elem
                                  const std::string& key_path) {
   const toml::table* table = element.as_table();
   if (!table)
-    throw InputError(config::located(root.file(), element.source(), key_path,
-                                     fmt::format("expected a table, found {}",
-                                                 TableReader::type_name(element))));
+    throw InputError(config::located(
+        root.file(), element.source(), key_path,
+        fmt::format("expected a table, found {}", TableReader::type_name(element))));
   return *table;
 }
 
@@ -125,8 +124,7 @@ Nightly read_nightly(const std::string& path) {
     if (job.file.empty()) t.fail("mapping", "must name a target mapping file");
     job.path = resolve(folder, job.file);
     job.name = t.has("name") ? t.string("name") : "validation";
-    if (job.name.find_first_not_of(" \t") == std::string::npos)
-      t.fail("name", "must not be blank");
+    if (job.name.find_first_not_of(" \t") == std::string::npos) t.fail("name", "must not be blank");
     if (t.has("seed")) job.seed = static_cast<std::uint64_t>(t.integer("seed", 0, kMaxSeed));
     if (t.has("patients"))
       job.patients = static_cast<std::uint64_t>(t.integer("patients", 1, kMaxValidationPatients));
@@ -141,8 +139,8 @@ Nightly read_nightly(const std::string& path) {
   }
   root.finish();
   if (nightly.jobs.empty())
-    throw InputError(fmt::format("{}: no jobs: add [[scenario]], [[design]] or [validation]",
-                                 path));
+    throw InputError(
+        fmt::format("{}: no jobs: add [[scenario]], [[design]] or [validation]", path));
   return nightly;
 }
 

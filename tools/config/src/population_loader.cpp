@@ -12,13 +12,11 @@
 namespace vpgen::config {
 namespace {
 
-
 double positive(TableReader& t, std::string_view key) {
   const double value = t.number(key);
   if (!(value > 0.0)) t.fail(key, fmt::format("{} must be > 0", value));
   return value;
 }
-
 
 LogNormalMarginal read_log_normal(TableReader& parent, std::string_view key) {
   TableReader t = parent.table(key);
@@ -146,10 +144,8 @@ CorrelationMatrix read_correlation(TableReader& root) {
     for (std::size_t j = 0; j < kCopulaDims; ++j) {
       const toml::node& cell = (*row)[j];
       double value = 0.0;
-      if (auto d = cell.value_exact<double>())
-        value = *d;
-      else if (auto n = cell.value_exact<std::int64_t>())
-        value = static_cast<double>(*n);
+      if (auto d = cell.value_exact<double>()) value = *d;
+      else if (auto n = cell.value_exact<std::int64_t>()) value = static_cast<double>(*n);
       else
         throw InputError(located(t.file(), cell.source(), key,
                                  fmt::format("[{}][{}] must be a number, found {}", i, j,

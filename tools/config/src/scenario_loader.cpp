@@ -298,10 +298,10 @@ LifeTable read_life_table(TableReader& root) {
   for (std::size_t i = 1; i < table.age_years.size(); ++i)
     if (table.age_years[i] <= table.age_years[i - 1])
       throw InputError(located(root.file(), ages[i].source(), root.key_path("age_years"),
-                               fmt::format("ages must increase: {} follows {}",
-                                           table.age_years[i], table.age_years[i - 1])));
-  for (const auto& [key, q] : {std::pair{"q_female", &table.q_female},
-                                std::pair{"q_male", &table.q_male}}) {
+                               fmt::format("ages must increase: {} follows {}", table.age_years[i],
+                                           table.age_years[i - 1])));
+  for (const auto& [key, q] :
+       {std::pair{"q_female", &table.q_female}, std::pair{"q_male", &table.q_male}}) {
     *q = root.numbers(key, table.age_years.size(), 0.0, 1.0);
     // A constant hazard -ln(1 - q) needs q < 1 (a table's closing "1" belongs to no hazard).
     const toml::array& values = root.array(key);
@@ -352,8 +352,8 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
     scenario.name = t.string("name");
     if (scenario.name.empty()) t.fail("name", "must not be empty");
     scenario.description = t.string("description");
-    scenario.seed = static_cast<std::uint64_t>(
-        t.integer("seed", 0, std::numeric_limits<std::int64_t>::max()));
+    scenario.seed =
+        static_cast<std::uint64_t>(t.integer("seed", 0, std::numeric_limits<std::int64_t>::max()));
     scenario.patients = static_cast<std::uint64_t>(t.integer("patients", 1, 1'000'000'000'000));
     scenario.horizon_months = t.number("horizon_months", 1.0, 1200.0);
     scenario.store_events = t.boolean("store_events");
@@ -365,7 +365,7 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
     TableReader t = root.table("parameters");
     // Each included file is read, appended verbatim to the bundle, then parsed.
     struct Included {
-      std::string name;   // shown in messages
+      std::string name;  // shown in messages
       std::string text;
       toml::table document;
     };
@@ -474,13 +474,12 @@ Scenario load_scenario_bundle(const std::string& bundle) {
     const std::string header = bundle.substr(at, line_end - at);
     const std::size_t open = header.rfind(" (");
     const std::size_t bytes = header.rfind(" bytes) <==");
-    if (line_end == std::string::npos || header.rfind("# ==> ", 0) != 0 || open == std::string::npos ||
-        bytes == std::string::npos || bytes < open)
+    if (line_end == std::string::npos || header.rfind("# ==> ", 0) != 0 ||
+        open == std::string::npos || bytes == std::string::npos || bytes < open)
       throw InputError("stored scenario text is not a vpgen scenario bundle");
     const std::string name = header.substr(6, open - 6);
     const std::size_t size = std::stoull(header.substr(open + 2, bytes - open - 2));
-    if (line_end + 1 + size > bundle.size())
-      throw InputError("stored scenario text is truncated");
+    if (line_end + 1 + size > bundle.size()) throw InputError("stored scenario text is truncated");
     files[name] = bundle.substr(line_end + 1, size);
     if (first_name.empty()) first_name = name;
     at = line_end + 1 + size + 1;

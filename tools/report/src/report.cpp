@@ -77,15 +77,14 @@ struct Endpoint {
 Endpoint survival_endpoint(ResultStore& store, std::int64_t run_id, const ArmCounts& counts,
                            SurvivalEndpoint endpoint, double ci_level) {
   KaplanMeier km;
-  store.survival_times(run_id, counts.arm_index, endpoint,
-                       [&km](const SurvivalTimeRow& row) {
-                         km.add(row.time_months, row.events, row.censored);
-                       });
+  store.survival_times(run_id, counts.arm_index, endpoint, [&km](const SurvivalTimeRow& row) {
+    km.add(row.time_months, row.events, row.censored);
+  });
   // Every stored patient has an OS and a PFS time; a mismatch means the database is damaged.
   if (km.subjects() != counts.n)
-    throw StorageError(fmt::format(
-        "run {} arm '{}': {} {} times stored for {} patients", run_id, counts.arm_name,
-        km.subjects(), endpoint_name(endpoint), counts.n));
+    throw StorageError(fmt::format("run {} arm '{}': {} {} times stored for {} patients", run_id,
+                                   counts.arm_name, km.subjects(), endpoint_name(endpoint),
+                                   counts.n));
   Endpoint result;
   result.median = km.median(ci_level);
   for (const int months : kReportLandmarkMonths)
@@ -106,7 +105,8 @@ nlohmann::json mean_json(const MeanEstimate& mean) {
 
 nlohmann::json landmarks_json(const std::map<int, Interval>& rates) {
   nlohmann::json out = nlohmann::json::object();
-  for (const auto& [months, interval] : rates) out[std::to_string(months)] = interval_json(interval);
+  for (const auto& [months, interval] : rates)
+    out[std::to_string(months)] = interval_json(interval);
   return out;
 }
 
@@ -202,8 +202,8 @@ nlohmann::json report_json(const RunReport& report) {
       {"screening_ratio", number_or_null(screening_ratio(run))},
       {"status", run.status},
       {"started_at", run.started_at},
-      {"finished_at", run.finished_at.empty() ? nlohmann::json(nullptr)
-                                              : nlohmann::json(run.finished_at)},
+      {"finished_at",
+       run.finished_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.finished_at)},
       {"wall_seconds", number_or_null(run.wall_seconds)},
       {"vpgen_version", p.vpgen_version},
       {"git_commit", p.git_commit},
@@ -255,8 +255,7 @@ nlohmann::json report_json(const RunReport& report) {
         {"pfs_irecist_rate", landmarks_json(arm.pfs_irecist_rate)},
         {"ae_grade3plus_rate", interval_json(arm.ae_grade3plus_rate)},
         {"treatment_holds_per_patient", mean_json(arm.treatment_holds_per_patient)},
-        {"pseudo_progression_rate_recist_pd",
-         interval_json(arm.pseudo_progression_rate_recist_pd)},
+        {"pseudo_progression_rate_recist_pd", interval_json(arm.pseudo_progression_rate_recist_pd)},
         {"next_line_rate", interval_json(arm.next_line_rate)},
         {"median_pfs2_months", interval_json(arm.median_pfs2_months)},
         {"pfs2_rate", landmarks_json(arm.pfs2_rate)},
@@ -320,37 +319,37 @@ std::string report_text(const RunReport& report) {
     const ArmCounts& c = arm.counts;
     line("");
     line(fmt::format("Arm {} '{}' (regimen {}), n = {}", c.arm_index, c.arm_name, c.regimen, c.n));
-    row("Best response", fmt::format("CR {}  PR {}  SD {}  PD {}  NE {}", c.cr, c.pr, c.sd, c.pd,
-                                     c.ne));
+    row("Best response",
+        fmt::format("CR {}  PR {}  SD {}  PD {}  NE {}", c.cr, c.pr, c.sd, c.pd, c.ne));
     row("ORR (CR+PR)", percent_text(arm.orr, "n/a"));
     row("ORR unconfirmed", percent_text(arm.orr_unconfirmed, "n/a"));
     row("CR rate", percent_text(arm.cr_rate, "n/a"));
     row("DCR (CR+PR+SD)", percent_text(arm.dcr, "n/a"));
     row("irAE grade >= 3", percent_text(arm.irae_grade3plus_rate, "n/a"));
     row("Durable CR (>= 5 y)", percent_text(arm.durable_cr_5y_rate, "n/a"));
-    row("Median PFS", fmt::format("{}, {} events", median_text(arm.median_pfs_months, c.n),
-                                  arm.pfs_events));
-    row("Median OS", fmt::format("{}, {} deaths", median_text(arm.median_os_months, c.n),
-                                 arm.os_events));
+    row("Median PFS",
+        fmt::format("{}, {} events", median_text(arm.median_pfs_months, c.n), arm.pfs_events));
+    row("Median OS",
+        fmt::format("{}, {} deaths", median_text(arm.median_os_months, c.n), arm.os_events));
     const std::string_view no_rate = c.n == 0 ? "n/a" : "n/a (beyond follow-up)";
     for (const auto& [months, rate] : arm.pfs_rate)
       row(fmt::format("PFS at {} months", months), percent_text(rate, no_rate));
     for (const auto& [months, rate] : arm.os_rate)
       row(fmt::format("OS at {} months", months), percent_text(rate, no_rate));
     row("ORR iRECIST", percent_text(arm.orr_irecist, "n/a"));
-    row("Median PFS iRECIST", fmt::format("{}, {} events",
-                                          median_text(arm.median_pfs_irecist_months, c.n),
-                                          arm.pfs_irecist_events));
+    row("Median PFS iRECIST",
+        fmt::format("{}, {} events", median_text(arm.median_pfs_irecist_months, c.n),
+                    arm.pfs_irecist_events));
     row("Pseudo-progression/PD",
         fmt::format("{}, {} of {}", percent_text(arm.pseudo_progression_rate_recist_pd, "n/a"),
                     c.pseudo_progression_recist_pd, c.pd));
     row("Other AE grade >= 3", percent_text(arm.ae_grade3plus_rate, "n/a"));
-    row("Treatment holds", fmt::format("{} per patient, {} in all",
-                                       mean_text(arm.treatment_holds_per_patient),
-                                       c.treatment_holds));
+    row("Treatment holds",
+        fmt::format("{} per patient, {} in all", mean_text(arm.treatment_holds_per_patient),
+                    c.treatment_holds));
     row("Next line started", percent_text(arm.next_line_rate, "n/a"));
-    row("Median PFS2", fmt::format("{}, {} events", median_text(arm.median_pfs2_months, c.n),
-                                   arm.pfs2_events));
+    row("Median PFS2",
+        fmt::format("{}, {} events", median_text(arm.median_pfs2_months, c.n), arm.pfs2_events));
     row("Eradicated (truth)", percent_text(arm.eradication_rate, "n/a"));
   }
   return out;

@@ -46,8 +46,8 @@ KmCurve read_km_curve(ResultStore& store, std::int64_t run_id, std::uint32_t arm
                       SurvivalEndpoint endpoint, double level) {
   if (!(level > 0.0 && level < 1.0))
     throw Error(fmt::format("confidence level {} is not in (0, 1)", level));
-  const double z = boost::math::quantile(boost::math::normal_distribution<double>(),
-                                         1.0 - (1.0 - level) / 2.0);
+  const double z =
+      boost::math::quantile(boost::math::normal_distribution<double>(), 1.0 - (1.0 - level) / 2.0);
   KmCurve curve;
   std::vector<std::uint64_t> events;
   store.survival_times(run_id, arm_index, endpoint, [&](const SurvivalTimeRow& row) {
@@ -150,8 +150,8 @@ std::vector<CourseMarker> markers_from_outcome(const SampledCourse& c) {
   if (c.best_response == Response::kCR) add(c.time_to_response_months, SwimmerEvent::kResponseCr);
   if (c.best_response == Response::kPR) add(c.time_to_response_months, SwimmerEvent::kResponsePr);
   if (c.worst_irae_grade > 0)
-    add(c.irae_onset_months, c.worst_irae_grade >= 3 ? SwimmerEvent::kIraeGrade3Plus
-                                                     : SwimmerEvent::kIraeGrade1To2);
+    add(c.irae_onset_months,
+        c.worst_irae_grade >= 3 ? SwimmerEvent::kIraeGrade3Plus : SwimmerEvent::kIraeGrade1To2);
   // A PFS event on the day of death is the death itself (or indistinguishable from it).
   if (c.pfs_event && !(c.os_event && c.pfs_months >= c.os_months))
     add(c.pfs_months, SwimmerEvent::kProgression);

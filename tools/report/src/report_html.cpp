@@ -22,7 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr std::string_view kDash = "\u2013";   // en dash, in intervals "40.1–47.3"
+constexpr std::string_view kDash = "\u2013";  // en dash, in intervals "40.1–47.3"
 
 // ---- The document: what both HTML and Markdown show ----------------------------------------------
 
@@ -45,7 +45,7 @@ struct Table {
 };
 
 struct Figure {
-  std::string id;        // unique in the document; Markdown's file name after the prefix
+  std::string id;  // unique in the document; Markdown's file name after the prefix
   std::string caption;
   std::string svg;
 };
@@ -79,8 +79,7 @@ std::string median_text(const Interval& v, std::uint64_t n) {
   const auto value = [](double x) {
     return std::isnan(x) ? std::string("NR") : fmt::format("{:.1f}", x);
   };
-  const std::string estimate =
-      std::isnan(v.estimate) ? "NR" : fmt::format("{:.1f} mo", v.estimate);
+  const std::string estimate = std::isnan(v.estimate) ? "NR" : fmt::format("{:.1f} mo", v.estimate);
   return fmt::format("{} ({}{}{})", estimate, value(v.low), kDash, value(v.high));
 }
 
@@ -101,10 +100,14 @@ std::string_view regimen_class_name(RegimenClass c) {
 
 std::string cancer_type_label(std::string_view code) {
   static const std::map<std::string_view, std::string_view> kLabels = {
-      {"melanoma", "melanoma"},       {"nsclc", "NSCLC"},
-      {"rcc", "RCC"},                 {"urothelial", "urothelial"},
-      {"head_neck", "head and neck"}, {"crc_msi_high", "CRC MSI-high"},
-      {"crc_mss", "CRC MSS"},         {"tnbc", "TNBC"}};
+      {"melanoma", "melanoma"},
+      {"nsclc", "NSCLC"},
+      {"rcc", "RCC"},
+      {"urothelial", "urothelial"},
+      {"head_neck", "head and neck"},
+      {"crc_msi_high", "CRC MSI-high"},
+      {"crc_mss", "CRC MSS"},
+      {"tnbc", "TNBC"}};
   const auto it = kLabels.find(code);
   return it == kLabels.end() ? std::string(code) : std::string(it->second);
 }
@@ -133,7 +136,7 @@ struct RunContext {
   ResultStore& store;
   const ReportRequest& request;
   const RunReport& report;
-  std::string prefix;        // "r<id>": figure and table ids
+  std::string prefix;  // "r<id>": figure and table ids
   double level_percent = 95.0;
 };
 
@@ -177,15 +180,20 @@ void add_provenance(Document& doc, const RunContext& ctx) {
   Table arms;
   arms.id = ctx.prefix + "-arms";
   arms.caption = fmt::format("Run {}: arms (every patient is simulated under every arm)", run.id);
-  arms.header = {"Arm", "Name", "Regimen", "Class", "Phases", "Treatment cap",
-                 "P(treated beyond progression)", "Next line"};
+  arms.header = {"Arm",
+                 "Name",
+                 "Regimen",
+                 "Class",
+                 "Phases",
+                 "Treatment cap",
+                 "P(treated beyond progression)",
+                 "Next line"};
   for (std::size_t i = 0; i < p.arms.size(); ++i) {
     const ArmSpec& a = p.arms[i];
     std::string phases;
     for (const RegimenPhase& ph : a.regimen.phases) {
       if (!phases.empty()) phases += "; then ";
-      phases += fmt::format("{}: {} every {:g} days, {}", ph.name, ph.agents,
-                            ph.cycle_length_days,
+      phases += fmt::format("{}: {} every {:g} days, {}", ph.name, ph.agents, ph.cycle_length_days,
                             ph.cycles == 0 ? std::string("until stopped")
                                            : fmt::format("{} cycles", ph.cycles));
     }
@@ -193,12 +201,11 @@ void add_provenance(Document& doc, const RunContext& ctx) {
                                 ? fmt::format("{:g} months", a.regimen.max_duration_months)
                                 : std::string("none");
     const std::string next =
-        a.next_line.enabled
-            ? fmt::format("{} ({}), probability {:g}, {:g} weeks after progression",
-                          a.next_line.regimen.name,
-                          regimen_class_name(a.next_line.regimen.regimen_class),
-                          a.next_line.probability, a.next_line.delay_weeks)
-            : std::string("none");
+        a.next_line.enabled ? fmt::format("{} ({}), probability {:g}, {:g} weeks after progression",
+                                          a.next_line.regimen.name,
+                                          regimen_class_name(a.next_line.regimen.regimen_class),
+                                          a.next_line.probability, a.next_line.delay_weeks)
+                            : std::string("none");
     arms.rows.push_back({fmt::format("{}", i), a.name, a.regimen.name,
                          std::string(regimen_class_name(a.regimen.regimen_class)), phases, cap,
                          fmt::format("{:g}", a.beyond_progression_probability), next});
@@ -226,16 +233,18 @@ void add_arm_tables(Document& doc, const RunContext& ctx) {
       "the arm with the Clopper–Pearson exact interval; responses confirmed (RECIST 1.1)",
       r.run.id, ctx.level_percent);
   response.header = arm_header(r, "Figure");
-  response.rows.push_back(row("Patients", [](const ArmReport& a) {
-    return fmt::format("{}", a.counts.n);
-  }));
+  response.rows.push_back(
+      row("Patients", [](const ArmReport& a) { return fmt::format("{}", a.counts.n); }));
   response.rows.push_back(row("Best response CR / PR / SD / PD / NE", [](const ArmReport& a) {
     const ArmCounts& c = a.counts;
     return fmt::format("{} / {} / {} / {} / {}", c.cr, c.pr, c.sd, c.pd, c.ne);
   }));
-  response.rows.push_back(row("ORR (CR + PR)", [](const ArmReport& a) { return percent_text(a.orr); }));
-  response.rows.push_back(row("CR rate", [](const ArmReport& a) { return percent_text(a.cr_rate); }));
-  response.rows.push_back(row("DCR (CR + PR + SD)", [](const ArmReport& a) { return percent_text(a.dcr); }));
+  response.rows.push_back(
+      row("ORR (CR + PR)", [](const ArmReport& a) { return percent_text(a.orr); }));
+  response.rows.push_back(
+      row("CR rate", [](const ArmReport& a) { return percent_text(a.cr_rate); }));
+  response.rows.push_back(
+      row("DCR (CR + PR + SD)", [](const ArmReport& a) { return percent_text(a.dcr); }));
   response.rows.push_back(row("Durable CR (CR lasting \u2265 5 years)", [](const ArmReport& a) {
     return percent_text(a.durable_cr_5y_rate);
   }));
@@ -255,15 +264,12 @@ void add_arm_tables(Document& doc, const RunContext& ctx) {
   survival.rows.push_back(row("Median PFS", [](const ArmReport& a) {
     return median_text(a.median_pfs_months, a.counts.n);
   }));
-  survival.rows.push_back(row("Median OS", [](const ArmReport& a) {
-    return median_text(a.median_os_months, a.counts.n);
-  }));
-  survival.rows.push_back(row("PFS events (progression or death)", [](const ArmReport& a) {
-    return fmt::format("{}", a.pfs_events);
-  }));
-  survival.rows.push_back(row("Deaths", [](const ArmReport& a) {
-    return fmt::format("{}", a.os_events);
-  }));
+  survival.rows.push_back(row(
+      "Median OS", [](const ArmReport& a) { return median_text(a.median_os_months, a.counts.n); }));
+  survival.rows.push_back(row("PFS events (progression or death)",
+                              [](const ArmReport& a) { return fmt::format("{}", a.pfs_events); }));
+  survival.rows.push_back(
+      row("Deaths", [](const ArmReport& a) { return fmt::format("{}", a.os_events); }));
   for (const int months : kReportLandmarkMonths)
     survival.rows.push_back(row("OS at " + landmark_label(months), [months](const ArmReport& a) {
       const auto it = a.os_rate.find(months);
@@ -283,36 +289,31 @@ void add_arm_tables(Document& doc, const RunContext& ctx) {
       "2017); PFS2 over all patients (EMA); eradication is model ground truth no trial observes",
       r.run.id, ctx.level_percent);
   more.header = arm_header(r, "Figure");
-  more.rows.push_back(row("ORR without confirmation", [](const ArmReport& a) {
-    return percent_text(a.orr_unconfirmed);
-  }));
-  more.rows.push_back(row("ORR by iRECIST", [](const ArmReport& a) {
-    return percent_text(a.orr_irecist);
-  }));
+  more.rows.push_back(row("ORR without confirmation",
+                          [](const ArmReport& a) { return percent_text(a.orr_unconfirmed); }));
+  more.rows.push_back(
+      row("ORR by iRECIST", [](const ArmReport& a) { return percent_text(a.orr_irecist); }));
   more.rows.push_back(row("Median PFS by iRECIST", [](const ArmReport& a) {
     return median_text(a.median_pfs_irecist_months, a.counts.n);
   }));
   more.rows.push_back(row("Pseudo-progression among RECIST PD", [](const ArmReport& a) {
     return percent_text(a.pseudo_progression_rate_recist_pd);
   }));
-  more.rows.push_back(row("Other treatment-related AE grade \u2265 3", [](const ArmReport& a) {
-    return percent_text(a.ae_grade3plus_rate);
-  }));
+  more.rows.push_back(row("Other treatment-related AE grade \u2265 3",
+                          [](const ArmReport& a) { return percent_text(a.ae_grade3plus_rate); }));
   more.rows.push_back(row("Treatment holds per patient (SE)", [](const ArmReport& a) {
     const MeanEstimate& m = a.treatment_holds_per_patient;
     if (std::isnan(m.estimate)) return std::string("n/a");
     return fmt::format("{:.2f} ({})", m.estimate,
                        std::isnan(m.se) ? std::string("NA") : fmt::format("{:.2f}", m.se));
   }));
-  more.rows.push_back(row("Next line started", [](const ArmReport& a) {
-    return percent_text(a.next_line_rate);
-  }));
+  more.rows.push_back(
+      row("Next line started", [](const ArmReport& a) { return percent_text(a.next_line_rate); }));
   more.rows.push_back(row("Median PFS2", [](const ArmReport& a) {
     return median_text(a.median_pfs2_months, a.counts.n);
   }));
-  more.rows.push_back(row("Eradicated (ground truth)", [](const ArmReport& a) {
-    return percent_text(a.eradication_rate);
-  }));
+  more.rows.push_back(row("Eradicated (ground truth)",
+                          [](const ArmReport& a) { return percent_text(a.eradication_rate); }));
   doc.blocks.emplace_back(std::move(more));
 }
 
@@ -368,8 +369,7 @@ void add_km_figure(Document& doc, const RunContext& ctx, SurvivalEndpoint endpoi
       "{:g}% confidence bands (Greenwood's variance on the log scale, as R survfit). {}Number "
       "at risk: patients still under observation at each time. Censoring marks are not drawn.",
       ctx.report.run.id, name, subjects, ctx.level_percent,
-      os ? "Event: death from any cause. "
-         : "Event: RECIST 1.1 progression or death. ");
+      os ? "Event: death from any cause. " : "Event: RECIST 1.1 progression or death. ");
   f.svg = svg::render_step_chart(chart);
   doc.blocks.emplace_back(std::move(f));
 }
@@ -387,7 +387,7 @@ const std::array<svg::Category, 5>& response_categories() {
 
 void add_waterfall(Document& doc, const RunContext& ctx, const ArmReport& arm,
                    const std::vector<SampledCourse>& sample) {
-  std::vector<std::pair<double, std::size_t>> bars;   // (change, position in sample)
+  std::vector<std::pair<double, std::size_t>> bars;  // (change, position in sample)
   const std::size_t drawn = std::min<std::size_t>(
       sample.size(), static_cast<std::size_t>(ctx.request.waterfall_patients));
   for (std::size_t i = 0; i < drawn; ++i)
@@ -428,8 +428,8 @@ void add_waterfall(Document& doc, const RunContext& ctx, const ArmReport& arm,
 
 void add_swimmer(Document& doc, const RunContext& ctx, const ArmReport& arm,
                  const std::vector<SampledCourse>& sample) {
-  const std::size_t lanes_n = std::min<std::size_t>(
-      sample.size(), static_cast<std::size_t>(ctx.request.swimmer_patients));
+  const std::size_t lanes_n =
+      std::min<std::size_t>(sample.size(), static_cast<std::size_t>(ctx.request.swimmer_patients));
   const bool from_events = ctx.report.run.provenance.store_events;
   std::vector<CourseMarker> markers;
   if (from_events && lanes_n > 0)
@@ -511,8 +511,8 @@ void add_forest(Document& doc, const RunContext& ctx) {
   const double level = r.ci_level;
   svg::ForestChart chart;
   chart.title = fmt::format("Forest plot of ORR by subgroup, run {}", r.run.id);
-  chart.x_label = fmt::format("Objective response rate, CR + PR (%), with {:g}% CI",
-                              ctx.level_percent);
+  chart.x_label =
+      fmt::format("Objective response rate, CR + PR (%), with {:g}% CI", ctx.level_percent);
   chart.note_title = "Patients";
   chart.series_reference_label = "overall ORR of the arm (dashed)";
   for (std::size_t i = 0; i < r.arms.size(); ++i) {
@@ -562,8 +562,8 @@ void add_forest(Document& doc, const RunContext& ctx) {
       {SubgroupDimension::kHot, "Immune infiltration"},
   }};
   for (const auto& [dimension, group] : dimensions) {
-    const std::vector<SubgroupResponses> rows = read_subgroup_responses(ctx.store, r.run.id,
-                                                                        dimension);
+    const std::vector<SubgroupResponses> rows =
+        read_subgroup_responses(ctx.store, r.run.id, dimension);
     if (rows.empty()) continue;
     svg::ForestRow heading;
     heading.label = std::string(group);
@@ -610,15 +610,14 @@ RunInfo add_run_section(Document& doc, ResultStore& store, const ReportRequest& 
   const RunReport report = build_report(store, run_id, request.ci_level);
   RunContext ctx{store, request, report, fmt::format("r{}", run_id), 100.0 * request.ci_level};
   const RunInfo& run = report.run;
-  doc.blocks.emplace_back(Heading{2, fmt::format("Run {}: scenario {}", run.id,
-                                                 run.provenance.scenario_name),
-                                  ctx.prefix});
+  doc.blocks.emplace_back(Heading{
+      2, fmt::format("Run {}: scenario {}", run.id, run.provenance.scenario_name), ctx.prefix});
   if (run.status != "complete")
-    doc.blocks.emplace_back(Paragraph{
-        fmt::format("INCOMPLETE RUN: every figure covers the {} of {} patients stored "
-                    "(status: {}).",
-                    run.patients_stored, run.provenance.patients, run.status),
-        true});
+    doc.blocks.emplace_back(
+        Paragraph{fmt::format("INCOMPLETE RUN: every figure covers the {} of {} patients stored "
+                              "(status: {}).",
+                              run.patients_stored, run.provenance.patients, run.status),
+                  true});
   doc.blocks.emplace_back(Paragraph{fmt::format(
       "{} virtual patients, each simulated under each of the {} arms of scenario {} with seed {}. "
       "Estimates are given with {:g}% confidence intervals, computed by SQL over the stored rows "
@@ -661,8 +660,7 @@ void add_design_section(Document& doc, ResultStore& store, std::int64_t design_i
       std::isnan(r.recommended_n)
           ? std::string("not reached in the range evaluated")
           : fmt::format("{:g} patients (95% interval {}{}{})", r.recommended_n,
-                        number_text(r.recommended_n_low), kDash,
-                        number_text(r.recommended_n_high));
+                        number_text(r.recommended_n_low), kDash, number_text(r.recommended_n_high));
   Table t;
   t.id = prefix + "-design";
   t.caption = fmt::format("Design {}: what was asked and the answer (designs table)", design_id);
@@ -681,7 +679,7 @@ void add_design_section(Document& doc, ResultStore& store, std::int64_t design_i
             {"Wall time (s)", fmt::format("{:.1f}", r.wall_seconds)}};
   doc.blocks.emplace_back(std::move(t));
 
-  const double z = 1.959963984540054;   // the two-sided 95% normal quantile
+  const double z = 1.959963984540054;  // the two-sided 95% normal quantile
   svg::LineSeries power{"power", std::string(svg::kBlue), {}, {}, {}, {}, false, true};
   svg::LineSeries type1{"type I error", std::string(svg::kVermillion), {}, {}, {}, {}, true, true};
   bool any_band = false, any_type1 = false;
@@ -703,8 +701,9 @@ void add_design_section(Document& doc, ResultStore& store, std::int64_t design_i
     type1.y_high.push_back(band1 ? 100.0 * std::min(1.0, p.type1_error + z * p.type1_mcse) : kNaN);
     any_type1 = any_type1 || !std::isnan(p.type1_error);
   }
-  const bool any_power = std::any_of(d.points.begin(), d.points.end(),
-                                     [](const DesignPointRecord& p) { return !std::isnan(p.power); });
+  const bool any_power =
+      std::any_of(d.points.begin(), d.points.end(),
+                  [](const DesignPointRecord& p) { return !std::isnan(p.power); });
   if (any_power) {
     svg::LineChart chart;
     chart.title = fmt::format("Power curve of design {}", r.name);
@@ -735,9 +734,9 @@ void add_design_section(Document& doc, ResultStore& store, std::int64_t design_i
                  : "",
         std::isnan(r.recommended_n)
             ? "No n is chosen: the stored design has no recommended n (see vpgen size's output)."
-            : (std::isnan(r.recommended_n_low) || std::isnan(r.recommended_n_high))
-                  ? "Dotted vertical line: the chosen n."
-                  : "Dotted vertical line: the chosen n, with its 95% interval shaded.",
+        : (std::isnan(r.recommended_n_low) || std::isnan(r.recommended_n_high))
+            ? "Dotted vertical line: the chosen n."
+            : "Dotted vertical line: the chosen n, with its 95% interval shaded.",
         any_type1 ? " Dashed: the type I error (both arms given the control)." : "");
     f.svg = svg::render_line_chart(chart);
     doc.blocks.emplace_back(std::move(f));
@@ -750,8 +749,10 @@ void add_design_section(Document& doc, ResultStore& store, std::int64_t design_i
       "MCSE = Monte Carlo standard error, PET = probability of early termination under p0, "
       "EN = expected sample size under p0",
       design_id);
-  points.header = {"n (all arms)", "Replicates", "Power (MCSE)", "Type I error (MCSE)",
-                   "Expected events", "Expected duration (months)", "PET(p0)", "EN(p0)"};
+  points.header = {"n (all arms)",    "Replicates",
+                   "Power (MCSE)",    "Type I error (MCSE)",
+                   "Expected events", "Expected duration (months)",
+                   "PET(p0)",         "EN(p0)"};
   const auto with_mcse = [](double v, double mcse) {
     if (std::isnan(v)) return std::string("-");
     if (std::isnan(mcse)) return fmt::format("{:.4f}", v);
@@ -764,8 +765,8 @@ void add_design_section(Document& doc, ResultStore& store, std::int64_t design_i
     points.rows.push_back({fmt::format("{}", p.n_total), fmt::format("{}", p.replicates),
                            with_mcse(p.power, p.power_mcse), with_mcse(p.type1_error, p.type1_mcse),
                            plain(p.expected_events, "{:.1f}"),
-                           plain(p.expected_duration_months, "{:.1f}"),
-                           plain(p.pet_p0, "{:.4f}"), plain(p.expected_n_p0, "{:.1f}")});
+                           plain(p.expected_duration_months, "{:.1f}"), plain(p.pet_p0, "{:.4f}"),
+                           plain(p.expected_n_p0, "{:.1f}")});
   doc.blocks.emplace_back(std::move(points));
   doc.appendix.emplace_back(Preformatted{
       fmt::format("Design {}: the design file and every file it names, verbatim (designs."
@@ -780,8 +781,8 @@ double json_number(const nlohmann::json& o, std::string_view key, std::string_vi
   const auto it = o.find(key);
   if (it == o.end() || it->is_null()) return kNaN;
   if (!it->is_number())
-    throw InputError(fmt::format("validation JSON: target '{}': '{}' is not a number or null", id,
-                                 key));
+    throw InputError(
+        fmt::format("validation JSON: target '{}': '{}' is not a number or null", id, key));
   return it->get<double>();
 }
 
@@ -792,20 +793,20 @@ std::string json_text(const nlohmann::json& o, std::string_view key) {
   return it->dump();
 }
 
-void add_validation_section(Document& doc, const nlohmann::json& input,
-                            const std::string& source, double ci_level) {
+void add_validation_section(Document& doc, const nlohmann::json& input, const std::string& source,
+                            double ci_level) {
   const nlohmann::json* targets = &input;
   if (input.is_object()) {
     const auto it = input.find("targets");
     if (it == input.end())
-      throw InputError("validation JSON: an object without \"targets\" (expected the output of "
-                       "vpgen validate --format json or json-report)");
+      throw InputError(
+          "validation JSON: an object without \"targets\" (expected the output of "
+          "vpgen validate --format json or json-report)");
     targets = &*it;
   }
-  if (!targets->is_array())
-    throw InputError("validation JSON: \"targets\" is not an array");
-  doc.blocks.emplace_back(Heading{2, "Validation: simulated against published values",
-                                  "validation"});
+  if (!targets->is_array()) throw InputError("validation JSON: \"targets\" is not an array");
+  doc.blocks.emplace_back(
+      Heading{2, "Validation: simulated against published values", "validation"});
   std::size_t within = 0;
   Table table;
   table.id = "validation-targets";
@@ -813,25 +814,26 @@ void add_validation_section(Document& doc, const nlohmann::json& input,
       "Validation targets{}: published figure with its interval, simulated figure with its "
       "{:g}% Monte Carlo CI, and whether they agree under the target's tolerance rule",
       source.empty() ? std::string() : fmt::format(" from {}", source), 100.0 * ci_level);
-  table.header = {"Target", "Role", "Trial", "Endpoint", "Arm", "Subgroup", "Published",
-                  "Simulated", "Within"};
+  table.header = {"Target",   "Role",      "Trial",     "Endpoint", "Arm",
+                  "Subgroup", "Published", "Simulated", "Within"};
   using stats::Scale;
   std::map<Scale, svg::ForestChart> charts;
   std::map<Scale, std::pair<double, double>> ranges;
   for (const nlohmann::json& t : *targets) {
     if (!t.is_object() || !t.contains("id") || !t.contains("endpoint") ||
         !t.contains("within_tolerance") || !t["within_tolerance"].is_boolean())
-      throw InputError("validation JSON: every target needs \"id\", \"endpoint\" and a boolean "
-                       "\"within_tolerance\"");
+      throw InputError(
+          "validation JSON: every target needs \"id\", \"endpoint\" and a boolean "
+          "\"within_tolerance\"");
     const std::string id = json_text(t, "id");
     const std::string endpoint = json_text(t, "endpoint");
-    const auto name = std::find(stats::kEndpointNames.begin(),
-                                stats::kEndpointNames.end(), endpoint);
+    const auto name =
+        std::find(stats::kEndpointNames.begin(), stats::kEndpointNames.end(), endpoint);
     if (name == stats::kEndpointNames.end())
-      throw InputError(fmt::format("validation JSON: target '{}': unknown endpoint '{}'", id,
-                                   endpoint));
-    const Scale scale = stats::scale_of(static_cast<stats::Endpoint>(
-        name - stats::kEndpointNames.begin()));
+      throw InputError(
+          fmt::format("validation JSON: target '{}': unknown endpoint '{}'", id, endpoint));
+    const Scale scale =
+        stats::scale_of(static_cast<stats::Endpoint>(name - stats::kEndpointNames.begin()));
     const bool ok = t["within_tolerance"].get<bool>();
     within += ok ? 1 : 0;
 
@@ -875,8 +877,9 @@ void add_validation_section(Document& doc, const nlohmann::json& input,
       pub.estimate = (pub.low + pub.high) / 2.0;  // a range without a point: its midpoint
     svg::PointInterval sim{json_number(t, "simulated", id), json_number(t, "sim_ci_low", id),
                            json_number(t, "sim_ci_high", id)};
-    auto& range = ranges.try_emplace(scale, std::numeric_limits<double>::infinity(),
-                                     -std::numeric_limits<double>::infinity())
+    auto& range = ranges
+                      .try_emplace(scale, std::numeric_limits<double>::infinity(),
+                                   -std::numeric_limits<double>::infinity())
                       .first->second;
     for (const double v : {pub.estimate, pub.low, pub.high, sim.estimate, sim.low, sim.high})
       if (std::isfinite(v)) {
@@ -890,16 +893,25 @@ void add_validation_section(Document& doc, const nlohmann::json& input,
     if (t.value("simulated_not_reached", false)) row.note += " (sim. NR)";
     charts[scale].rows.push_back(std::move(row));
   }
-  doc.blocks.emplace_back(Paragraph{fmt::format(
-      "{} of {} targets within tolerance.{}", within, targets->size(),
-      source.empty() ? std::string() : fmt::format(" Source: {}.", source))});
+  doc.blocks.emplace_back(
+      Paragraph{fmt::format("{} of {} targets within tolerance.{}", within, targets->size(),
+                            source.empty() ? std::string() : fmt::format(" Source: {}.", source))});
 
   for (auto& [scale, chart] : charts) {
     std::string axis, key;
     switch (scale) {
-      case Scale::kRatePercent: axis = "Rate (%)"; key = "rates"; break;
-      case Scale::kMedianMonths: axis = "Median (months)"; key = "medians"; break;
-      case Scale::kHazardRatio: axis = "Hazard ratio"; key = "hazard-ratios"; break;
+      case Scale::kRatePercent:
+        axis = "Rate (%)";
+        key = "rates";
+        break;
+      case Scale::kMedianMonths:
+        axis = "Median (months)";
+        key = "medians";
+        break;
+      case Scale::kHazardRatio:
+        axis = "Hazard ratio";
+        key = "hazard-ratios";
+        break;
       case Scale::kSlope:
         axis = "Slope of ORR (percentage points) on ln TMB";
         key = "slopes";
@@ -909,17 +921,17 @@ void add_validation_section(Document& doc, const nlohmann::json& input,
     if (scale == Scale::kRatePercent || scale == Scale::kMedianMonths) low = std::min(low, 0.0);
     if (scale == Scale::kHazardRatio) {
       low = std::min(low, 0.0);
-      high = std::max(high, 1.1);   // HR = 1 inside the axis, its label clear of the edge
+      high = std::max(high, 1.1);  // HR = 1 inside the axis, its label clear of the edge
       chart.reference_lines.push_back({1.0, "HR = 1"});
     }
     chart.title = fmt::format("Validation: simulated against published, {}", axis);
     chart.x_label = axis;
     chart.x_ticks = svg::nice_ticks(low, high, 7);
     chart.note_title = "Within";
-    chart.series = {{"published (interval as stated)", std::string(svg::kBlack),
-                     svg::Marker::kDiamond, false},
-                    {fmt::format("simulated ({:g}% CI)", 100.0 * ci_level),
-                     std::string(svg::kBlue), svg::Marker::kCircle, true}};
+    chart.series = {
+        {"published (interval as stated)", std::string(svg::kBlack), svg::Marker::kDiamond, false},
+        {fmt::format("simulated ({:g}% CI)", 100.0 * ci_level), std::string(svg::kBlue),
+         svg::Marker::kCircle, true}};
     Figure f;
     f.id = "validation-" + key;
     f.caption = fmt::format(
@@ -983,8 +995,8 @@ std::string to_html(const Document& doc) {
       out += fmt::format("<h{0} id=\"{1}\">{2}</h{0}>\n", h->level, escape_xml(h->id),
                          escape_xml(h->text));
     } else if (const auto* p = std::get_if<Paragraph>(&block)) {
-      out += fmt::format("<p{}>{}</p>\n", p->warning ? " class=\"warning\"" : "",
-                         escape_xml(p->text));
+      out +=
+          fmt::format("<p{}>{}</p>\n", p->warning ? " class=\"warning\"" : "", escape_xml(p->text));
     } else if (const auto* t = std::get_if<Table>(&block)) {
       out += fmt::format("<table id=\"{}\">\n<caption><b>Table {}.</b> {}</caption>\n<thead><tr>",
                          escape_xml(t->id), ++table_number, escape_xml(t->caption));
@@ -999,18 +1011,19 @@ std::string to_html(const Document& doc) {
       }
       out += "</tbody>\n</table>\n";
     } else if (const auto* f = std::get_if<Figure>(&block)) {
-      out += fmt::format("<figure id=\"{}\">\n{}<figcaption><b>Figure {}.</b> {}</figcaption>\n"
-                         "</figure>\n",
-                         escape_xml(f->id), inline_svg(f->svg), ++figure_number,
-                         escape_xml(f->caption));
+      out += fmt::format(
+          "<figure id=\"{}\">\n{}<figcaption><b>Figure {}.</b> {}</figcaption>\n"
+          "</figure>\n",
+          escape_xml(f->id), inline_svg(f->svg), ++figure_number, escape_xml(f->caption));
     } else if (const auto* pre = std::get_if<Preformatted>(&block)) {
       out += fmt::format("<p><b>{}</b></p>\n<pre>{}</pre>\n", escape_xml(pre->caption),
                          escape_xml(pre->text));
     }
   }
-  out += fmt::format("<p>Rendered by vpgen {} from the results database; the same database "
-                     "renders to the same file.</p>\n",
-                     escape_xml(build_info().vpgen_version));
+  out += fmt::format(
+      "<p>Rendered by vpgen {} from the results database; the same database "
+      "renders to the same file.</p>\n",
+      escape_xml(build_info().vpgen_version));
   out += "</body>\n</html>\n";
   return out;
 }
@@ -1022,11 +1035,19 @@ std::string markdown_text(std::string_view text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '\\': case '|': case '*': case '_': case '`': case '[': case ']': case '<':
+      case '\\':
+      case '|':
+      case '*':
+      case '_':
+      case '`':
+      case '[':
+      case ']':
+      case '<':
         out += '\\';
         out += c;
         break;
-      case '\n': case '\r': out += ' '; break;
+      case '\n':
+      case '\r': out += ' '; break;
       default: out += c;
     }
   }
@@ -1095,14 +1116,12 @@ Document build_document(ResultStore& store, const ReportRequest& request) {
     // run_info counts the stored patients (a scan of the run's rows): read it once per run.
     const RunInfo info = add_run_section(doc, store, request, id);
     if (request.run_ids.size() == 1 && request.design_ids.empty() && !request.validation)
-      doc.title = fmt::format("vpgen report: run {}, scenario {}", info.id,
-                              info.provenance.scenario_name);
+      doc.title =
+          fmt::format("vpgen report: run {}, scenario {}", info.id, info.provenance.scenario_name);
   }
-  for (const std::int64_t id : request.design_ids)
-    add_design_section(doc, store, id);
+  for (const std::int64_t id : request.design_ids) add_design_section(doc, store, id);
   if (request.validation)
-    add_validation_section(doc, *request.validation, request.validation_source,
-                           request.ci_level);
+    add_validation_section(doc, *request.validation, request.validation_source, request.ci_level);
   if (!doc.appendix.empty()) {
     doc.blocks.emplace_back(Heading{2, "Appendix: the input files, verbatim", "appendix"});
     for (Block& block : doc.appendix) doc.blocks.push_back(std::move(block));
@@ -1114,8 +1133,7 @@ Document build_document(ResultStore& store, const ReportRequest& request) {
 // Writes `content` to `path` (binary, complete or throws).
 void write_file(const fs::path& path, const std::string& content) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  if (!file)
-    throw InputError(fmt::format("{}: cannot write here", path.string()));
+  if (!file) throw InputError(fmt::format("{}: cannot write here", path.string()));
   file.write(content.data(), static_cast<std::streamsize>(content.size()));
   file.close();
   if (!file) throw Error(fmt::format("{}: writing failed", path.string()));
@@ -1131,8 +1149,8 @@ ReportFormat parse_report_format(std::string_view name) {
   throw InputError(fmt::format("--format {}: expected html, md, json or text", name));
 }
 
-RenderedReport render_report(ResultStore& store, const ReportRequest& request,
-                             ReportFormat format, std::string_view figure_prefix) {
+RenderedReport render_report(ResultStore& store, const ReportRequest& request, ReportFormat format,
+                             std::string_view figure_prefix) {
   if (!(request.ci_level > 0.0 && request.ci_level < 1.0))
     throw InputError(fmt::format("confidence level {} is not in (0, 1)", request.ci_level));
   RenderedReport out;
@@ -1141,8 +1159,8 @@ RenderedReport render_report(ResultStore& store, const ReportRequest& request,
       throw InputError(fmt::format("--format {} covers exactly one run (no designs, no validation)",
                                    format == ReportFormat::kJson ? "json" : "text"));
     const RunReport report = build_report(store, request.run_ids.front(), request.ci_level);
-    out.document = format == ReportFormat::kJson ? report_json(report).dump(2) + "\n"
-                                                 : report_text(report);
+    out.document =
+        format == ReportFormat::kJson ? report_json(report).dump(2) + "\n" : report_text(report);
     return out;
   }
   // Figure and table ids name their run or design, so each may appear once.
@@ -1150,9 +1168,8 @@ RenderedReport render_report(ResultStore& store, const ReportRequest& request,
     for (std::size_t i = 0; i < ids->size(); ++i)
       if (std::find(ids->begin(), ids->begin() + static_cast<std::ptrdiff_t>(i), (*ids)[i]) !=
           ids->begin() + static_cast<std::ptrdiff_t>(i))
-        throw InputError(fmt::format("{} {} is requested twice", ids == &request.run_ids
-                                                                     ? "run" : "design",
-                                     (*ids)[i]));
+        throw InputError(fmt::format("{} {} is requested twice",
+                                     ids == &request.run_ids ? "run" : "design", (*ids)[i]));
   if (request.run_ids.empty() && request.design_ids.empty() && !request.validation)
     throw InputError("a report needs a run, a design or validation results");
   const Document doc = build_document(store, request);
@@ -1169,14 +1186,13 @@ void write_report(ResultStore& store, const ReportRequest& request, ReportFormat
   const fs::path directory = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(directory, ec))
-    throw InputError(fmt::format("--out {}: directory {} does not exist", out_path,
-                                 directory.string()));
-  const RenderedReport rendered =
-      render_report(store, request, format, target.stem().string());
+    throw InputError(
+        fmt::format("--out {}: directory {} does not exist", out_path, directory.string()));
+  const RenderedReport rendered = render_report(store, request, format, target.stem().string());
 
   // Everything is written beside its final name first; the document is renamed last, so a
   // reader who sees it also sees its figures.
-  std::vector<std::pair<fs::path, fs::path>> moves;   // (partial, final)
+  std::vector<std::pair<fs::path, fs::path>> moves;  // (partial, final)
   for (const ReportFile& f : rendered.figures)
     moves.emplace_back(directory / (f.name + ".partial"), directory / f.name);
   moves.emplace_back(fs::path(out_path + ".partial"), target);
@@ -1185,7 +1201,8 @@ void write_report(ResultStore& store, const ReportRequest& request, ReportFormat
     for (std::size_t i = 0; i < rendered.figures.size(); ++i)
       write_file(moves[i].first, rendered.figures[i].content);
     write_file(moves.back().first, rendered.document);
-    for (; renamed < moves.size(); ++renamed) fs::rename(moves[renamed].first, moves[renamed].second);
+    for (; renamed < moves.size(); ++renamed)
+      fs::rename(moves[renamed].first, moves[renamed].second);
   } catch (...) {
     std::error_code ignored;
     for (std::size_t i = 0; i < moves.size(); ++i)

@@ -10,10 +10,10 @@
 namespace vpgen::svg {
 namespace {
 
-constexpr double kWidth = 760.0;          // px; scales down in print and narrow windows
-constexpr double kTickFont = 11.0;        // px: the smallest text of any chart
+constexpr double kWidth = 760.0;    // px; scales down in print and narrow windows
+constexpr double kTickFont = 11.0;  // px: the smallest text of any chart
 constexpr double kLabelFont = 12.0;
-constexpr double kCharWidth = 0.6;        // average sans-serif glyph width, in em (generous)
+constexpr double kCharWidth = 0.6;  // average sans-serif glyph width, in em (generous)
 constexpr double kLegendRow = 18.0;
 constexpr double kTickLength = 5.0;
 constexpr std::string_view kAxisColour = "#333333";
@@ -49,9 +49,7 @@ struct Scale {
     if (d1 == d0) return p0;
     return p0 + (v - d0) * (p1 - p0) / (d1 - d0);
   }
-  double clamp(double v) const {
-    return std::clamp(v, std::min(d0, d1), std::max(d0, d1));
-  }
+  double clamp(double v) const { return std::clamp(v, std::min(d0, d1), std::max(d0, d1)); }
 };
 
 std::string text_element(double x, double y, std::string_view text, std::string_view anchor,
@@ -67,8 +65,8 @@ std::string line_element(double x1, double y1, double x2, double y2, std::string
       num(x1), num(y1), num(x2), num(y2), colour, num(width), extra);
 }
 
-std::string marker_element(Marker shape, double cx, double cy, double size,
-                           std::string_view colour, bool filled) {
+std::string marker_element(Marker shape, double cx, double cy, double size, std::string_view colour,
+                           bool filled) {
   const std::string fill = filled ? std::string(colour) : std::string("#FFFFFF");
   const double h = size / 2.0;
   switch (shape) {
@@ -80,8 +78,7 @@ std::string marker_element(Marker shape, double cx, double cy, double size,
       return fmt::format(
           "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"{}\" "
           "stroke-width=\"1.5\"/>\n",
-          num(cx - h * 0.85), num(cy - h * 0.85), num(size * 0.85), num(size * 0.85), fill,
-          colour);
+          num(cx - h * 0.85), num(cy - h * 0.85), num(size * 0.85), num(size * 0.85), fill, colour);
     case Marker::kDiamond:
       return fmt::format(
           "<path d=\"M{} {}L{} {}L{} {}L{} {}Z\" fill=\"{}\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
@@ -95,8 +92,7 @@ std::string marker_element(Marker shape, double cx, double cy, double size,
     case Marker::kCross:
       return line_element(cx - h, cy - h, cx + h, cy + h, colour, 2.0) +
              line_element(cx - h, cy + h, cx + h, cy - h, colour, 2.0);
-    case Marker::kBar:
-      return line_element(cx, cy - h * 1.2, cx, cy + h * 1.2, colour, 2.5);
+    case Marker::kBar: return line_element(cx, cy - h * 1.2, cx, cy + h * 1.2, colour, 2.5);
   }
   return {};
 }
@@ -104,8 +100,8 @@ std::string marker_element(Marker shape, double cx, double cy, double size,
 // A right-pointing (or left-pointing) arrow head whose tip is at (x, y).
 std::string arrow_head(double x, double y, double size, std::string_view colour, bool right) {
   const double back = right ? x - size : x + size;
-  return fmt::format("<path d=\"M{} {}L{} {}L{} {}Z\" fill=\"{}\"/>\n", num(x), num(y),
-                     num(back), num(y - size / 2.0), num(back), num(y + size / 2.0), colour);
+  return fmt::format("<path d=\"M{} {}L{} {}L{} {}Z\" fill=\"{}\"/>\n", num(x), num(y), num(back),
+                     num(y - size / 2.0), num(back), num(y + size / 2.0), colour);
 }
 
 // ---- Legend ------------------------------------------------------------------------------------
@@ -154,12 +150,10 @@ std::string legend(const std::vector<LegendItem>& items, double left, double top
     }
     const double mid = x + kSwatchWidth / 2.0;
     switch (item.swatch) {
-      case Swatch::kLine:
-        out += line_element(x, y, x + kSwatchWidth, y, item.colour, 2.0);
-        break;
+      case Swatch::kLine: out += line_element(x, y, x + kSwatchWidth, y, item.colour, 2.0); break;
       case Swatch::kDashedLine:
-        out += line_element(x, y, x + kSwatchWidth, y, item.colour, 1.5,
-                            " stroke-dasharray=\"5 3\"");
+        out +=
+            line_element(x, y, x + kSwatchWidth, y, item.colour, 1.5, " stroke-dasharray=\"5 3\"");
         break;
       case Swatch::kBand:
         out += fmt::format(
@@ -167,9 +161,8 @@ std::string legend(const std::vector<LegendItem>& items, double left, double top
             num(x), num(y - 5.0), num(kSwatchWidth), item.colour, num(kBandOpacity * 2.0));
         break;
       case Swatch::kBlock:
-        out += fmt::format(
-            "<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n", num(mid - 6.0),
-            num(y - 6.0), item.colour);
+        out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n",
+                           num(mid - 6.0), num(y - 6.0), item.colour);
         break;
       case Swatch::kMarker:
         out += marker_element(item.marker, mid, y, 9.0, item.colour, item.filled);
@@ -243,8 +236,8 @@ std::string x_axis(const Rect& r, const Scale& x, const Ticks& ticks, std::strin
     const double px = x(v);
     if (grid) out += line_element(px, r.top, px, r.bottom(), kGridColour, 1.0);
     out += line_element(px, r.bottom(), px, r.bottom() + kTickLength, kAxisColour, 1.0);
-    out += text_element(px, r.bottom() + kTickLength + kTickFont + 2.0,
-                        tick_label(v, ticks.step), "middle", kTickFont);
+    out += text_element(px, r.bottom() + kTickLength + kTickFont + 2.0, tick_label(v, ticks.step),
+                        "middle", kTickFont);
   }
   out += line_element(r.left, r.bottom(), r.right(), r.bottom(), kAxisColour, 1.0);
   out += text_element(r.left + r.width / 2.0, r.bottom() + kTickLength + kTickFont + 22.0, label,
@@ -295,6 +288,7 @@ class PathBuilder {
     }
     return out;
   }
+
  private:
   std::vector<std::pair<double, double>> points_;
 };
@@ -352,9 +346,16 @@ std::string escape_xml(std::string_view text) {
     // A well-formed UTF-8 sequence passes unchanged; anything else becomes U+FFFD.
     std::size_t length = 0;
     std::uint32_t code = 0;
-    if ((c & 0xE0U) == 0xC0U) { length = 2; code = c & 0x1FU; }
-    else if ((c & 0xF0U) == 0xE0U) { length = 3; code = c & 0x0FU; }
-    else if ((c & 0xF8U) == 0xF0U) { length = 4; code = c & 0x07U; }
+    if ((c & 0xE0U) == 0xC0U) {
+      length = 2;
+      code = c & 0x1FU;
+    } else if ((c & 0xF0U) == 0xE0U) {
+      length = 3;
+      code = c & 0x0FU;
+    } else if ((c & 0xF8U) == 0xF0U) {
+      length = 4;
+      code = c & 0x07U;
+    }
     bool valid = length > 0 && i + length <= text.size();
     for (std::size_t k = 1; valid && k < length; ++k) {
       const auto cc = static_cast<unsigned char>(text[i + k]);
@@ -538,8 +539,8 @@ std::string render_bar_chart(const BarChart& chart) {
         cat < chart.categories.size() ? chart.categories[cat].colour : std::string(kGrey);
     const double x = r.left + slot * static_cast<double>(i) + (slot - bar) / 2.0;
     const double y = sy(sy.clamp(v));
-    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\n",
-                       num(x), num(std::min(y, zero)), num(bar), num(std::fabs(zero - y)), colour);
+    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\n", num(x),
+                       num(std::min(y, zero)), num(bar), num(std::fabs(zero - y)), colour);
     // Beyond the axis by more than rounding (a stored -100% may be -100.00000000000001): cut at
     // the edge, with a triangle pointing past it.
     const double tolerance = 1e-9 * (sy.d1 - sy.d0);
@@ -556,15 +557,15 @@ std::string render_bar_chart(const BarChart& chart) {
   for (const ReferenceLine& ref : chart.reference_lines) {
     if (ref.value < sy.d0 || ref.value > sy.d1) continue;
     const double y = sy(ref.value);
-    out += line_element(r.left, y, r.right(), y, kReferenceColour, 1.2,
-                        " stroke-dasharray=\"6 4\"");
+    out +=
+        line_element(r.left, y, r.right(), y, kReferenceColour, 1.2, " stroke-dasharray=\"6 4\"");
     if (!ref.label.empty())
       out += text_element(r.right() - 4.0, y - 4.0, ref.label, "end", kTickFont,
                           fmt::format(" fill=\"{}\"{}", kReferenceColour, kHalo));
   }
   out += line_element(r.left, r.top, r.left, r.bottom(), kAxisColour, 1.0);
-  out += text_element(r.left + r.width / 2.0, r.bottom() + 22.0, chart.x_label, "middle",
-                      kLabelFont);
+  out +=
+      text_element(r.left + r.width / 2.0, r.bottom() + 22.0, chart.x_label, "middle", kLabelFont);
   out += "</svg>\n";
   return out;
 }
@@ -608,8 +609,7 @@ std::string render_swimmer_chart(const SwimmerChart& chart) {
     out += text_element(r.left - 6.0, cy + 4.0, lane.label, "end", kTickFont);
     const double x_follow = sx(sx.clamp(lane.follow_up_end));
     const double x_treat = sx(sx.clamp(std::min(lane.treatment_end, lane.follow_up_end)));
-    if (x_follow > x_treat)
-      out += line_element(x_treat, cy, x_follow, cy, kGrey, 1.5);
+    if (x_follow > x_treat) out += line_element(x_treat, cy, x_follow, cy, kGrey, 1.5);
     if (x_treat > r.left)
       out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"8\" fill=\"{}\"/>\n",
                          num(r.left), num(cy - 4.0), num(x_treat - r.left), chart.treatment_colour);
@@ -631,15 +631,16 @@ std::string render_forest_chart(const ForestChart& chart) {
   bool any_reference = false;
   for (const double v : chart.series_reference) any_reference = any_reference || finite(v);
   if (any_reference && !chart.series_reference_label.empty())
-    items.push_back({chart.series_reference_label, std::string(kReferenceColour),
-                     Swatch::kDashedLine});
+    items.push_back(
+        {chart.series_reference_label, std::string(kReferenceColour), Swatch::kDashedLine});
 
   double label_w = 40.0;
   for (const ForestRow& row : chart.rows)
     label_w = std::max(label_w, text_width(row.label, kTickFont) * (row.heading ? 1.1 : 1.0) +
                                     (row.heading ? 0.0 : 10.0));
   double note_w = text_width(chart.note_title, kTickFont);
-  for (const ForestRow& row : chart.rows) note_w = std::max(note_w, text_width(row.note, kTickFont));
+  for (const ForestRow& row : chart.rows)
+    note_w = std::max(note_w, text_width(row.note, kTickFont));
   const double left = 12.0 + label_w + 12.0;
   const double right = note_w > 0.0 ? note_w + 24.0 : 24.0;
   const double legend_top = 10.0;
@@ -667,9 +668,9 @@ std::string render_forest_chart(const ForestChart& chart) {
         shade = false;
       } else {
         if (shade)
-          out += fmt::format(
-              "<rect x=\"8\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#F2F2F2\"/>\n", num(y),
-              num(kWidth - 16.0), num(h));
+          out +=
+              fmt::format("<rect x=\"8\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#F2F2F2\"/>\n",
+                          num(y), num(kWidth - 16.0), num(h));
         shade = !shade;
       }
       y += h;
@@ -713,14 +714,13 @@ std::string render_forest_chart(const ForestChart& chart) {
         const bool low_cut = !std::isnan(p.low) && p.low < sx.d0;
         const bool high_cut = !std::isnan(p.high) && p.high > sx.d1;
         const double x_low = std::isnan(p.low) ? sx(sx.clamp(p.estimate)) : sx(sx.clamp(p.low));
-        const double x_high =
-            std::isnan(p.high) ? sx(sx.clamp(p.estimate)) : sx(sx.clamp(p.high));
+        const double x_high = std::isnan(p.high) ? sx(sx.clamp(p.estimate)) : sx(sx.clamp(p.high));
         if (x_high > x_low) out += line_element(x_low, py, x_high, py, series.colour, 1.5);
         if (low_cut) out += arrow_head(x_low, py, 7.0, series.colour, false);
         if (high_cut) out += arrow_head(x_high, py, 7.0, series.colour, true);
         if (p.estimate >= sx.d0 && p.estimate <= sx.d1)
-          out += marker_element(series.shape, sx(p.estimate), py, 8.0, series.colour,
-                                series.filled);
+          out +=
+              marker_element(series.shape, sx(p.estimate), py, 8.0, series.colour, series.filled);
       }
     }
     if (!row.note.empty())
@@ -769,8 +769,8 @@ std::string render_line_chart(const LineChart& chart) {
         for (std::size_t k = i; k < j; ++k)
           points += num(sx(sx.clamp(s.x[k]))) + "," + num(sy(sy.clamp(s.y_high[k]))) + " ";
         for (std::size_t k = j; k-- > i;)
-          points += num(sx(sx.clamp(s.x[k]))) + "," + num(sy(sy.clamp(s.y_low[k]))) +
-                    (k > i ? " " : "");
+          points +=
+              num(sx(sx.clamp(s.x[k]))) + "," + num(sy(sy.clamp(s.y_low[k]))) + (k > i ? " " : "");
         out += fmt::format(
             "<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"{}\" stroke=\"none\"/>\n", points,
             s.colour, num(kBandOpacity));
@@ -781,8 +781,8 @@ std::string render_line_chart(const LineChart& chart) {
   for (const ReferenceLine& ref : chart.horizontal_lines) {
     if (ref.value < sy.d0 || ref.value > sy.d1) continue;
     const double y = sy(ref.value);
-    out += line_element(r.left, y, r.right(), y, kReferenceColour, 1.2,
-                        " stroke-dasharray=\"6 4\"");
+    out +=
+        line_element(r.left, y, r.right(), y, kReferenceColour, 1.2, " stroke-dasharray=\"6 4\"");
     if (!ref.label.empty())
       out += text_element(r.left + 6.0, y - 4.0, ref.label, "start", kTickFont,
                           fmt::format(" fill=\"{}\"{}", kReferenceColour, kHalo));
@@ -805,8 +805,8 @@ std::string render_line_chart(const LineChart& chart) {
       if (j > i + 1) {
         std::string points;
         for (std::size_t k = i; k < j; ++k)
-          points += num(sx(sx.clamp(s.x[k]))) + "," + num(sy(sy.clamp(s.y[k]))) +
-                    (k + 1 < j ? " " : "");
+          points +=
+              num(sx(sx.clamp(s.x[k]))) + "," + num(sy(sy.clamp(s.y[k]))) + (k + 1 < j ? " " : "");
         out += fmt::format(
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n", points,
             s.colour, s.dashed ? " stroke-dasharray=\"6 4\"" : "");

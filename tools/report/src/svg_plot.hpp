@@ -64,15 +64,15 @@ struct StepCurve {
 };
 
 struct StepChart {
-  std::string title;        // accessible name (<title>)
-  std::string x_label;      // with its unit, e.g. "Time since start of treatment (months)"
+  std::string title;    // accessible name (<title>)
+  std::string x_label;  // with its unit, e.g. "Time since start of treatment (months)"
   std::string y_label;
-  Ticks x_ticks;            // the x axis runs from the first to the last tick
+  Ticks x_ticks;  // the x axis runs from the first to the last tick
   Ticks y_ticks;
   std::vector<StepCurve> curves;
   std::string band_legend;  // legend entry for the shaded bands, e.g. "shaded: 95% CI"
   // A numbers-at-risk table under the axis: at the x ticks, one row per curve (same order).
-  std::string risk_title;   // empty: no table
+  std::string risk_title;  // empty: no table
   std::vector<std::vector<std::uint64_t>> at_risk;
 };
 std::string render_step_chart(const StepChart& chart);
@@ -86,7 +86,7 @@ struct Category {
 
 struct ReferenceLine {
   double value = 0.0;
-  std::string label;        // drawn at the line's end; may be empty
+  std::string label;  // drawn at the line's end; may be empty
 };
 
 // One bar per value, left to right, coloured by category (index into `categories`). Bars beyond
@@ -95,11 +95,11 @@ struct BarChart {
   std::string title;
   std::string x_label;
   std::string y_label;
-  Ticks y_ticks;            // the y axis runs from the first to the last tick
+  Ticks y_ticks;  // the y axis runs from the first to the last tick
   std::vector<double> values;
   std::vector<std::size_t> category;
-  std::vector<Category> categories;   // legend order
-  std::vector<ReferenceLine> reference_lines;   // horizontal, dashed
+  std::vector<Category> categories;            // legend order
+  std::vector<ReferenceLine> reference_lines;  // horizontal, dashed
 };
 std::string render_bar_chart(const BarChart& chart);
 
@@ -107,14 +107,14 @@ std::string render_bar_chart(const BarChart& chart);
 
 struct LaneMarker {
   double x = 0.0;
-  std::size_t kind = 0;     // index into SwimmerChart::marker_kinds
+  std::size_t kind = 0;  // index into SwimmerChart::marker_kinds
 };
 
 struct SwimLane {
   std::string label;
-  double treatment_end = 0.0;   // thick bar from 0
-  double follow_up_end = 0.0;   // thin line to here
-  bool ongoing = false;         // alive at the end of follow-up: an arrow at follow_up_end
+  double treatment_end = 0.0;  // thick bar from 0
+  double follow_up_end = 0.0;  // thin line to here
+  bool ongoing = false;        // alive at the end of follow-up: an arrow at follow_up_end
   std::vector<LaneMarker> markers;
 };
 
@@ -156,22 +156,22 @@ struct ForestSeries {
 
 struct ForestRow {
   std::string label;
-  bool heading = false;             // a bold group heading without points
+  bool heading = false;               // a bold group heading without points
   std::vector<PointInterval> points;  // one per series (may be shorter)
-  std::string note;                 // right of the plot (e.g. "within", "n = 120")
+  std::string note;                   // right of the plot (e.g. "within", "n = 120")
 };
 
 struct ForestChart {
   std::string title;
   std::string x_label;
-  Ticks x_ticks;                    // the x axis runs from the first to the last tick
+  Ticks x_ticks;  // the x axis runs from the first to the last tick
   std::vector<ForestSeries> series;
   std::vector<ForestRow> rows;
   // Vertical dashed lines, one per series at most (e.g. the overall ORR of each arm); NaN: none.
   std::vector<double> series_reference;
-  std::string series_reference_label;   // legend entry of those lines; empty: none
-  std::vector<ReferenceLine> reference_lines;   // vertical, solid grey (e.g. HR = 1)
-  std::string note_title;           // heading of the note column
+  std::string series_reference_label;          // legend entry of those lines; empty: none
+  std::vector<ReferenceLine> reference_lines;  // vertical, solid grey (e.g. HR = 1)
+  std::string note_title;                      // heading of the note column
 };
 std::string render_forest_chart(const ForestChart& chart);
 
@@ -180,9 +180,9 @@ std::string render_forest_chart(const ForestChart& chart);
 struct LineSeries {
   std::string label;
   std::string colour;
-  std::vector<double> x, y, y_low, y_high;   // y_low/y_high empty: no band; NaN: a gap
+  std::vector<double> x, y, y_low, y_high;  // y_low/y_high empty: no band; NaN: a gap
   bool dashed = false;
-  bool markers = true;              // a dot at each point
+  bool markers = true;  // a dot at each point
 };
 
 struct LineChart {
@@ -192,8 +192,8 @@ struct LineChart {
   Ticks x_ticks;
   Ticks y_ticks;
   std::vector<LineSeries> series;
-  std::string band_legend;          // legend entry for the bands; empty: none
-  std::vector<ReferenceLine> horizontal_lines;   // dashed grey, labelled
+  std::string band_legend;                      // legend entry for the bands; empty: none
+  std::vector<ReferenceLine> horizontal_lines;  // dashed grey, labelled
   // A vertical line at `vertical.value` with an optional shaded interval around it.
   ReferenceLine vertical{kNaN, ""};
   double vertical_low = kNaN;

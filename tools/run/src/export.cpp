@@ -47,14 +47,13 @@ std::string runs_text(const std::vector<RunInfo>& runs) {
                        fmt::format("{}/{}", r.patients_stored, range), p.threads, r.started_at,
                        r.wall_seconds, p.git_commit.empty() ? "unknown" : p.git_commit);
     if (p.shard_count > 1)
-      shards += fmt::format("run {} is shard {}/{}: patients {}..{} of a cohort of {}{}\n", r.id,
-                            p.shard_index, p.shard_count, p.first_patient, p.end_patient - 1,
-                            p.patients,
-                            r.status == "complete"
-                                ? std::string()
-                                : fmt::format("; patients {}..{} still to simulate (--resume {})",
-                                              p.first_patient + r.patients_stored,
-                                              p.end_patient - 1, r.id));
+      shards += fmt::format(
+          "run {} is shard {}/{}: patients {}..{} of a cohort of {}{}\n", r.id, p.shard_index,
+          p.shard_count, p.first_patient, p.end_patient - 1, p.patients,
+          r.status == "complete"
+              ? std::string()
+              : fmt::format("; patients {}..{} still to simulate (--resume {})",
+                            p.first_patient + r.patients_stored, p.end_patient - 1, r.id));
   }
   return out + shards;
 }
@@ -64,25 +63,26 @@ nlohmann::json runs_json(const std::vector<RunInfo>& runs) {
   for (const RunInfo& r : runs) {
     nlohmann::json arms = nlohmann::json::array();
     for (const ArmSpec& a : r.provenance.arms) arms.push_back(a.name);
-    out.push_back({{"run_id", r.id},
-                   {"status", r.status},
-                   {"scenario", r.provenance.scenario_name},
-                   {"scenario_hash", r.provenance.scenario_hash},
-                   {"seed", r.provenance.seed},
-                   {"patients_requested", r.provenance.patients},
-                   {"patients_stored", r.patients_stored},
-                   {"first_patient", r.provenance.first_patient},
-                   {"end_patient", r.provenance.end_patient},
-                   {"shard_index", r.provenance.shard_index},
-                   {"shard_count", r.provenance.shard_count},
-                   {"arms", arms},
-                   {"threads", r.provenance.threads},
-                   {"store_events", r.provenance.store_events},
-                   {"started_at", r.started_at},
-                   {"finished_at", r.finished_at.empty() ? nlohmann::json() : nlohmann::json(r.finished_at)},
-                   {"wall_seconds", r.wall_seconds},
-                   {"vpgen_version", r.provenance.vpgen_version},
-                   {"git_commit", r.provenance.git_commit}});
+    out.push_back(
+        {{"run_id", r.id},
+         {"status", r.status},
+         {"scenario", r.provenance.scenario_name},
+         {"scenario_hash", r.provenance.scenario_hash},
+         {"seed", r.provenance.seed},
+         {"patients_requested", r.provenance.patients},
+         {"patients_stored", r.patients_stored},
+         {"first_patient", r.provenance.first_patient},
+         {"end_patient", r.provenance.end_patient},
+         {"shard_index", r.provenance.shard_index},
+         {"shard_count", r.provenance.shard_count},
+         {"arms", arms},
+         {"threads", r.provenance.threads},
+         {"store_events", r.provenance.store_events},
+         {"started_at", r.started_at},
+         {"finished_at", r.finished_at.empty() ? nlohmann::json() : nlohmann::json(r.finished_at)},
+         {"wall_seconds", r.wall_seconds},
+         {"vpgen_version", r.provenance.vpgen_version},
+         {"git_commit", r.provenance.git_commit}});
   }
   return out;
 }
@@ -90,10 +90,10 @@ nlohmann::json runs_json(const std::vector<RunInfo>& runs) {
 std::uint64_t export_table(ResultStore& store, std::int64_t run_id, std::string_view table,
                            std::string_view format, std::ostream& out) {
   if (std::find(kExportTables.begin(), kExportTables.end(), table) == kExportTables.end())
-    throw InputError(fmt::format(
-        "--table {}: not one of runs, arms, patients, outcomes, events, arm_summary, "
-        "subgroup_counts, survival_counts",
-        table));
+    throw InputError(
+        fmt::format("--table {}: not one of runs, arms, patients, outcomes, events, arm_summary, "
+                    "subgroup_counts, survival_counts",
+                    table));
   if (format != "csv" && format != "jsonl")
     throw InputError(fmt::format("--format {}: not one of csv, jsonl", format));
   store.run_info(run_id);  // InputError if the file holds no such run

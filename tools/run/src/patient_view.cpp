@@ -27,8 +27,7 @@ std::string event_detail(const CourseEvent& e) {
                          to_string(static_cast<Response>(e.code)), e.value);
     case EventKind::kResponse: return std::string(to_string(static_cast<Response>(e.code)));
     case EventKind::kIrae: return fmt::format("grade {}", e.code);
-    case EventKind::kTreatmentStop:
-      return std::string(to_string(static_cast<StopReason>(e.code)));
+    case EventKind::kTreatmentStop: return std::string(to_string(static_cast<StopReason>(e.code)));
     case EventKind::kDeath: return std::string(to_string(static_cast<DeathCause>(e.code)));
     case EventKind::kAdverseEvent: return fmt::format("grade {}", e.code);
     case EventKind::kTreatmentHold:
@@ -49,8 +48,8 @@ std::string event_detail(const CourseEvent& e) {
 std::vector<std::string> compare_results(const PatientResult& a, const PatientResult& b) {
   std::vector<std::string> diff;
   auto num = [&](const std::string& field, double x, double y) {
-    if (!same_bits(x, y)) diff.push_back(fmt::format("{}: stored {}, replayed {}", field, show(x),
-                                                     show(y)));
+    if (!same_bits(x, y))
+      diff.push_back(fmt::format("{}: stored {}, replayed {}", field, show(x), show(y)));
   };
   auto integer = [&](const std::string& field, long long x, long long y) {
     if (x != y) diff.push_back(fmt::format("{}: stored {}, replayed {}", field, x, y));
@@ -239,10 +238,9 @@ std::string replay_text(const ReplayResult& r) {
     out += fmt::format(
         "  best response {}, PFS {:.1f} mo ({}), OS {:.1f} mo ({}), worst irAE grade {}, "
         "stopped: {}, durable CR {}, death: {}, eradicated (ground truth) {}\n",
-        to_string(o.best_response), o.pfs_months, o.pfs_event ? "event" : "censored",
-        o.os_months, o.os_event ? "death" : "censored", o.worst_irae_grade,
-        to_string(o.stop_reason), o.durable_cr ? "yes" : "no", to_string(o.death_cause),
-        o.eradicated ? "yes" : "no");
+        to_string(o.best_response), o.pfs_months, o.pfs_event ? "event" : "censored", o.os_months,
+        o.os_event ? "death" : "censored", o.worst_irae_grade, to_string(o.stop_reason),
+        o.durable_cr ? "yes" : "no", to_string(o.death_cause), o.eradicated ? "yes" : "no");
     out += fmt::format(
         "  iRECIST best response {}, iRECIST PFS {:.1f} mo ({}), treated beyond progression {}, "
         "pseudo-progression {}, worst other AE grade {}, {} treatment hold(s)\n",

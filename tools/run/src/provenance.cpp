@@ -5,8 +5,8 @@
 
 namespace vpgen {
 
-RunProvenance make_provenance(const Scenario& scenario, std::uint64_t seed,
-                              std::uint64_t patients, int threads, std::uint64_t block_size) {
+RunProvenance make_provenance(const Scenario& scenario, std::uint64_t seed, std::uint64_t patients,
+                              int threads, std::uint64_t block_size) {
   const BuildInfo build = build_info();
   RunProvenance p;
   p.scenario_name = scenario.name;

@@ -33,9 +33,9 @@ std::uint64_t check_resumable(const SimulateRequest& request, const Scenario& sc
   const std::int64_t id = info.id;
   const RunProvenance& p = info.provenance;
   if (info.status != "incomplete")
-    throw InputError(fmt::format(
-        "--resume {}: run {} in {} is {}; only an incomplete run can be resumed", id, id,
-        request.db, info.status));
+    throw InputError(
+        fmt::format("--resume {}: run {} in {} is {}; only an incomplete run can be resumed", id,
+                    id, request.db, info.status));
   const std::string fingerprint = config::fingerprint(scenario.source_text);
   if (fingerprint != p.scenario_hash)
     throw InputError(fmt::format(
@@ -101,9 +101,10 @@ ShardSpec parse_shard(const std::string& text, std::uint64_t patients) {
         "the fourth of 64; a Slurm array --array=0-63 passes $SLURM_ARRAY_TASK_ID/64)",
         text));
   if (shard.count > patients || shard.count > kMaxShards)
-    throw InputError(fmt::format("--shard {}: {} shards for {} patients; at most one shard per "
-                                 "patient (and {})",
-                                 text, shard.count, patients, kMaxShards));
+    throw InputError(
+        fmt::format("--shard {}: {} shards for {} patients; at most one shard per "
+                    "patient (and {})",
+                    text, shard.count, patients, kMaxShards));
   return shard;
 }
 
@@ -197,7 +198,8 @@ void simulate_rank_shard(const SimulateRequest& request, const std::string& path
     }
     const Scenario scenario = config::load_scenario(request.scenario);
     const bool ours =
-        runs.size() == 1 && runs.front().provenance.shard_index == static_cast<std::uint64_t>(rank) &&
+        runs.size() == 1 &&
+        runs.front().provenance.shard_index == static_cast<std::uint64_t>(rank) &&
         runs.front().provenance.shard_count == static_cast<std::uint64_t>(ranks) &&
         runs.front().provenance.scenario_hash == config::fingerprint(scenario.source_text) &&
         runs.front().provenance.seed == request.seed.value_or(scenario.seed) &&
@@ -229,8 +231,9 @@ std::int64_t simulate_collectively(const SimulateRequest& request, Cluster& clus
     if (request.shard)
       throw InputError("--shard: an MPI run shards by rank itself; use --shard without mpirun");
     if (request.resume)
-      throw InputError("--resume: under MPI, run the same command again: each rank resumes its "
-                       "own shard");
+      throw InputError(
+          "--resume: under MPI, run the same command again: each rank resumes its "
+          "own shard");
     std::filesystem::create_directories(request.db + ".shards");
     simulate_rank_shard(request, rank_shard_path(request.db, rank, ranks), rank, ranks);
   } catch (...) {
@@ -239,10 +242,11 @@ std::int64_t simulate_collectively(const SimulateRequest& request, Cluster& clus
   try {
     agree_on_failure(cluster, failure);
   } catch (const ClusterFailure& e) {
-    throw ClusterFailure(fmt::format("{}; the run is incomplete: the shards done are kept in {}.shards, "
-                                     "and the same command, run again, finishes it",
-                                     e.what(), request.db),
-                         e.failed_rank(), e.input_error());
+    throw ClusterFailure(
+        fmt::format("{}; the run is incomplete: the shards done are kept in {}.shards, "
+                    "and the same command, run again, finishes it",
+                    e.what(), request.db),
+        e.failed_rank(), e.input_error());
   }
   std::int64_t run_id = 0;
   failure = nullptr;
@@ -313,8 +317,7 @@ std::string merge_text(const MergeSummary& summary) {
   return fmt::format(
       "merged {} shards into run {} of {}: {} patients, {} rows copied in {:.1f} s ({:.0f} "
       "rows/s)\n",
-      summary.shards, summary.run_id, summary.into, summary.patients, summary.rows,
-      summary.seconds,
+      summary.shards, summary.run_id, summary.into, summary.patients, summary.rows, summary.seconds,
       summary.seconds > 0 ? static_cast<double>(summary.rows) / summary.seconds : 0.0);
 }
 

@@ -65,9 +65,14 @@ double dropout_hazard(const CalculatorRequest& r) {
 
 json simon_json(const design::SimonDesign& s) {
   if (s.n == 0) return json{{"not_found", true}};
-  return json{{"n1", s.n1}, {"r1", s.r1}, {"n", s.n}, {"r", s.r},
-              {"alpha_actual", s.alpha_actual}, {"power_actual", s.power_actual},
-              {"pet_p0", s.pet_p0}, {"expected_n_p0", s.expected_n_p0}};
+  return json{{"n1", s.n1},
+              {"r1", s.r1},
+              {"n", s.n},
+              {"r", s.r},
+              {"alpha_actual", s.alpha_actual},
+              {"power_actual", s.power_actual},
+              {"pet_p0", s.pet_p0},
+              {"expected_n_p0", s.expected_n_p0}};
 }
 
 // One function per calculator: its options from `r` into out["input"], then "method", the answer
@@ -78,11 +83,12 @@ void calculate_binomial(const CalculatorRequest& r, json& out) {
   const double power = open_probability(r.power, r, "--power");
   const int n_max = r.n_max > 0 ? r.n_max : 1000;
   const design::SingleStageDesign s = design::exact_binomial_design(p0, p1, alpha, power, n_max);
-  out["input"] = json{{"p0", p0}, {"p1", p1}, {"alpha", alpha}, {"power", power},
-                      {"n_max", n_max}};
+  out["input"] = json{{"p0", p0}, {"p1", p1}, {"alpha", alpha}, {"power", power}, {"n_max", n_max}};
   out["method"] = "exact single-stage binomial, one-sided (A'Hern, Stat Med 2001)";
   out["result"] = s.n == 0 ? json{{"not_found", true}}
-                           : json{{"n", s.n}, {"r", s.r}, {"alpha_actual", s.alpha_actual},
+                           : json{{"n", s.n},
+                                  {"r", s.r},
+                                  {"alpha_actual", s.alpha_actual},
                                   {"power_actual", s.power_actual}};
   out["n_total"] = s.n;
 }
@@ -94,19 +100,18 @@ void calculate_simon(const CalculatorRequest& r, json& out) {
   const int n_max = r.n_max > 0 ? r.n_max : 100;
   if (r.criterion != "optimal" && r.criterion != "minimax" && r.criterion != "both")
     throw InputError("--criterion: optimal, minimax or both");
-  out["input"] = json{{"p0", p0}, {"p1", p1}, {"alpha", alpha}, {"power", power},
-                      {"n_max", n_max}};
+  out["input"] = json{{"p0", p0}, {"p1", p1}, {"alpha", alpha}, {"power", power}, {"n_max", n_max}};
   out["method"] = "Simon two-stage (Simon, Control Clin Trials 1989)";
   out["n_total"] = 0;
   if (r.criterion != "minimax") {
-    const auto s = design::simon_two_stage(p0, p1, alpha, power,
-                                           design::SimonCriterion::kOptimal, n_max);
+    const auto s =
+        design::simon_two_stage(p0, p1, alpha, power, design::SimonCriterion::kOptimal, n_max);
     out["optimal"] = simon_json(s);
     out["n_total"] = s.n;
   }
   if (r.criterion != "optimal") {
-    const auto s = design::simon_two_stage(p0, p1, alpha, power,
-                                           design::SimonCriterion::kMinimax, n_max);
+    const auto s =
+        design::simon_two_stage(p0, p1, alpha, power, design::SimonCriterion::kMinimax, n_max);
     out["minimax"] = simon_json(s);
     if (r.criterion == "minimax") out["n_total"] = s.n;
   }
@@ -117,17 +122,18 @@ void calculate_proportions(const CalculatorRequest& r, json& out) {
   const double pe = open_probability(r.p_experimental, r, "--p-experimental");
   const double alpha = open_probability(r.alpha, r, "--alpha");
   const double power = open_probability(r.power, r, "--power");
-  out["input"] = json{{"p_control", pc}, {"p_experimental", pe}, {"alpha", alpha},
-                      {"sides", r.sides}, {"power", power},
-                      {"allocation_ratio", r.allocation_ratio}};
-  out["method"] = "two proportions, normal approximation (Fleiss, Levin & Paik 2003); "
-                  "continuity correction of Fleiss, Tytun & Ury (1980)";
+  out["input"] =
+      json{{"p_control", pc},  {"p_experimental", pe}, {"alpha", alpha},
+           {"sides", r.sides}, {"power", power},       {"allocation_ratio", r.allocation_ratio}};
+  out["method"] =
+      "two proportions, normal approximation (Fleiss, Levin & Paik 2003); "
+      "continuity correction of Fleiss, Tytun & Ury (1980)";
   for (const bool cc : {false, true}) {
     const design::TwoArmSize s =
         design::two_proportions_size(pc, pe, alpha, power, r.sides, cc, r.allocation_ratio);
-    out[cc ? "fleiss_cc" : "without_cc"] =
-        json{{"n_control", s.n_control}, {"n_experimental", s.n_experimental},
-             {"n_total", s.n_control + s.n_experimental}};
+    out[cc ? "fleiss_cc" : "without_cc"] = json{{"n_control", s.n_control},
+                                                {"n_experimental", s.n_experimental},
+                                                {"n_total", s.n_control + s.n_experimental}};
     if (!cc) out["n_total"] = s.n_control + s.n_experimental;
   }
 }
@@ -136,31 +142,36 @@ void calculate_events(const CalculatorRequest& r, json& out) {
   const double hr = positive(r.hazard_ratio, r, "--hr");
   const double alpha = open_probability(r.alpha, r, "--alpha");
   const double power = open_probability(r.power, r, "--power");
-  out["input"] = json{{"hazard_ratio", hr}, {"alpha", alpha}, {"sides", r.sides},
-                      {"power", power}, {"allocation_ratio", r.allocation_ratio}};
-  out["method"] = "log-rank events: Schoenfeld (Biometrika 1981), Freedman (Stat Med 1982); "
-                  "patients under exponential survival and uniform accrual (Lachin & Foulkes, "
-                  "Biometrics 1986)";
+  out["input"] = json{{"hazard_ratio", hr},
+                      {"alpha", alpha},
+                      {"sides", r.sides},
+                      {"power", power},
+                      {"allocation_ratio", r.allocation_ratio}};
+  out["method"] =
+      "log-rank events: Schoenfeld (Biometrika 1981), Freedman (Stat Med 1982); "
+      "patients under exponential survival and uniform accrual (Lachin & Foulkes, "
+      "Biometrics 1986)";
   const int schoenfeld =
       design::schoenfeld_events_required(hr, alpha, power, r.sides, r.allocation_ratio);
   const int freedman =
       design::freedman_events_required(hr, alpha, power, r.sides, r.allocation_ratio);
-  out["schoenfeld"] = json{
-      {"events", design::schoenfeld_events(hr, alpha, power, r.sides, r.allocation_ratio)},
-      {"required", schoenfeld}};
-  out["freedman"] = json{
-      {"events", design::freedman_events(hr, alpha, power, r.sides, r.allocation_ratio)},
-      {"required", freedman}};
+  out["schoenfeld"] =
+      json{{"events", design::schoenfeld_events(hr, alpha, power, r.sides, r.allocation_ratio)},
+           {"required", schoenfeld}};
+  out["freedman"] =
+      json{{"events", design::freedman_events(hr, alpha, power, r.sides, r.allocation_ratio)},
+           {"required", freedman}};
   const std::optional<double> hazard = control_hazard(r);
   if (hazard || r.accrual_months || r.followup_months) {
     const double accrual = non_negative(
         std::optional<double>(need(r.accrual_months, r, "--accrual-months")), "--accrual-months");
-    const double followup = non_negative(
-        std::optional<double>(need(r.followup_months, r, "--followup-months")),
-        "--followup-months");
+    const double followup =
+        non_negative(std::optional<double>(need(r.followup_months, r, "--followup-months")),
+                     "--followup-months");
     if (!hazard)
-      throw InputError("--calc events needs --median-control-months or "
-                       "--hazard-control-per-month to convert events to patients");
+      throw InputError(
+          "--calc events needs --median-control-months or "
+          "--hazard-control-per-month to convert events to patients");
     const double dropout = dropout_hazard(r);
     out["input"]["hazard_control_per_month"] = *hazard;
     out["input"]["accrual_months"] = accrual;
@@ -178,25 +189,29 @@ void calculate_events(const CalculatorRequest& r, json& out) {
 
 void calculate_duration(const CalculatorRequest& r, json& out) {
   const double events = positive(r.events, r, "--events");
-  if (!r.patients || *r.patients < 1)
-    throw InputError("--calc duration needs --patients (>= 1)");
+  if (!r.patients || *r.patients < 1) throw InputError("--calc duration needs --patients (>= 1)");
   const double rate = positive(r.accrual_rate_per_month, r, "--accrual-rate-per-month");
   const double hr = positive(r.hazard_ratio, r, "--hr");
   const std::optional<double> hazard = control_hazard(r);
   if (!hazard)
-    throw InputError("--calc duration needs --median-control-months or "
-                     "--hazard-control-per-month");
+    throw InputError(
+        "--calc duration needs --median-control-months or "
+        "--hazard-control-per-month");
   const double dropout = dropout_hazard(r);
   const int patients = static_cast<int>(*r.patients);
-  out["input"] = json{{"events", events}, {"patients", patients},
-                      {"accrual_rate_per_month", rate}, {"hazard_control_per_month", *hazard},
-                      {"hazard_ratio", hr}, {"allocation_ratio", r.allocation_ratio},
+  out["input"] = json{{"events", events},
+                      {"patients", patients},
+                      {"accrual_rate_per_month", rate},
+                      {"hazard_control_per_month", *hazard},
+                      {"hazard_ratio", hr},
+                      {"allocation_ratio", r.allocation_ratio},
                       {"dropout_hazard_per_month", dropout}};
-  out["method"] = "expected events under exponential survival and uniform accrual (Lachin & "
-                  "Foulkes, Biometrics 1986), inverted by bisection";
+  out["method"] =
+      "expected events under exponential survival and uniform accrual (Lachin & "
+      "Foulkes, Biometrics 1986), inverted by bisection";
   out["accrual_months"] = static_cast<double>(patients) / rate;
-  out["months_to_events"] = number_or_null(design::time_to_events(
-      events, patients, rate, *hazard, hr, r.allocation_ratio, dropout));
+  out["months_to_events"] = number_or_null(
+      design::time_to_events(events, patients, rate, *hazard, hr, r.allocation_ratio, dropout));
   out["n_total"] = patients;
 }
 
@@ -224,22 +239,22 @@ std::string calculator_text(const json& a) {
   out += fmt::format("input: {}\n", a.at("input").dump());
   auto simon = [](const json& s) {
     if (s.contains("not_found")) return std::string("no design within n_max");
-    return fmt::format("n1 = {}, r1 = {}, n = {}, r = {}; alpha {:.4f}, power {:.4f}, "
-                       "PET(p0) {:.4f}, EN(p0) {:.2f}",
-                       s.at("n1").get<int>(), s.at("r1").get<int>(), s.at("n").get<int>(),
-                       s.at("r").get<int>(), s.at("alpha_actual").get<double>(),
-                       s.at("power_actual").get<double>(), s.at("pet_p0").get<double>(),
-                       s.at("expected_n_p0").get<double>());
+    return fmt::format(
+        "n1 = {}, r1 = {}, n = {}, r = {}; alpha {:.4f}, power {:.4f}, "
+        "PET(p0) {:.4f}, EN(p0) {:.2f}",
+        s.at("n1").get<int>(), s.at("r1").get<int>(), s.at("n").get<int>(), s.at("r").get<int>(),
+        s.at("alpha_actual").get<double>(), s.at("power_actual").get<double>(),
+        s.at("pet_p0").get<double>(), s.at("expected_n_p0").get<double>());
   };
   if (kind == "binomial") {
     const json& s = a.at("result");
     out += s.contains("not_found")
                ? std::string("no design within n_max\n")
-               : fmt::format("n = {}, declare activity if more than r = {} respond; alpha {:.4f}, "
-                             "power {:.4f}\n",
-                             s.at("n").get<int>(), s.at("r").get<int>(),
-                             s.at("alpha_actual").get<double>(),
-                             s.at("power_actual").get<double>());
+               : fmt::format(
+                     "n = {}, declare activity if more than r = {} respond; alpha {:.4f}, "
+                     "power {:.4f}\n",
+                     s.at("n").get<int>(), s.at("r").get<int>(), s.at("alpha_actual").get<double>(),
+                     s.at("power_actual").get<double>());
   } else if (kind == "simon") {
     if (a.contains("optimal")) out += "optimal: " + simon(a.at("optimal")) + "\n";
     if (a.contains("minimax")) out += "minimax: " + simon(a.at("minimax")) + "\n";

@@ -65,9 +65,8 @@ SurvivalModel read_model(TableReader t, const SurvivalModel* relative_to) {
     t.finish();
     return relative_to->with_hazard_ratio(hr, delay);
   }
-  static constexpr std::array<std::string_view, 3> kModels = {"exponential",
-                                                              "piecewise_exponential",
-                                                              "mixture_cure"};
+  static constexpr std::array<std::string_view, 3> kModels = {
+      "exponential", "piecewise_exponential", "mixture_cure"};
   const auto kind = choose<SurvivalModel::Kind>(t, "model", kModels);
   SurvivalModel model;
   switch (kind) {
@@ -157,8 +156,8 @@ void read_design_table(TableReader& root, Design& d) {
   d.name = t.string("name");
   if (d.name.empty()) t.fail("name", "must not be empty");
   if (t.has("description")) d.description = t.string("description");
-  d.seed = static_cast<std::uint64_t>(
-      t.integer("seed", 0, std::numeric_limits<std::int64_t>::max()));
+  d.seed =
+      static_cast<std::uint64_t>(t.integer("seed", 0, std::numeric_limits<std::int64_t>::max()));
   d.mode = choose<Mode>(t, "mode", kModeNames);
   t.finish();
 }
@@ -168,8 +167,7 @@ void read_endpoint(TableReader& root, Design& d) {
   d.endpoint = choose<Endpoint>(t, "kind", kEndpointNames);
   if (d.endpoint == Endpoint::kMilestone || d.endpoint == Endpoint::kRmst) {
     static constexpr std::array<std::string_view, 2> kTimes = {"pfs", "os"};
-    d.time_to_event = choose<int>(t, "time_to_event", kTimes) == 0 ? Endpoint::kPfs
-                                                                   : Endpoint::kOs;
+    d.time_to_event = choose<int>(t, "time_to_event", kTimes) == 0 ? Endpoint::kPfs : Endpoint::kOs;
   } else {
     d.time_to_event = d.endpoint;
     refuse(t, "time_to_event", "only for the milestone and rmst endpoints");
@@ -188,8 +186,8 @@ void read_analysis(TableReader& root, Design& d) {
   const bool rate_test = a == Analysis::kExactBinomial || a == Analysis::kSimon ||
                          a == Analysis::kFisher || a == Analysis::kChiSquare;
   if (is_rate(d.endpoint) != rate_test)
-    t.fail("test", fmt::format("the {} test does not apply to the endpoint \"{}\"",
-                               to_string(a), to_string(d.endpoint)));
+    t.fail("test", fmt::format("the {} test does not apply to the endpoint \"{}\"", to_string(a),
+                               to_string(d.endpoint)));
   if ((d.endpoint == Endpoint::kMilestone) != (a == Analysis::kMilestone) ||
       (d.endpoint == Endpoint::kRmst) != (a == Analysis::kRmst))
     t.fail("test", fmt::format("endpoint \"{}\" is analysed by test \"{}\"", to_string(d.endpoint),
@@ -312,14 +310,16 @@ void check_horizon(TableReader& root, const Design& d) {
   // A durable CR lasts >= 60 months (outcome.hpp): a shorter horizon never sees one.
   if (d.endpoint == Endpoint::kDurableCr && horizon < 60.0)
     root.fail("endpoint", fmt::format("durable_cr needs a scenario horizon of at least 60 "
-                                      "months (the scenario's is {})", horizon));
+                                      "months (the scenario's is {})",
+                                      horizon));
   if (d.endpoint == Endpoint::kRmst && d.tau_months > horizon)
     root.fail("endpoint", fmt::format("tau_months {} is beyond the scenario's horizon of {} "
                                       "months (outcomes are censored there)",
                                       d.tau_months, horizon));
   if (d.endpoint == Endpoint::kMilestone && d.milestone_months > horizon)
     root.fail("endpoint", fmt::format("time_months {} is beyond the scenario's horizon of {} "
-                                      "months", d.milestone_months, horizon));
+                                      "months",
+                                      d.milestone_months, horizon));
 }
 
 // Mechanistic mode: the scenario file (relative to `folder`), its arms, the pool and an optional

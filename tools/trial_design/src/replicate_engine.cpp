@@ -45,7 +45,8 @@ ArmFacts facts_of(const Outcome& o) {
 
 bool responded(const ArmFacts& o, Endpoint endpoint) {
   switch (endpoint) {
-    case Endpoint::kOrr: return o.best_response == Response::kCR || o.best_response == Response::kPR;
+    case Endpoint::kOrr:
+      return o.best_response == Response::kCR || o.best_response == Response::kPR;
     case Endpoint::kCrRate: return o.best_response == Response::kCR;
     case Endpoint::kDurableCr: return o.durable_cr;
     default: return false;
@@ -261,11 +262,13 @@ struct ReplicateEngine::Scratch {
 ReplicateEngine::ReplicateEngine(const Design& design, const Pool* pool,
                                  std::vector<std::uint32_t> subset, SimonBounds simon,
                                  Cluster* cluster)
-    : design_(design), pool_(pool), subset_(std::move(subset)), simon_(simon),
+    : design_(design),
+      pool_(pool),
+      subset_(std::move(subset)),
+      simon_(simon),
       cluster_(cluster ? cluster : &local_cluster()) {
   if (design.mode == Mode::kMechanistic && (!pool_ || subset_.empty()))
-    throw InputError(fmt::format("{}: no pool patient meets the design's enrichment",
-                                 design.file));
+    throw InputError(fmt::format("{}: no pool patient meets the design's enrichment", design.file));
   if (design.analysis == Analysis::kSimon && simon_.n == 0)
     throw Error("Simon engine without a design");
   dropout_hazard_per_month_ = design.conduct.dropout_hazard_per_month();
@@ -295,8 +298,7 @@ double kth_smallest(std::vector<double>& values, std::size_t k, std::vector<std:
                     std::vector<double>& bucket) {
   const std::size_t m = values.size();
   if (m < 64) {
-    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k),
-                     values.end());
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
     return values[k];
   }
   double low = values[0], high = values[0];
@@ -398,8 +400,7 @@ std::vector<std::byte> encode_outcomes(const std::vector<ReplicateOutcome>& outc
 void decode_outcomes(const std::vector<std::byte>& bytes, std::uint64_t count,
                      std::vector<ReplicateOutcome>& out) {
   if (bytes.size() != count * kOutcomeBytes)
-    throw Error(fmt::format("replicate exchange: {} bytes for {} replicates", bytes.size(),
-                            count));
+    throw Error(fmt::format("replicate exchange: {} bytes for {} replicates", bytes.size(), count));
   out.assign(count, ReplicateOutcome{});
   const std::byte* at = bytes.data();
   for (ReplicateOutcome& r : out) {
@@ -419,8 +420,8 @@ void decode_outcomes(const std::vector<std::byte>& bytes, std::uint64_t count,
 }
 
 std::uint32_t draw_index(Stream& stream, std::size_t size) {
-  boost::random::uniform_int_distribution<std::uint32_t> pick(
-      0, static_cast<std::uint32_t>(size - 1));
+  boost::random::uniform_int_distribution<std::uint32_t> pick(0,
+                                                              static_cast<std::uint32_t>(size - 1));
   return pick(stream);
 }
 
@@ -467,8 +468,7 @@ void ReplicateEngine::rate_replicate(std::int64_t n, std::uint64_t index, bool w
       out.reject = !out.stopped && responders[1] > simon_.r;
       out.stopped_null = stage1_null <= simon_.r1;
       out.reject_null = with_null && !out.stopped_null && responders_null[1] > simon_.r;
-      if (out.stopped)
-        accrual *= static_cast<double>(simon_.n1) / static_cast<double>(simon_.n);
+      if (out.stopped) accrual *= static_cast<double>(simon_.n1) / static_cast<double>(simon_.n);
       break;
     case Analysis::kFisher:
     case Analysis::kChiSquare: {
@@ -483,8 +483,7 @@ void ReplicateEngine::rate_replicate(std::int64_t n, std::uint64_t index, bool w
       out.reject_null = with_null && rejects(test(responders_null), d.sides, d.alpha, false);
       break;
     }
-    default:
-      throw Error("rate replicate for a time-to-event analysis");
+    default: throw Error("rate replicate for a time-to-event analysis");
   }
   out.analysed = static_cast<std::int32_t>(out.stopped ? simon_.n1 : n);
   out.duration_months = accrual + *d.conduct.followup_months;
@@ -524,8 +523,7 @@ bool ReplicateEngine::analyse_times(const std::vector<double>& event_times,
     // Compared on the calendar, as the D-th event time was computed, so that event is counted.
     const bool event = event_times[i] < kInf && event_times[i] <= censor[i] &&
                        s.entry[i] + event_times[i] <= analysis_months;
-    const double time =
-        event ? event_times[i] : std::min(censor[i], analysis_months - s.entry[i]);
+    const double time = event ? event_times[i] : std::min(censor[i], analysis_months - s.entry[i]);
     s.observations.push_back({time, event, s.arm[i]});
     events += event;
   }
@@ -620,7 +618,8 @@ void ReplicateEngine::time_replicate(std::int64_t n, std::uint64_t index, bool w
     }
   }
   out.reject = analyse_times(s.time_alt, s.censor_alt, accrual, s, true, out);
-  if (with_null) out.reject_null = analyse_times(s.time_null, s.censor_null, accrual, s, false, out);
+  if (with_null)
+    out.reject_null = analyse_times(s.time_null, s.censor_null, accrual, s, false, out);
 }
 
 ReplicateOutcome ReplicateEngine::replicate(std::int64_t n, std::uint64_t index,
@@ -653,8 +652,8 @@ void ReplicateEngine::run_local(std::int64_t n, std::uint64_t first, std::uint64
   });
 }
 
-void ReplicateEngine::run(std::int64_t n, std::uint64_t first, std::uint64_t count,
-                          bool with_null, int threads, std::vector<ReplicateOutcome>& out) const {
+void ReplicateEngine::run(std::int64_t n, std::uint64_t first, std::uint64_t count, bool with_null,
+                          int threads, std::vector<ReplicateOutcome>& out) const {
   Cluster& cluster = *cluster_;
   if (cluster.size() == 1) {
     run_local(n, first, count, with_null, threads, out);
@@ -705,8 +704,9 @@ PointResult ReplicateEngine::estimate(std::int64_t n, bool with_null, int thread
         (!with_null || acc.type1_mcse() <= settings.target_mcse))
       break;
   }
-  const auto [nc, ne] = is_single_arm(design_.analysis) ? std::pair<std::int64_t, std::int64_t>{0, n}
-                                                        : design_.arm_sizes(n);
+  const auto [nc, ne] = is_single_arm(design_.analysis)
+                            ? std::pair<std::int64_t, std::int64_t>{0, n}
+                            : design_.arm_sizes(n);
   return acc.result(n, nc, ne, with_null, simon, !is_rate(design_.endpoint),
                     design_.conduct.events.has_value());
 }
@@ -718,8 +718,9 @@ PointResult ReplicateEngine::estimate_fixed(std::int64_t n, std::uint64_t replic
   PointAccumulator acc;
   const bool simon = design_.analysis == Analysis::kSimon;
   for (const ReplicateOutcome& r : all) acc.add(r, with_null, simon, simon_.n1, n);
-  const auto [nc, ne] = is_single_arm(design_.analysis) ? std::pair<std::int64_t, std::int64_t>{0, n}
-                                                        : design_.arm_sizes(n);
+  const auto [nc, ne] = is_single_arm(design_.analysis)
+                            ? std::pair<std::int64_t, std::int64_t>{0, n}
+                            : design_.arm_sizes(n);
   return acc.result(n, nc, ne, with_null, simon, !is_rate(design_.endpoint),
                     design_.conduct.events.has_value());
 }

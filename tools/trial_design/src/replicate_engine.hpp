@@ -45,15 +45,15 @@ Pool simulate_pool(const Design& design, int threads,
 std::vector<std::uint32_t> select(const Pool& pool, double tmb_min, double pdl1_min);
 
 struct ReplicateOutcome {
-  bool reject = false;         // under the alternative, in favour of the experimental arm
+  bool reject = false;  // under the alternative, in favour of the experimental arm
   bool reject_null = false;
-  bool reached = true;         // event-driven: the D-th event happened
-  bool stopped = false;        // Simon: stopped after stage 1 (alternative)
-  bool stopped_null = false;   // ... under p0
-  bool failed = false;         // the replicate threw (re-run serially to report it)
-  bool undefined = false;      // the test had no p-value (e.g. RMST beyond the follow-up)
+  bool reached = true;        // event-driven: the D-th event happened
+  bool stopped = false;       // Simon: stopped after stage 1 (alternative)
+  bool stopped_null = false;  // ... under p0
+  bool failed = false;        // the replicate threw (re-run serially to report it)
+  bool undefined = false;     // the test had no p-value (e.g. RMST beyond the follow-up)
   std::int32_t events = 0;
-  std::int32_t analysed = 0;   // patients enrolled by the analysis
+  std::int32_t analysed = 0;  // patients enrolled by the analysis
   double duration_months = 0.0;
 };
 
@@ -112,8 +112,7 @@ class ReplicateEngine {
 // Running sums of replicate outcomes, folded in index order.
 class PointAccumulator {
  public:
-  void add(const ReplicateOutcome& r, bool with_null, bool simon, std::int64_t n1,
-           std::int64_t n);
+  void add(const ReplicateOutcome& r, bool with_null, bool simon, std::int64_t n1, std::int64_t n);
   PointResult result(std::int64_t n, std::int64_t n_control, std::int64_t n_experimental,
                      bool with_null, bool simon, bool time_to_event, bool event_driven) const;
   std::uint64_t replicates() const { return count_; }

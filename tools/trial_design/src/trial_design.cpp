@@ -29,8 +29,12 @@ using nlohmann::json;
 double normal_quantile(double p) {
   return boost::math::quantile(boost::math::normal_distribution<double>(), p);
 }
-double normal_cdf(double z) { return boost::math::cdf(boost::math::normal_distribution<double>(), z); }
-double normal_pdf(double z) { return boost::math::pdf(boost::math::normal_distribution<double>(), z); }
+double normal_cdf(double z) {
+  return boost::math::cdf(boost::math::normal_distribution<double>(), z);
+}
+double normal_pdf(double z) {
+  return boost::math::pdf(boost::math::normal_distribution<double>(), z);
+}
 
 constexpr std::uint64_t kMinSweepPool = 100;  // fewer pool patients: the row is not simulated
 
@@ -82,7 +86,8 @@ PowerFit fit_power_curve(const std::vector<FitPoint>& points, double target_powe
     return std::isfinite(a) && std::isfinite(b);
   };
   if (!solve([](const FitPoint& p, double) {
-        const double y = (static_cast<double>(p.successes) + 0.5) / (static_cast<double>(p.trials) + 1.0);
+        const double y =
+            (static_cast<double>(p.successes) + 0.5) / (static_cast<double>(p.trials) + 1.0);
         const double z = normal_quantile(y);
         const double phi = normal_pdf(z);
         return std::pair{static_cast<double>(p.trials) * phi * phi / (y * (1 - y)), z};
@@ -139,13 +144,13 @@ PowerFit fit_power_curve(const std::vector<FitPoint>& points, double target_powe
   fit.covariance = {fit.dispersion * sxx / det, -fit.dispersion * sx / det,
                     fit.dispersion * sw / det};
   if (fit.df > 0)
-    fit.gof_p = boost::math::cdf(
-        boost::math::complement(boost::math::chi_squared_distribution<double>(fit.df),
-                                std::max(deviance, 0.0)));
+    fit.gof_p = boost::math::cdf(boost::math::complement(
+        boost::math::chi_squared_distribution<double>(fit.df), std::max(deviance, 0.0)));
   if (!(b - 1.959963984540054 * std::sqrt(fit.covariance[2]) > 0.0)) {
     // An event-driven analysis fixes power by its event count, whatever n.
-    fit.note = "power does not increase detectably with n over the grid (slope b not above 0 at "
-               "95%); no n* is solved for";
+    fit.note =
+        "power does not increase detectably with n over the grid (slope b not above 0 at "
+        "95%); no n* is solved for";
     return fit;
   }
   const double s_star = (normal_quantile(target_power) - a) / b;
@@ -153,9 +158,9 @@ PowerFit fit_power_curve(const std::vector<FitPoint>& points, double target_powe
     fit.note = "the fit reaches the target power at n = 0: every n of the grid is large enough";
     return fit;
   }
-  const double var_s = (fit.covariance[0] + 2.0 * s_star * fit.covariance[1] +
-                        s_star * s_star * fit.covariance[2]) /
-                       (b * b);
+  const double var_s =
+      (fit.covariance[0] + 2.0 * s_star * fit.covariance[1] + s_star * s_star * fit.covariance[2]) /
+      (b * b);
   const double half = 1.959963984540054 * std::sqrt(std::max(var_s, 0.0));
   fit.ok = true;
   fit.n_star = s_star * s_star;
@@ -244,16 +249,15 @@ double approximate_power(const Design& d, const std::optional<PoolSummary>& pool
       } else {
         const double accrual = d.conduct.accrual_duration_months(p.n);
         const double dropout = d.conduct.dropout_hazard_per_month();
-        events = nc * design::event_probability(hazard, accrual, *d.conduct.followup_months,
-                                                dropout) +
-                 ne * design::event_probability(hazard * hr, accrual, *d.conduct.followup_months,
-                                                dropout);
+        events =
+            nc * design::event_probability(hazard, accrual, *d.conduct.followup_months, dropout) +
+            ne * design::event_probability(hazard * hr, accrual, *d.conduct.followup_months,
+                                           dropout);
       }
       const double pi = ne / (nc + ne);
       return normal_cdf(std::sqrt(events * pi * (1.0 - pi)) * -std::log(hr) - z_alpha);
     }
-    default:
-      return kNaN;
+    default: return kNaN;
   }
 }
 
@@ -266,8 +270,12 @@ json design_formulas(const Design& d, const std::optional<PoolSummary>& pool) {
       const design::SingleStageDesign s =
           design::exact_binomial_design(d.p0, rate, d.alpha, d.target_power);
       if (s.n == 0) return json{{"not_applicable", "no design with n <= 1000"}};
-      return json{{"p0", d.p0}, {"p1", rate}, {"n", s.n}, {"r", s.r},
-                  {"alpha_actual", s.alpha_actual}, {"power_actual", s.power_actual}};
+      return json{{"p0", d.p0},
+                  {"p1", rate},
+                  {"n", s.n},
+                  {"r", s.r},
+                  {"alpha_actual", s.alpha_actual},
+                  {"power_actual", s.power_actual}};
     });
   }
   if (d.analysis == Analysis::kFisher || d.analysis == Analysis::kChiSquare) {
@@ -276,7 +284,9 @@ json design_formulas(const Design& d, const std::optional<PoolSummary>& pool) {
       out[cc ? "two_proportions_fleiss_cc" : "two_proportions"] = guarded([&] {
         const design::TwoArmSize s = design::two_proportions_size(pc, pe, d.alpha, d.target_power,
                                                                   sides, cc, d.allocation_ratio);
-        return json{{"p_control", pc}, {"p_experimental", pe}, {"n_control", s.n_control},
+        return json{{"p_control", pc},
+                    {"p_experimental", pe},
+                    {"n_control", s.n_control},
                     {"n_experimental", s.n_experimental},
                     {"n_total", s.n_control + s.n_experimental}};
       });
@@ -301,8 +311,8 @@ json design_formulas(const Design& d, const std::optional<PoolSummary>& pool) {
       });
       if (std::isfinite(hazard) && d.conduct.followup_months && d.conduct.accrual_months) {
         out["patients_for_schoenfeld_events"] = guarded([&] {
-          const int events = design::schoenfeld_events_required(hr, d.alpha, d.target_power,
-                                                                sides, d.allocation_ratio);
+          const int events = design::schoenfeld_events_required(hr, d.alpha, d.target_power, sides,
+                                                                d.allocation_ratio);
           return json(design::patients_for_events(
               events, hazard, hr, d.allocation_ratio, *d.conduct.accrual_months,
               *d.conduct.followup_months, d.conduct.dropout_hazard_per_month()));
@@ -313,14 +323,13 @@ json design_formulas(const Design& d, const std::optional<PoolSummary>& pool) {
         for (const std::int64_t n : d.grid) {
           const double rate_per_month =
               static_cast<double>(n) / d.conduct.accrual_duration_months(n);
-          times.push_back(json{
-              {"n", n},
-              {"analysis_time_months",
-               guarded([&] {
-                 return number_or_null(design::time_to_events(
-                     static_cast<double>(*d.conduct.events), static_cast<int>(n), rate_per_month,
-                     hazard, hr, d.allocation_ratio, d.conduct.dropout_hazard_per_month()));
-               })}});
+          times.push_back(json{{"n", n}, {"analysis_time_months", guarded([&] {
+                                            return number_or_null(design::time_to_events(
+                                                static_cast<double>(*d.conduct.events),
+                                                static_cast<int>(n), rate_per_month, hazard, hr,
+                                                d.allocation_ratio,
+                                                d.conduct.dropout_hazard_per_month()));
+                                          })}});
         }
         out["expected_analysis_time"] = times;
       }
@@ -328,7 +337,8 @@ json design_formulas(const Design& d, const std::optional<PoolSummary>& pool) {
     if (d.endpoint == Endpoint::kRmst) {
       const double rc = d.control_model.rmst(d.tau_months),
                    re = d.experimental_model.rmst(d.tau_months);
-      out["true_rmst_months"] = json{{"control", rc}, {"experimental", re}, {"difference", re - rc}};
+      out["true_rmst_months"] =
+          json{{"control", rc}, {"experimental", re}, {"difference", re - rc}};
     }
     if (d.endpoint == Endpoint::kMilestone) {
       const double sc = d.control_model.survival(d.milestone_months),
@@ -341,16 +351,16 @@ json design_formulas(const Design& d, const std::optional<PoolSummary>& pool) {
 }
 
 design::SimonDesign find_simon(const Design& d) {
-  const auto criterion = d.simon_minimax ? design::SimonCriterion::kMinimax
-                                         : design::SimonCriterion::kOptimal;
+  const auto criterion =
+      d.simon_minimax ? design::SimonCriterion::kMinimax : design::SimonCriterion::kOptimal;
   // The search costs ~n_max^4 / 4: widen it only when a design needs it.
   for (const int n_max : {100, 250, 500}) {
     const design::SimonDesign s =
         design::simon_two_stage(d.p0, d.p1, d.alpha, d.target_power, criterion, n_max);
     if (s.n > 0) return s;
   }
-  throw InputError(fmt::format("{}: no Simon design with n <= 500 for p0 = {}, p1 = {}", d.file,
-                               d.p0, d.p1));
+  throw InputError(
+      fmt::format("{}: no Simon design with n <= 500 for p0 = {}, p1 = {}", d.file, d.p0, d.p1));
 }
 
 void report_progress(const RunOptions& options, const std::string& stage, std::uint64_t done,
@@ -395,14 +405,15 @@ EnrichmentRow sweep_row(const Design& design, const detail::Pool& pool, double t
   row.prevalence_low = prevalence.low;
   row.prevalence_high = prevalence.high;
   if (members.size() < kMinSweepPool) {
-    row.note = fmt::format("only {} pool patients meet the cut-offs (fewer than {}): not "
-                           "simulated", members.size(), kMinSweepPool);
+    row.note = fmt::format(
+        "only {} pool patients meet the cut-offs (fewer than {}): not "
+        "simulated",
+        members.size(), kMinSweepPool);
     return row;
   }
   const detail::ReplicateEngine sub(design, &pool, members, bounds, &cluster);
   for (const std::int64_t n : grid) {
-    const std::string stage =
-        fmt::format("sweep TMB >= {:g}, PD-L1 >= {:g}: n = {}", tmb, pdl1, n);
+    const std::string stage = fmt::format("sweep TMB >= {:g}, PD-L1 >= {:g}: n = {}", tmb, pdl1, n);
     row.points.push_back(sub.estimate(n, false, options.threads, [&](std::uint64_t done) {
       report_progress(options, stage, done, design.replicates.max);
     }));
@@ -476,8 +487,7 @@ DesignResult run_design(const Design& design, const RunOptions& options) {
   }
   agree_on_failure(cluster, setup_failure);
 
-  const detail::ReplicateEngine engine(design, pool ? &*pool : nullptr, subset, bounds,
-                                      &cluster);
+  const detail::ReplicateEngine engine(design, pool ? &*pool : nullptr, subset, bounds, &cluster);
   for (const std::int64_t n : grid) {
     const std::string stage = fmt::format("n = {}", n);
     PointResult point = engine.estimate(n, true, options.threads, [&](std::uint64_t done) {
@@ -517,8 +527,7 @@ json mean_se_json(const MeanSe& m) {
 }
 
 // Clopper-Pearson 95% interval of a simulated proportion.
-json proportion_json(double estimate, double mcse, std::uint64_t successes,
-                     std::uint64_t trials) {
+json proportion_json(double estimate, double mcse, std::uint64_t successes, std::uint64_t trials) {
   const Interval ci = clopper_pearson(successes, trials);
   return json{{"estimate", number_or_null(estimate)},
               {"mcse", number_or_null(mcse)},
@@ -555,9 +564,9 @@ json fit_json(const PowerFit& f, std::int64_t smallest) {
               {"note", f.note},
               {"a", number_or_null(f.a)},
               {"b", number_or_null(f.b)},
-              {"covariance_aa_ab_bb", json::array({number_or_null(f.covariance[0]),
-                                                   number_or_null(f.covariance[1]),
-                                                   number_or_null(f.covariance[2])})},
+              {"covariance_aa_ab_bb",
+               json::array({number_or_null(f.covariance[0]), number_or_null(f.covariance[1]),
+                            number_or_null(f.covariance[2])})},
               {"n_star", number_or_null(f.n_star)},
               {"n_star_rounded_up", f.ok ? json(std::ceil(f.n_star)) : json(nullptr)},
               {"n_star_ci95", json::array({number_or_null(f.n_low), number_or_null(f.n_high)})},
@@ -640,9 +649,14 @@ json result_json(const DesignResult& r) {
   j["formulas"] = r.formulas;
   if (r.simon) {
     const SimonSummary& s = *r.simon;
-    j["simon"] = json{{"n1", s.n1}, {"r1", s.r1}, {"n", s.n}, {"r", s.r},
-                      {"alpha_actual", s.alpha_actual}, {"power_actual", s.power_actual},
-                      {"pet_p0", s.pet_p0}, {"expected_n_p0", s.expected_n_p0},
+    j["simon"] = json{{"n1", s.n1},
+                      {"r1", s.r1},
+                      {"n", s.n},
+                      {"r", s.r},
+                      {"alpha_actual", s.alpha_actual},
+                      {"power_actual", s.power_actual},
+                      {"pet_p0", s.pet_p0},
+                      {"expected_n_p0", s.expected_n_p0},
                       {"true_rate", number_or_null(s.true_rate)},
                       {"reject_at_true_rate", number_or_null(s.reject_at_true)},
                       {"pet_at_true_rate", number_or_null(s.pet_at_true)},
@@ -673,20 +687,21 @@ json result_json(const DesignResult& r) {
     for (const EnrichmentRow& e : r.enrichment) {
       json points = json::array();
       for (const PointResult& p : e.points) points.push_back(point_json(p, false));
-      rows.push_back(json{
-          {"tmb_min_mut_per_mb", e.tmb_min},
-          {"pdl1_min_percent", e.pdl1_min},
-          {"pool_patients", e.pool_patients},
-          {"prevalence", number_or_null(e.prevalence)},
-          {"prevalence_ci95",
-           json::array({number_or_null(e.prevalence_low), number_or_null(e.prevalence_high)})},
-          {"points", points},
-          {"fit", fit_json(e.fit, e.smallest_grid_n)},
-          {"randomise", number_or_null(e.fit.ok ? e.fit.n_star : kNaN)},
-          {"screen", number_or_null(e.screen)},
-          {"screen_ci95", json::array({number_or_null(e.screen_low), number_or_null(e.screen_high)})},
-          {"screen_candidates", number_or_null(e.screen_candidates)},
-          {"note", e.note}});
+      rows.push_back(
+          json{{"tmb_min_mut_per_mb", e.tmb_min},
+               {"pdl1_min_percent", e.pdl1_min},
+               {"pool_patients", e.pool_patients},
+               {"prevalence", number_or_null(e.prevalence)},
+               {"prevalence_ci95",
+                json::array({number_or_null(e.prevalence_low), number_or_null(e.prevalence_high)})},
+               {"points", points},
+               {"fit", fit_json(e.fit, e.smallest_grid_n)},
+               {"randomise", number_or_null(e.fit.ok ? e.fit.n_star : kNaN)},
+               {"screen", number_or_null(e.screen)},
+               {"screen_ci95",
+                json::array({number_or_null(e.screen_low), number_or_null(e.screen_high)})},
+               {"screen_candidates", number_or_null(e.screen_candidates)},
+               {"note", e.note}});
     }
     j["enrichment_sweep"] = rows;
   }
@@ -703,7 +718,8 @@ std::string fixed(double v, int digits) {
 
 std::string interval_text(const Interval& i, int digits) {
   if (std::isnan(i.estimate)) return "NR";
-  return fmt::format("{} ({}-{})", fixed(i.estimate, digits), std::isnan(i.low) ? "NA" : fixed(i.low, digits),
+  return fmt::format("{} ({}-{})", fixed(i.estimate, digits),
+                     std::isnan(i.low) ? "NA" : fixed(i.low, digits),
                      std::isnan(i.high) ? "NA" : fixed(i.high, digits));
 }
 
@@ -714,9 +730,9 @@ std::string with_mcse(double v, double mcse) {
 
 std::string describe_conduct(const Design& d) {
   const Conduct& c = d.conduct;
-  std::string s = c.accrual_months ? fmt::format("accrual {:g} months", *c.accrual_months)
-                                   : fmt::format("accrual {:g} patients/month",
-                                                 *c.accrual_rate_per_month);
+  std::string s = c.accrual_months
+                      ? fmt::format("accrual {:g} months", *c.accrual_months)
+                      : fmt::format("accrual {:g} patients/month", *c.accrual_rate_per_month);
   if (!is_rate(d.endpoint)) s += fmt::format(" ({} entry)", to_string(c.entry));
   if (c.events) s += fmt::format(", analysis at the {}th event", *c.events);
   else s += fmt::format(", follow-up {:g} months after the last patient", *c.followup_months);
@@ -728,17 +744,16 @@ std::string describe_conduct(const Design& d) {
 // The design, its population and Simon's exact design, as result_text opens.
 std::string header_text(const DesignResult& r) {
   const Design& d = r.design;
-  std::string out = fmt::format("vpgen size: {} ({} mode, seed {})\n", d.name, to_string(d.mode),
-                                d.seed);
+  std::string out =
+      fmt::format("vpgen size: {} ({} mode, seed {})\n", d.name, to_string(d.mode), d.seed);
   std::string endpoint(to_string(d.endpoint));
   if (d.endpoint == Endpoint::kMilestone)
-    endpoint = fmt::format("{} survival at {:g} months", to_string(d.time_to_event),
-                           d.milestone_months);
+    endpoint =
+        fmt::format("{} survival at {:g} months", to_string(d.time_to_event), d.milestone_months);
   if (d.endpoint == Endpoint::kRmst)
     endpoint = fmt::format("{} RMST to {:g} months", to_string(d.time_to_event), d.tau_months);
   out += fmt::format("endpoint {}; test {}, {}-sided alpha {:g}; target power {:g}\n", endpoint,
-                     to_string(d.analysis), d.sides == 1 ? "one" : "two", d.alpha,
-                     d.target_power);
+                     to_string(d.analysis), d.sides == 1 ? "one" : "two", d.alpha, d.target_power);
   out += describe_conduct(d) + "\n";
   if (d.mode == Mode::kMechanistic) {
     out += fmt::format("scenario {}: experimental '{}'", d.scenario.name, d.experimental_arm);
@@ -748,18 +763,19 @@ std::string header_text(const DesignResult& r) {
   }
   if (r.pool) {
     const PoolSummary& p = *r.pool;
-    out += fmt::format("pool: {:.2f} candidates screened per eligible patient (the scenario's "
-                       "eligibility)",
-                       p.screening_ratio);
+    out += fmt::format(
+        "pool: {:.2f} candidates screened per eligible patient (the scenario's "
+        "eligibility)",
+        p.screening_ratio);
     if (d.enrichment.active())
       out += fmt::format("; {} of {} meet the enrichment ({:.1f}%)", p.eligible, p.patients,
                          100.0 * static_cast<double>(p.eligible) / static_cast<double>(p.patients));
     out += "; outcomes in the design's population:\n";
     for (const PoolArmSummary& a : p.arms)
-      out += fmt::format("  {:<12} ORR {}  CR {}  durable CR {}  median PFS {} mo  median OS {} mo\n",
-                         a.arm, interval_text(a.orr, 3), interval_text(a.cr_rate, 3),
-                         interval_text(a.durable_cr, 3), interval_text(a.median_pfs_months, 1),
-                         interval_text(a.median_os_months, 1));
+      out += fmt::format(
+          "  {:<12} ORR {}  CR {}  durable CR {}  median PFS {} mo  median OS {} mo\n", a.arm,
+          interval_text(a.orr, 3), interval_text(a.cr_rate, 3), interval_text(a.durable_cr, 3),
+          interval_text(a.median_pfs_months, 1), interval_text(a.median_os_months, 1));
     out += "  (95% CI: Clopper-Pearson for proportions, Brookmeyer-Crowley for medians)\n";
   }
   if (r.simon) {
@@ -767,12 +783,13 @@ std::string header_text(const DesignResult& r) {
     out += fmt::format(
         "Simon {} design (p0 {:g}, p1 {:g}): n1 = {}, r1 = {}, n = {}, r = {}; exact alpha "
         "{:.4f}, power {:.4f}, PET(p0) {:.4f}, EN(p0) {:.2f}\n",
-        d.simon_minimax ? "minimax" : "optimal", d.p0, d.p1, s.n1, s.r1, s.n, s.r,
-        s.alpha_actual, s.power_actual, s.pet_p0, s.expected_n_p0);
+        d.simon_minimax ? "minimax" : "optimal", d.p0, d.p1, s.n1, s.r1, s.n, s.r, s.alpha_actual,
+        s.power_actual, s.pet_p0, s.expected_n_p0);
     if (!std::isnan(s.reject_at_true))
-      out += fmt::format("  exact at the true rate {:.4f}: P(declare active) {:.4f}, PET {:.4f}, "
-                         "EN {:.2f}\n",
-                         s.true_rate, s.reject_at_true, s.pet_at_true, s.expected_n_at_true);
+      out += fmt::format(
+          "  exact at the true rate {:.4f}: P(declare active) {:.4f}, PET {:.4f}, "
+          "EN {:.2f}\n",
+          s.true_rate, s.reject_at_true, s.pet_at_true, s.expected_n_at_true);
   }
   return out;
 }
@@ -790,23 +807,25 @@ std::string points_text(const DesignResult& r) {
     out += fmt::format("{:>7} {:>6} {:>6} {:>10}  {:<17} {:<17} {:>8}", p.n, p.n_control,
                        p.n_experimental, p.replicates, with_mcse(p.power, p.power_mcse),
                        with_mcse(p.type1_error, p.type1_mcse), fixed(p.approximate_power, 4));
-    if (tte) out += fmt::format(" {:>16}", fmt::format("{:.1f} ({:.2f})", p.events.mean,
-                                                      std::isnan(p.events.se) ? 0.0 : p.events.se));
-    out += fmt::format(" {:>16}\n", fmt::format("{:.1f} ({:.2f})", p.duration_months.mean,
-                                                std::isnan(p.duration_months.se)
-                                                    ? 0.0
-                                                    : p.duration_months.se));
+    if (tte)
+      out += fmt::format(" {:>16}", fmt::format("{:.1f} ({:.2f})", p.events.mean,
+                                                std::isnan(p.events.se) ? 0.0 : p.events.se));
+    out += fmt::format(" {:>16}\n",
+                       fmt::format("{:.1f} ({:.2f})", p.duration_months.mean,
+                                   std::isnan(p.duration_months.se) ? 0.0 : p.duration_months.se));
     if (!std::isnan(p.events_not_reached) && p.events_not_reached > 0)
       out += fmt::format("        (the {} events were not reached in {:.2f}% of replicates)\n",
                          *d.conduct.events, 100.0 * p.events_not_reached);
     if (p.test_undefined > 0)
-      out += fmt::format("        (the test was undefined, so not rejecting, in {:.2f}% of "
-                         "replicates: e.g. no follow-up to the milestone or tau)\n",
-                         100.0 * p.test_undefined);
+      out += fmt::format(
+          "        (the test was undefined, so not rejecting, in {:.2f}% of "
+          "replicates: e.g. no follow-up to the milestone or tau)\n",
+          100.0 * p.test_undefined);
     if (!std::isnan(p.pet))
-      out += fmt::format("        simulated: PET {:.4f} EN {:.2f} at the true rate; PET {:.4f} "
-                         "EN {:.2f} under p0\n",
-                         p.pet, p.expected_n.mean, p.pet_p0, p.expected_n_p0.mean);
+      out += fmt::format(
+          "        simulated: PET {:.4f} EN {:.2f} at the true rate; PET {:.4f} "
+          "EN {:.2f} under p0\n",
+          p.pet, p.expected_n.mean, p.pet_p0, p.expected_n_p0.mean);
   }
   return out;
 }
@@ -817,48 +836,44 @@ std::string fit_text(const DesignResult& r) {
   const PowerFit& f = r.fit;
   std::string out = "\n";
   if (f.ok)
-    out += fmt::format("power {:g} at n* = {:.1f} (95% CI {:.1f} to {:.1f}) from probit(power) "
-                       "= {:.4f} + {:.5f} sqrt(n); deviance {:.2f} on {} df{}{}\n",
-                       d.target_power, f.n_star, f.n_low, f.n_high, f.a, f.b, f.deviance,
-                       f.df,
-                       f.dispersion > 1.0
-                           ? fmt::format(" (lack of fit: interval widened by {:.2f})",
-                                         std::sqrt(f.dispersion))
-                           : "",
-                       f.extrapolated ? " (extrapolated)" : "");
-  else
-    out += fmt::format("no power fit: {}\n", f.note);
+    out += fmt::format(
+        "power {:g} at n* = {:.1f} (95% CI {:.1f} to {:.1f}) from probit(power) "
+        "= {:.4f} + {:.5f} sqrt(n); deviance {:.2f} on {} df{}{}\n",
+        d.target_power, f.n_star, f.n_low, f.n_high, f.a, f.b, f.deviance, f.df,
+        f.dispersion > 1.0
+            ? fmt::format(" (lack of fit: interval widened by {:.2f})", std::sqrt(f.dispersion))
+            : "",
+        f.extrapolated ? " (extrapolated)" : "");
+  else out += fmt::format("no power fit: {}\n", f.note);
   out += r.smallest_grid_n > 0
-             ? fmt::format("smallest grid n with simulated power >= {:g}: {}\n",
-                           d.target_power, r.smallest_grid_n)
+             ? fmt::format("smallest grid n with simulated power >= {:g}: {}\n", d.target_power,
+                           r.smallest_grid_n)
              : fmt::format("no grid n reaches simulated power {:g}\n", d.target_power);
   if (r.pool && d.enrichment.active() && f.ok)
-    out += fmt::format("to screen for n*: {:.0f} (prevalence {:.3f})\n",
-                       f.n_star * static_cast<double>(r.pool->patients) /
-                           static_cast<double>(r.pool->eligible),
-                       static_cast<double>(r.pool->eligible) /
-                           static_cast<double>(r.pool->patients));
+    out += fmt::format(
+        "to screen for n*: {:.0f} (prevalence {:.3f})\n",
+        f.n_star * static_cast<double>(r.pool->patients) / static_cast<double>(r.pool->eligible),
+        static_cast<double>(r.pool->eligible) / static_cast<double>(r.pool->patients));
   return out;
 }
 
 std::string enrichment_text(const DesignResult& r) {
   const Design& d = r.design;
   std::string out = fmt::format("\nenrichment sweep (power only; target {:g}):\n", d.target_power);
-  out += fmt::format("{:>8} {:>8} {:>8} {:>11} {:>22} {:>24} {:>12}\n", "TMB >=", "PD-L1 >=",
-                     "pool", "prevalence", "randomise n* (95% CI)", "screen (95% CI)",
-                     "candidates");
+  out +=
+      fmt::format("{:>8} {:>8} {:>8} {:>11} {:>22} {:>24} {:>12}\n", "TMB >=", "PD-L1 >=", "pool",
+                  "prevalence", "randomise n* (95% CI)", "screen (95% CI)", "candidates");
   for (const EnrichmentRow& e : r.enrichment) {
-    out += fmt::format("{:>8g} {:>8g} {:>8} {:>11.3f} {:>22} {:>24} {:>12}\n", e.tmb_min,
-                       e.pdl1_min, e.pool_patients, e.prevalence,
-                       e.fit.ok ? fmt::format("{}{:.0f} ({:.0f}-{:.0f})",
-                                              e.fit.extrapolated ? "*" : "", e.fit.n_star,
-                                              e.fit.n_low, e.fit.n_high)
-                                : std::string("-"),
-                       std::isnan(e.screen_low)
-                           ? fixed(e.screen, 0)
-                           : fmt::format("{:.0f} ({:.0f}-{:.0f})", e.screen, e.screen_low,
-                                         e.screen_high),
-                       fixed(e.screen_candidates, 0));
+    out += fmt::format(
+        "{:>8g} {:>8g} {:>8} {:>11.3f} {:>22} {:>24} {:>12}\n", e.tmb_min, e.pdl1_min,
+        e.pool_patients, e.prevalence,
+        e.fit.ok ? fmt::format("{}{:.0f} ({:.0f}-{:.0f})", e.fit.extrapolated ? "*" : "",
+                               e.fit.n_star, e.fit.n_low, e.fit.n_high)
+                 : std::string("-"),
+        std::isnan(e.screen_low)
+            ? fixed(e.screen, 0)
+            : fmt::format("{:.0f} ({:.0f}-{:.0f})", e.screen, e.screen_low, e.screen_high),
+        fixed(e.screen_candidates, 0));
     if (!e.note.empty() && !e.fit.extrapolated) out += fmt::format("         {}\n", e.note);
   }
   if (std::any_of(r.enrichment.begin(), r.enrichment.end(),
@@ -874,7 +889,8 @@ std::string result_text(const DesignResult& r) {
   if (r.design.analysis != Analysis::kSimon) out += fit_text(r);
   if (!r.formulas.empty()) {
     out += "\nstandard formulas:\n";
-    for (const auto& [key, value] : r.formulas.items()) out += fmt::format("  {}: {}\n", key, value.dump());
+    for (const auto& [key, value] : r.formulas.items())
+      out += fmt::format("  {}: {}\n", key, value.dump());
   }
   if (!r.enrichment.empty()) out += enrichment_text(r);
   return out;

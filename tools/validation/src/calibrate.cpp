@@ -46,7 +46,8 @@ std::vector<Line> lines_of(const std::string& text) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -64,7 +65,8 @@ Address address_of(const std::string& table) {
   const std::string digits = table.substr(open + 1, table.size() - open - 2);
   long k = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), k);
-  if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() || k < 0) return a;
+  if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() || k < 0)
+    return a;
   return Address{table.substr(0, open), k};
 }
 
@@ -75,15 +77,16 @@ std::pair<std::size_t, std::size_t> locate(const std::string& text, const std::s
   bool inside = false;
   long occurrence = -1;  // of [[wanted.name]] so far
   for (const Line& line : lines_of(text)) {
-    const std::string_view content = trim(std::string_view(text).substr(line.begin, line.end - line.begin));
+    const std::string_view content =
+        trim(std::string_view(text).substr(line.begin, line.end - line.begin));
     if (content.empty() || content.front() == '#') continue;
     if (content.front() == '[') {
       const bool array = content.size() > 1 && content[1] == '[';
       const std::size_t first = array ? 2 : 1;
       const std::size_t close = content.find(']', first);
-      const std::string section =
-          close == std::string_view::npos ? std::string()
-                                          : std::string(trim(content.substr(first, close - first)));
+      const std::string section = close == std::string_view::npos
+                                      ? std::string()
+                                      : std::string(trim(content.substr(first, close - first)));
       if (array && section == wanted.name) ++occurrence;
       inside = section == wanted.name &&
                (wanted.index < 0 ? !array : (array && occurrence == wanted.index));
@@ -99,8 +102,9 @@ std::pair<std::size_t, std::size_t> locate(const std::string& text, const std::s
     double number = 0.0;
     const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
     if (error != std::errc() || end != value.data() + value.size())
-      throw InputError(fmt::format("{}: key '{}.{}': expected a plain number to calibrate, found '{}'",
-                                   file, table, key, value));
+      throw InputError(
+          fmt::format("{}: key '{}.{}': expected a plain number to calibrate, found '{}'", file,
+                      table, key, value));
     const std::size_t begin = static_cast<std::size_t>(value.data() - text.data());
     return {begin, begin + value.size()};
   }
@@ -148,8 +152,9 @@ Spec read_spec(const std::string& path) {
     bool known = false;
     for (std::string_view a : kAlgorithms) known = known || a == spec.algorithm;
     if (!known)
-      t.fail("algorithm", fmt::format("'{}' is not one of LN_SBPLX, LN_NELDERMEAD, LN_BOBYQA, LN_COBYLA",
-                                      spec.algorithm));
+      t.fail("algorithm",
+             fmt::format("'{}' is not one of LN_SBPLX, LN_NELDERMEAD, LN_BOBYQA, LN_COBYLA",
+                         spec.algorithm));
     spec.max_evaluations = static_cast<int>(t.integer("max_evaluations", 1, 100000));
     spec.xtol_rel = t.number("xtol_rel", 1e-12, 1.0);
     const std::string output = t.string("output_dir");
@@ -163,7 +168,8 @@ Spec read_spec(const std::string& path) {
     const std::string prefix = fmt::format("parameters[{}]", i);
     const toml::table* table = parameters[i].as_table();
     if (!table)
-      throw InputError(config::located(path, parameters[i].source(), prefix, "expected a table ([[parameters]])"));
+      throw InputError(config::located(path, parameters[i].source(), prefix,
+                                       "expected a table ([[parameters]])"));
     config::TableReader t(*table, path, prefix);
     Parameter p;
     p.file = t.string("file");
@@ -184,8 +190,7 @@ Spec read_spec(const std::string& path) {
     // Fitted files are written into output_dir under their own names: two different files with
     // one name would overwrite each other.
     for (const Parameter& other : spec.parameters)
-      if (other.path != p.path &&
-          fs::path(other.path).filename() == fs::path(p.path).filename())
+      if (other.path != p.path && fs::path(other.path).filename() == fs::path(p.path).filename())
         t.fail("file", fmt::format("'{}' and '{}' have the same name; output_dir holds one of them",
                                    other.file, p.file));
     const std::string model_text = config::read_text_file(p.path);
@@ -201,8 +206,9 @@ Spec read_spec(const std::string& path) {
         if (!other) t.fail("also", "expected a list of table names");
         const double value = read_value(model_text, p.file, *other, p.key);
         if (value != p.start)
-          t.fail("also", fmt::format("'{}.{}' is {}, not {} like '{}.{}': tied copies must start equal",
-                                     *other, p.key, value, p.start, p.table, p.key));
+          t.fail("also",
+                 fmt::format("'{}.{}' is {}, not {} like '{}.{}': tied copies must start equal",
+                             *other, p.key, value, p.start, p.table, p.key));
         if (!seen.insert(p.path + "|" + *other + "." + p.key).second)
           t.fail("also", fmt::format("'{}.{}' of '{}' is listed twice", *other, p.key, p.file));
         p.tied_tables.push_back(*other);
@@ -330,8 +336,9 @@ FitResult fit(const Spec& spec, const validation::Mapping& mapping,
   for (std::size_t i = 0; i < n; ++i) {
     const Parameter& p = spec.parameters[i];
     result.start.push_back(p.start);
-    u0[i] = p.log_scale ? (std::log(p.start) - std::log(p.min)) / (std::log(p.max) - std::log(p.min))
-                        : (p.start - p.min) / (p.max - p.min);
+    u0[i] = p.log_scale
+                ? (std::log(p.start) - std::log(p.min)) / (std::log(p.max) - std::log(p.min))
+                : (p.start - p.min) / (p.max - p.min);
   }
   result.start_report = evaluate_with(spec, mapping, texts_for(spec, result.start));
   result.start_objective = objective_of(result.start_report);
@@ -372,7 +379,8 @@ FitResult fit(const Spec& spec, const validation::Mapping& mapping,
       }
     }
     ++c.result->evaluations;
-    if (*c.on_evaluation) (*c.on_evaluation)(c.result->evaluations, value, c.result->best_objective);
+    if (*c.on_evaluation)
+      (*c.on_evaluation)(c.result->evaluations, value, c.result->best_objective);
     return value;
   };
   nlopt::opt optimiser(algorithm_of(spec.algorithm), static_cast<unsigned>(n));
@@ -452,8 +460,8 @@ std::string fit_report_text(const Spec& spec, const FitResult& result) {
   for (std::size_t i = 0; i < spec.parameters.size(); ++i) {
     const Parameter& p = spec.parameters[i];
     const double span = p.log_scale ? std::log(p.max / p.min) : p.max - p.min;
-    const double at = p.log_scale ? std::log(result.best[i] / p.min) / span
-                                  : (result.best[i] - p.min) / span;
+    const double at =
+        p.log_scale ? std::log(result.best[i] / p.min) / span : (result.best[i] - p.min) / span;
     out += fmt::format("  {:<45} {:>10.4g} -> {:>10.4g}  [{:g}, {:g}]{}\n",
                        fmt::format("{}:{}.{}", p.file, p.table, p.key), result.start[i],
                        result.best[i], p.min, p.max,
@@ -463,13 +471,12 @@ std::string fit_report_text(const Spec& spec, const FitResult& result) {
   for (std::size_t i = 0; i < result.best_report.targets.size(); ++i) {
     const validation::TargetResult& before = result.start_report.targets[i];
     const validation::TargetResult& after = result.best_report.targets[i];
-    out += fmt::format("  {:<8} {:<28} {:>10} | {:>8.3g} -> {:>8.3g} | {:>6.2f} -> {:>6.2f}{}\n",
-                       after.target->id,
-                       fmt::format("{} {}", after.target->arm,
-                                   validation::to_string(after.target->spec.endpoint)),
-                       after.target->published.text, before.simulated.value.estimate,
-                       after.simulated.value.estimate, residual(before), residual(after),
-                       after.verdict.within ? "" : "  (outside tolerance)");
+    out += fmt::format(
+        "  {:<8} {:<28} {:>10} | {:>8.3g} -> {:>8.3g} | {:>6.2f} -> {:>6.2f}{}\n", after.target->id,
+        fmt::format("{} {}", after.target->arm, validation::to_string(after.target->spec.endpoint)),
+        after.target->published.text, before.simulated.value.estimate,
+        after.simulated.value.estimate, residual(before), residual(after),
+        after.verdict.within ? "" : "  (outside tolerance)");
   }
   return out;
 }
@@ -478,9 +485,14 @@ nlohmann::json fit_report_json(const Spec& spec, const FitResult& result) {
   nlohmann::json parameters = nlohmann::json::array();
   for (std::size_t i = 0; i < spec.parameters.size(); ++i) {
     const Parameter& p = spec.parameters[i];
-    parameters.push_back({{"file", p.file}, {"table", p.table}, {"key", p.key}, {"min", p.min},
-                          {"max", p.max}, {"scale", p.log_scale ? "log" : "linear"},
-                          {"start", result.start[i]}, {"fitted", result.best[i]}});
+    parameters.push_back({{"file", p.file},
+                          {"table", p.table},
+                          {"key", p.key},
+                          {"min", p.min},
+                          {"max", p.max},
+                          {"scale", p.log_scale ? "log" : "linear"},
+                          {"start", result.start[i]},
+                          {"fitted", result.best[i]}});
   }
   nlohmann::json targets = nlohmann::json::array();
   for (std::size_t i = 0; i < result.best_report.targets.size(); ++i) {

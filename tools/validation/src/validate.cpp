@@ -102,8 +102,8 @@ std::map<std::string, CsvRow> read_targets_csv(const std::string& file) {
   for (const char* needed :
        {"id", "source", "endpoint", "estimate", "ci_low", "ci_high", "unit", "notes"}) {
     if (std::find(header.begin(), header.end(), needed) == header.end())
-      throw InputError(fmt::format("{}:{}: the header has no column '{}'", file,
-                                   records.front().line, needed));
+      throw InputError(
+          fmt::format("{}:{}: the header has no column '{}'", file, records.front().line, needed));
   }
   std::map<std::string, CsvRow> rows;
   for (std::size_t r = 1; r < records.size(); ++r) {
@@ -118,8 +118,8 @@ std::map<std::string, CsvRow> read_targets_csv(const std::string& file) {
     if (id.empty()) throw InputError(fmt::format("{}:{}: empty id", file, record.line));
     const auto [it, inserted] = rows.emplace(id, std::move(row));
     if (!inserted)
-      throw InputError(fmt::format("{}:{}: duplicate id '{}' (first on line {})", file,
-                                   record.line, id, it->second.line));
+      throw InputError(fmt::format("{}:{}: duplicate id '{}' (first on line {})", file, record.line,
+                                   id, it->second.line));
   }
   return rows;
 }
@@ -182,15 +182,12 @@ std::string simulated_text(const TargetResult& r) {
   const EndpointEstimate& s = r.simulated;
   if (s.not_reached) {
     // The lower limit can be reached while the median is not.
-    const std::string low =
-        std::isnan(s.value.low) ? "NR" : format_value(scale, s.value.low);
+    const std::string low = std::isnan(s.value.low) ? "NR" : format_value(scale, s.value.low);
     return fmt::format("NR (>{:g} mo) [{}, NR]", horizon_months, low);
   }
   if (std::isnan(s.value.estimate)) return "n/a";
   const std::string missing_bound = scale == Scale::kMedianMonths ? "NR" : "NA";
-  auto bound = [&](double v) {
-    return std::isnan(v) ? missing_bound : format_value(scale, v);
-  };
+  auto bound = [&](double v) { return std::isnan(v) ? missing_bound : format_value(scale, v); };
   return fmt::format("{}{} [{}, {}]", format_value(scale, s.value.estimate), unit_suffix(scale),
                      bound(s.value.low), bound(s.value.high));
 }
@@ -300,8 +297,8 @@ std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& file)
           ++i;
         }
         if (!closed)
-          throw InputError(fmt::format("{}:{}: quoted field {} is never closed", file,
-                                       field_line, record.fields.size() + 1));
+          throw InputError(fmt::format("{}:{}: quoted field {} is never closed", file, field_line,
+                                       record.fields.size() + 1));
         if (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r')
           throw InputError(fmt::format("{}:{}: text after the closing quote of field {}", file,
                                        line, record.fields.size() + 1));
@@ -377,8 +374,8 @@ PublishedValue parse_published(const std::string& estimate, const std::string& c
     const std::string number = rest.substr(0, rest.find_first_of(" ("));
     const auto bound = to_number(number);
     if (!bound)
-      throw InputError(fmt::format("{}: estimate '{}' is not a number, NR or >number", where,
-                                   p.text));
+      throw InputError(
+          fmt::format("{}: estimate '{}' is not a number, NR or >number", where, p.text));
     p.value = *bound;
     p.lower_bound = true;
   } else if (const auto value = to_number(p.text)) {
@@ -396,8 +393,7 @@ PublishedValue parse_published(const std::string& estimate, const std::string& c
   if (low.empty() || high.empty())
     throw InputError(fmt::format("{}: only one interval bound ('{}', '{}')", where, low, high));
   const auto low_value = to_number(low);
-  if (!low_value)
-    throw InputError(fmt::format("{}: ci_low '{}' is not a number", where, low));
+  if (!low_value) throw InputError(fmt::format("{}: ci_low '{}' is not a number", where, low));
   double high_value = kInfinity;
   if (lower(high) != "nr") {
     const auto parsed = to_number(high);
@@ -488,8 +484,8 @@ Mapping load_mapping(const std::string& path) {
         if (scenario.arms[a].name == name) return a;
         names += (a == 0 ? "'" : ", '") + scenario.arms[a].name + "'";
       }
-      t.fail(key, fmt::format("scenario '{}' has no arm '{}' (arms: {})", scenario_path, name,
-                              names));
+      t.fail(key,
+             fmt::format("scenario '{}' has no arm '{}' (arms: {})", scenario_path, name, names));
     };
     target.arm = t.string("arm");
     target.spec.arm_index = arm_index("arm", target.arm);
@@ -497,15 +493,15 @@ Mapping load_mapping(const std::string& path) {
     const std::string subgroup = t.string("subgroup");
     const auto parsed_subgroup = from_names<Subgroup>(kSubgroupNames, subgroup);
     if (!parsed_subgroup)
-      t.fail("subgroup", fmt::format("unknown subgroup '{}' (one of: {})", subgroup,
-                                     joined(kSubgroupNames)));
+      t.fail("subgroup",
+             fmt::format("unknown subgroup '{}' (one of: {})", subgroup, joined(kSubgroupNames)));
     target.spec.subgroup = *parsed_subgroup;
 
     const std::string endpoint = t.string("endpoint");
     const auto parsed_endpoint = from_names<Endpoint>(kEndpointNames, endpoint);
     if (!parsed_endpoint)
-      t.fail("endpoint", fmt::format("unknown endpoint '{}' (one of: {})", endpoint,
-                                     joined(kEndpointNames)));
+      t.fail("endpoint",
+             fmt::format("unknown endpoint '{}' (one of: {})", endpoint, joined(kEndpointNames)));
     const Endpoint e = *parsed_endpoint;
     target.spec.endpoint = e;
     const Scale scale = scale_of(e);
@@ -590,8 +586,8 @@ EndpointEstimate estimate_endpoint(const Cohort& cohort, const EndpointSpec& spe
   const std::size_t arm = spec.arm_index;
   if (arm >= cohort.arms() ||
       (is_hazard_ratio(spec.endpoint) && spec.reference_arm_index >= cohort.arms()))
-    throw Error(fmt::format("estimate_endpoint: arm {} of a cohort with {} arms", arm,
-                            cohort.arms()));
+    throw Error(
+        fmt::format("estimate_endpoint: arm {} of a cohort with {} arms", arm, cohort.arms()));
   EndpointEstimate out;
 
   // A proportion over the subgroup: `counts` says whether a patient is in the denominator and
@@ -673,8 +669,8 @@ EndpointEstimate estimate_endpoint(const Cohort& cohort, const EndpointSpec& spe
       // Conditioning on being alive at from_months: the Kaplan-Meier curve of those still at
       // risk after it has the same risk sets after from_months as the whole cohort's.
       const bool conditional = spec.endpoint == Endpoint::kConditionalOs;
-      const std::vector<SurvivalTime> s = survival(
-          arm, spec.endpoint != Endpoint::kPfsAt, conditional ? spec.from_months : -kInfinity);
+      const std::vector<SurvivalTime> s = survival(arm, spec.endpoint != Endpoint::kPfsAt,
+                                                   conditional ? spec.from_months : -kInfinity);
       out.n = s.size();
       out.value = percent(kaplan_meier(s).survival_at(spec.months, level));
       return out;
@@ -729,9 +725,8 @@ Verdict decide(Scale scale, const PublishedValue& published, ToleranceMode mode,
   std::vector<Range> accepted;
   std::vector<std::string> parts;
   const bool relative = scale != Scale::kRatePercent;
-  const std::string tolerance =
-      relative ? fmt::format("{:g}%", 100.0 * kRelativeTolerance)
-               : fmt::format("{:g} points", kRateTolerancePoints);
+  const std::string tolerance = relative ? fmt::format("{:g}%", 100.0 * kRelativeTolerance)
+                                         : fmt::format("{:g} points", kRateTolerancePoints);
 
   if (published.has_interval()) {
     accepted.push_back({published.ci_low, published.ci_high});
@@ -745,10 +740,10 @@ Verdict decide(Scale scale, const PublishedValue& published, ToleranceMode mode,
   if (published.lower_bound) {
     const double bound = std::isnan(published.value) ? horizon_months : published.value;
     figure = Range{bound, kInfinity};
-    figure_text = std::isnan(published.value)
-                      ? fmt::format("NR read as a lower bound at the {:g}-month horizon",
-                                    horizon_months)
-                      : fmt::format("the published lower bound {:g}", bound);
+    figure_text =
+        std::isnan(published.value)
+            ? fmt::format("NR read as a lower bound at the {:g}-month horizon", horizon_months)
+            : fmt::format("the published lower bound {:g}", bound);
   } else if (!std::isnan(published.value)) {
     figure = Range{published.value, published.value};
     figure_text = fmt::format("{:g}", published.value);
@@ -807,8 +802,8 @@ void evaluate_scenario(const Mapping& mapping, std::size_t scenario_index, const
     TargetResult& r = results[i];
     r.target = &t;
     r.simulated = estimate_endpoint(cohort, t.spec, ci_level);
-    r.verdict = decide(scale_of(t.spec.endpoint), t.published, t.tolerance, r.simulated,
-                       t.horizon_months);
+    r.verdict =
+        decide(scale_of(t.spec.endpoint), t.published, t.tolerance, r.simulated, t.horizon_months);
   }
 }
 
@@ -828,8 +823,8 @@ void summarise(ValidationReport& report, std::vector<TargetResult> results) {
 
 ValidationReport run_validation(const Mapping& mapping, const ValidationOptions& options) {
   if (options.patients == 0) throw InputError("--patients: must be at least 1");
-  if (options.seed && *options.seed > static_cast<std::uint64_t>(
-                                          std::numeric_limits<std::int64_t>::max()))
+  if (options.seed &&
+      *options.seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     throw InputError(fmt::format("--seed {}: must be below 2^63", *options.seed));
   ValidationReport report;
   report.mapping_file = mapping.file;
@@ -929,9 +924,8 @@ nlohmann::json validation_json(const ValidationReport& report) {
     targets.push_back(std::move(o));
   }
   auto summary = [](const RoleSummary& s) {
-    return json{{"targets", s.targets},
-                {"within", s.within},
-                {"fraction", number_or_null(s.fraction())}};
+    return json{
+        {"targets", s.targets}, {"within", s.within}, {"fraction", number_or_null(s.fraction())}};
   };
   return json{{"vpgen", version_text()},
               {"mapping", report.mapping_file},
@@ -1005,8 +999,9 @@ std::string validation_markdown(const ValidationReport& report) {
       "scenario, every arm; simulation intervals are {:g}% CIs.\n\n",
       version_text(), report.mapping_file, report.patients, 100.0 * report.ci_level);
   out += fmt::format("**{}.**\n\n", summary_line(report));
-  out += "| id | trial | role | endpoint | arm | subgroup | published | simulated [95% CI] | "
-         "within | rule |\n";
+  out +=
+      "| id | trial | role | endpoint | arm | subgroup | published | simulated [95% CI] | "
+      "within | rule |\n";
   out += "|---|---|---|---|---|---|---|---|---|---|\n";
   for (const TargetResult& r : report.targets) {
     const MappedTarget& t = *r.target;
@@ -1017,8 +1012,9 @@ std::string validation_markdown(const ValidationReport& report) {
                        markdown_cell(simulated_text(r)), r.verdict.within ? "yes" : "**no**",
                        markdown_cell(r.verdict.rule));
   }
-  out += "\nScenarios:\n\n| scenario | name | seed | patients | horizon (months) |\n"
-         "|---|---|---|---|---|\n";
+  out +=
+      "\nScenarios:\n\n| scenario | name | seed | patients | horizon (months) |\n"
+      "|---|---|---|---|---|\n";
   for (const ScenarioRun& r : report.runs)
     out += fmt::format("| `{}` | {} | {} | {} | {:g} |\n", r.path, markdown_cell(r.name), r.seed,
                        r.patients, r.horizon_months);

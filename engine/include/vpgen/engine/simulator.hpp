@@ -33,7 +33,7 @@ class Simulator {
  private:
   Scenario scenario_;
   PopulationSampler sampler_;
-  std::vector<double> assessment_days_;   // of the scenario's schedule, up to the horizon
+  std::vector<double> assessment_days_;  // of the scenario's schedule, up to the horizon
 };
 
 struct Progress {
@@ -43,11 +43,11 @@ struct Progress {
 
 struct RunOptions {
   std::uint64_t seed = 1;
-  std::uint64_t first_patient = 0;        // simulate [first_patient, first_patient + patients)
+  std::uint64_t first_patient = 0;  // simulate [first_patient, first_patient + patients)
   std::uint64_t patients = 0;
-  int threads = 0;                        // 0 = all cores
-  std::uint64_t block_size = 2048;        // patients per block (one transaction per block)
-  bool reverse_within_block = false;      // tests: simulate each block's patients in reverse
+  int threads = 0;                    // 0 = all cores
+  std::uint64_t block_size = 2048;    // patients per block (one transaction per block)
+  bool reverse_within_block = false;  // tests: simulate each block's patients in reverse
   std::function<void(const Progress&)> on_progress;  // called from the writer thread
 };
 

@@ -38,21 +38,21 @@ enum class Sex : std::uint8_t { kFemale = 0, kMale = 1 };
 inline std::string_view to_string(Sex sex) { return sex == Sex::kFemale ? "F" : "M"; }
 
 struct Patient {
-  std::uint64_t index = 0;              // position in the cohort, 0-based
+  std::uint64_t index = 0;  // position in the cohort, 0-based
   CancerType cancer_type = CancerType::kMelanoma;
-  double tmb_mut_per_mb = 0.0;          // tumour mutational burden, mutations per megabase
-  double pdl1_tps_percent = 0.0;        // PD-L1 tumour proportion score, 0..100 %
-  double infiltration = 0.0;            // CD8+ T-cell infiltration score, 0..1 (dimensionless)
-  bool hot = false;                     // infiltration >= the configured hot threshold
-  double memory_capacity = 0.0;         // capacity for durable immune memory, 0..1
-  double tumour_burden_mm = 0.0;        // baseline sum of target-lesion diameters (RECIST), mm
-  int metastatic_sites = 1;             // number of organ sites with metastases, >= 1
+  double tmb_mut_per_mb = 0.0;    // tumour mutational burden, mutations per megabase
+  double pdl1_tps_percent = 0.0;  // PD-L1 tumour proportion score, 0..100 %
+  double infiltration = 0.0;      // CD8+ T-cell infiltration score, 0..1 (dimensionless)
+  bool hot = false;               // infiltration >= the configured hot threshold
+  double memory_capacity = 0.0;   // capacity for durable immune memory, 0..1
+  double tumour_burden_mm = 0.0;  // baseline sum of target-lesion diameters (RECIST), mm
+  int metastatic_sites = 1;       // number of organ sites with metastases, >= 1
   double age_years = 0.0;
   Sex sex = Sex::kFemale;
-  int ecog = 0;                         // ECOG performance status 0..2
-  bool ldh_elevated = false;            // serum LDH above the upper limit of normal
-  int line_of_therapy = 1;              // 1 = first line for advanced disease, 2, 3 (= 3 or later)
-  bool prior_anti_pd1 = false;          // received anti-PD-(L)1 before (only when line >= 2)
+  int ecog = 0;                 // ECOG performance status 0..2
+  bool ldh_elevated = false;    // serum LDH above the upper limit of normal
+  int line_of_therapy = 1;      // 1 = first line for advanced disease, 2, 3 (= 3 or later)
+  bool prior_anti_pd1 = false;  // received anti-PD-(L)1 before (only when line >= 2)
   std::uint32_t candidates_screened = 1;  // candidates drawn until one met the eligibility (>= 1)
 };
 

@@ -67,13 +67,13 @@ struct CancerTypeParams {
   BetaMarginal infiltration;
   BetaMarginal memory_capacity;
   LogNormalMarginal tumour_burden_mm;
-  double mean_extra_sites = 1.0;              // metastatic sites = 1 + Poisson(mean_extra_sites)
+  double mean_extra_sites = 1.0;  // metastatic sites = 1 + Poisson(mean_extra_sites)
   NormalMarginal age_years;
   double frac_female = 0.5;
-  std::array<double, 3> ecog_probs{0.5, 0.45, 0.05};     // P(ECOG = 0, 1, 2)
+  std::array<double, 3> ecog_probs{0.5, 0.45, 0.05};  // P(ECOG = 0, 1, 2)
   double frac_ldh_elevated = 0.35;
-  std::array<double, 3> line_probs{0.6, 0.3, 0.1};       // P(line = 1, 2, 3+)
-  double frac_prior_anti_pd1_if_pretreated = 0.3;        // P(prior anti-PD-(L)1 | line >= 2)
+  std::array<double, 3> line_probs{0.6, 0.3, 0.1};  // P(line = 1, 2, 3+)
+  double frac_prior_anti_pd1_if_pretreated = 0.3;   // P(prior anti-PD-(L)1 | line >= 2)
 };
 
 struct PopulationParams {
@@ -89,7 +89,7 @@ struct Eligibility {
   std::optional<double> min_tmb_mut_per_mb;
   std::optional<double> max_tmb_mut_per_mb;
   std::optional<int> max_ecog;
-  std::optional<std::vector<int>> lines_of_therapy;      // allowed lines, e.g. {1}
+  std::optional<std::vector<int>> lines_of_therapy;  // allowed lines, e.g. {1}
   std::optional<bool> prior_anti_pd1;
   std::optional<bool> hot;
   std::optional<bool> ldh_elevated;

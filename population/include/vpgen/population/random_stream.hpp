@@ -16,13 +16,13 @@ inline constexpr int kRngSchemeVersion = 1;
 
 // What a stream is used for. Append only: renumbering changes every stored result.
 enum class Purpose : std::uint32_t {
-  kPopulation = 0,    // sampling the patient's attributes (and eligibility screening)
-  kCourse = 1,        // tumour and immune dynamics of one course
-  kToxicity = 2,      // irAE onsets and grades
-  kAssessment = 3,    // measurement noise of RECIST assessments
-  kOtherDeath = 4,    // death from causes other than the cancer or its treatment
-  kTrialDesign = 5,   // `vpgen size`: one replicate trial (patient = replicate, arm = its size n)
-  kNewLesions = 6,    // appearance of new lesions during one course
+  kPopulation = 0,   // sampling the patient's attributes (and eligibility screening)
+  kCourse = 1,       // tumour and immune dynamics of one course
+  kToxicity = 2,     // irAE onsets and grades
+  kAssessment = 3,   // measurement noise of RECIST assessments
+  kOtherDeath = 4,   // death from causes other than the cancer or its treatment
+  kTrialDesign = 5,  // `vpgen size`: one replicate trial (patient = replicate, arm = its size n)
+  kNewLesions = 6,   // appearance of new lesions during one course
   kTreatmentDecision = 7,  // treatment beyond progression, start of a next line
 };
 
@@ -40,8 +40,8 @@ class Stream {
 
   Stream(std::uint64_t seed, std::uint64_t patient, std::uint32_t arm, Purpose purpose) noexcept {
     key_ = {{seed, patient}};
-    counter_ = {{(static_cast<std::uint64_t>(static_cast<std::uint32_t>(purpose)) << 32) | arm, 0,
-                 0, 0}};
+    counter_ = {
+        {(static_cast<std::uint64_t>(static_cast<std::uint32_t>(purpose)) << 32) | arm, 0, 0, 0}};
   }
 
   static constexpr result_type min() noexcept { return 0; }

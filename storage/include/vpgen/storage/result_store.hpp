@@ -36,16 +36,16 @@ inline constexpr std::array<std::string_view, 8> kRunTables = {
 // Provenance recorded in `runs` when a run starts.
 struct RunProvenance {
   std::string scenario_name;
-  std::string scenario_text;    // every input file verbatim (Scenario::source_text)
-  std::string scenario_hash;    // hex digest of scenario_text
+  std::string scenario_text;  // every input file verbatim (Scenario::source_text)
+  std::string scenario_hash;  // hex digest of scenario_text
   std::uint64_t seed = 0;
-  std::uint64_t patients = 0;   // cohort size requested
+  std::uint64_t patients = 0;  // cohort size requested
   std::string vpgen_version;
   std::string git_commit;
   std::string compiler;
   std::string boost_version;
   std::string tbb_version;
-  std::string sqlite_version;   // begin_run records the linked library's own version
+  std::string sqlite_version;  // begin_run records the linked library's own version
   int rng_scheme = 0;
   int threads = 0;
   std::uint64_t block_size = 0;
@@ -68,9 +68,9 @@ struct RunProvenance {
 struct RunInfo {
   std::int64_t id = 0;
   RunProvenance provenance;
-  std::string started_at;       // ISO 8601 UTC
-  std::string finished_at;      // empty while incomplete
-  std::string status;           // "incomplete" | "complete" | "failed"
+  std::string started_at;                 // ISO 8601 UTC
+  std::string finished_at;                // empty while incomplete
+  std::string status;                     // "incomplete" | "complete" | "failed"
   std::uint64_t patients_stored = 0;      // kept by the writer block by block (no scan)
   std::uint64_t patient_index_end = 0;    // 1 + the largest stored patient index (0: none)
   std::uint64_t candidates_screened = 0;  // sum over stored patients
@@ -84,18 +84,18 @@ struct ArmCounts {
   std::string regimen;
   std::uint64_t n = 0;
   std::uint64_t cr = 0, pr = 0, sd = 0, pd = 0, ne = 0;
-  std::uint64_t cr_unconfirmed = 0, pr_unconfirmed = 0;   // best response without confirmation
+  std::uint64_t cr_unconfirmed = 0, pr_unconfirmed = 0;  // best response without confirmation
   std::uint64_t irae_grade3plus = 0;
   std::uint64_t durable_cr = 0;
-  std::uint64_t cr_irecist = 0, pr_irecist = 0;           // iRECIST best overall response
-  std::uint64_t ae_grade3plus = 0;                        // other treatment-related AE, grade >= 3
-  std::uint64_t next_line = 0;                            // a subsequent line started
-  std::uint64_t beyond_progression = 0;                   // treated beyond RECIST progression
-  std::uint64_t pseudo_progression = 0;                   // all pseudo-progressions
-  std::uint64_t pseudo_progression_recist_pd = 0;         // ... of patients with RECIST BOR PD
-  std::uint64_t eradicated = 0;                           // ground truth
-  std::uint64_t treatment_holds = 0;                      // holds summed over patients
-  std::uint64_t treatment_holds_squares = 0;              // sum over patients of holds^2 (for SE)
+  std::uint64_t cr_irecist = 0, pr_irecist = 0;    // iRECIST best overall response
+  std::uint64_t ae_grade3plus = 0;                 // other treatment-related AE, grade >= 3
+  std::uint64_t next_line = 0;                     // a subsequent line started
+  std::uint64_t beyond_progression = 0;            // treated beyond RECIST progression
+  std::uint64_t pseudo_progression = 0;            // all pseudo-progressions
+  std::uint64_t pseudo_progression_recist_pd = 0;  // ... of patients with RECIST BOR PD
+  std::uint64_t eradicated = 0;                    // ground truth
+  std::uint64_t treatment_holds = 0;               // holds summed over patients
+  std::uint64_t treatment_holds_squares = 0;       // sum over patients of holds^2 (for SE)
 };
 
 // A distinct event time with its number of events and censorings (input to Kaplan-Meier).
@@ -112,13 +112,13 @@ enum class SurvivalEndpoint { kOs, kPfs, kPfsIrecist, kPfs2 };
 
 // What is stored about one patient in one run (for `vpgen patient` and replay tests).
 struct StoredPatient {
-  PatientResult result;   // patient, outcomes (arm order), events (arm, then time order)
+  PatientResult result;  // patient, outcomes (arm order), events (arm, then time order)
 };
 
 // Patients and responders (confirmed CR + PR) of one arm in one level of one subgroup dimension.
 struct SubgroupResponses {
   std::uint32_t arm_index = 0;
-  std::string level;                 // e.g. "melanoma", "10-<20", ">=50", "1" (hot)
+  std::string level;  // e.g. "melanoma", "10-<20", ">=50", "1" (hot)
   std::uint64_t n = 0;
   std::uint64_t responders = 0;
 };
@@ -143,41 +143,41 @@ struct PatientEvent {
 // from `replicates` simulated trials. NaN is stored as NULL (a figure the analysis has none of,
 // e.g. PET outside Simon designs or the type I error of a calculator).
 struct DesignPointRecord {
-  std::int64_t n_total = 0;             // patients randomised (all arms)
-  std::uint64_t replicates = 0;         // simulated trials behind the figures (0: exact)
-  double power = kNoValue;                  // P(reject H0) under the design's alternative
-  double power_mcse = kNoValue;             // its Monte Carlo standard error
-  double type1_error = kNoValue;            // P(reject H0) with both arms given the control
+  std::int64_t n_total = 0;       // patients randomised (all arms)
+  std::uint64_t replicates = 0;   // simulated trials behind the figures (0: exact)
+  double power = kNoValue;        // P(reject H0) under the design's alternative
+  double power_mcse = kNoValue;   // its Monte Carlo standard error
+  double type1_error = kNoValue;  // P(reject H0) with both arms given the control
   double type1_mcse = kNoValue;
-  double expected_events = kNoValue;        // mean events at the analysis (time-to-event endpoints)
+  double expected_events = kNoValue;  // mean events at the analysis (time-to-event endpoints)
   double expected_duration_months = kNoValue;  // mean time from first patient in to the analysis
-  double pet_p0 = kNoValue;                 // Simon: probability of early termination under p0
-  double expected_n_p0 = kNoValue;          // Simon: expected sample size under p0
+  double pet_p0 = kNoValue;                    // Simon: probability of early termination under p0
+  double expected_n_p0 = kNoValue;             // Simon: expected sample size under p0
 };
 
 // A stored trial design: what was asked (the design file verbatim), how, and the answer.
 struct DesignRecord {
   std::string name;
-  std::string design_text;      // the design file and every file it names, verbatim
-  std::string design_hash;      // hex digest of design_text
-  std::string mode;             // "mechanistic" | "parametric" | "calculator"
-  std::string endpoint;         // e.g. "orr", "os", "rmst"
-  std::string analysis;         // e.g. "simon", "logrank", "maxcombo"
+  std::string design_text;  // the design file and every file it names, verbatim
+  std::string design_hash;  // hex digest of design_text
+  std::string mode;         // "mechanistic" | "parametric" | "calculator"
+  std::string endpoint;     // e.g. "orr", "os", "rmst"
+  std::string analysis;     // e.g. "simon", "logrank", "maxcombo"
   std::string vpgen_version;
   std::string git_commit;
   std::uint64_t seed = 0;
   double target_power = kNoValue;
-  double recommended_n = kNoValue;       // smallest n reaching target_power (monotone fit)
-  double recommended_n_low = kNoValue;   // its 95% interval
+  double recommended_n = kNoValue;      // smallest n reaching target_power (monotone fit)
+  double recommended_n_low = kNoValue;  // its 95% interval
   double recommended_n_high = kNoValue;
-  std::string result_json;      // the full result as `vpgen size --format json` prints it
+  std::string result_json;  // the full result as `vpgen size --format json` prints it
   double wall_seconds = 0.0;
 };
 
 // A stored `vpgen size` design with its points in order of n_total.
 struct StoredDesign {
   std::int64_t design_id = 0;
-  DesignRecord record;               // result_json and design_text included
+  DesignRecord record;  // result_json and design_text included
   std::string created_at;
   std::vector<DesignPointRecord> points;
 };
@@ -201,7 +201,7 @@ class ResultStore {
   void finish_run(std::int64_t run_id, bool success, double wall_seconds);
 
   std::vector<RunInfo> list_runs();
-  RunInfo run_info(std::int64_t run_id);             // throws InputError if no such run
+  RunInfo run_info(std::int64_t run_id);  // throws InputError if no such run
   std::optional<std::int64_t> latest_run_id();
 
   std::vector<ArmCounts> arm_counts(std::int64_t run_id);

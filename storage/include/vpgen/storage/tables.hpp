@@ -24,8 +24,8 @@ struct Column {
   std::string_view label;        // what an enumerated value is, in error messages
   // Binds the column's value of `row` to parameter `index`. nullptr: a key the caller binds.
   // Throws StorageError for a value that cannot be stored (an enum value out of range).
-  void (*bind)(sql::Statement& statement, int index, const Row& row, const Column& column) =
-      nullptr;
+  void (*bind)(sql::Statement& statement, int index, const Row& row,
+               const Column& column) = nullptr;
   // Reads result column `column` into `row`. nullptr: not read back. Throws StorageError for a
   // value the struct cannot hold (an unknown enum name).
   void (*read)(const sql::Statement& statement, int column, Row& row) = nullptr;

@@ -11,13 +11,37 @@
 namespace vpgen::stats {
 
 enum class Endpoint : std::uint8_t {
-  kOrr, kCrRate, kMedianPfs, kMedianOs, kPfsAt, kOsAt, kConditionalOs, kHrOs, kHrPfs,
-  kTraeG3, kTraeAny, kIraeAny, kDurableCrAmongCr, kOrrLnTmbSlope, kCrOngoingAt,
+  kOrr,
+  kCrRate,
+  kMedianPfs,
+  kMedianOs,
+  kPfsAt,
+  kOsAt,
+  kConditionalOs,
+  kHrOs,
+  kHrPfs,
+  kTraeG3,
+  kTraeAny,
+  kIraeAny,
+  kDurableCrAmongCr,
+  kOrrLnTmbSlope,
+  kCrOngoingAt,
 };
-inline constexpr std::array<std::string_view, 15> kEndpointNames = {
-    "orr",      "cr_rate",  "median_pfs", "median_os",           "pfs_at",
-    "os_at",    "conditional_os", "hr_os", "hr_pfs",             "trae_g3",
-    "trae_any", "irae_any", "durable_cr_among_cr", "orr_lntmb_slope", "cr_ongoing_at"};
+inline constexpr std::array<std::string_view, 15> kEndpointNames = {"orr",
+                                                                    "cr_rate",
+                                                                    "median_pfs",
+                                                                    "median_os",
+                                                                    "pfs_at",
+                                                                    "os_at",
+                                                                    "conditional_os",
+                                                                    "hr_os",
+                                                                    "hr_pfs",
+                                                                    "trae_g3",
+                                                                    "trae_any",
+                                                                    "irae_any",
+                                                                    "durable_cr_among_cr",
+                                                                    "orr_lntmb_slope",
+                                                                    "cr_ongoing_at"};
 inline std::string_view to_string(Endpoint e) {
   return kEndpointNames[static_cast<std::size_t>(e)];
 }

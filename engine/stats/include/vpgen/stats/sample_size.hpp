@@ -74,8 +74,8 @@ SimonDesign simon_two_stage(double p0, double p1, double alpha, double power, Si
 // Operating characteristics of a two-stage design at true response rate p.
 struct SimonCharacteristics {
   double reject_probability = std::numeric_limits<double>::quiet_NaN();  // P(declare active)
-  double pet = std::numeric_limits<double>::quiet_NaN();  // P(stop after stage 1)
-  double expected_n = std::numeric_limits<double>::quiet_NaN();  // patients
+  double pet = std::numeric_limits<double>::quiet_NaN();                 // P(stop after stage 1)
+  double expected_n = std::numeric_limits<double>::quiet_NaN();          // patients
 };
 
 // REQUIRES: 1 <= d.n1 < d.n, 0 <= d.r1 < d.n1, d.r1 <= d.r < d.n, 0 <= p <= 1.
@@ -99,8 +99,8 @@ struct TwoArmSize {
 // n_control = round_up_count(n), n_experimental = round_up_count(k n).
 // REQUIRES: p_control, p_experimental in (0, 1) and different; alpha, power in (0, 1);
 // power > alpha / sides; sides 1 or 2; allocation_ratio > 0 and finite. Throws InputError.
-TwoArmSize two_proportions_size(double p_control, double p_experimental, double alpha,
-                                double power, int sides, bool continuity_correction,
+TwoArmSize two_proportions_size(double p_control, double p_experimental, double alpha, double power,
+                                int sides, bool continuity_correction,
                                 double allocation_ratio = 1.0);
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ double expected_events_at(double months, int total_patients, double accrual_rate
 // hazard_control_per_month > 0; hazard_ratio > 0; allocation_ratio > 0;
 // dropout_hazard_per_month >= 0; all finite. Throws InputError otherwise.
 double time_to_events(double events, int total_patients, double accrual_rate_per_month,
-                      double hazard_control_per_month, double hazard_ratio,
-                      double allocation_ratio, double dropout_hazard_per_month);
+                      double hazard_control_per_month, double hazard_ratio, double allocation_ratio,
+                      double dropout_hazard_per_month);
 
 }  // namespace vpgen::design

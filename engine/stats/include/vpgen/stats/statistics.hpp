@@ -82,10 +82,10 @@ struct SurvivalTime {
 
 // The fit of a Cox proportional-hazards model with one binary covariate.
 struct CoxFit {
-  Interval hazard_ratio;   // exp(beta), Wald interval exp(beta -/+ z se)
+  Interval hazard_ratio;  // exp(beta), Wald interval exp(beta -/+ z se)
   double log_hazard_ratio = std::numeric_limits<double>::quiet_NaN();     // beta
   double se_log_hazard_ratio = std::numeric_limits<double>::quiet_NaN();  // 1 / sqrt(I(beta))
-  int iterations = 0;      // Newton-Raphson steps taken
+  int iterations = 0;  // Newton-Raphson steps taken
 };
 
 // The hazard ratio of `group` (covariate 1) against `reference` (covariate 0) by Cox's partial

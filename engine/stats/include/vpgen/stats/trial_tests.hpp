@@ -64,8 +64,8 @@ struct MaxComboResult {
   static constexpr double kUndefined = std::numeric_limits<double>::quiet_NaN();
   std::array<double, 3> z{kUndefined, kUndefined, kUndefined};  // FH(0,0), FH(0,1), FH(1,1)
   std::array<std::array<double, 3>, 3> correlation{{{kUndefined, kUndefined, kUndefined},
-                                                     {kUndefined, kUndefined, kUndefined},
-                                                     {kUndefined, kUndefined, kUndefined}}};
+                                                    {kUndefined, kUndefined, kUndefined},
+                                                    {kUndefined, kUndefined, kUndefined}}};
   double z_max = kUndefined;
   double p_one_sided = kUndefined;
 };

@@ -22,8 +22,8 @@ namespace vpgen::batch {
 
 // Exit codes of run_batch (and of `vpgen batch`). A bad nightly file or option, or a DIR locked by
 // another batch, is InputError (exit 2 in main) and writes nothing.
-inline constexpr int kExitOk = 0;          // every job ran; no figure changed unexpectedly
-inline constexpr int kExitJobFailed = 1;   // at least one job failed (takes precedence over 3)
+inline constexpr int kExitOk = 0;         // every job ran; no figure changed unexpectedly
+inline constexpr int kExitJobFailed = 1;  // at least one job failed (takes precedence over 3)
 inline constexpr int kExitChangedUnexpectedly = 3;  // all ran, but a job with the same inputs,
                                                     // seed and build gave a different figure
 
@@ -42,23 +42,23 @@ std::string_view to_string(JobKind kind);
 // One job of the nightly file. Paths are resolved against the nightly file's folder.
 struct JobSpec {
   JobKind kind = JobKind::kScenario;
-  std::string name;                         // unique among the jobs; default the file's stem
-  std::string file;                         // as the nightly file writes it
-  std::string path;                         // resolved
-  std::optional<std::uint64_t> seed;        // the job's, else [batch] seed, else the file's own
-  std::optional<std::uint64_t> patients;    // scenario: default the scenario's; validation: per
-                                            // scenario, default vpgen validate's
-  std::string role = "all";                 // validation: fit | holdout | all
-  std::string location;                     // "nightly.toml:12", for messages
+  std::string name;                       // unique among the jobs; default the file's stem
+  std::string file;                       // as the nightly file writes it
+  std::string path;                       // resolved
+  std::optional<std::uint64_t> seed;      // the job's, else [batch] seed, else the file's own
+  std::optional<std::uint64_t> patients;  // scenario: default the scenario's; validation: per
+                                          // scenario, default vpgen validate's
+  std::string role = "all";               // validation: fit | holdout | all
+  std::string location;                   // "nightly.toml:12", for messages
 };
 
 struct Nightly {
   std::string file;
-  std::string text;                         // verbatim
-  std::string name;                         // [batch] name
-  std::optional<std::uint64_t> seed;        // [batch] seed
-  std::optional<int> threads;               // [batch] threads (0 = all cores)
-  std::vector<JobSpec> jobs;                // scenarios in file order, then designs, then validation
+  std::string text;                   // verbatim
+  std::string name;                   // [batch] name
+  std::optional<std::uint64_t> seed;  // [batch] seed
+  std::optional<int> threads;         // [batch] threads (0 = all cores)
+  std::vector<JobSpec> jobs;          // scenarios in file order, then designs, then validation
 };
 
 // Reads and checks a nightly file (not the files it names: a missing scenario is a failed job, not
@@ -95,8 +95,8 @@ nlohmann::json compare_job(const nlohmann::json& previous_job, const nlohmann::j
                            const nlohmann::json& current_build);
 
 struct HolmDecision {
-  std::size_t figures_tested = 0;   // m, the family: every test of every comparison given
-  std::size_t figures_listed = 0;   // with Holm-adjusted p <= family_alpha
+  std::size_t figures_tested = 0;  // m, the family: every test of every comparison given
+  std::size_t figures_listed = 0;  // with Holm-adjusted p <= family_alpha
 };
 
 // Decides the tests of compare_job over one family (a night): the figures whose Holm-adjusted p is
@@ -107,9 +107,9 @@ HolmDecision apply_holm(const std::vector<nlohmann::json*>& comparisons,
                         double family_alpha = kFamilyAlpha);
 
 struct NightComparison {
-  std::map<std::string, std::size_t> verdicts;   // jobs per verdict; every verdict present
+  std::map<std::string, std::size_t> verdicts;  // jobs per verdict; every verdict present
   HolmDecision holm;
-  nlohmann::json jobs_not_run_tonight = nlohmann::json::array();   // previous jobs gone tonight
+  nlohmann::json jobs_not_run_tonight = nlohmann::json::array();  // previous jobs gone tonight
 };
 
 // Sets the "comparison" of every job of `jobs` (summary.json's array) against `previous` (a
@@ -127,7 +127,7 @@ struct BatchOptions {
   // A previous summary.json, or a folder holding one. Empty: DIR's own, moved to
   // summary.previous.json at the start (docs/BATCH.md).
   std::string compare;
-  std::optional<int> threads;               // overrides [batch] threads; 0 = all cores
+  std::optional<int> threads;  // overrides [batch] threads; 0 = all cores
   // Called with every line written to batch.log (main prints them on stderr unless --quiet).
   std::function<void(std::string_view line)> on_log;
 };

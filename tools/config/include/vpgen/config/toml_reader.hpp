@@ -58,8 +58,8 @@ class TableReader {
   // An error located at `key` (or at this table if the key is absent).
   [[noreturn]] void fail(std::string_view key, std::string_view message) const {
     const toml::node* node = table_.get(key);
-    throw InputError(located(file_, node ? node->source() : table_.source(), key_path(key),
-                             message));
+    throw InputError(
+        located(file_, node ? node->source() : table_.source(), key_path(key), message));
   }
 
   double number(std::string_view key, double min = -std::numeric_limits<double>::infinity(),
@@ -87,8 +87,7 @@ class TableReader {
     const toml::node& node = require(key);
     auto i = node.value_exact<std::int64_t>();
     if (!i) fail(key, fmt::format("expected an integer, found {}", type_name(node)));
-    if (*i < min || *i > max)
-      fail(key, fmt::format("{} is out of range [{}, {}]", *i, min, max));
+    if (*i < min || *i > max) fail(key, fmt::format("{} is out of range [{}, {}]", *i, min, max));
     return *i;
   }
 
@@ -133,11 +132,12 @@ class TableReader {
       double value = 0.0;
       if (auto d = element.value_exact<double>()) value = *d;
       else if (auto i = element.value_exact<std::int64_t>()) value = static_cast<double>(*i);
-      else throw InputError(located(file_, element.source(), key_path(key),
-                                    fmt::format("expected numbers, found {}", type_name(element))));
-      if (!std::isfinite(value) || value < min || value > max)
+      else
         throw InputError(located(file_, element.source(), key_path(key),
-                                 range_message(value, min, max)));
+                                 fmt::format("expected numbers, found {}", type_name(element))));
+      if (!std::isfinite(value) || value < min || value > max)
+        throw InputError(
+            located(file_, element.source(), key_path(key), range_message(value, min, max)));
       out.push_back(value);
     }
     return out;
@@ -148,8 +148,9 @@ class TableReader {
     std::vector<std::string> out;
     for (const toml::node& element : a) {
       auto s = element.value_exact<std::string>();
-      if (!s) throw InputError(located(file_, element.source(), key_path(key),
-                                       fmt::format("expected strings, found {}", type_name(element))));
+      if (!s)
+        throw InputError(located(file_, element.source(), key_path(key),
+                                 fmt::format("expected strings, found {}", type_name(element))));
       out.push_back(*s);
     }
     return out;

@@ -39,24 +39,24 @@ struct ArmReport {
   Interval durable_cr_5y_rate;    // confirmed CR lasting >= 60 months
   Interval median_pfs_months;     // Kaplan-Meier median, Brookmeyer-Crowley interval
   Interval median_os_months;
-  std::map<int, Interval> os_rate;   // keyed by kReportLandmarkMonths: KM S(t), Greenwood log CI
+  std::map<int, Interval> os_rate;  // keyed by kReportLandmarkMonths: KM S(t), Greenwood log CI
   std::map<int, Interval> pfs_rate;
-  std::uint64_t os_events = 0;    // deaths behind the OS curve
-  std::uint64_t pfs_events = 0;   // progressions or deaths behind the PFS curve
-  Interval orr_irecist;           // iCR + iPR by iRECIST, over n
+  std::uint64_t os_events = 0;         // deaths behind the OS curve
+  std::uint64_t pfs_events = 0;        // progressions or deaths behind the PFS curve
+  Interval orr_irecist;                // iCR + iPR by iRECIST, over n
   Interval median_pfs_irecist_months;  // progression = iRECIST-confirmed (iCPD) or death
   std::map<int, Interval> pfs_irecist_rate;
   std::uint64_t pfs_irecist_events = 0;
-  Interval ae_grade3plus_rate;    // other treatment-related AE of grade >= 3
+  Interval ae_grade3plus_rate;  // other treatment-related AE of grade >= 3
   MeanEstimate treatment_holds_per_patient;
   // Among patients whose RECIST 1.1 best overall response is PD: the fraction that iRECIST reads
   // as a response (pseudo-progression); NaN without RECIST PD.
   Interval pseudo_progression_rate_recist_pd;
-  Interval next_line_rate;        // a subsequent line started
-  Interval median_pfs2_months;    // PFS2 as SurvivalEndpoint::kPfs2 defines it
+  Interval next_line_rate;      // a subsequent line started
+  Interval median_pfs2_months;  // PFS2 as SurvivalEndpoint::kPfs2 defines it
   std::map<int, Interval> pfs2_rate;
   std::uint64_t pfs2_events = 0;
-  Interval eradication_rate;      // ground truth: every tumour cell killed (no trial sees it)
+  Interval eradication_rate;  // ground truth: every tumour cell killed (no trial sees it)
 };
 
 struct RunReport {

@@ -24,7 +24,7 @@ namespace vpgen {
 struct KmCurve {
   std::vector<double> time_months;
   std::vector<double> survival, ci_low, ci_high;
-  double last_time_months = 0.0;     // the last observed time (event or censoring)
+  double last_time_months = 0.0;  // the last observed time (event or censoring)
   std::uint64_t subjects = 0;
   // Every distinct observed time with the number of subjects observed strictly before it, for
   // numbers at risk.
@@ -53,7 +53,7 @@ struct SampledCourse {
   std::uint64_t patient_index = 0;
   std::string cancer_type;
   Response best_response = Response::kNE;
-  double best_percent_change = kNoValue;   // NaN: never assessed
+  double best_percent_change = kNoValue;  // NaN: never assessed
   double time_to_response_months = kNoValue;
   double pfs_months = 0.0;
   bool pfs_event = false;
@@ -70,7 +70,13 @@ std::vector<SampledCourse> read_sampled_courses(ResultStore& store, std::int64_t
 
 // The events of those courses that a swimmer plot marks.
 enum class SwimmerEvent : std::uint8_t {
-  kResponseCr, kResponsePr, kIraeGrade1To2, kIraeGrade3Plus, kProgression, kDeath, kNextLine
+  kResponseCr,
+  kResponsePr,
+  kIraeGrade1To2,
+  kIraeGrade3Plus,
+  kProgression,
+  kDeath,
+  kNextLine
 };
 
 struct CourseMarker {

@@ -35,33 +35,33 @@ inline constexpr std::uint64_t kWaterfallPatients = 300;
 inline constexpr std::uint64_t kSwimmerPatients = 25;
 
 struct ReportRequest {
-  std::vector<std::int64_t> run_ids;       // one section per run, in this order
-  std::vector<std::int64_t> design_ids;    // one section per stored design (`vpgen size --db`)
+  std::vector<std::int64_t> run_ids;     // one section per run, in this order
+  std::vector<std::int64_t> design_ids;  // one section per stored design (`vpgen size --db`)
   // The output of `vpgen validate --format json` (an array of targets) or `--format json-report`
   // (an object with "targets"); rendered as a section when set.
   std::optional<nlohmann::json> validation;
-  std::string validation_source;           // shown in that section, e.g. the file name
+  std::string validation_source;  // shown in that section, e.g. the file name
   std::uint64_t waterfall_patients = kWaterfallPatients;
   std::uint64_t swimmer_patients = kSwimmerPatients;
   double ci_level = kReportCiLevel;
 };
 
 struct ReportFile {
-  std::string name;      // file name, no directory
+  std::string name;  // file name, no directory
   std::string content;
 };
 
 struct RenderedReport {
-  std::string document;              // the HTML, Markdown or JSON text
-  std::vector<ReportFile> figures;   // Markdown: the SVG files the document links to
+  std::string document;             // the HTML, Markdown or JSON text
+  std::vector<ReportFile> figures;  // Markdown: the SVG files the document links to
 };
 
 // Renders the request. Markdown figures are named "<figure_prefix>-<figure id>.svg" (e.g.
 // "report-r1-km-os.svg"). JSON and text cover exactly one run and nothing else (report_json,
 // report_text). Throws InputError for an unknown or repeated run or design, JSON or text for
 // other than one run, or validation JSON of another shape; StorageError on a database failure.
-RenderedReport render_report(ResultStore& store, const ReportRequest& request,
-                             ReportFormat format, std::string_view figure_prefix);
+RenderedReport render_report(ResultStore& store, const ReportRequest& request, ReportFormat format,
+                             std::string_view figure_prefix);
 
 // Renders and writes to `out_path` (Markdown: its SVG files beside it, named after its stem).
 // Every file is written as NAME.partial and renamed when all are complete; on any failure the

@@ -19,7 +19,7 @@ struct ReplayResult {
   PatientResult replayed;
   PatientResult stored;
   bool identical = false;
-  std::vector<std::string> differences;   // "outcomes[1].os_months: stored 12.5, replayed 12.4"
+  std::vector<std::string> differences;  // "outcomes[1].os_months: stored 12.5, replayed 12.4"
 };
 
 ReplayResult replay_patient(ResultStore& store, std::int64_t run_id, std::uint64_t index);

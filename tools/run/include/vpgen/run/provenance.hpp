@@ -8,7 +8,7 @@
 
 namespace vpgen {
 
-RunProvenance make_provenance(const Scenario& scenario, std::uint64_t seed,
-                              std::uint64_t patients, int threads, std::uint64_t block_size);
+RunProvenance make_provenance(const Scenario& scenario, std::uint64_t seed, std::uint64_t patients,
+                              int threads, std::uint64_t block_size);
 
 }  // namespace vpgen

@@ -27,14 +27,14 @@ struct ShardSpec {
 ShardSpec parse_shard(const std::string& text, std::uint64_t patients);
 
 struct SimulateRequest {
-  std::string scenario;                  // scenario file
-  std::string db;                        // results database (created if absent)
-  std::optional<std::uint64_t> patients; // default: the scenario's
-  std::optional<std::uint64_t> seed;     // default: the scenario's
+  std::string scenario;                   // scenario file
+  std::string db;                         // results database (created if absent)
+  std::optional<std::uint64_t> patients;  // default: the scenario's
+  std::optional<std::uint64_t> seed;      // default: the scenario's
   int threads = 0;
   std::uint64_t block_size = 2048;
-  std::optional<std::string> shard;      // "K/N": only shard K of N of the cohort
-  std::optional<std::int64_t> resume;    // finish this incomplete run of `db`
+  std::optional<std::string> shard;    // "K/N": only shard K of N of the cohort
+  std::optional<std::int64_t> resume;  // finish this incomplete run of `db`
   std::function<void(const Progress&)> on_progress;
 };
 

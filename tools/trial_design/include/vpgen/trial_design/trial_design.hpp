@@ -36,7 +36,15 @@ inline constexpr std::array<std::string_view, 7> kEndpointNames = {
     "orr", "cr_rate", "durable_cr", "pfs", "os", "milestone", "rmst"};
 
 enum class Analysis : std::uint8_t {
-  kExactBinomial, kSimon, kFisher, kChiSquare, kLogrank, kRmst, kMilestone, kMaxCombo };
+  kExactBinomial,
+  kSimon,
+  kFisher,
+  kChiSquare,
+  kLogrank,
+  kRmst,
+  kMilestone,
+  kMaxCombo
+};
 inline constexpr std::array<std::string_view, 8> kAnalysisNames = {
     "exact_binomial", "simon", "fisher", "chi_square", "logrank", "rmst", "milestone", "maxcombo"};
 
@@ -99,8 +107,8 @@ class SurvivalModel {
   double base_inverse(double h) const;
 
   Kind kind_ = Kind::kExponential;
-  std::vector<double> breaks_;             // piecewise: starts of pieces 1..K-1
-  std::vector<double> hazards_{1.0};       // one per piece
+  std::vector<double> breaks_;               // piecewise: starts of pieces 1..K-1
+  std::vector<double> hazards_{1.0};         // one per piece
   std::vector<double> cumulative_at_break_;  // H at each break
   double cure_fraction_ = 0.0;
   double hazard_ratio_ = 1.0;
@@ -119,9 +127,9 @@ struct Conduct {
   std::optional<double> accrual_months;          // fixed accrual duration, whatever n
   std::optional<double> accrual_rate_per_month;  // or a constant rate: duration n / rate
   Entry entry = Entry::kRandom;
-  std::optional<double> followup_months;         // analysis at accrual end + this...
-  std::optional<std::int64_t> events;            // ...or at the calendar time of this event
-  double dropout_probability_per_year = 0.0;     // P(drop out within 12 months), exponential
+  std::optional<double> followup_months;      // analysis at accrual end + this...
+  std::optional<std::int64_t> events;         // ...or at the calendar time of this event
+  double dropout_probability_per_year = 0.0;  // P(drop out within 12 months), exponential
   double accrual_duration_months(std::int64_t n) const;
   double dropout_hazard_per_month() const;
 };
@@ -135,21 +143,21 @@ struct ReplicateSettings {
 
 // A validated design file. Times in months.
 struct Design {
-  std::string file;            // the design file as named
-  std::string text;            // the design file verbatim, then the scenario bundle if any
+  std::string file;  // the design file as named
+  std::string text;  // the design file verbatim, then the scenario bundle if any
   std::string name;
   std::string description;
   std::uint64_t seed = 1;
   Mode mode = Mode::kParametric;
 
   // Mechanistic mode.
-  std::string scenario_file;   // resolved path
+  std::string scenario_file;  // resolved path
   Scenario scenario;
   std::string control_arm, experimental_arm;
   std::size_t control_arm_index = 0, experimental_arm_index = 0;
   std::uint64_t pool_patients = 0;
   Enrichment enrichment;
-  std::vector<double> sweep_tmb_cutoffs;   // empty: no sweep (a single 0 if only PD-L1 given)
+  std::vector<double> sweep_tmb_cutoffs;  // empty: no sweep (a single 0 if only PD-L1 given)
   std::vector<double> sweep_pdl1_cutoffs;
   bool sweep = false;
 
@@ -162,13 +170,13 @@ struct Design {
   double alpha = 0.025;
   int sides = 1;
   double target_power = 0.8;
-  double allocation_ratio = 1.0;           // experimental : control
-  double p0 = kNaN, p1 = kNaN;             // single-arm
+  double allocation_ratio = 1.0;  // experimental : control
+  double p0 = kNaN, p1 = kNaN;    // single-arm
   bool simon_minimax = false;
-  bool continuity_correction = false;      // chi_square: Yates
+  bool continuity_correction = false;  // chi_square: Yates
 
   Conduct conduct;
-  std::vector<std::int64_t> grid;          // total patients randomised (Simon: its own n)
+  std::vector<std::int64_t> grid;  // total patients randomised (Simon: its own n)
   ReplicateSettings replicates;
 
   // Parametric mode.
@@ -196,18 +204,18 @@ struct MeanSe {
 struct PointResult {
   std::int64_t n = 0, n_control = 0, n_experimental = 0;
   std::uint64_t replicates = 0;
-  std::uint64_t rejections = 0;           // under the alternative
+  std::uint64_t rejections = 0;  // under the alternative
   double power = kNaN, power_mcse = kNaN;
   std::uint64_t null_rejections = 0;
   double type1_error = kNaN, type1_mcse = kNaN;
   MeanSe events, duration_months, analysed;  // analysed: patients enrolled by the analysis
-  double events_not_reached = kNaN;       // event-driven: fraction that never saw the D events
-  double test_undefined = 0.0;            // fraction whose test had no p-value (not rejected)
+  double events_not_reached = kNaN;          // event-driven: fraction that never saw the D events
+  double test_undefined = 0.0;               // fraction whose test had no p-value (not rejected)
   // Simon two-stage, simulated: stop after stage 1 and patients used, under the alternative
   // (the population's own outcomes) and under p0.
   double pet = kNaN, pet_p0 = kNaN;
   MeanSe expected_n, expected_n_p0;
-  double approximate_power = kNaN;        // a standard formula where one applies (see json)
+  double approximate_power = kNaN;  // a standard formula where one applies (see json)
 };
 
 // probit(power) = a + b sqrt(n), fitted by binomial maximum likelihood to the grid's simulated
@@ -216,14 +224,14 @@ struct PointResult {
 // binomial noise allows.
 struct PowerFit {
   bool ok = false;
-  std::string note;                       // why there is no fit, or that n* is extrapolated
+  std::string note;  // why there is no fit, or that n* is extrapolated
   double a = kNaN, b = kNaN;
   std::array<double, 3> covariance{kNaN, kNaN, kNaN};  // var a, cov ab, var b
   double n_star = kNaN, n_low = kNaN, n_high = kNaN;
   double deviance = kNaN;
   int df = 0;
-  double dispersion = kNaN;               // max(1, deviance / df): scales the covariance
-  double gof_p = kNaN;                    // P(chi-square(df) >= deviance)
+  double dispersion = kNaN;  // max(1, deviance / df): scales the covariance
+  double gof_p = kNaN;       // P(chi-square(df) >= deviance)
   bool extrapolated = false;
 };
 struct FitPoint {
@@ -239,32 +247,32 @@ struct PoolArmSummary {
   std::string arm;
   Interval orr, cr_rate, durable_cr;
   Interval median_pfs_months, median_os_months;
-  double endpoint_rate = kNaN;            // the design's rate endpoint
+  double endpoint_rate = kNaN;  // the design's rate endpoint
 };
 struct PoolSummary {
-  std::uint64_t patients = 0;             // simulated
-  std::uint64_t eligible = 0;             // meeting the design's enrichment
-  double screening_ratio = kNaN;          // candidates drawn per pool patient (eligibility)
-  std::vector<PoolArmSummary> arms;       // control (if any), experimental
+  std::uint64_t patients = 0;        // simulated
+  std::uint64_t eligible = 0;        // meeting the design's enrichment
+  double screening_ratio = kNaN;     // candidates drawn per pool patient (eligibility)
+  std::vector<PoolArmSummary> arms;  // control (if any), experimental
 };
 
 struct EnrichmentRow {
   double tmb_min = 0.0, pdl1_min = 0.0;
   std::uint64_t pool_patients = 0;
-  double prevalence = kNaN;               // fraction of the pool meeting both cut-offs
+  double prevalence = kNaN;  // fraction of the pool meeting both cut-offs
   double prevalence_low = kNaN, prevalence_high = kNaN;  // Clopper-Pearson 95%
-  std::vector<PointResult> points;        // power only
+  std::vector<PointResult> points;                       // power only
   PowerFit fit;
   std::int64_t smallest_grid_n = -1;
   double screen = kNaN, screen_low = kNaN, screen_high = kNaN;  // to screen for n* randomised
-  double screen_candidates = kNaN;        // including the scenario's own eligibility
+  double screen_candidates = kNaN;  // including the scenario's own eligibility
   std::string note;
 };
 
 struct SimonSummary {
   int n1 = 0, r1 = 0, n = 0, r = 0;
   double alpha_actual = kNaN, power_actual = kNaN, pet_p0 = kNaN, expected_n_p0 = kNaN;
-  double true_rate = kNaN;                // p_experimental or the pool's rate
+  double true_rate = kNaN;  // p_experimental or the pool's rate
   double reject_at_true = kNaN, pet_at_true = kNaN, expected_n_at_true = kNaN;  // exact
 };
 
@@ -272,20 +280,20 @@ struct DesignResult {
   Design design;
   std::vector<PointResult> points;
   PowerFit fit;
-  std::int64_t smallest_grid_n = -1;       // smallest grid n whose power estimate >= target
+  std::int64_t smallest_grid_n = -1;  // smallest grid n whose power estimate >= target
   std::optional<SimonSummary> simon;
   std::optional<PoolSummary> pool;
   std::vector<EnrichmentRow> enrichment;
-  nlohmann::json formulas;                // deterministic calculators on the design's figures
-  double wall_seconds = 0.0;              // not part of the JSON (which is thread-independent)
+  nlohmann::json formulas;    // deterministic calculators on the design's figures
+  double wall_seconds = 0.0;  // not part of the JSON (which is thread-independent)
 };
 
 struct DesignProgress {
-  std::string stage;                      // "pool", "n = 300", "sweep TMB >= 10 ..."
+  std::string stage;  // "pool", "n = 300", "sweep TMB >= 10 ..."
   std::uint64_t done = 0, total = 0;
 };
 struct RunOptions {
-  int threads = 0;                        // 0 = all cores (of this process)
+  int threads = 0;  // 0 = all cores (of this process)
   std::function<void(const DesignProgress&)> on_progress;
   // The processes sharing the replicates (null: this process alone). Every rank calls run_design
   // with the same design and gets the same DesignResult; the call is then collective.
@@ -312,7 +320,7 @@ std::vector<DesignPointRecord> design_points(const DesignResult& result);
 // ---- Deterministic calculators (`vpgen size --calc KIND`) ------------------------------------
 
 struct CalculatorRequest {
-  std::string kind;   // binomial | simon | proportions | events | duration
+  std::string kind;  // binomial | simon | proportions | events | duration
   std::optional<double> p0, p1, p_control, p_experimental, alpha, power, hazard_ratio;
   std::optional<double> median_control_months, hazard_control_per_month, accrual_months,
       accrual_rate_per_month, followup_months, dropout_probability_per_year, events;

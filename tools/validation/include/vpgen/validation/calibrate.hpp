@@ -20,27 +20,27 @@ namespace vpgen::calibration {
 // ("immune") or one table of an array of tables ("anti_pd1.phases[0]", counted from 0); the same
 // key in each of `tied_tables` (calibration key `also`) takes the same value.
 struct Parameter {
-  std::string file;        // as written in the calibration file
-  std::string path;        // canonical path
+  std::string file;  // as written in the calibration file
+  std::string path;  // canonical path
   std::string table;
   std::string key;
   double min = 0.0;
   double max = 0.0;
   bool log_scale = false;
-  double start = 0.0;      // the value in the file now
+  double start = 0.0;                    // the value in the file now
   std::vector<std::string> tied_tables;  // copies set to the same value
 };
 
 struct Spec {
-  std::string source_path;          // the calibration file
-  std::string mapping;              // canonical path of the targets mapping
+  std::string source_path;  // the calibration file
+  std::string mapping;      // canonical path of the targets mapping
   std::string role = "fit";
   std::uint64_t patients = 4000;
   std::uint64_t seed = 1;
   std::string algorithm = "LN_SBPLX";
   int max_evaluations = 100;
   double xtol_rel = 1e-3;
-  std::string output_dir;           // canonical; fitted files are written here under their names
+  std::string output_dir;  // canonical; fitted files are written here under their names
   std::vector<Parameter> parameters;
 };
 
@@ -67,14 +67,14 @@ double residual(const validation::TargetResult& result);
 double loss(double r);
 
 struct FitResult {
-  std::vector<double> start;           // parameter values before the fit
-  std::vector<double> best;            // after
+  std::vector<double> start;  // parameter values before the fit
+  std::vector<double> best;   // after
   double start_objective = 0.0;
   double best_objective = 0.0;
   int evaluations = 0;
-  std::string stop_reason;             // NLopt's result code, in words
-  validation::ValidationReport start_report;  // the targets of the role at the start...
-  validation::ValidationReport best_report;   // ...and at the optimum
+  std::string stop_reason;                          // NLopt's result code, in words
+  validation::ValidationReport start_report;        // the targets of the role at the start...
+  validation::ValidationReport best_report;         // ...and at the optimum
   std::map<std::string, std::string> fitted_texts;  // canonical model path -> fitted text
 };
 

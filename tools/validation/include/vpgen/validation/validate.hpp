@@ -28,8 +28,8 @@ namespace vpgen::validation {
 inline constexpr double kValidationCiLevel = 0.95;
 inline constexpr std::uint64_t kDefaultPatients = 20000;
 // The tolerance when a simulated value is outside the published interval.
-inline constexpr double kRateTolerancePoints = 5.0;      // rates, in percentage points
-inline constexpr double kRelativeTolerance = 0.20;       // medians, hazard ratios, the TMB slope
+inline constexpr double kRateTolerancePoints = 5.0;  // rates, in percentage points
+inline constexpr double kRelativeTolerance = 0.20;   // medians, hazard ratios, the TMB slope
 
 // ---- CSV (RFC 4180) ---------------------------------------------------------------------------
 
@@ -55,16 +55,33 @@ using stats::scale_of;
 using stats::to_string;
 
 enum class Subgroup : std::uint8_t {
-  kAll, kPdl1Lt1, kPdl1Ge1, kPdl1Lt5, kPdl1Ge5, kPdl1From1To49, kPdl1Ge50, kLdhNormal,
-  kLdhElevated, kEcog0, kEcogGe1, kHot, kCold, kTmbGe10, kTmbLt10, kPriorAntiPd1,
-  kNoPriorAntiPd1, kAgeLt65, kAgeGe65, kSitesLe2, kSitesGe3,
+  kAll,
+  kPdl1Lt1,
+  kPdl1Ge1,
+  kPdl1Lt5,
+  kPdl1Ge5,
+  kPdl1From1To49,
+  kPdl1Ge50,
+  kLdhNormal,
+  kLdhElevated,
+  kEcog0,
+  kEcogGe1,
+  kHot,
+  kCold,
+  kTmbGe10,
+  kTmbLt10,
+  kPriorAntiPd1,
+  kNoPriorAntiPd1,
+  kAgeLt65,
+  kAgeGe65,
+  kSitesLe2,
+  kSitesGe3,
 };
 inline constexpr std::array<std::string_view, 21> kSubgroupNames = {
-    "all",          "pdl1_lt_1",    "pdl1_ge_1", "pdl1_lt_5",      "pdl1_ge_5",
-    "pdl1_1_49",    "pdl1_ge_50",   "ldh_normal", "ldh_elevated",  "ecog_0",
-    "ecog_ge_1",    "hot",          "cold",      "tmb_ge_10",      "tmb_lt_10",
-    "prior_anti_pd1", "no_prior_anti_pd1", "age_lt_65", "age_ge_65", "sites_le_2",
-    "sites_ge_3"};
+    "all",        "pdl1_lt_1",  "pdl1_ge_1",    "pdl1_lt_5",      "pdl1_ge_5",         "pdl1_1_49",
+    "pdl1_ge_50", "ldh_normal", "ldh_elevated", "ecog_0",         "ecog_ge_1",         "hot",
+    "cold",       "tmb_ge_10",  "tmb_lt_10",    "prior_anti_pd1", "no_prior_anti_pd1", "age_lt_65",
+    "age_ge_65",  "sites_le_2", "sites_ge_3"};
 inline std::string_view to_string(Subgroup s) {
   return kSubgroupNames[static_cast<std::size_t>(s)];
 }
@@ -85,13 +102,13 @@ enum class ToleranceMode : std::uint8_t { kDefault, kCiOnly };
 // A figure as targets.csv states it. An estimate "NR" (median not reached) or ">x" is a lower
 // bound; an empty estimate with both interval columns is a range with no point.
 struct PublishedValue {
-  std::string text;                // the estimate column verbatim ("58", "NR", ">60.0 (NR)", "")
+  std::string text;  // the estimate column verbatim ("58", "NR", ">60.0 (NR)", "")
   double value = std::numeric_limits<double>::quiet_NaN();  // the number or the bound; NaN for NR
-  bool lower_bound = false;        // "NR" or ">x": the true value is at least `value`
+  bool lower_bound = false;  // "NR" or ">x": the true value is at least `value`
   double ci_low = std::numeric_limits<double>::quiet_NaN();   // NaN: no interval
   double ci_high = std::numeric_limits<double>::quiet_NaN();  // +infinity for "NR"
-  std::string interval_kind;       // "95% CI", "99.5% CI", "range (not a CI)" or "" (none)
-  std::string ci_text;             // the interval columns verbatim, "[38.2, NR]", or ""
+  std::string interval_kind;  // "95% CI", "99.5% CI", "range (not a CI)" or "" (none)
+  std::string ci_text;        // the interval columns verbatim, "[38.2, NR]", or ""
   bool has_interval() const { return !interval_kind.empty(); }
 };
 
@@ -116,30 +133,30 @@ struct EndpointSpec {
 
 struct MappedTarget {
   std::string id;
-  std::string source;                   // targets.csv `source`
-  std::string csv_endpoint;             // targets.csv `endpoint` (e.g. "OS_5y")
-  std::string unit;                     // targets.csv `unit`
+  std::string source;        // targets.csv `source`
+  std::string csv_endpoint;  // targets.csv `endpoint` (e.g. "OS_5y")
+  std::string unit;          // targets.csv `unit`
   PublishedValue published;
-  std::size_t scenario_index = 0;       // into Mapping::scenarios
-  std::string scenario;                 // its path as the mapping names it
-  double horizon_months = 0.0;          // its follow-up
+  std::size_t scenario_index = 0;  // into Mapping::scenarios
+  std::string scenario;            // its path as the mapping names it
+  double horizon_months = 0.0;     // its follow-up
   std::string arm;
-  std::string reference_arm;            // hr_* only
+  std::string reference_arm;  // hr_* only
   EndpointSpec spec;
   Role role = Role::kFit;
   ToleranceMode tolerance = ToleranceMode::kDefault;
   std::string note;
-  std::string location;                 // "mapping.toml:12", for messages
+  std::string location;  // "mapping.toml:12", for messages
 };
 
 struct MappedScenario {
-  std::string path;                     // as the mapping names it (relative to mapping.toml)
-  Scenario scenario;                    // loaded, with store_events = false
+  std::string path;   // as the mapping names it (relative to mapping.toml)
+  Scenario scenario;  // loaded, with store_events = false
 };
 
 struct Mapping {
   std::string file;
-  std::string targets_csv;              // targets.csv beside the mapping
+  std::string targets_csv;                // targets.csv beside the mapping
   std::vector<MappedScenario> scenarios;  // in order of first use
   std::vector<MappedTarget> targets;      // in mapping order
 };
@@ -160,11 +177,11 @@ struct ArmOutcome {
   bool pfs_event = false;
   bool os_event = false;
   bool durable_cr = false;
-  double dor_months = 0.0;                  // duration of response (responders only)
-  bool dor_event = false;                   // progression or death ended it
-  Response best_response = Response::kNE;   // confirmed RECIST 1.1
-  std::uint8_t worst_irae_grade = 0;        // first line, CTCAE
-  std::uint8_t worst_ae_grade = 0;          // other treatment-related AEs, first line
+  double dor_months = 0.0;                 // duration of response (responders only)
+  bool dor_event = false;                  // progression or death ended it
+  Response best_response = Response::kNE;  // confirmed RECIST 1.1
+  std::uint8_t worst_irae_grade = 0;       // first line, CTCAE
+  std::uint8_t worst_ae_grade = 0;         // other treatment-related AEs, first line
 };
 
 // The simulated patients of one scenario, in patient order.
@@ -209,7 +226,7 @@ EndpointEstimate estimate_endpoint(const Cohort& cohort, const EndpointSpec& spe
 
 struct Verdict {
   bool within = false;
-  std::string rule;   // the rule applied, in words: "inside the published 95% CI [53, 64] or ..."
+  std::string rule;  // the rule applied, in words: "inside the published 95% CI [53, 64] or ..."
 };
 
 // Decides whether a simulated value agrees with a published one. The acceptance set is the
@@ -224,17 +241,17 @@ Verdict decide(Scale scale, const PublishedValue& published, ToleranceMode mode,
 // ---- The run ----------------------------------------------------------------------------------
 
 struct ValidationProgress {
-  std::size_t scenario = 0;      // 0-based, among the scenarios that run
+  std::size_t scenario = 0;  // 0-based, among the scenarios that run
   std::size_t scenarios = 0;
-  std::string name;              // the scenario's path as the mapping names it
+  std::string name;  // the scenario's path as the mapping names it
   Progress patients;
 };
 
 struct ValidationOptions {
   std::uint64_t patients = kDefaultPatients;
-  std::optional<std::uint64_t> seed;   // default: each scenario's own seed
-  int threads = 0;                     // 0 = all cores
-  std::optional<Role> role;            // only these targets (default all)
+  std::optional<std::uint64_t> seed;  // default: each scenario's own seed
+  int threads = 0;                    // 0 = all cores
+  std::optional<Role> role;           // only these targets (default all)
   std::function<void(const ValidationProgress&)> on_progress;
 };
 
