@@ -793,6 +793,60 @@ std::string json_text(const nlohmann::json& o, std::string_view key) {
   return it->dump();
 }
 
+// One forest plot per comparison scale (rates, medians, hazard ratios, slopes) of the validation
+// targets, each axis spanning every value of its scale (`ranges`).
+void add_validation_figures(Document& doc, std::map<stats::Scale, svg::ForestChart>& charts,
+                            const std::map<stats::Scale, std::pair<double, double>>& ranges,
+                            double ci_level) {
+  using stats::Scale;
+  for (auto& [scale, chart] : charts) {
+    std::string axis, key;
+    switch (scale) {
+      case Scale::kRatePercent:
+        axis = "Rate (%)";
+        key = "rates";
+        break;
+      case Scale::kMedianMonths:
+        axis = "Median (months)";
+        key = "medians";
+        break;
+      case Scale::kHazardRatio:
+        axis = "Hazard ratio";
+        key = "hazard-ratios";
+        break;
+      case Scale::kSlope:
+        axis = "Slope of ORR (percentage points) on ln TMB";
+        key = "slopes";
+        break;
+    }
+    auto [low, high] = ranges.at(scale);
+    if (scale == Scale::kRatePercent || scale == Scale::kMedianMonths) low = std::min(low, 0.0);
+    if (scale == Scale::kHazardRatio) {
+      low = std::min(low, 0.0);
+      high = std::max(high, 1.1);  // HR = 1 inside the axis, its label clear of the edge
+      chart.reference_lines.push_back({1.0, "HR = 1"});
+    }
+    chart.title = fmt::format("Validation: simulated against published, {}", axis);
+    chart.x_label = axis;
+    chart.x_ticks = svg::nice_ticks(low, high, 7);
+    chart.note_title = "Within";
+    chart.series = {
+        {"published (interval as stated)", std::string(svg::kBlack), svg::Marker::kDiamond, false},
+        {fmt::format("simulated ({:g}% CI)", 100.0 * ci_level), std::string(svg::kBlue),
+         svg::Marker::kCircle, true}};
+    Figure f;
+    f.id = "validation-" + key;
+    f.caption = fmt::format(
+        "Validation, {}: each target's published value (open diamond) with its stated interval, "
+        "and the simulated value (filled circle) with its {:g}% Monte Carlo CI. An arrow: a bound "
+        "beyond the axis or open (a median not reached is a lower bound). Within: agreement "
+        "under the target's tolerance rule (see the table).",
+        axis, 100.0 * ci_level);
+    f.svg = svg::render_forest_chart(chart);
+    doc.blocks.emplace_back(std::move(f));
+  }
+}
+
 void add_validation_section(Document& doc, const nlohmann::json& input, const std::string& source,
                             double ci_level) {
   const nlohmann::json* targets = &input;
@@ -897,52 +951,7 @@ void add_validation_section(Document& doc, const nlohmann::json& input, const st
       Paragraph{fmt::format("{} of {} targets within tolerance.{}", within, targets->size(),
                             source.empty() ? std::string() : fmt::format(" Source: {}.", source))});
 
-  for (auto& [scale, chart] : charts) {
-    std::string axis, key;
-    switch (scale) {
-      case Scale::kRatePercent:
-        axis = "Rate (%)";
-        key = "rates";
-        break;
-      case Scale::kMedianMonths:
-        axis = "Median (months)";
-        key = "medians";
-        break;
-      case Scale::kHazardRatio:
-        axis = "Hazard ratio";
-        key = "hazard-ratios";
-        break;
-      case Scale::kSlope:
-        axis = "Slope of ORR (percentage points) on ln TMB";
-        key = "slopes";
-        break;
-    }
-    auto [low, high] = ranges[scale];
-    if (scale == Scale::kRatePercent || scale == Scale::kMedianMonths) low = std::min(low, 0.0);
-    if (scale == Scale::kHazardRatio) {
-      low = std::min(low, 0.0);
-      high = std::max(high, 1.1);  // HR = 1 inside the axis, its label clear of the edge
-      chart.reference_lines.push_back({1.0, "HR = 1"});
-    }
-    chart.title = fmt::format("Validation: simulated against published, {}", axis);
-    chart.x_label = axis;
-    chart.x_ticks = svg::nice_ticks(low, high, 7);
-    chart.note_title = "Within";
-    chart.series = {
-        {"published (interval as stated)", std::string(svg::kBlack), svg::Marker::kDiamond, false},
-        {fmt::format("simulated ({:g}% CI)", 100.0 * ci_level), std::string(svg::kBlue),
-         svg::Marker::kCircle, true}};
-    Figure f;
-    f.id = "validation-" + key;
-    f.caption = fmt::format(
-        "Validation, {}: each target's published value (open diamond) with its stated interval, "
-        "and the simulated value (filled circle) with its {:g}% Monte Carlo CI. An arrow: a bound "
-        "beyond the axis or open (a median not reached is a lower bound). Within: agreement "
-        "under the target's tolerance rule (see the table).",
-        axis, 100.0 * ci_level);
-    f.svg = svg::render_forest_chart(chart);
-    doc.blocks.emplace_back(std::move(f));
-  }
+  add_validation_figures(doc, charts, ranges, ci_level);
   doc.blocks.emplace_back(std::move(table));
 }
 
