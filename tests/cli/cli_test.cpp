@@ -615,8 +615,10 @@ TEST_CASE(
     "a run that failed at its first block on a full disk resumes once space is freed, and a "
     "new file that never got its run is removed" *
     doctest::test_suite("cli")) {
-  if (!vpgen::testing::have_program("prlimit"))
+  if (!vpgen::testing::have_program("prlimit")) {
     vpgen::testing::skip_test("prlimit (util-linux) is absent: no way to fill a disk unprivileged");
+    return;
+  }
   const fs::path scenario = write_scenario("full.toml", scenario_text());
   const std::string size = "--patients 400 --seed 3 --block-size 200 --quiet";
   const fs::path reference = temp_dir() / "full_reference.db";
