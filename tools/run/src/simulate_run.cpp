@@ -205,7 +205,6 @@ std::int64_t simulate_run(const SimulateRequest& request) {
     options.seed = info.provenance.seed;
     options.patients = info.provenance.end_patient - options.first_patient;
     run_id = info.id;
-    opened->reopen_run(run_id);  // a failed run becomes incomplete again
   }
   const Simulator simulator(std::move(scenario));
   if (!request.resume) {
@@ -235,6 +234,7 @@ std::int64_t simulate_run(const SimulateRequest& request) {
     options.patients = range.end - range.first;
   }
   arm_test_kill_hook(options);
+  if (request.resume) opened->reopen_run(run_id);  // a failed run becomes incomplete again
   try {
     fill_run(simulator, *opened, run_id, options);
   } catch (const StorageError& e) {
