@@ -223,6 +223,57 @@ TEST_CASE("an input that is not a regular file or is over the cap is refused, no
     CHECK(r.err.find(c.named) != std::string::npos);
     CHECK_FALSE(fs::exists(db));
   }
+  fs::remove(big);  // 16 MiB
+}
+
+TEST_CASE(
+    "as nobody, export --out in a shared sticky folder ignores a link planted by another user") {
+  // The unprivileged case itself: the folder is like /tmp (mode 1777), the victim is the user's
+  // own file, and the link is planted by another user (root here). Needs root to set it up and
+  // setpriv to drop to nobody.
+  if (::geteuid() != 0) {
+    vpgen::testing::skip_test("needs root to plant a link as another user and run as nobody");
+    return;
+  }
+  if (!vpgen::testing::have_program("setpriv")) {
+    vpgen::testing::skip_test("setpriv (util-linux) is not installed");
+    return;
+  }
+  const fs::path shared =
+      fs::temp_directory_path() / fmt::format("vpgen_files_shared_{}", ::getpid());
+  fs::remove_all(shared);
+  fs::create_directory(shared);
+  fs::permissions(shared, fs::perms::all | fs::perms::sticky_bit);
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  } cleanup{shared};
+  const fs::path db = shared / "small.db";
+  fs::copy_file(small_db(), db);
+  const fs::path victim = shared / "victim.txt";
+  write_text(victim, kVictimText);
+  fs::permissions(victim, fs::perms::owner_read | fs::perms::owner_write);
+  const std::string nobody = "setpriv --reuid=nobody --regid=nogroup --clear-groups";
+  for (const fs::path& p : {db, victim})
+    REQUIRE(vpgen::testing::run_command_in(temp_dir(),
+                                           fmt::format("chown nobody:nogroup {}", p.string()))
+                .exit_code == 0);
+  const fs::path out = shared / "arms.csv";
+  fs::create_symlink(victim, out.string() + ".partial");  // planted by root, "another user"
+  const Result r = vpgen::testing::run_command_in(
+      temp_dir(), fmt::format("{} {} export --db {} --run 1 --table arms --out {}", nobody,
+                              VPGEN_BINARY, db.string(), out.string()));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(slurp(victim) == kVictimText);
+  struct stat info {};
+  REQUIRE(::lstat(out.c_str(), &info) == 0);
+  CHECK(S_ISREG(info.st_mode));
+  CHECK(info.st_uid != 0);  // written by nobody
+  CHECK(slurp(out) ==
+        run_vpgen(fmt::format("export --db {} --run 1 --table arms", small_db().string())).out);
 }
 
 TEST_SUITE_END();

@@ -714,4 +714,5 @@ TEST_CASE("read_text_file reads regular files up to the cap and refuses anything
         }).rfind((dir / "absent.toml").string() + ": ", 0) == 0);
   // The population loader reads through it too.
   CHECK(error_of([] { config::load_population("/dev/zero"); }).rfind("/dev/zero: ", 0) == 0);
+  fs::remove_all(dir);  // 32 MiB
 }
