@@ -931,3 +931,31 @@ TEST_CASE(
   CHECK(cli.exit_code == 2);
   CHECK(slurp(victim) == "victim\n");
 }
+
+TEST_CASE("a symlink at DIR/results.db or its -wal, -shm or -journal is refused, victim kept" *
+          doctest::test_suite("cli")) {
+  for (const std::string name :
+       {"results.db", "results.db-wal", "results.db-shm", "results.db-journal"}) {
+    CAPTURE(name);
+    const Setup s = setup(fmt::format("dblink{}", name),
+                          "[batch]\nname = \"links\"\n\n[[design]]\n"
+                          "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
+    const fs::path victim = s.dir / "victim.txt";
+    const std::string victim_text = "victim: must never change\n";
+    write(victim, victim_text);
+    fs::permissions(victim, fs::perms::owner_read | fs::perms::owner_write);
+    fs::create_directories(s.out);
+    // results.db as a dangling link (SQLite would create the file it names), the others to the
+    // victim (SQLite would truncate or write it).
+    fs::create_symlink(name == "results.db" ? s.dir / "created_through_link.db" : victim,
+                       s.out / name);
+    const vpgen::testing::CliResult cli = vpgen::testing::run_vpgen_in(
+        s.dir, fmt::format("batch {} --out {}", s.nightly.string(), s.out.string()));
+    CHECK(cli.exit_code == 2);
+    CHECK(std::count(cli.err.begin(), cli.err.end(), '\n') == 1);
+    CHECK(cli.err.find((s.out / name).string()) != std::string::npos);
+    CHECK(slurp(victim) == victim_text);
+    CHECK_FALSE(fs::exists(s.dir / "created_through_link.db"));
+    CHECK_FALSE(fs::exists(s.out / "summary.json"));
+  }
+}

@@ -636,10 +636,14 @@ int run_batch(const BatchOptions& options) {
         fmt::format("--out {}: cannot create ({})", options.out_dir, created.message()));
   // Before anything else in DIR is touched; held until the batch returns.
   const DirLock lock(out);
-  // Reports are written into reports/ by name: a symlink there would send them elsewhere.
-  if (fs::is_symlink(out / "reports"))
-    throw InputError(fmt::format("{}: is a symbolic link, refusing to write reports through it",
-                                 (out / "reports").string()));
+  // Reports are written into reports/ by name, and SQLite opens results.db and its journals by
+  // name, following a symlink (it would create or write the file a planted link names): refuse
+  // a link at any of them before anything in DIR is written.
+  for (const char* name :
+       {"reports", "results.db", "results.db-wal", "results.db-shm", "results.db-journal"})
+    if (fs::is_symlink(out / name))
+      throw InputError(fmt::format("{}: is a symbolic link, refusing to write through it",
+                                   (out / name).string()));
   fs::create_directories(out / "reports", created);
   if (created)
     throw Error(
