@@ -226,6 +226,29 @@ TEST_CASE("an input that is not a regular file or is over the cap is refused, no
   fs::remove(big);  // 16 MiB
 }
 
+TEST_CASE("every command that reads an input file refuses /dev/zero: one line, exit 2, no output") {
+  const fs::path dir = fresh_dir("zero_everywhere");
+  const fs::path db = dir / "never.db";
+  const fs::path out = dir / "never_out";
+  const std::vector<std::string> commands = {
+      fmt::format("size /dev/zero --db {} --quiet", db.string()),
+      "validate --targets /dev/zero --quiet",
+      "calibrate /dev/zero --quiet",
+      fmt::format("batch /dev/zero --out {} --quiet", out.string()),
+      fmt::format("report --db {} --validation /dev/zero --format html --out {}",
+                  small_db().string(), out.string()),
+  };
+  for (const std::string& command : commands) {
+    CAPTURE(command);
+    const Result r = run_vpgen(command);
+    CHECK(r.exit_code == 2);
+    CHECK(one_line(r.err));
+    CHECK(r.err.find("/dev/zero: not a regular file") != std::string::npos);
+    CHECK_FALSE(fs::exists(db));
+    CHECK_FALSE(fs::exists(out));
+  }
+}
+
 TEST_CASE(
     "as nobody, export --out in a shared sticky folder ignores a link planted by another user") {
   // The unprivileged case itself: the folder is like /tmp (mode 1777), the victim is the user's
