@@ -23,8 +23,8 @@ class ExportCommand final : public Command {
   // To stdout, or to a temporary file renamed over --out at the end: a failed export leaves no
   // file that looks complete.
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     if (out_.empty()) {
       export_table(store, run_, table_, format_, std::cout);
       std::cout.flush();
