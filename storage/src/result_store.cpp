@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -79,11 +80,17 @@ std::optional<InputError> user_error(const sql::SqliteError& e, const std::strin
   const std::string os =
       e.system_errno() != 0 ? fmt::format(": {}", std::strerror(e.system_errno())) : "";
   switch (e.primary_code()) {
-    case SQLITE_CANTOPEN:
-      return InputError(fmt::format("{}: cannot open it{} ({}){}", path, os, code,
-                                    writing ? "; vpgen needs to write the file and, beside it, "
-                                              "its -wal and -shm files"
-                                            : ""));
+    case SQLITE_CANTOPEN: {
+      // SQLite's errno is that of its last attempt (a read-only retry: ENOENT for a file it could
+      // not create); the folder says why.
+      const std::string folder = folder_of(path);
+      if (writing && ::access(folder.c_str(), W_OK) != 0)
+        return InputError(fmt::format(
+            "{}: cannot write in its folder {}: {} ({}); vpgen writes the file and, beside it, "
+            "its -wal and -shm files",
+            path, folder, std::strerror(errno), code));
+      return InputError(fmt::format("{}: cannot open it{} ({})", path, os, code));
+    }
     case SQLITE_NOTADB:
       return InputError(fmt::format(
           "{}: not a SQLite database, so not a vpgen results database ({})", path, code));

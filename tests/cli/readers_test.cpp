@@ -285,3 +285,40 @@ TEST_CASE("merge reads shards that a non-owner cannot write, in a read-only fold
   CHECK_FALSE(fs::exists(shards[0] + "-wal"));
   fs::permissions(shards_dir, fs::perms(0755));
 }
+
+TEST_CASE("a reader refuses an older schema version, naming vpgen upgrade, which migrates it") {
+  const fs::path dir = fresh_folder("upgrade");
+  const std::string db = (dir / "old.db").string();
+  REQUIRE(
+      run_vpgen(fmt::format("simulate {}default.toml --db {} --patients 6 --quiet --format json",
+                            kConfigs, db))
+          .exit_code == 0);
+  {
+    // Back to version 4 as it was written: no run_parts, no version-5 columns of runs.
+    vpgen::sql::Database file(db, vpgen::sql::OpenMode::kReadWrite);
+    file.execute(
+        "DROP TABLE run_parts; ALTER TABLE runs DROP COLUMN first_patient;"
+        " ALTER TABLE runs DROP COLUMN end_patient; ALTER TABLE runs DROP COLUMN shard_index;"
+        " ALTER TABLE runs DROP COLUMN shard_count; ALTER TABLE runs DROP COLUMN patients_stored;"
+        " ALTER TABLE runs DROP COLUMN candidates_screened;"
+        " PRAGMA user_version = 4; UPDATE runs SET schema_version = 4;");
+  }
+  const FileState before = file_state(db);
+  for (const std::string& args : reading_commands(db)) {
+    CAPTURE(args);
+    const Result r = run_vpgen(args);
+    check_one_line_naming(r, db);
+    CHECK(r.err.find("is schema version 4 and this vpgen reads version 5") != std::string::npos);
+    CHECK(r.err.find(fmt::format("run `vpgen upgrade --db {}`", db)) != std::string::npos);
+    CHECK(file_state(db) == before);
+  }
+  CHECK(run_vpgen("upgrade --help").out.find("Usage") != std::string::npos);
+  Result r = run_vpgen(fmt::format("upgrade --db {}", db));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == fmt::format("{}: migrated from schema version 4 to 5\n", db));
+  CHECK_FALSE(fs::exists(db + "-wal"));  // the writer's close folded it in
+  CHECK(run_vpgen(fmt::format("runs --db {}", db)).exit_code == 0);
+  r = run_vpgen(fmt::format("upgrade --db {}", db));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == fmt::format("{}: already schema version 5; nothing to migrate\n", db));
+}

@@ -1905,7 +1905,9 @@ TEST_CASE("a writer refuses a file it cannot write at once, as the user's input"
     return std::string("created");
   });
   CHECK(create.exit_code == 1);
-  CHECK(contains(create.output, fmt::format("{}: cannot open it", folder.file("new.db"))));
+  CHECK(contains(create.output,
+                 fmt::format("{}: cannot write in its folder {}", folder.file("new.db"),
+                             folder.file("new.db").substr(0, folder.file("new.db").rfind('/')))));
   CHECK_FALSE(std::filesystem::exists(folder.file("new.db")));
 }
 
