@@ -68,12 +68,12 @@ BusyError::BusyError(std::string path, std::string operation, std::string_view c
       path_(std::move(path)),
       operation_(std::move(operation)) {}
 
-void throw_error(int rc, std::string_view operation, std::string_view detail) {
+void throw_error(int rc, std::string_view operation, std::string_view detail, int system_errno) {
   const int primary = rc & 0xff;
   std::string message = fmt::format("sqlite error {} ({}) {}: {}", primary, sqlite3_errstr(primary),
                                     operation, detail);
   if (rc != primary) message += fmt::format(" [extended code {}]", rc);
-  throw StorageError(message);
+  throw SqliteError(message, rc, system_errno);
 }
 
 void throw_error(sqlite3* db, int rc, std::string_view operation) {
@@ -84,7 +84,20 @@ void throw_error(sqlite3* db, int rc, std::string_view operation, std::string_vi
   const int primary = rc & 0xff;
   if (db != nullptr && (primary == SQLITE_BUSY || primary == SQLITE_LOCKED))
     throw BusyError(file_of(db), std::string(operation));
-  throw_error(rc, operation, detail);
+  throw_error(rc, operation, detail, db != nullptr ? sqlite3_system_errno(db) : 0);
+}
+
+std::string file_uri(const std::string& path) {
+  std::string uri = "file:";
+  // "file://x" would name a host; a path that starts with two slashes means the same with one.
+  std::size_t start = 0;
+  while (path.size() - start > 1 && path[start] == '/' && path[start + 1] == '/') ++start;
+  for (std::size_t i = start; i < path.size(); ++i) {
+    const auto c = static_cast<unsigned char>(path[i]);
+    if (c == '%' || c == '?' || c == '#' || c < 0x21 || c >= 0x7f) uri += fmt::format("%{:02X}", c);
+    else uri += static_cast<char>(c);
+  }
+  return uri;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -92,17 +105,26 @@ void throw_error(sqlite3* db, int rc, std::string_view operation, std::string_vi
 
 Database::Database(const std::string& path, OpenMode mode) {
   int flags = SQLITE_OPEN_READWRITE;
+  std::string name = path;
   if (mode == OpenMode::kReadOnly) flags = SQLITE_OPEN_READONLY;
   if (mode == OpenMode::kCreate) flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (mode == OpenMode::kImmutable) {
+    flags = SQLITE_OPEN_READONLY;
+    name = file_uri(path) + "?immutable=1";
+  }
+  // URI names on every connection (as Debian's build has by default), so that ATTACH can name a
+  // file with open flags (merge attaches its shards "?mode=ro").
+  flags |= SQLITE_OPEN_URI;
   // NOMUTEX: a connection is used by one thread at a time, so SQLite's per-call mutex is waste.
-  const int rc = sqlite3_open_v2(path.c_str(), &db_,
+  const int rc = sqlite3_open_v2(name.c_str(), &db_,
                                  flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
   if (rc != SQLITE_OK) {
     // SQLite allocates a connection even when the open fails; it carries the message.
     const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    const int system_errno = db_ != nullptr ? sqlite3_system_errno(db_) : 0;
     sqlite3_close_v2(db_);
     db_ = nullptr;
-    throw_error(rc, fmt::format("opening {}", path), detail);
+    throw_error(rc, fmt::format("opening {}", path), detail, system_errno);
   }
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
 }
@@ -110,6 +132,36 @@ Database::Database(const std::string& path, OpenMode mode) {
 // close_v2 defers the close until the last statement is finalized, so the destruction order of a
 // database and the statements prepared on it cannot leak or crash.
 Database::~Database() { sqlite3_close_v2(db_); }
+
+Database::Database(Database&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), hook_(std::move(other.hook_)) {}
+
+Database& Database::operator=(Database&& other) noexcept {
+  if (this != &other) {
+    sqlite3_close_v2(db_);
+    db_ = std::exchange(other.db_, nullptr);
+    hook_ = std::move(other.hook_);
+  }
+  return *this;
+}
+
+bool Database::read_only() const { return sqlite3_db_readonly(db_, "main") == 1; }
+
+void Database::set_statement_hook(std::function<void()> hook) {
+  if (!hook) {
+    sqlite3_trace_v2(db_, 0, nullptr, nullptr);
+    hook_.reset();
+    return;
+  }
+  hook_ = std::make_unique<std::function<void()>>(std::move(hook));
+  sqlite3_trace_v2(
+      db_, SQLITE_TRACE_STMT,
+      [](unsigned, void* context, void*, void*) -> int {
+        (*static_cast<std::function<void()>*>(context))();
+        return 0;
+      },
+      hook_.get());
+}
 
 void Database::execute(std::string_view sql, std::string_view operation) {
   if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]

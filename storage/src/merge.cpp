@@ -107,7 +107,7 @@ class Attached {
  public:
   Attached(sql::Database& db, const std::string& path) : db_(db) {
     Statement attach(db, "ATTACH DATABASE ?1 AS shard", "attaching a shard");
-    attach.bind_text(1, path);
+    attach.bind_text(1, reader_uri(path));  // read-only: a shard is never written
     attach.execute();
   }
   ~Attached() {

@@ -360,32 +360,43 @@ bool create_schema(sql::Database& db, const std::string& path) {
 
 }  // namespace
 
-std::optional<std::string> open_schema(sql::Database& db, const std::string& path, bool read_only) {
+OpenedSchema open_schema(sql::Database& db, const std::string& path, ResultStore::Access access) {
   SchemaState state = read_schema_state(db);
-  if (read_only) {
-    if (state.empty()) return fmt::format("{} is empty: not a vpgen results database", path);
-    if (state.migratable())
-      return fmt::format(
-          "{} is schema version {}; open it once with this vpgen (e.g. "
-          "`vpgen runs --db {}`) to migrate it to version {}",
-          path, state.user_version, path, kSchemaVersion);
-    return refusal(db, state, path);
+  OpenedSchema opened;
+  if (access == ResultStore::Access::kReadOnly) {
+    if (state.empty())
+      opened.refused = fmt::format("{} holds no tables: not a vpgen results database", path);
+    else if (state.migratable())
+      opened.refused = fmt::format(
+          "{} is schema version {} and this vpgen reads version {}; a read never converts a "
+          "file: run `vpgen upgrade --db {}` to migrate it in place (a copy keeps the old one)",
+          path, state.user_version, kSchemaVersion, path);
+    else opened.refused = refusal(db, state, path);
+    return opened;
   }
   if (state.empty()) {
-    if (create_schema(db, path)) return std::nullopt;
+    if (access != ResultStore::Access::kReadWrite) {
+      opened.refused = fmt::format(
+          "{} holds no tables: not a vpgen results database; refusing to make it one", path);
+      return opened;
+    }
+    if (create_schema(db, path)) return opened;
     state = read_schema_state(db);
   }
   if (state.migratable()) {
+    const std::int64_t before = state.user_version;
     try {
       state = migrate(db, path);
     } catch (const MigrationRefused& refused) {
-      return refused.message;
+      opened.refused = refused.message;
+      return opened;
     }
+    if (state.user_version != before) opened.migrated_from = before;
   }
   // Checked before anything is written, so a foreign file is never modified.
-  std::optional<std::string> why = refusal(db, state, path);
-  if (!why) set_wal(db, path);
-  return why;
+  opened.refused = refusal(db, state, path);
+  if (!opened.refused) set_wal(db, path);
+  return opened;
 }
 
 }  // namespace vpgen

@@ -5,6 +5,7 @@
 // (one connection per thread).
 #pragma once
 
+#include "vpgen/population/error.hpp"
 #include "vpgen/storage/database.hpp"
 #include "vpgen/storage/result_store.hpp"
 
@@ -17,6 +18,22 @@
 #include "vpgen/population/error.hpp"
 
 namespace vpgen::sql {
+
+// The StorageError of a failed SQLite call, with its (extended) result code and the operating
+// system's errno behind it (0 if none), so that opening a file can tell a path the user gave wrong
+// (a folder, a foreign file, no permission) from a failure of the system.
+class SqliteError : public StorageError {
+ public:
+  SqliteError(const std::string& message, int code, int system_errno)
+      : StorageError(message), code_(code), system_errno_(system_errno) {}
+  int code() const { return code_; }
+  int primary_code() const { return code_ & 0xff; }
+  int system_errno() const { return system_errno_; }
+
+ private:
+  int code_;
+  int system_errno_;
+};
 
 // How long a connection waits for another connection's lock before giving up (SQLITE_BUSY).
 inline constexpr int kBusyTimeoutMs = 5000;
@@ -42,7 +59,8 @@ class BusyError : public StorageError {
 // "sqlite error 19 (constraint failed) inserting outcomes: CHECK constraint failed: ...". The
 // primary code and its name come first because they are what a user searches for; the extended
 // code (e.g. 1811 = SQLITE_CONSTRAINT_TRIGGER) is appended when it adds something.
-[[noreturn]] void throw_error(int rc, std::string_view operation, std::string_view detail);
+[[noreturn]] void throw_error(int rc, std::string_view operation, std::string_view detail,
+                              int system_errno = 0);
 // The same with the connection's own message (or the code's, without a connection).
 [[noreturn]] void throw_error(sqlite3* db, int rc, std::string_view operation);
 // With the connection: SQLITE_BUSY and SQLITE_LOCKED throw BusyError naming its file.
@@ -61,6 +79,10 @@ void arm(std::int64_t fail_at, int rc, bool persistent = false);
 std::int64_t disarm();
 }  // namespace fault
 
+// "file:" followed by `path` with the characters a URI gives a meaning to ('%', '?', '#', space,
+// control and non-ASCII bytes) percent-encoded: the URI of that file, to append "?key=value" to.
+std::string file_uri(const std::string& path);
+
 struct Internal {
   static sqlite3* handle(Database& db) { return db.db_; }
 };
@@ -68,6 +90,11 @@ struct Internal {
 }  // namespace vpgen::sql
 
 namespace vpgen {
+
+// The URI under which a reader ATTACHes `path` (merge's shards): "?mode=ro", or "?immutable=1"
+// where ResultStore::Access::kReadOnly would read it as a constant (result_store.cpp). Throws as
+// that opening does.
+std::string reader_uri(const std::string& path);
 
 // The connection of a ResultStore, for storage's own functions outside the class (merge, reads).
 struct StoreAccess {

@@ -5,6 +5,7 @@
 
 #include "vpgen/population/error.hpp"
 #include "vpgen/storage/database.hpp"
+#include "vpgen/storage/result_store.hpp"
 #include "vpgen/storage/tables.hpp"
 
 #include <fmt/format.h>
@@ -165,9 +166,14 @@ std::string survival_insert_sql();
 // ---------------------------------------------------------------------------------------------
 // Opening (migrations.cpp)
 
-// Creates the schema in a new (empty) database, migrates a file of an older version in place, or
-// checks an existing one; sets WAL. Returns why the file is refused, if it is; SQLite failures
-// throw. `read_only`: nothing is created, migrated or changed, and an older version is refused.
-std::optional<std::string> open_schema(sql::Database& db, const std::string& path, bool read_only);
+struct OpenedSchema {
+  std::optional<std::string> refused;         // why the file is refused, if it is
+  std::optional<std::int64_t> migrated_from;  // the version before a migration, if one ran
+};
+// Creates the schema in a new (empty) database (kReadWrite only), migrates a file of an older
+// version in place (not kReadOnly), or checks an existing one; sets WAL (not kReadOnly). SQLite
+// failures throw. kReadOnly: nothing is created, migrated or changed, and an older version is
+// refused with the command that migrates it.
+OpenedSchema open_schema(sql::Database& db, const std::string& path, ResultStore::Access access);
 
 }  // namespace vpgen

@@ -7,7 +7,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -19,7 +21,10 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vpgen/population/error.hpp"
@@ -836,7 +841,7 @@ TEST_CASE("refuses a vpgen file of a newer schema version and says which") {
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
   exec_sql(raw, "PRAGMA user_version = 6");
   sqlite3_close(raw);
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
   CHECK(contains(message, "was written by schema version 6; this vpgen reads version 5"));
   CHECK(contains(message, "use a newer vpgen"));
@@ -979,7 +984,7 @@ TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it unt
                             "PRAGMA application_id = {}; PRAGMA user_version = 1;",
                             0x7670676E));
   sqlite3_close(raw);
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
   CHECK(contains(message, "was written by schema version 1; this vpgen reads version 5"));
   CHECK(contains(message, "does not convert older files"));
@@ -1163,7 +1168,7 @@ TEST_CASE("refuses a SQLite file that is not a vpgen database and leaves it unto
   exec_sql(raw, "CREATE TABLE runs (x INTEGER); PRAGMA user_version = 1");
   sqlite3_close(raw);
 
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, "is not a vpgen results database"));
   CHECK(contains(message, "application_id 0x0"));
 
@@ -1180,7 +1185,7 @@ TEST_CASE("refuses a vpgen-marked file whose tables are missing") {
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
   exec_sql(raw, "DROP TABLE events");
   sqlite3_close(raw);
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, "has no table 'events'"));
 }
 
@@ -1188,11 +1193,11 @@ TEST_CASE("refuses a file that is not SQLite at all and names the SQLite code") 
   TempDb file("text");
   std::ofstream(file.path()) << "patient,arm,response\n0,0,CR\n1,0,PD\n"
                                 "this is a CSV file and not a database at all\n";
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, "sqlite error 26 (file is not a database)"));
   CHECK(contains(message, file.path()));
-  CHECK(contains(thrown_message<StorageError>([] { ResultStore store("/nonexistent/dir/x.db"); }),
-                 "sqlite error 14"));
+  CHECK(contains(thrown_message<InputError>([] { ResultStore store("/nonexistent/dir/x.db"); }),
+                 "/nonexistent/dir/x.db: no such folder /nonexistent/dir"));
 }
 
 TEST_CASE("a failure injected mid-block rolls back the whole block and names the SQLite code") {
@@ -1945,17 +1950,324 @@ TEST_CASE("read-only opening writes nothing and refuses, not migrates, an older 
     CHECK_THROWS_AS(reader.begin_run(make_provenance(2)), StorageError);
   }
   make_old_version(file.path(), 4);
-  const std::string message = thrown_message<StorageError>(
+  const std::string message = thrown_message<InputError>(
       [&] { ResultStore reader(file.path(), ResultStore::Access::kReadOnly); });
   CHECK(contains(message, "is schema version 4"));
-  CHECK(contains(message, "to migrate it"));
+  CHECK(contains(message, fmt::format("run `vpgen upgrade --db {}` to migrate it", file.path())));
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
   CHECK(query_int(raw, "PRAGMA user_version") == 4);  // untouched
   sqlite3_close(raw);
   TempDb empty("readonly_empty");
   { std::ofstream touch(empty.path()); }
-  CHECK(contains(thrown_message<StorageError>(
+  CHECK(contains(thrown_message<InputError>(
                      [&] { ResultStore reader(empty.path(), ResultStore::Access::kReadOnly); }),
                  "is empty"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers: one snapshot, read-only opening, never writing (issue 17 items 2, 3, 4, 8)
+
+namespace {
+
+// A folder of its own in the temp directory, made writable again and removed at the end.
+class TempFolder {
+ public:
+  explicit TempFolder(std::string_view tag)
+      : path_(std::filesystem::temp_directory_path() /
+              fmt::format("vpgen_storage_test_{}_{}", ::getpid(), tag)) {
+    clear();
+    std::filesystem::create_directories(path_);
+    std::filesystem::permissions(path_, std::filesystem::perms(0755));
+  }
+  ~TempFolder() { clear(); }
+  TempFolder(const TempFolder&) = delete;
+  TempFolder& operator=(const TempFolder&) = delete;
+  std::string file(std::string_view name) const { return (path_ / name).string(); }
+  // chmod 555 on the folder and 444 on every file in it.
+  void make_read_only() const {
+    for (const auto& entry : std::filesystem::directory_iterator(path_))
+      std::filesystem::permissions(entry.path(), std::filesystem::perms(0444));
+    std::filesystem::permissions(path_, std::filesystem::perms(0555));
+  }
+
+ private:
+  void clear() const {
+    std::error_code ignored;
+    std::filesystem::permissions(path_, std::filesystem::perms(0755), ignored);
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::filesystem::path path_;
+};
+
+struct ChildResult {
+  int exit_code = -1;  // 0: `body` returned; 1: it threw; 2: could not drop privileges
+  std::string output;  // what `body` returned, or the exception's message
+};
+
+// Runs `body` in a forked child as user nobody (uid and gid 65534, no groups) if this process is
+// root, else as this user: root ignores file modes, so a read-only test run as root would prove
+// nothing. The child reports through a pipe and ends with _exit (no doctest in the child).
+ChildResult run_as_non_owner(const std::function<std::string()>& body) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    int code = 0;
+    std::string text;
+    if (::geteuid() == 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
+      code = 2;
+    } else {
+      try {
+        text = body();
+      } catch (const std::exception& e) {
+        code = 1;
+        text = e.what();
+      }
+    }
+    const char* at = text.data();
+    std::size_t left = text.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fds[1], at, left);
+      if (n <= 0) break;
+      at += n;
+      left -= static_cast<std::size_t>(n);
+    }
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  ChildResult result;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;)
+    result.output.append(buffer, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// A file's bytes and modification time, to show that a reader left it as it was.
+struct FileState {
+  std::string bytes;
+  struct timespec mtime {};
+  bool operator==(const FileState& o) const {
+    return bytes == o.bytes && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec;
+  }
+};
+
+FileState file_state(const std::string& path) {
+  FileState state;
+  std::ifstream in(path, std::ios::binary);
+  state.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  state.mtime = st.st_mtim;
+  return state;
+}
+
+// A complete run of `patients` patients (2 arms) in a new file.
+std::int64_t write_file_run(const std::string& path, std::uint64_t patients) {
+  ResultStore store(path);
+  const std::int64_t run = store.begin_run(make_provenance(2));
+  {
+    RunWriter writer(store, run, true);
+    writer.write_block(make_block(0, patients, 2));
+  }
+  store.finish_run(run, true, 1.0);
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("a ReadSnapshot sees one state of a file that another connection writes between reads") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("snapshot");
+  ResultStore writer_store(file.path());
+  const std::int64_t run = writer_store.begin_run(make_provenance(kArms));
+  RunWriter writer(writer_store, run, true);
+  writer.write_block(make_block(0, 4, kArms));
+  ResultStore reader(file.path(), ResultStore::Access::kReadOnly);
+  // Before each statement of the reader, the writer commits one more patient (a block of one).
+  std::uint64_t next = 4;
+  reader.set_statement_hook([&] {
+    if (next < 200) writer.write_block(make_block(next++, 1, kArms));
+  });
+  {
+    const ReadSnapshot snapshot(reader);
+    const std::uint64_t stored = reader.run_info(run).patients_stored;
+    const std::vector<ArmCounts> counts = reader.arm_counts(run);
+    std::uint64_t times = 0;
+    reader.survival_times(run, 1, SurvivalEndpoint::kOs,
+                          [&](const SurvivalTimeRow& row) { times += row.events + row.censored; });
+    {
+      const ReadSnapshot nested(reader);  // inside a snapshot: the same one
+      CHECK(reader.run_info(run).patients_stored == stored);
+    }
+    CHECK(next > stored + 3);  // the writer did commit between the reads
+    REQUIRE(counts.size() == kArms);
+    CHECK(counts[0].n == stored);
+    CHECK(counts[1].n == stored);
+    CHECK(times == stored);
+    CHECK(reader.run_info(run).patients_stored == stored);
+  }
+  reader.set_statement_hook({});
+  // The snapshot has ended: the reader sees the latest state.
+  CHECK(reader.run_info(run).patients_stored == next);
+}
+
+TEST_CASE("a non-owner reads a WAL file in a folder it cannot write, changing nothing") {
+  TempFolder folder("ro_reader");
+  const std::string path = folder.file("results.db");
+  const std::int64_t run = write_file_run(path, 6);
+  REQUIRE_FALSE(std::filesystem::exists(path + "-wal"));  // closed cleanly: all in the file
+  folder.make_read_only();
+  const FileState before = file_state(path);
+  const ChildResult child = run_as_non_owner([&] {
+    ResultStore reader(path, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(reader);
+    return fmt::format("immutable={} runs={} n={} patient={}", reader.immutable(),
+                       reader.list_runs().size(), reader.arm_counts(run).at(1).n,
+                       reader.patient(run, 5).result.patient.index);
+  });
+  INFO(child.output);
+  CHECK(child.exit_code == 0);
+  // SQLite cannot create results.db-shm here, so the file is read as a constant.
+  CHECK(child.output == "immutable=true runs=1 n=6 patient=5");
+  CHECK(file_state(path) == before);
+  CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+  CHECK_FALSE(std::filesystem::exists(path + "-shm"));
+}
+
+TEST_CASE("a non-owner reads a file that its owner is writing, through the owner's -shm") {
+  TempFolder folder("ro_live");
+  const std::string path = folder.file("results.db");
+  ResultStore owner(path);
+  const std::int64_t run = owner.begin_run(make_provenance(2));
+  RunWriter writer(owner, run, true);
+  writer.write_block(make_block(0, 3, 2));
+  REQUIRE(std::filesystem::file_size(path + "-wal") > 0);  // the block is in the WAL only
+  folder.make_read_only();
+  const ChildResult child = run_as_non_owner([&] {
+    ResultStore reader(path, ResultStore::Access::kReadOnly);
+    return fmt::format("immutable={} stored={}", reader.immutable(),
+                       reader.run_info(run).patients_stored);
+  });
+  INFO(child.output);
+  CHECK(child.exit_code == 0);
+  CHECK(child.output == "immutable=false stored=3");
+}
+
+TEST_CASE("a reader refuses, not misreads, a -wal it cannot read, and says what to do") {
+  TempFolder source("ro_walsource");
+  TempFolder folder("ro_wal");
+  const std::string live = source.file("results.db");
+  const std::string path = folder.file("results.db");
+  {
+    ResultStore owner(live);
+    const std::int64_t run = owner.begin_run(make_provenance(2));
+    RunWriter writer(owner, run, true);
+    writer.write_block(make_block(0, 3, 2));
+    // What a killed writer leaves: the file and a -wal that holds committed blocks, no -shm.
+    std::filesystem::copy_file(live, path);
+    std::filesystem::copy_file(live + "-wal", path + "-wal");
+  }
+  folder.make_read_only();
+  const FileState before = file_state(path);
+  const ChildResult child = run_as_non_owner([&] {
+    ResultStore reader(path, ResultStore::Access::kReadOnly);
+    return std::string("opened");
+  });
+  CHECK(child.exit_code == 1);
+  CHECK(contains(child.output,
+                 fmt::format("{}: {}-wal holds changes that are not yet in the file", path, path)));
+  CHECK(contains(child.output, fmt::format("`vpgen upgrade --db {}`", path)));
+  CHECK(file_state(path) == before);
+}
+
+TEST_CASE("readers never create, convert or change a file: missing, empty, folder, URI") {
+  TempFolder folder("never_write");
+  const std::string missing = folder.file("missing.db");
+  const std::string empty = folder.file("empty.db");
+  { std::ofstream touch(empty); }
+  const FileState empty_before = file_state(empty);
+  for (const auto access : {ResultStore::Access::kReadOnly, ResultStore::Access::kWriteExisting}) {
+    CAPTURE(static_cast<int>(access));
+    CHECK(thrown_message<InputError>([&] { ResultStore store(missing, access); }) ==
+          fmt::format("{}: no such file", missing));
+    CHECK_FALSE(std::filesystem::exists(missing));
+    CHECK(thrown_message<InputError>([&] { ResultStore store(empty, access); }) ==
+          fmt::format("{} is empty: not a vpgen results database", empty));
+    CHECK(file_state(empty) == empty_before);
+    CHECK_FALSE(std::filesystem::exists(empty + "-wal"));
+  }
+  for (const auto access : {ResultStore::Access::kReadOnly, ResultStore::Access::kWriteExisting,
+                            ResultStore::Access::kReadWrite}) {
+    CAPTURE(static_cast<int>(access));
+    const std::string dir = folder.file("");
+    CHECK(contains(thrown_message<InputError>([&] { ResultStore store(dir, access); }),
+                   "a folder, not a results database file"));
+    const std::string uri = "file:" + missing + "?mode=memory";
+    CHECK(contains(thrown_message<InputError>([&] { ResultStore store(uri, access); }),
+                   fmt::format("{}: a SQLite URI, not a file path", uri)));
+  }
+  CHECK(thrown_message<InputError>([&] {
+          ResultStore store(folder.file("no/such/folder.db"), ResultStore::Access::kReadWrite);
+        }) == fmt::format("{}: no such folder {}", folder.file("no/such/folder.db"),
+                          folder.file("no/such")));
+  // A writer that must not create (--resume) refuses a SQLite file without tables, unchanged.
+  const std::string blank = folder.file("blank.db");
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(blank.c_str(), &raw) == SQLITE_OK);
+    exec_sql(raw, "CREATE TABLE x (a); DROP TABLE x;");
+    sqlite3_close(raw);
+  }
+  const FileState blank_before = file_state(blank);
+  CHECK(contains(thrown_message<InputError>(
+                     [&] { ResultStore store(blank, ResultStore::Access::kWriteExisting); }),
+                 "holds no tables: not a vpgen results database; refusing to make it one"));
+  CHECK(file_state(blank) == blank_before);
+}
+
+TEST_CASE("a writer refuses a file it cannot write at once, as the user's input") {
+  TempFolder folder("ro_writer");
+  const std::string path = folder.file("results.db");
+  write_file_run(path, 2);
+  folder.make_read_only();
+  const ChildResult child = run_as_non_owner([&] {
+    ResultStore store(path, ResultStore::Access::kWriteExisting);
+    return std::string("opened for writing");
+  });
+  CHECK(child.exit_code == 1);
+  CHECK(contains(child.output, fmt::format("{}: cannot write to it", path)));
+  const ChildResult create = run_as_non_owner([&] {
+    ResultStore store(folder.file("new.db"));
+    return std::string("created");
+  });
+  CHECK(create.exit_code == 1);
+  CHECK(contains(create.output,
+                 fmt::format("{}: cannot write in its folder {}", folder.file("new.db"),
+                             folder.file("new.db").substr(0, folder.file("new.db").rfind('/')))));
+  CHECK_FALSE(std::filesystem::exists(folder.file("new.db")));
+}
+
+TEST_CASE("kWriteExisting migrates an older version in place and says from which") {
+  TempDb file("upgrade");
+  write_file_run(file.path(), 3);
+  {
+    ResultStore current(file.path(), ResultStore::Access::kWriteExisting);
+    CHECK_FALSE(current.migrated_from());
+  }
+  make_old_version(file.path(), 4);
+  {
+    ResultStore upgraded(file.path(), ResultStore::Access::kWriteExisting);
+    REQUIRE(upgraded.migrated_from());
+    CHECK(*upgraded.migrated_from() == 4);
+  }
+  ResultStore reader(file.path(), ResultStore::Access::kReadOnly);
+  CHECK(reader.list_runs().at(0).patients_stored == 3);
 }

@@ -43,10 +43,6 @@ CLI::Option* add_quiet_flag(CLI::App& command, bool& quiet) {
   return command.add_flag("--quiet", quiet, "No progress on stderr");
 }
 
-void require_existing(const std::string& db) {
-  if (::access(db.c_str(), F_OK) != 0) throw InputError(fmt::format("--db {}: no such file", db));
-}
-
 std::int64_t run_or_latest(ResultStore& store, const std::string& db,
                            std::optional<std::int64_t> run) {
   if (run) return *run;

@@ -73,6 +73,7 @@ std::unique_ptr<Command> make_validate_command();
 std::unique_ptr<Command> make_calibrate_command();
 std::unique_ptr<Command> make_size_command();
 std::unique_ptr<Command> make_batch_command();
+std::unique_ptr<Command> make_upgrade_command();
 
 // Flags that several commands spell alike.
 CLI::Option* add_db_option(CLI::App& command, std::string& db);  // --db, required
@@ -81,8 +82,6 @@ CLI::Option* add_format_option(CLI::App& command, std::string& format,
 CLI::Option* add_threads_option(CLI::App& command, int& threads);
 CLI::Option* add_quiet_flag(CLI::App& command, bool& quiet);
 
-// InputError "--db DB: no such file" unless `db` exists: commands that only read never create it.
-void require_existing(const std::string& db);
 // `run`, or the latest run of `store` (InputError when it holds none).
 std::int64_t run_or_latest(ResultStore& store, const std::string& db,
                            std::optional<std::int64_t> run);

@@ -22,8 +22,8 @@ class ExportCommand final : public Command {
   // end (vpgen/common/safe_file.hpp): a failed export leaves no file that looks complete, and a
   // symlink planted at a name beside --out is never written through.
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     if (out_.empty()) {
       export_table(store, run_, table_, format_, std::cout);
       std::cout.flush();

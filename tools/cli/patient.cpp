@@ -17,8 +17,8 @@ namespace {
 class PatientCommand final : public Command {
  public:
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     const ReplayResult replay = replay_patient(store, run_, index_);
     if (format_ == "json") fmt::print("{}\n", replay_json(replay).dump(2));
     else fmt::print("{}", replay_text(replay));

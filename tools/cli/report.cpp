@@ -35,8 +35,8 @@ void read_validation(const std::string& path, ReportRequest& request) {
 class ReportCommand final : public Command {
  public:
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     ReportRequest request;
     request.run_ids = {run_or_latest(store, db_, run_)};
     request.design_ids = all_designs_ ? list_design_ids(store) : designs_;

@@ -17,8 +17,8 @@ namespace {
 class RunsCommand final : public Command {
  public:
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     const std::vector<RunInfo> runs = store.list_runs();
     if (format_ == "json") fmt::print("{}\n", runs_json(runs).dump(2));
     else fmt::print("{}", runs_text(runs));

@@ -24,6 +24,7 @@ class SimulateCommand final : public Command {
       request_.on_progress = [&](const Progress& p) { meter.update(p); };
       const std::int64_t run_id = simulate_collectively(request_, cluster);
       if (cluster.rank() != 0) return kExitSuccess;
+      // The file this command wrote, opened as its writer did: closing it folds the -wal in.
       ResultStore store(request_.db);
       const RunReport report = build_report(store, run_id);
       if (format_ == "json") fmt::print("{}\n", report_json(report).dump(2));

@@ -147,6 +147,8 @@ std::string mean_text(const MeanEstimate& mean) {
 }  // namespace
 
 RunReport build_report(ResultStore& store, std::int64_t run_id, double ci_level) {
+  // The counts, the survival times and the run's row from one state of a file being written.
+  const ReadSnapshot snapshot(store);
   RunReport report;
   report.run = store.run_info(run_id);
   report.ci_level = ci_level;

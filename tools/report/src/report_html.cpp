@@ -1153,6 +1153,8 @@ RenderedReport render_report(ResultStore& store, const ReportRequest& request, R
                              std::string_view figure_prefix) {
   if (!(request.ci_level > 0.0 && request.ci_level < 1.0))
     throw InputError(fmt::format("confidence level {} is not in (0, 1)", request.ci_level));
+  // Every table and figure from one state of a file being written.
+  const ReadSnapshot snapshot(store);
   RenderedReport out;
   if (format == ReportFormat::kJson || format == ReportFormat::kText) {
     if (request.run_ids.size() != 1 || !request.design_ids.empty() || request.validation)

@@ -96,7 +96,8 @@ std::uint64_t export_table(ResultStore& store, std::int64_t run_id, std::string_
                     table));
   if (format != "csv" && format != "jsonl")
     throw InputError(fmt::format("--format {}: not one of csv, jsonl", format));
-  store.run_info(run_id);  // InputError if the file holds no such run
+  const ReadSnapshot snapshot(store);  // the rows of one state of a file being written
+  store.run_info(run_id);              // InputError if the file holds no such run
   sql::Statement select = store.run_rows(run_id, table);
   const int columns = select.column_count();
   std::vector<std::string> names;

@@ -128,11 +128,15 @@ std::vector<std::string> compare_results(const PatientResult& a, const PatientRe
 }
 
 ReplayResult replay_patient(ResultStore& store, std::int64_t run_id, std::uint64_t index) {
-  const RunInfo info = store.run_info(run_id);
+  RunInfo info;
   ReplayResult replay;
+  {
+    const ReadSnapshot snapshot(store);  // the run and the patient from one state of the file
+    info = store.run_info(run_id);
+    replay.stored = store.patient(run_id, index).result;
+  }
   replay.run_id = run_id;
   for (const ArmSpec& arm : info.provenance.arms) replay.arm_names.push_back(arm.name);
-  replay.stored = store.patient(run_id, index).result;
   const Simulator simulator(config::load_scenario_bundle(info.provenance.scenario_text));
   replay.replayed = simulator.simulate_patient(info.provenance.seed, index);
   if (replay.replayed.error) throw SimulationError(*replay.replayed.error);

@@ -197,9 +197,8 @@ std::int64_t simulate_run(const SimulateRequest& request) {
   options.on_progress = request.on_progress;
   std::optional<ResultStore> opened;
   if (request.resume) {
-    if (::access(request.db.c_str(), F_OK) != 0)
-      throw InputError(fmt::format("--db {}: no such file", request.db));
-    opened.emplace(request.db);
+    // Never creates or converts a file: an empty or foreign one is refused unchanged.
+    opened.emplace(request.db, ResultStore::Access::kWriteExisting);
     const RunInfo info = opened->run_info(*request.resume);
     options.first_patient = check_resumable(request, scenario, info);
     options.seed = info.provenance.seed;
