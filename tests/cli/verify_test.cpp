@@ -68,7 +68,7 @@ TEST_SUITE_BEGIN("cli");
 TEST_CASE("vpgen verify passes on untouched, resumed and merged runs") {
   const fs::path untouched = simulate("untouched.db");
   const CliResult ok = run_vpgen(fmt::format("verify --db {} --replay 4", untouched.string()));
-  CHECK_MESSAGE(ok.exit_code == 0, ok.out + ok.err);
+  CHECK_MESSAGE(ok.exit_code == 0, std::string(ok.out + ok.err));
   CHECK(has(ok,
             "run 1: 300 patients, 5 block digests, derived tables, 4 patients replayed: "
             "all agree"));
@@ -82,13 +82,14 @@ TEST_CASE("vpgen verify passes on untouched, resumed and merged runs") {
       temp_dir(), 2, fmt::format("simulate {} {} --db {}", kScenario, kRun, resumed.string()));
   REQUIRE_MESSAGE(killed.signal == SIGKILL, killed.err);
   const CliResult partial = run_vpgen(fmt::format("verify --db {}", resumed.string()));
-  CHECK_MESSAGE(partial.exit_code == 0, partial.out + partial.err);  // incomplete, but intact
+  CHECK_MESSAGE(partial.exit_code == 0,
+                std::string(partial.out + partial.err));  // incomplete, but intact
   const CliResult again = run_vpgen(fmt::format("simulate {} {} --db {} --resume 1 --threads 1",
                                                 kScenario, kRun, resumed.string()));
   REQUIRE_MESSAGE(again.exit_code == 0, again.err);
   const CliResult resumed_ok =
       run_vpgen(fmt::format("verify --db {} --replay 3 --format json", resumed.string()));
-  CHECK_MESSAGE(resumed_ok.exit_code == 0, resumed_ok.out + resumed_ok.err);
+  CHECK_MESSAGE(resumed_ok.exit_code == 0, std::string(resumed_ok.out + resumed_ok.err));
   const nlohmann::json json = nlohmann::json::parse(resumed_ok.out);
   CHECK(json["agrees"] == true);
   CHECK(json["runs"][0]["replayed"].size() == 3);
@@ -104,14 +105,14 @@ TEST_CASE("vpgen verify passes on untouched, resumed and merged runs") {
   const CliResult m = run_vpgen(fmt::format("merge --into {}{}", merged.string(), shards));
   REQUIRE_MESSAGE(m.exit_code == 0, m.err);
   const CliResult merged_ok = run_vpgen(fmt::format("verify --db {} --replay 2", merged.string()));
-  CHECK_MESSAGE(merged_ok.exit_code == 0, merged_ok.out + merged_ok.err);
+  CHECK_MESSAGE(merged_ok.exit_code == 0, std::string(merged_ok.out + merged_ok.err));
   CHECK(content_digest(merged) == digest);
   // Merged into an existing file: one more run, intact as well.
   const CliResult into_existing =
       run_vpgen(fmt::format("merge --into {}{}", untouched.string(), shards));
   REQUIRE_MESSAGE(into_existing.exit_code == 0, into_existing.err);
   const CliResult both = run_vpgen(fmt::format("verify --db {}", untouched.string()));
-  CHECK_MESSAGE(both.exit_code == 0, both.out + both.err);
+  CHECK_MESSAGE(both.exit_code == 0, std::string(both.out + both.err));
   CHECK(content_digest(untouched, 2) == digest);
 }
 

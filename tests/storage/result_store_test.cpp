@@ -961,8 +961,10 @@ TEST_CASE("each block's digest covers its rows, and the run's does not depend on
   constexpr std::uint32_t kArms = 2;
   TempDb file("digest");
   ResultStore store(file.path());
-  const std::int64_t run_a = store.begin_run(make_provenance(kArms));
-  const std::int64_t run_b = store.begin_run(make_provenance(kArms));
+  RunProvenance provenance = make_provenance(kArms);
+  provenance.patients = 10;  // complete with the 10 written
+  const std::int64_t run_a = store.begin_run(provenance);
+  const std::int64_t run_b = store.begin_run(provenance);
   RunWriter(store, run_a, true).write_block(make_block(0, 10, kArms));
   {
     RunWriter writer(store, run_b, true);
@@ -1595,7 +1597,7 @@ TEST_CASE("record_design stores a design and one row per sample size, NaN as NUL
              "SELECT name, mode, analysis, seed, target_power, recommended_n,"
              " recommended_n_low IS NULL, json_extract(result_json, '$.n'), schema_version"
              " FROM designs") ==
-        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|5|"});
+        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|6|"});
   CHECK(query_int(db, fmt::format("SELECT COUNT(*) FROM design_points WHERE design_id = {}"
                                   " AND type1_error IS NULL AND pet_p0 = 0.74",
                                   id)) == 2);
