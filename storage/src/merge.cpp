@@ -1,5 +1,7 @@
 #include "vpgen/storage/merge.hpp"
 
+#include "vpgen/storage/integrity.hpp"
+
 #include "sqlite_internal.hpp"
 #include "vpgen/engine/cluster.hpp"
 #include "vpgen/population/error.hpp"
@@ -206,8 +208,19 @@ std::vector<ShardFile> check_shards(const std::vector<std::string>& paths) {
     try {
       ResultStore store(path, ResultStore::Access::kReadOnly);
       runs = store.list_runs();
-      if (runs.size() == 1 && runs.front().status == "complete")
+      if (runs.size() == 1 && runs.front().status == "complete") {
         missing = missing_rows(StoreAccess::database(store), runs.front());
+        // Then the digests of its blocks, recomputed from the rows (an edited value, a deleted
+        // event) and its derived counts, which the merged run would otherwise sum as they are.
+        if (missing.empty()) {
+          const IntegrityReport report = check_run_integrity(store, runs.front().id, 1);
+          if (!report.findings.empty()) {
+            const IntegrityFinding& f = report.findings.front();
+            missing = fmt::format("{}{}{}: {} (`vpgen verify --db {}` lists every difference)",
+                                  f.table, f.where.empty() ? "" : ", ", f.where, f.what, path);
+          }
+        }
+      }
     } catch (const StorageError& e) {
       throw InputError(e.what());
     }

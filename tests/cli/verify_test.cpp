@@ -98,8 +98,8 @@ TEST_CASE("vpgen verify passes on untouched, resumed and merged runs") {
   // Two shards merged: the blocks are the shards', the run's digest the one-process run's.
   std::string shards;
   for (int k = 0; k < 2; ++k)
-    shards +=
-        " " + simulate(fmt::format("shard-{}.db", k), fmt::format("--shard {}/2", k)).string();
+    shards += fmt::format(
+        " {}", simulate(fmt::format("shard-{}.db", k), fmt::format("--shard {}/2", k)).string());
   const fs::path merged = temp_dir() / "merged.db";
   remove_db(merged);
   const CliResult m = run_vpgen(fmt::format("merge --into {}{}", merged.string(), shards));

@@ -250,6 +250,15 @@ TEST_CASE(
           "patient 15 lacks an outcome row");
   refused(damaged("moved", "UPDATE patients SET patient_index = 25 WHERE patient_index = 19"),
           "patient 25 lies outside the declared range");
+  // What the counts cannot see, the block digests do: a deleted event, an edited value.
+  refused(damaged("event",
+                  "DELETE FROM events WHERE patient_index = 12 AND arm_index = 0 AND"
+                  " seq = 1"),
+          "run_blocks, patients 10..");
+  refused(damaged("edited",
+                  "UPDATE outcomes SET pfs_months = pfs_months + 0.5 WHERE"
+                  " patient_index = 17 AND arm_index = 2"),
+          "digest differs");
   // The untouched shards merge as before.
   remove_db(out);
   const CliResult ok = run_vpgen(fmt::format("merge --into {} {} {} {}", out.string(),
@@ -278,7 +287,7 @@ TEST_CASE("a merge killed midway leaves its target as it was, and the next merge
   constexpr std::uint64_t kPatients = 30;
   std::string shards;
   for (std::uint64_t k = 0; k < 3; ++k)
-    shards += " " + simulate_shard("killmerge", kPatients, 8, k, 3).string();
+    shards += fmt::format(" {}", simulate_shard("killmerge", kPatients, 8, k, 3).string());
   const auto killed_merge = [&](const fs::path& into) {
     return vpgen::testing::run_command_in(
         temp_dir(), fmt::format("exec env VPGEN_TEST_KILL_AFTER_SHARD=2 {} merge --into {}{}",

@@ -359,10 +359,10 @@ MergeSummary merge_files(const std::string& into, const std::vector<std::string>
       summary.patients = result.patients;
       summary.rows = result.rows;
     }  // the store closes: the WAL is checkpointed into the file and removed
+    // link() fails rather than replace a file made meanwhile (EEXIST), and on file systems
+    // without hard links: then the run is copied, in one transaction, into the file as it is or
+    // as ResultStore creates it.
     if (::link(partial.c_str(), into.c_str()) != 0) {
-      if (errno != EEXIST)
-        throw InputError(
-            fmt::format("--into {}: cannot create it: {}", into, std::strerror(errno)));
       ResultStore store(into);
       summary.run_id = copy_run(store, partial, summary.run_id);
     }

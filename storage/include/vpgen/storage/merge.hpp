@@ -35,7 +35,8 @@ struct ShardFile {
 // Opens every file read-only and checks that together they are one run: each holds exactly one
 // run, of the current schema version, complete with every patient of its declared range stored
 // (checked in the rows: each index of the range has its patient row and one outcome per arm, no
-// row lies outside it, no outcome or event lacks its patient, candidates_screened adds up);
+// row lies outside it, no outcome or event lacks its patient, candidates_screened adds up; then
+// check_run_integrity: its block digests and derived counts agree with its rows);
 // all share the scenario (fingerprint), seed, cohort size, shard count, events setting and build
 // (vpgen version, git commit, compiler, Boost, RNG scheme); their ranges tile 0 .. patients - 1
 // without overlap. Throws InputError with a one-line reason otherwise: it names the file, and for
