@@ -40,7 +40,7 @@ class VerifyCommand final : public Command {
     cmd->add_option("--replay", replay_,
                     "Patients per run to replay from the stored scenario and seed (chosen by a "
                     "generator seeded with the run's seed)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1000000000}));
     add_format_option(*cmd, format_, "Output format");
     return cmd;
   }
