@@ -8,7 +8,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -123,7 +125,10 @@ Cursor open_cursor(sql::Database& db, const Table<Row>& table, std::int64_t run_
 
 // Block digests and row counts from the rows; per-patient shape (a patient row, one outcome per
 // arm, no rows outside a block).
-void check_rows(sql::Database& db, std::int64_t run_id, std::int64_t arms, bool recorded,
+constexpr std::int64_t kNoBlocks = std::numeric_limits<std::int64_t>::max();
+
+// `sealed_from`: the first patient whose rows must lie in a block (kNoBlocks: none).
+void check_rows(sql::Database& db, std::int64_t run_id, std::int64_t arms, std::int64_t sealed_from,
                 std::vector<StoredBlock>& blocks, IntegrityReport& report, Findings& findings) {
   std::array<Cursor, 3> cursors = {open_cursor(db, kPatientsTable, run_id, 'p'),
                                    open_cursor(db, kOutcomesTable, run_id, 'o'),
@@ -157,7 +162,7 @@ void check_rows(sql::Database& db, std::int64_t run_id, std::int64_t arms, bool 
     if (block < blocks.size() && blocks[block].first <= *index) {
       digest::add(blocks[block].computed, digest::sha256(feed));
       blocks[block].rows += counts[0] + counts[1] + counts[2];
-    } else if (recorded) {
+    } else if (*index >= sealed_from) {
       findings.add("run_blocks", {"run_blocks", where, "rows of a patient that no block holds"});
     }
   }
@@ -246,7 +251,7 @@ IntegrityReport check_run_integrity(ResultStore& store, std::int64_t run_id, std
                 " content_digest, status, (SELECT COUNT(*) FROM arms AS a WHERE a.run_id ="
                 " r.run_id), (SELECT COUNT(*) FROM patients AS p WHERE p.run_id = r.run_id),"
                 " (SELECT COALESCE(SUM(candidates_screened), 0) FROM patients AS p WHERE"
-                " p.run_id = r.run_id) FROM runs AS r WHERE run_id = ?1",
+                " p.run_id = r.run_id), schema_version FROM runs AS r WHERE run_id = ?1",
                 "reading the run");
   run.bind_int64(1, run_id);
   if (!run.step()) throw InputError(fmt::format("run {}: no such run in {}", run_id, db_name(db)));
@@ -260,6 +265,9 @@ IntegrityReport check_run_integrity(ResultStore& store, std::int64_t run_id, std
   const std::int64_t arms = run.column_int64(6);
   const std::int64_t patient_rows = run.column_int64(7);
   const std::int64_t candidate_rows = run.column_int64(8);
+  // A run begun before schema 6 and resumed since has digests from its first block after the
+  // migration on: the patients before it were never digested, which is not a gap.
+  const bool begun_before_digests = run.column_int64(9) < 6;
   run.reset();
 
   if (patient_rows != patients_stored)
@@ -274,9 +282,11 @@ IntegrityReport check_run_integrity(ResultStore& store, std::int64_t run_id, std
   std::vector<StoredBlock> blocks = read_blocks(db, run_id);
   report.blocks = blocks.size();
   report.digest_recorded = !blocks.empty() || content_digest.has_value();
+  const std::int64_t sealed_from =
+      begun_before_digests && !blocks.empty() ? std::max(first, blocks.front().first) : first;
   if (report.digest_recorded) {
     // The blocks tile [first, end): every patient in exactly one (up to the last one written).
-    std::int64_t covered = first;
+    std::int64_t covered = sealed_from;
     for (const StoredBlock& b : blocks) {
       if (b.first > covered)
         findings.add("run_blocks", {"run_blocks", range_text(covered, b.first),
@@ -294,7 +304,8 @@ IntegrityReport check_run_integrity(ResultStore& store, std::int64_t run_id, std
       findings.add("run_blocks", {"run_blocks", range_text(end, covered),
                                   "blocks beyond the run's declared range"});
   }
-  check_rows(db, run_id, arms, report.digest_recorded, blocks, report, findings);
+  check_rows(db, run_id, arms, report.digest_recorded ? sealed_from : kNoBlocks, blocks, report,
+             findings);
   digest::Value sum{};
   for (const StoredBlock& b : blocks) {
     digest::Value stored{};
@@ -318,7 +329,7 @@ IntegrityReport check_run_integrity(ResultStore& store, std::int64_t run_id, std
     findings.add("runs", {"runs", "content_digest",
                           fmt::format("stored {}, the blocks sum to {}", *content_digest,
                                       digest::hex(sum))});
-  if (complete && !content_digest && !blocks.empty())
+  if (complete && !content_digest && !blocks.empty() && !begun_before_digests)
     findings.add("runs", {"runs", "content_digest", "missing although the run is complete"});
 
   compare_derived(db, run_id, "subgroup_counts", 8,

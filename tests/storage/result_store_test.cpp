@@ -957,6 +957,34 @@ bool any_line(const IntegrityReport& report, std::string_view part) {
   return false;
 }
 
+TEST_CASE("a run begun before schema 6 and finished after it is checked from its first digest") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("begun5");
+  RunProvenance provenance = make_provenance(kArms);
+  provenance.patients = 16;
+  {
+    ResultStore store(file.path());
+    const std::int64_t run = store.begin_run(provenance);
+    RunWriter(store, run, true).write_block(make_block(0, 7, kArms));
+  }
+  make_old_version(file.path(), 5);  // the first block was written by a version-5 vpgen
+  ResultStore store(file.path());
+  {
+    RunWriter writer(store, 1, true);  // --resume
+    writer.write_block(make_block(7, 9, kArms));
+  }
+  store.finish_run(1, true, 1.0);
+  sqlite3* db = handle(store);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM run_blocks") == 1);
+  CHECK(query_int(db, "SELECT content_digest IS NULL FROM runs") == 1);  // not the whole run
+  const IntegrityReport report = check_run_integrity(store, 1);
+  CHECK(report.digest_recorded);
+  CHECK(report.patients == 16);
+  CHECK_MESSAGE(report.findings.empty(), fmt::format("{}", fmt::join(lines(report), "\n")));
+  exec_sql(db, "UPDATE outcomes SET os_months = os_months + 1 WHERE patient_index = 9");
+  CHECK(any_line(check_run_integrity(store, 1), "run_blocks|patients 7..15|digest differs"));
+}
+
 TEST_CASE("each block's digest covers its rows, and the run's does not depend on the blocks") {
   constexpr std::uint32_t kArms = 2;
   TempDb file("digest");
