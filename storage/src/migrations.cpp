@@ -27,7 +27,7 @@ using sql::Transaction;
 // subgroup_counts computed from the stored rows: the version-4 migration fills the table with
 // it. The bands' boundaries are the writer's (tmb_band and the others in writer.cpp): the same
 // doubles compared the same way.
-constexpr std::string_view kSubgroupCountsFromRowsSql = R"sql(
+constexpr std::string_view kSubgroupCountsSelectSql = R"sql(
 SELECT o.run_id, o.arm_index, p.cancer_type,
        CASE WHEN p.tmb_mut_per_mb < 5 THEN '<5' WHEN p.tmb_mut_per_mb < 10 THEN '5-<10'
             WHEN p.tmb_mut_per_mb < 20 THEN '10-<20' ELSE '>=20' END AS tmb_band,
@@ -62,6 +62,8 @@ SELECT o.run_id, o.arm_index, p.cancer_type,
        SUM(o.treatment_holds * o.treatment_holds)
 FROM outcomes AS o
 JOIN patients AS p ON p.run_id = o.run_id AND p.patient_index = o.patient_index
+)sql";
+constexpr std::string_view kSubgroupCountsGroupSql = R"sql(
 GROUP BY o.run_id, o.arm_index, p.cancer_type, tmb_band, pdl1_band, p.hot, memory_band,
          p.line_of_therapy
 )sql";
@@ -260,11 +262,22 @@ void migrate_to_v4(sql::Database& db, const std::string& path) {
     if (table == "subgroup_counts" || table == "survival_time_counts")
       db.execute(fmt::format("DELETE FROM {};", table),
                  "migrating the schema: emptying a derived table to count it anew");
-  db.execute(fmt::format("INSERT INTO subgroup_counts {}", kSubgroupCountsFromRowsSql),
+  db.execute(fmt::format("INSERT INTO subgroup_counts {}", subgroup_counts_from_rows_sql("")),
              "migrating the schema: counting the stored outcomes by subgroup");
   db.execute(views_sql(), "migrating the schema: adding views");
-  db.execute(
-      "INSERT INTO survival_time_counts SELECT run_id, arm_index, time_months,"
+  db.execute(fmt::format("INSERT INTO survival_time_counts {}", survival_counts_from_rows_sql("")),
+             "migrating the schema: counting the stored survival times");
+}
+
+}  // namespace
+
+std::string subgroup_counts_from_rows_sql(std::string_view where) {
+  return fmt::format("{}{}{}", kSubgroupCountsSelectSql, where, kSubgroupCountsGroupSql);
+}
+
+std::string survival_counts_from_rows_sql(std::string_view where) {
+  return fmt::format(
+      "SELECT run_id, arm_index, time_months,"
       " SUM(CASE WHEN endpoint = 'OS' THEN event ELSE 0 END),"
       " SUM(CASE WHEN endpoint = 'OS' THEN 1 - event ELSE 0 END),"
       " SUM(CASE WHEN endpoint = 'PFS' THEN event ELSE 0 END),"
@@ -275,9 +288,11 @@ void migrate_to_v4(sql::Database& db, const std::string& path) {
       " SUM(CASE WHEN endpoint = 'DOR' THEN 1 - event ELSE 0 END),"
       " SUM(CASE WHEN endpoint = 'PFS2' THEN event ELSE 0 END),"
       " SUM(CASE WHEN endpoint = 'PFS2' THEN 1 - event ELSE 0 END)"
-      " FROM survival_input GROUP BY run_id, arm_index, time_months",
-      "migrating the schema: counting the stored survival times");
+      " FROM survival_input {} GROUP BY run_id, arm_index, time_months",
+      where);
 }
+
+namespace {
 
 // Adds the version-5 columns of `runs` (those not there yet: a column could exist in a file that
 // was hand-edited; one that exists must have the definition version 5 gives it) and fills them from
@@ -326,6 +341,19 @@ void migrate_runs_to_v5(sql::Database& db, const std::string& path) {
   create_missing_tables(db, tables_v5_sql(), path);
 }
 
+// From version 5: run_blocks and runs.content_digest (if a hand-edited file lacks them), empty:
+// the runs written before have no digests, and verify says so.
+void migrate_to_v6(sql::Database& db, const std::string& path) {
+  Statement has(db, "SELECT 1 FROM pragma_table_info('runs') WHERE name = ?1",
+                "migrating the schema: reading the columns of runs");
+  has.bind_static_text(1, kRunsV6Column.name);
+  const bool has_column = has.step();
+  has.reset();
+  if (!has_column)
+    db.execute(add_runs_column_sql(kRunsV6Column), "migrating the schema: adding content_digest");
+  create_missing_tables(db, tables_v6_sql(), path);
+}
+
 // Versions 2 to 4 are migrated in place, in one transaction (a failure leaves the file as it
 // was). runs.schema_version keeps the version that wrote each run. Returns the state after.
 SchemaState migrate(sql::Database& db, const std::string& path) {
@@ -335,7 +363,8 @@ SchemaState migrate(sql::Database& db, const std::string& path) {
   SchemaState state = read_schema_state(db);
   if (!state.migratable()) return state;  // another process migrated it meanwhile
   if (state.user_version < 4) migrate_to_v4(db, path);
-  migrate_runs_to_v5(db, path);
+  if (state.user_version < 5) migrate_runs_to_v5(db, path);
+  migrate_to_v6(db, path);
   db.execute(fmt::format("PRAGMA user_version = {};", kSchemaVersion),
              "migrating the schema: setting the version");
   transaction.commit(commit);

@@ -27,6 +27,8 @@ inline constexpr std::int64_t kApplicationId = 0x7670676E;
 // The oldest schema version that is migrated on open: versions 2 and 3 have the same tables (3
 // added views), version 4 adds tables and redefines views, and version 5 adds the patient range,
 // the shard and the stored counts to `runs` and the table run_parts: all derivable from the rows.
+// Version 6 adds run_blocks and runs.content_digest, which stay empty for the runs migrated: a
+// digest is only worth what the writer computed from the values it stored.
 inline constexpr std::int64_t kOldestMigratedVersion = 2;
 inline constexpr std::uint64_t kMaxStorable = static_cast<std::uint64_t>(
     std::numeric_limits<std::int64_t>::max());  // SQLite integers are signed 64-bit
@@ -97,6 +99,7 @@ std::string create_table_sql(const Table<Row>& table) {
 // current version (a migrated file gets them anew).
 std::string_view tables_v4_sql();
 std::string_view tables_v5_sql();
+std::string_view tables_v6_sql();  // run_blocks
 std::string_view views_sql();
 // The version-5 columns of `runs`, added by ALTER TABLE in new files as in migrated ones.
 struct RunsColumn {
@@ -104,6 +107,7 @@ struct RunsColumn {
   std::string_view definition;
 };
 extern const std::array<RunsColumn, 6> kRunsV5Columns;
+extern const RunsColumn kRunsV6Column;  // content_digest
 std::string add_runs_column_sql(const RunsColumn& column);
 
 // What a file of this version must contain, checked when an existing file is opened.
@@ -111,7 +115,7 @@ struct SchemaObject {
   std::string_view type;
   std::string_view name;
 };
-extern const std::array<SchemaObject, 20> kSchemaObjects;
+extern const std::array<SchemaObject, 21> kSchemaObjects;
 
 // The count columns of subgroup_counts and survival_time_counts, in table order (after the keys):
 // the writer counts into arrays indexed by these enums, and the SQL of both tables is generated
@@ -162,6 +166,20 @@ std::string subgroup_upsert_sql();
 // SurvivalColumn order; the UPDATE adds them to an existing row, the INSERT makes a new one.
 std::string survival_update_sql();
 std::string survival_insert_sql();
+
+// subgroup_counts and survival_time_counts as computed from the stored rows (the version-4
+// migration fills them with it, verify compares): `where` filters the outcomes (e.g.
+// "WHERE o.run_id = ?1" for the subgroups, "WHERE run_id = ?1" for the survival times) or is
+// empty. The columns are the tables', in order.
+std::string subgroup_counts_from_rows_sql(std::string_view where);
+std::string survival_counts_from_rows_sql(std::string_view where);
+
+// ---------------------------------------------------------------------------------------------
+// Content digests (integrity.cpp)
+
+// The hex sum of run `run_id`'s block digests when its run_blocks rows tile its patient range
+// [first_patient, end_patient) exactly; nullopt otherwise (a run begun before schema 6).
+std::optional<std::string> sealed_digest(sql::Database& db, std::int64_t run_id);
 
 // ---------------------------------------------------------------------------------------------
 // Opening (migrations.cpp)

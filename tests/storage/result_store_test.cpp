@@ -1,3 +1,4 @@
+#include "vpgen/storage/integrity.hpp"
 #include "vpgen/storage/result_store.hpp"
 #include "vpgen/storage/merge.hpp"
 #include "vpgen/storage/tables.hpp"
@@ -21,6 +22,7 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <grp.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -385,7 +387,7 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
   {
     ResultStore store(file.path());
     sqlite3* db = handle(store);
-    CHECK(kSchemaVersion == 5);
+    CHECK(kSchemaVersion == 6);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "PRAGMA application_id") == 0x7670676E);
     CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
@@ -397,8 +399,8 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
             "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
             " 'patients', 'outcomes', 'events', 'arm_summary', 'responder_fractions',"
             " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae', 'subgroup_counts',"
-            " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier', 'run_parts')") ==
-        19);
+            " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier', 'run_parts', 'run_blocks')") ==
+        20);
     const std::int64_t run = store.begin_run(make_provenance(2));
     CHECK(query_int(db, fmt::format("SELECT schema_version FROM runs WHERE run_id = {}", run)) ==
           kSchemaVersion);
@@ -839,20 +841,27 @@ TEST_CASE("refuses a vpgen file of a newer schema version and says which") {
   { ResultStore store(file.path()); }
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
-  exec_sql(raw, "PRAGMA user_version = 6");
+  exec_sql(raw, "PRAGMA user_version = 7");
   sqlite3_close(raw);
   const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 6; this vpgen reads version 5"));
+  CHECK(contains(message, "was written by schema version 7; this vpgen reads version 6"));
   CHECK(contains(message, "use a newer vpgen"));
 }
 
-// Turns a current file into one as vpgen of schema version `version` (2 or 3) wrote it: the same
+// Turns a current file into one as vpgen of schema version `version` (2 to 5) wrote it: the same
 // tables without the version-4 ones; version 2 had only the arm_summary view, version 3 all seven
 // (their old definitions read outcomes; a stand-in is enough, the migration replaces views).
 void make_old_version(const std::string& path, int version) {
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  // Version 6 added run_blocks and runs.content_digest.
+  exec_sql(raw, "DROP TABLE run_blocks; ALTER TABLE runs DROP COLUMN content_digest;");
+  if (version == 5) {
+    exec_sql(raw, "PRAGMA user_version = 5; UPDATE runs SET schema_version = 5;");
+    sqlite3_close(raw);
+    return;
+  }
   // Version 5 added run_parts and six columns of runs.
   exec_sql(raw,
            "DROP TABLE run_parts; ALTER TABLE runs DROP COLUMN first_patient;"
@@ -881,8 +890,8 @@ void make_old_version(const std::string& path, int version) {
   sqlite3_close(raw);
 }
 
-TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuilt, data kept") {
-  for (const int version : {2, 3, 4}) {
+TEST_CASE("version-2 to 5 files are migrated in place: derived counts rebuilt, data kept") {
+  for (const int version : {2, 3, 4, 5}) {
     CAPTURE(version);
     TempDb file(fmt::format("version{}", version));
     constexpr std::uint32_t kArms = 2;
@@ -931,7 +940,118 @@ TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuil
     CHECK(query_int(db, "SELECT COUNT(*) FROM kaplan_meier") ==
           static_cast<std::int64_t>(times_before.size()));
     CHECK(store.list_runs().size() == 1);
+    // No digest for a run written before version 6, and nothing else to disagree about.
+    CHECK(query_int(db, "SELECT COUNT(*) FROM run_blocks") == 0);
+    CHECK(query_int(db, "SELECT content_digest IS NULL FROM runs") == 1);
+    const IntegrityReport report = check_run_integrity(store, 1);
+    CHECK(!report.digest_recorded);
+    CHECK(report.patients == 16);
+    CHECK(report.findings.empty());
   }
+}
+
+// The findings of `report` as one line each: "table|where|what".
+std::vector<std::string> lines(const IntegrityReport& report) {
+  std::vector<std::string> out;
+  for (const IntegrityFinding& f : report.findings)
+    out.push_back(fmt::format("{}|{}|{}", f.table, f.where, f.what));
+  return out;
+}
+
+bool any_line(const IntegrityReport& report, std::string_view part) {
+  for (const std::string& line : lines(report))
+    if (contains(line, part)) return true;
+  return false;
+}
+
+TEST_CASE("a run begun before schema 6 and finished after it is checked from its first digest") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("begun5");
+  RunProvenance provenance = make_provenance(kArms);
+  provenance.patients = 16;
+  {
+    ResultStore store(file.path());
+    const std::int64_t run = store.begin_run(provenance);
+    RunWriter(store, run, true).write_block(make_block(0, 7, kArms));
+  }
+  make_old_version(file.path(), 5);  // the first block was written by a version-5 vpgen
+  ResultStore store(file.path());
+  {
+    RunWriter writer(store, 1, true);  // --resume
+    writer.write_block(make_block(7, 9, kArms));
+  }
+  store.finish_run(1, true, 1.0);
+  sqlite3* db = handle(store);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM run_blocks") == 1);
+  CHECK(query_int(db, "SELECT content_digest IS NULL FROM runs") == 1);  // not the whole run
+  const IntegrityReport report = check_run_integrity(store, 1);
+  CHECK(report.digest_recorded);
+  CHECK(report.patients == 16);
+  CHECK_MESSAGE(report.findings.empty(), fmt::format("{}", fmt::join(lines(report), "\n")));
+  exec_sql(db, "UPDATE outcomes SET os_months = os_months + 1 WHERE patient_index = 9");
+  CHECK(any_line(check_run_integrity(store, 1), "run_blocks|patients 7..15|digest differs"));
+}
+
+TEST_CASE("each block's digest covers its rows, and the run's does not depend on the blocks") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("digest");
+  ResultStore store(file.path());
+  RunProvenance provenance = make_provenance(kArms);
+  provenance.patients = 10;  // complete with the 10 written
+  const std::int64_t run_a = store.begin_run(provenance);
+  const std::int64_t run_b = store.begin_run(provenance);
+  RunWriter(store, run_a, true).write_block(make_block(0, 10, kArms));
+  {
+    RunWriter writer(store, run_b, true);
+    writer.write_block(make_block(0, 3, kArms));
+    writer.write_block(make_block(3, 3, kArms));
+    writer.write_block(make_block(6, 4, kArms));
+  }
+  store.finish_run(run_a, true, 1.0);
+  store.finish_run(run_b, true, 1.0);
+  sqlite3* db = handle(store);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM run_blocks WHERE run_id = 2") == 3);
+  CHECK(query_int(db, "SELECT SUM(row_count) FROM run_blocks WHERE run_id = 2") ==
+        count_rows(db, "patients", 2) + count_rows(db, "outcomes", 2) +
+            count_rows(db, "events", 2));
+  const std::string digest = query_text(db, "SELECT content_digest FROM runs WHERE run_id = 1");
+  CHECK(digest.size() == 64);
+  CHECK(query_text(db, "SELECT content_digest FROM runs WHERE run_id = 2") == digest);
+  for (const std::int64_t run : {run_a, run_b}) {
+    const IntegrityReport report = check_run_integrity(store, run);
+    CHECK(report.digest_recorded);
+    CHECK(report.patients == 10);
+    CHECK_MESSAGE(report.findings.empty(), fmt::format("{}", fmt::join(lines(report), "\n")));
+  }
+  // An edited value: the block that holds it, and the survival counts that read it.
+  exec_sql(db,
+           "UPDATE outcomes SET os_months = os_months + 0.5 WHERE run_id = 2 AND"
+           " patient_index = 4 AND arm_index = 1");
+  IntegrityReport edited = check_run_integrity(store, run_b);
+  CHECK(any_line(edited, "run_blocks|patients 3..5|digest differs"));
+  CHECK(!any_line(edited, "patients 0..2"));
+  CHECK(any_line(edited, "survival_time_counts|"));
+  // A deleted outcome: its patient is named, the block's row count is short.
+  exec_sql(db, "DELETE FROM outcomes WHERE run_id = 2 AND patient_index = 7 AND arm_index = 0");
+  const IntegrityReport deleted = check_run_integrity(store, run_b);
+  CHECK(any_line(deleted, "outcomes|patient 7|1 outcome rows for 2 arms"));
+  CHECK(any_line(deleted, "run_blocks|patients 6..9|row count stored"));
+  // A stale derived table alone: run 1 is untouched but for one subgroup count.
+  exec_sql(db,
+           "UPDATE subgroup_counts SET n = n + 1, stable_disease = stable_disease + 1"
+           " WHERE (run_id, arm_index, cancer_type, tmb_band, pdl1_band, hot, memory_band,"
+           " line_of_therapy) = (SELECT run_id, arm_index, cancer_type, tmb_band, pdl1_band,"
+           " hot, memory_band, line_of_therapy FROM subgroup_counts WHERE run_id = 1 AND"
+           " arm_index = 0 ORDER BY 3, 4, 5, 6, 7, 8 LIMIT 1)");
+  const IntegrityReport stale = check_run_integrity(store, run_a);
+  CHECK(any_line(stale, "subgroup_counts|0, "));
+  CHECK(any_line(stale, "n: stored"));
+  CHECK(!any_line(stale, "run_blocks"));
+  // A deleted block row: the range is in no block, and the run's digest no longer adds up.
+  exec_sql(db, "DELETE FROM run_blocks WHERE run_id = 2 AND first_patient = 0");
+  const IntegrityReport unsealed = check_run_integrity(store, run_b);
+  CHECK(any_line(unsealed, "run_blocks|patients 0..2|in no block"));
+  CHECK(any_line(unsealed, "runs|content_digest|stored"));
 }
 
 TEST_CASE("subgroup_counts equals counting the stored rows by subgroup, band edges included") {
@@ -986,7 +1106,7 @@ TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it unt
   sqlite3_close(raw);
   const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 5"));
+  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 6"));
   CHECK(contains(message, "does not convert older files"));
   CHECK(contains(message, "simulate again"));
 
@@ -1854,7 +1974,7 @@ TEST_CASE("record_design stores a design and one row per sample size, NaN as NUL
              "SELECT name, mode, analysis, seed, target_power, recommended_n,"
              " recommended_n_low IS NULL, json_extract(result_json, '$.n'), schema_version"
              " FROM designs") ==
-        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|5|"});
+        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|6|"});
   CHECK(query_int(db, fmt::format("SELECT COUNT(*) FROM design_points WHERE design_id = {}"
                                   " AND type1_error IS NULL AND pet_p0 = 0.74",
                                   id)) == 2);

@@ -74,6 +74,7 @@ std::unique_ptr<Command> make_calibrate_command();
 std::unique_ptr<Command> make_size_command();
 std::unique_ptr<Command> make_batch_command();
 std::unique_ptr<Command> make_upgrade_command();
+std::unique_ptr<Command> make_verify_command();
 
 // Flags that several commands spell alike.
 CLI::Option* add_db_option(CLI::App& command, std::string& db);  // --db, required

@@ -24,7 +24,7 @@ constexpr std::array kCommands = {
     &cli::make_simulate_command, &cli::make_merge_command,     &cli::make_report_command,
     &cli::make_patient_command,  &cli::make_runs_command,      &cli::make_export_command,
     &cli::make_validate_command, &cli::make_calibrate_command, &cli::make_size_command,
-    &cli::make_batch_command,    &cli::make_upgrade_command,
+    &cli::make_batch_command,    &cli::make_upgrade_command,   &cli::make_verify_command,
 };
 
 std::string version_text() {

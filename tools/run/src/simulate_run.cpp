@@ -8,11 +8,14 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
@@ -333,6 +336,71 @@ std::int64_t simulate_collectively(const SimulateRequest& request, Cluster& clus
   return run_id;
 }
 
+namespace {
+
+// The temporary a merge into `into` builds: `into`.merging-PID, beside it (same file system, so
+// the final link is atomic).
+std::string merge_temporary(const std::string& into, long pid) {
+  return fmt::format("{}.merging-{}", into, pid);
+}
+
+void remove_database_files(const std::string& path) {
+  std::error_code ignored;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(path + suffix, ignored);
+}
+
+// Removes the temporaries of merges into `into` that were killed: `into`.merging-PID (with its
+// -wal, -shm, -journal) whose PID is no running process, or is this process (which has not made
+// its own yet). A live PID is left alone, even if it was reused by another program: the cost is a
+// leftover, never a file removed under a running merge. (PIDs are those of this machine: a merge
+// from another host into a shared folder is not told apart.)
+void remove_stale_merge_temporaries(const std::string& into) {
+  namespace fs = std::filesystem;
+  const fs::path target(into);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".merging-";
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(folder, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string_view digits = std::string_view(name).substr(prefix.size());
+    long pid = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    if (ec != std::errc() || end != digits.data() + digits.size() || pid <= 0) continue;
+    if (pid != ::getpid() && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;
+    remove_database_files(merge_temporary(into, pid));
+  }
+}
+
+// Creates `path` empty, exclusively and without following a link planted at its name.
+void create_exclusive(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw InputError(fmt::format("{}: cannot create the merge's temporary file: {}", path,
+                                 std::strerror(errno)));
+  ::close(fd);
+}
+
+// Test hook, not a feature: with VPGEN_TEST_KILL_AFTER_SHARD=k in its environment a merge
+// SIGKILLs itself right after its k-th shard is copied (tests/run/shard_test.cpp).
+std::function<void(const MergeProgress&)> with_merge_kill_hook(
+    std::function<void(const MergeProgress&)> progress) {
+  const char* text = std::getenv("VPGEN_TEST_KILL_AFTER_SHARD");
+  if (text == nullptr) return progress;
+  std::uint64_t shards = 0;
+  const std::string_view value(text);
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), shards);
+  if (ec != std::errc() || end != value.data() + value.size() || value.empty())
+    throw InputError(fmt::format("VPGEN_TEST_KILL_AFTER_SHARD={}: expected a shard count", value));
+  return [progress = std::move(progress), shards](const MergeProgress& p) {
+    if (progress) progress(p);
+    if (p.shards_done == shards) ::kill(::getpid(), SIGKILL);
+  };
+}
+
+}  // namespace
+
 MergeSummary merge_files(const std::string& into, const std::vector<std::string>& shard_paths,
                          const std::function<void(const MergeProgress&)>& progress) {
   namespace fs = std::filesystem;
@@ -344,27 +412,32 @@ MergeSummary merge_files(const std::string& into, const std::vector<std::string>
   MergeSummary summary;
   summary.into = into;
   summary.shards = shards.size();
-  const auto merge_into = [&](const std::string& path) {
-    ResultStore store(path);
-    const MergeResult result = merge_shards(store, shards, progress);
-    summary.run_id = result.run_id;
-    summary.patients = result.patients;
-    summary.rows = result.rows;
-  };  // the store closes on return: the WAL is checkpointed into the file and removed
-  if (fs::exists(into)) {
-    merge_into(into);
-  } else {
-    // Built beside the target (same file system, so the rename is atomic) and renamed when whole.
-    const std::string partial = fmt::format("{}.merging-{}", into, ::getpid());
-    try {
-      merge_into(partial);
-      fs::rename(partial, into);
-    } catch (...) {
-      std::error_code ignored;
-      for (const char* suffix : {"", "-wal", "-shm", "-journal"})
-        fs::remove(partial + suffix, ignored);
-      throw;
+  // Always built in a new temporary beside the target, then put in place in one step: linked to a
+  // new name (which fails rather than replace a file made meanwhile), or copied into an existing
+  // file in one transaction. A merge killed at any point leaves its temporary, which the next
+  // merge into the same target removes, and never a partial run in the target.
+  remove_stale_merge_temporaries(into);
+  const std::string partial = merge_temporary(into, ::getpid());
+  create_exclusive(partial);
+  try {
+    {
+      ResultStore store(partial);
+      const MergeResult result = merge_shards(store, shards, with_merge_kill_hook(progress));
+      summary.run_id = result.run_id;
+      summary.patients = result.patients;
+      summary.rows = result.rows;
+    }  // the store closes: the WAL is checkpointed into the file and removed
+    // link() fails rather than replace a file made meanwhile (EEXIST), and on file systems
+    // without hard links: then the run is copied, in one transaction, into the file as it is or
+    // as ResultStore creates it.
+    if (::link(partial.c_str(), into.c_str()) != 0) {
+      ResultStore store(into);
+      summary.run_id = copy_run(store, partial, summary.run_id);
     }
+    remove_database_files(partial);
+  } catch (...) {
+    remove_database_files(partial);
+    throw;
   }
   summary.seconds = seconds_since(start);
   return summary;

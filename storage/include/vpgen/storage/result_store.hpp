@@ -22,7 +22,7 @@
 
 namespace vpgen {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // The SQL that creates schema version kSchemaVersion (tables, views) on a new file; docs/SCHEMA.md
 // describes it.

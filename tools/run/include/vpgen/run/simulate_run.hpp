@@ -68,9 +68,10 @@ struct MergeSummary {
   double seconds = 0.0;
 };
 
-// Checks the shard files and merges them into `into` as one run. A new file is built under a
-// temporary name beside it and renamed when complete, so a failure leaves no file at `into`; in an
-// existing file the new run is deleted again on failure.
+// Checks the shard files and merges them into `into` as one run, built in a temporary beside it
+// (`into`.merging-PID, created exclusively, never through a link) and then linked to `into` if it
+// does not exist, or copied into it in one transaction if it does: a failure or a kill -9 leaves
+// `into` as it was. Temporaries of killed merges (PID no longer running) are removed first.
 MergeSummary merge_files(const std::string& into, const std::vector<std::string>& shard_paths,
                          const std::function<void(const MergeProgress&)>& progress = {});
 
