@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <utility>
@@ -17,9 +19,54 @@
 namespace vpgen::sql {
 namespace {
 
-constexpr int kBusyTimeoutMs = 5000;
+// The fault-injection hook (sqlite_internal.hpp). `armed` is the only state read while unarmed.
+std::atomic<bool> fault_armed{false};
+std::atomic<std::int64_t> fault_calls{0};
+std::int64_t fault_at = 0;
+int fault_rc = SQLITE_OK;
+bool fault_persistent = false;
+
+// SQLITE_OK, or the code the hook makes this call fail with.
+int injected_fault() {
+  if (!fault_armed.load(std::memory_order_relaxed)) [[likely]]
+    return SQLITE_OK;
+  const std::int64_t call = fault_calls.fetch_add(1, std::memory_order_relaxed) + 1;
+  return call == fault_at || (fault_persistent && call > fault_at) ? fault_rc : SQLITE_OK;
+}
+
+constexpr std::string_view kInjected = "injected fault (test hook)";
+
+std::string file_of(sqlite3* db) {
+  const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  return file != nullptr && *file != '\0' ? std::string(file) : std::string(":memory:");
+}
 
 }  // namespace
+
+namespace fault {
+
+void arm(std::int64_t fail_at, int rc, bool persistent) {
+  fault_at = fail_at;
+  fault_rc = rc;
+  fault_persistent = persistent;
+  fault_calls.store(0, std::memory_order_relaxed);
+  fault_armed.store(true, std::memory_order_relaxed);
+}
+
+std::int64_t disarm() {
+  fault_armed.store(false, std::memory_order_relaxed);
+  return fault_calls.load(std::memory_order_relaxed);
+}
+
+}  // namespace fault
+
+BusyError::BusyError(std::string path, std::string operation, std::string_view consequence)
+    : StorageError(fmt::format(
+          "{} is busy: another process kept it locked for {} s while vpgen was {} (another vpgen "
+          "writing to it?); {}",
+          path, kBusyTimeoutMs / 1000, operation, consequence)),
+      path_(std::move(path)),
+      operation_(std::move(operation)) {}
 
 void throw_error(int rc, std::string_view operation, std::string_view detail) {
   const int primary = rc & 0xff;
@@ -30,7 +77,14 @@ void throw_error(int rc, std::string_view operation, std::string_view detail) {
 }
 
 void throw_error(sqlite3* db, int rc, std::string_view operation) {
-  throw_error(rc, operation, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  throw_error(db, rc, operation, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+void throw_error(sqlite3* db, int rc, std::string_view operation, std::string_view detail) {
+  const int primary = rc & 0xff;
+  if (db != nullptr && (primary == SQLITE_BUSY || primary == SQLITE_LOCKED))
+    throw BusyError(file_of(db), std::string(operation));
+  throw_error(rc, operation, detail);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -58,13 +112,15 @@ Database::Database(const std::string& path, OpenMode mode) {
 Database::~Database() { sqlite3_close_v2(db_); }
 
 void Database::execute(std::string_view sql, std::string_view operation) {
+  if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]
+    throw_error(db_, injected, operation, kInjected);
   const std::string text(sql);  // sqlite3_exec needs a terminated string
   char* raw_message = nullptr;
   const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &raw_message);
   if (rc != SQLITE_OK) {
     const std::string detail = raw_message != nullptr ? raw_message : sqlite3_errstr(rc);
     sqlite3_free(raw_message);
-    throw_error(rc, operation, detail);
+    throw_error(db_, rc, operation, detail);
   }
 }
 
@@ -84,6 +140,8 @@ std::string Database::filename() const {
 
 Statement::Statement(Database& db, std::string_view sql, const char* operation, bool persistent)
     : db_(db.db_), operation_(operation) {
+  if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]
+    throw_error(db_, injected, fmt::format("preparing the statement for {}", operation), kInjected);
   const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0U;
   const char* tail = nullptr;
   const int rc =
@@ -161,6 +219,8 @@ void Statement::bind_text(int index, std::string_view value) {
 }
 
 bool Statement::step() {
+  if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]
+    fail(injected, kInjected);
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) {
@@ -171,6 +231,8 @@ bool Statement::step() {
 }
 
 void Statement::execute() {
+  if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]
+    fail(injected, kInjected);
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_DONE || rc == SQLITE_ROW) [[likely]] {
     sqlite3_reset(stmt_);
@@ -184,8 +246,12 @@ void Statement::reset() { sqlite3_reset(stmt_); }
 void Statement::fail(int rc) {
   // The message must be read before the reset, which may replace it.
   const std::string detail = sqlite3_errmsg(db_);
+  fail(rc, detail);
+}
+
+void Statement::fail(int rc, std::string_view detail) {
   sqlite3_reset(stmt_);
-  throw_error(rc, operation_, detail);
+  throw_error(db_, rc, operation_, detail);
 }
 
 int Statement::column_count() const { return sqlite3_column_count(stmt_); }

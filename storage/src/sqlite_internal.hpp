@@ -1,7 +1,8 @@
 // Private to storage/src: what the store's own code needs beyond the public SQL API
 // (vpgen/storage/database.hpp): the raw connection for the few calls that API does not wrap, the
-// one function that turns a SQLite result code into a StorageError, and the store's connection.
-// Not thread-safe (one connection per thread).
+// one function that turns a SQLite result code into a StorageError (BusyError for a lock held too
+// long), the store's connection, and the fault-injection hook of tests/storage. Not thread-safe
+// (one connection per thread).
 #pragma once
 
 #include "vpgen/storage/database.hpp"
@@ -9,9 +10,34 @@
 
 #include <sqlite3.h>
 
+#include <cstdint>
+#include <string>
 #include <string_view>
 
+#include "vpgen/population/error.hpp"
+
 namespace vpgen::sql {
+
+// How long a connection waits for another connection's lock before giving up (SQLITE_BUSY).
+inline constexpr int kBusyTimeoutMs = 5000;
+
+// A file that another connection kept locked beyond the busy timeout (SQLITE_BUSY or
+// SQLITE_LOCKED). The message is the one line docs/SCHEMA.md promises: "FILE is busy: another
+// process kept it locked for 5 s while vpgen was OPERATION (another vpgen writing to it?);
+// CONSEQUENCE", the consequence by default "nothing was written, try again when that process has
+// finished" (the operation's transaction was rolled back, or never began).
+class BusyError : public StorageError {
+ public:
+  BusyError(std::string path, std::string operation,
+            std::string_view consequence =
+                "nothing was written, try again when that process has finished");
+  const std::string& path() const { return path_; }
+  const std::string& operation() const { return operation_; }
+
+ private:
+  std::string path_;
+  std::string operation_;
+};
 
 // "sqlite error 19 (constraint failed) inserting outcomes: CHECK constraint failed: ...". The
 // primary code and its name come first because they are what a user searches for; the extended
@@ -19,6 +45,21 @@ namespace vpgen::sql {
 [[noreturn]] void throw_error(int rc, std::string_view operation, std::string_view detail);
 // The same with the connection's own message (or the code's, without a connection).
 [[noreturn]] void throw_error(sqlite3* db, int rc, std::string_view operation);
+// With the connection: SQLITE_BUSY and SQLITE_LOCKED throw BusyError naming its file.
+[[noreturn]] void throw_error(sqlite3* db, int rc, std::string_view operation,
+                              std::string_view detail);
+
+// Test hook (SQLite's own way of testing I/O failures), for tests/storage only: once armed, every
+// SQLite call the wrappers of database.hpp make (preparing a statement, Statement::step and
+// execute, Database::execute) is counted, and the `fail_at`-th one after arming (1-based) does not
+// reach SQLite but fails with `rc` (e.g. SQLITE_IOERR, SQLITE_FULL, SQLITE_BUSY) as if SQLite had
+// returned it; with `persistent` every later call fails too (a disk that stays full). Unarmed, the
+// cost is one relaxed atomic load per call. Not thread-safe: arm, run one connection, disarm.
+namespace fault {
+void arm(std::int64_t fail_at, int rc, bool persistent = false);
+// Disarms, and returns how many calls were counted since arm() (injected failures included).
+std::int64_t disarm();
+}  // namespace fault
 
 struct Internal {
   static sqlite3* handle(Database& db) { return db.db_; }

@@ -2,6 +2,7 @@
 // kept in the same transaction, its end; and `vpgen size` designs.
 #include "vpgen/storage/result_store.hpp"
 
+#include "sqlite_internal.hpp"
 #include "store_internal.hpp"
 
 #include <fmt/format.h>
@@ -207,6 +208,24 @@ void ResultStore::finish_run(std::int64_t run_id, bool success, double wall_seco
   update.bind_real(3, wall_seconds);
   update.execute();
   if (db_.changes() == 0) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db_)));
+}
+
+void ResultStore::reopen_run(std::int64_t run_id) {
+  Statement update(db_,
+                   "UPDATE runs SET status = 'incomplete', finished_at = NULL, wall_seconds = NULL"
+                   " WHERE run_id = ?1 AND status = 'failed'",
+                   "reopening the failed run");
+  update.bind_int64(1, run_id);
+  update.execute();
+  if (db_.changes() > 0) return;
+  Statement query(db_, "SELECT status FROM runs WHERE run_id = ?1", "looking up the run");
+  query.bind_int64(1, run_id);
+  if (!query.step()) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db_)));
+  if (query.column_text(0) != "incomplete")
+    throw StorageError(
+        fmt::format("run {} in {} is {}; only a failed or incomplete run can be "
+                    "resumed",
+                    run_id, db_name(db_), query.column_text(0)));
 }
 
 std::int64_t ResultStore::record_design(const DesignRecord& design,
@@ -553,6 +572,12 @@ void RunWriter::write_block(const Block& block) {
     s.run_counts.bind_int64(3, candidates);
     s.run_counts.execute();
     transaction.commit(s.commit);
+  } catch (const sql::BusyError& e) {
+    throw sql::BusyError(
+        e.path(), e.operation(),
+        fmt::format("patients {}..{} of run {} were not stored (those before them stay), try "
+                    "again when that process has finished",
+                    block.first_index, last_index, run_id_));
   } catch (const Error& e) {
     // The transaction guard has rolled the block back by now.
     throw StorageError(

@@ -3,11 +3,13 @@
 #include "vpgen/storage/tables.hpp"
 
 #include "sqlite_internal.hpp"  // storage/src: the store's connection, for injected faults
+#include "store_internal.hpp"   // storage/src: the schema of older versions, for migrations
 
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -1238,6 +1240,348 @@ TEST_CASE("a failure injected mid-block rolls back the whole block and names the
   writer.write_block(second);
   CHECK(count_rows(db, "patients", run) == 10);
   check_same(store.patient(run, 7).result, second.results[2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults at every statement (SQLite's own approach: sql::fault in sqlite_internal.hpp) and locks
+
+// What a run holds whatever happened to it: its stored counters equal its rows, its patients are
+// first_patient .. first_patient + patients_stored - 1, each with every arm's outcome, and the
+// derived counts count exactly those outcomes.
+void check_counters_match_rows(sqlite3* db, std::int64_t run, std::uint32_t arms) {
+  const std::int64_t stored =
+      query_int(db, fmt::format("SELECT patients_stored FROM runs WHERE run_id = {}", run));
+  CHECK(count_rows(db, "patients", run) == stored);
+  CHECK(count_rows(db, "outcomes", run) == stored * arms);
+  CHECK(query_int(db, fmt::format("SELECT candidates_screened = (SELECT COALESCE(SUM("
+                                  "candidates_screened), 0) FROM patients WHERE run_id = {0})"
+                                  " FROM runs WHERE run_id = {0}",
+                                  run)) == 1);
+  CHECK(query_int(db, fmt::format("SELECT COALESCE(MAX(patient_index) + 1, 0) FROM patients"
+                                  " WHERE run_id = {}",
+                                  run)) == stored);
+  CHECK(query_int(db, fmt::format("SELECT COALESCE(SUM(n), 0) FROM subgroup_counts WHERE"
+                                  " run_id = {}",
+                                  run)) == stored * arms);
+  CHECK(query_int(db, fmt::format("SELECT COALESCE(SUM(os_events + os_censored), 0) FROM"
+                                  " survival_time_counts WHERE run_id = {}",
+                                  run)) == stored * arms);
+}
+
+// A run written as `vpgen simulate` writes one (run::simulate_run and fill_run): begin_run, the
+// blocks, finish_run; on an error the run is marked failed if that still works, and the error is
+// the caller's. Returns the run id (0 if begin_run failed) and whether an error was thrown.
+struct WrittenRun {
+  std::int64_t id = 0;
+  bool threw = false;
+};
+
+WrittenRun write_run(ResultStore& store, const RunProvenance& provenance,
+                     const std::vector<Block>& blocks) {
+  WrittenRun run;
+  try {
+    run.id = store.begin_run(provenance);
+    RunWriter writer(store, run.id, provenance.store_events);
+    for (const Block& block : blocks) writer.write_block(block);
+    store.finish_run(run.id, true, 1.0);
+  } catch (const StorageError&) {
+    run.threw = true;
+    if (run.id != 0) {
+      try {
+        store.finish_run(run.id, false, 1.0);
+      } catch (const StorageError&) {
+        // The run stays incomplete, as fill_run leaves it.
+      }
+    }
+  }
+  return run;
+}
+
+TEST_CASE(
+    "an error injected at any statement of a run's writes leaves earlier runs intact, never a "
+    "complete run with missing rows, and a run that resumes to the uninterrupted content") {
+  constexpr std::uint32_t kArms = 2;
+  constexpr std::uint64_t kPatients = 5;
+  RunProvenance provenance = make_provenance(kArms);
+  provenance.patients = kPatients;
+  const std::vector<Block> blocks = {make_block(0, 2, kArms), make_block(2, 2, kArms),
+                                     make_block(4, 1, kArms)};
+  TempDb base("fault_base");
+  TempDb file("fault");
+  std::int64_t earlier = 0;
+  std::uint64_t earlier_digest = 0;
+  std::uint64_t want_digest = 0;  // of the run written without a fault
+  {
+    ResultStore store(base.path());
+    earlier = write_run(store, make_provenance(kArms), {make_block(0, 3, kArms)}).id;
+    earlier_digest = store.run_digest(earlier);
+  }  // closed: the WAL is checkpointed into the file, which each iteration copies
+  const auto fresh_copy = [&] {
+    for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(file.path() + suffix);
+    std::filesystem::copy_file(base.path(), file.path(),
+                               std::filesystem::copy_options::overwrite_existing);
+  };
+
+  // How many statements the writes make: counted, not assumed (the block write may grow).
+  std::int64_t statements = 0;
+  {
+    fresh_copy();
+    ResultStore store(file.path());
+    sql::fault::arm(std::numeric_limits<std::int64_t>::max(), SQLITE_IOERR);
+    const WrittenRun clean = write_run(store, provenance, blocks);
+    statements = sql::fault::disarm();
+    REQUIRE_FALSE(clean.threw);
+    want_digest = store.run_digest(clean.id);
+    CHECK(store.run_info(clean.id).status == "complete");
+  }
+  REQUIRE(statements > 20);
+  MESSAGE("statements of begin_run, 3 blocks and finish_run: ", statements);
+
+  // One-shot SQLITE_FULL (space freed at once: the run is marked failed) and a persistent
+  // SQLITE_IOERR (the disk stays broken: the run stays incomplete).
+  for (const bool persistent : {false, true}) {
+    for (std::int64_t k = 1; k <= statements; ++k) {
+      CAPTURE(persistent);
+      CAPTURE(k);
+      fresh_copy();
+      ResultStore store(file.path());
+      // No fsync (the injected faults do not reach SQLite's I/O): hundreds of iterations in seconds.
+      exec_sql(handle(store), "PRAGMA synchronous = OFF");
+      sql::fault::arm(k, persistent ? SQLITE_IOERR : SQLITE_FULL, persistent);
+      const WrittenRun faulty = write_run(store, provenance, blocks);
+      sql::fault::disarm();
+      REQUIRE(faulty.threw);
+      sqlite3* db = handle(store);
+      CHECK(sqlite3_get_autocommit(db) != 0);  // no transaction left open
+      CHECK(store.run_digest(earlier) == earlier_digest);
+      CHECK(store.run_info(earlier).status == "complete");
+      if (faulty.id == 0) {
+        // begin_run wrote nothing.
+        CHECK(query_int(db, "SELECT COUNT(*) FROM runs") == 1);
+        CHECK(query_int(db, fmt::format("SELECT COUNT(*) FROM arms WHERE run_id <> {}", earlier)) ==
+              0);
+        const WrittenRun again = write_run(store, provenance, blocks);
+        REQUIRE_FALSE(again.threw);
+        CHECK(store.run_digest(again.id) == want_digest);
+        continue;
+      }
+      const RunInfo info = store.run_info(faulty.id);
+      CHECK(info.status == (persistent ? "incomplete" : "failed"));
+      check_counters_match_rows(db, faulty.id, kArms);
+      // Resumed as `vpgen simulate --resume` does: from the first patient not stored.
+      store.reopen_run(faulty.id);
+      CHECK(store.run_info(faulty.id).status == "incomplete");
+      const std::uint64_t first = info.patients_stored;
+      {
+        RunWriter writer(store, faulty.id, true);
+        if (first < kPatients) writer.write_block(make_block(first, kPatients - first, kArms));
+      }
+      store.finish_run(faulty.id, true, 1.0);
+      CHECK(store.run_info(faulty.id).status == "complete");
+      check_counters_match_rows(db, faulty.id, kArms);
+      CHECK(store.run_digest(faulty.id) == want_digest);
+    }
+  }
+}
+
+TEST_CASE(
+    "a writer that gives up on a locked file says FILE is busy and that nothing was written") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("busy");
+  ResultStore store(file.path());
+  const std::string busy = fmt::format(
+      "{} is busy: another process kept it locked for 5 s while vpgen was ", file.path());
+  const std::string nothing =
+      " (another vpgen writing to it?); nothing was written, try again when that process has "
+      "finished";
+  // A message is the promised line, whichever statement met the lock.
+  const auto check_busy_line = [&](const std::string& message, const std::string& ending) {
+    CAPTURE(message);
+    CHECK(message.rfind(busy, 0) == 0);
+    CHECK(message.size() >= ending.size());
+    CHECK(message.compare(message.size() - ending.size(), ending.size(), ending) == 0);
+    CHECK(message.find('\n') == std::string::npos);
+  };
+  // Every statement of `write`, made to meet a lock in turn (SQLITE_BUSY, as after the 5 s wait).
+  // The statements are counted on `twin`, the same write on a twin of what `write` writes to (a
+  // write that succeeds changes what the next one does).
+  const auto each_statement = [&](const auto& twin, const auto& write, const std::string& ending,
+                                  const auto& check) {
+    sql::fault::arm(std::numeric_limits<std::int64_t>::max(), SQLITE_BUSY);
+    twin();
+    const std::int64_t statements = sql::fault::disarm();
+    REQUIRE(statements > 0);
+    for (std::int64_t k = 1; k <= statements; ++k) {
+      CAPTURE(k);
+      sql::fault::arm(k, SQLITE_BUSY);
+      std::string message;
+      try {
+        write();
+      } catch (const sql::BusyError& e) {
+        message = e.what();
+      } catch (const std::exception& e) {
+        FAIL("not a BusyError: ", e.what());
+      }
+      sql::fault::disarm();
+      check_busy_line(message, ending);
+      check();
+    }
+  };
+
+  // begin_run: no run.
+  const std::int64_t runs_before = query_int(handle(store), "SELECT COUNT(*) FROM runs");
+  std::int64_t run = 0;
+  const auto begin = [&] { run = store.begin_run(make_provenance(kArms)); };
+  each_statement(begin, begin, nothing, [&] {
+    CHECK(query_int(handle(store), "SELECT COUNT(*) FROM runs") == runs_before + 1);
+  });  // the counting pass's run only
+  REQUIRE(run != 0);
+
+  // A block: none of its patients, those before it kept.
+  const std::int64_t twin_run = store.begin_run(make_provenance(kArms));
+  RunWriter twin_writer(store, twin_run, true);
+  twin_writer.write_block(make_block(0, 5, kArms));
+  RunWriter writer(store, run, true);
+  writer.write_block(make_block(0, 5, kArms));
+  each_statement(
+      [&] { twin_writer.write_block(make_block(5, 5, kArms)); },
+      [&] { writer.write_block(make_block(5, 5, kArms)); },
+      fmt::format("; patients 5..9 of run {} were not stored (those before them stay), try again "
+                  "when that process has finished",
+                  run),
+      [&] { CHECK(count_rows(handle(store), "patients", run) == 5); });
+
+  // finish_run: the status stays.
+  const auto finish = [&] { store.finish_run(run, false, 1.0); };
+  each_statement(finish, finish, nothing, [&] {});
+  exec_sql(handle(store),
+           fmt::format("UPDATE runs SET status = 'incomplete' WHERE run_id = {}", run));
+  sql::fault::arm(1, SQLITE_BUSY, true);
+  CHECK_THROWS_AS(store.finish_run(run, true, 1.0), sql::BusyError);
+  sql::fault::disarm();
+  CHECK(store.run_info(run).status == "incomplete");
+
+  // record_design: no design.
+  DesignRecord design;
+  design.name = "busy";
+  design.design_text = "[design]\n";
+  design.design_hash = "abc";
+  design.mode = "calculator";
+  design.endpoint = "orr";
+  design.analysis = "simon";
+  design.result_json = "{}";
+  DesignPointRecord point;
+  point.n_total = 29;
+  std::size_t designs = 0;
+  const auto record = [&] { store.record_design(design, {point}); };
+  each_statement(record, record, nothing, [&] {
+    CHECK(store.design_ids().size() == designs + 1);  // the counting pass's design only
+  });
+  designs = store.design_ids().size();
+  CHECK(designs == 1);
+}
+
+TEST_CASE("a real lock held beyond the busy timeout gives the busy line, not a SQLite code" *
+          doctest::test_suite("unit slow")) {
+  TempDb file("real_lock");
+  ResultStore store(file.path());
+  sql::Database other(file.path(), sql::OpenMode::kReadWrite);
+  other.execute("BEGIN IMMEDIATE");
+  const std::string message =
+      thrown_message<StorageError>([&] { store.begin_run(make_provenance(1)); });
+  other.execute("ROLLBACK");
+  CHECK(message == fmt::format("{} is busy: another process kept it locked for 5 s while vpgen was "
+                               "starting a run (another vpgen writing to it?); nothing was "
+                               "written, try again when that process has finished",
+                               file.path()));
+  CHECK_FALSE(store.latest_run_id().has_value());
+}
+
+TEST_CASE(
+    "a version-4 file that already has run_parts or a version-5 column migrates; one of "
+    "another shape is refused and left as it was") {
+  TempDb file("v4_run_parts");
+  {
+    ResultStore store(file.path());
+    const std::int64_t run = store.begin_run(make_provenance(2));
+    RunWriter(store, run, true).write_block(make_block(0, 4, 2));
+    store.finish_run(run, true, 1.0);
+  }
+  make_old_version(file.path(), 4);
+  std::string extra_sql;
+  bool migrates = true;
+  std::string refusal;
+  SUBCASE("run_parts as version 5 defines it (a migration re-run by hand)") {
+    extra_sql = std::string(tables_v5_sql());
+  }
+  SUBCASE("run_parts written differently (spacing, case), the same shape") {
+    extra_sql =
+        "create table run_parts(run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE "
+        "CASCADE, part_index INTEGER NOT NULL CHECK(part_index>=0), shard_index INTEGER NOT NULL,"
+        " shard_count INTEGER NOT NULL, first_patient INTEGER NOT NULL, end_patient INTEGER NOT"
+        " NULL, source TEXT NOT NULL, source_run_id INTEGER NOT NULL, threads INTEGER NOT NULL,"
+        " block_size INTEGER NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, wall_seconds"
+        " REAL, PRIMARY KEY(run_id, part_index)) STRICT, WITHOUT ROWID;";
+  }
+  SUBCASE("run_parts and two of the version-5 columns of runs") {
+    extra_sql = std::string(tables_v5_sql()) + add_runs_column_sql(kRunsV5Columns[0]) +
+                add_runs_column_sql(kRunsV5Columns[4]);
+  }
+  SUBCASE("a run_parts of another shape") {
+    extra_sql = "CREATE TABLE run_parts (run_id INTEGER, note TEXT);";
+    migrates = false;
+    refusal = "table run_parts exists but not as version 5 defines it";
+  }
+  SUBCASE("a version-5 column of another type") {
+    extra_sql = "ALTER TABLE runs ADD COLUMN shard_count TEXT;";
+    migrates = false;
+    refusal = "column runs.shard_count exists as TEXT";
+  }
+  SUBCASE("a view where version 5 has the table run_parts") {
+    extra_sql = "CREATE VIEW run_parts AS SELECT 1;";
+    migrates = false;
+    refusal = "it has a view named run_parts where version 5 has a table";
+  }
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+    exec_sql(raw, extra_sql);
+    sqlite3_close(raw);
+  }
+  const std::string before = [&] {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+    std::string text;
+    for (const std::string& row : dump(raw, "SELECT type, name, sql FROM sqlite_schema"))
+      text += row + "\n";
+    text += query_text(raw, "PRAGMA user_version");
+    sqlite3_close(raw);
+    return text;
+  }();
+  if (migrates) {
+    ResultStore store(file.path());
+    sqlite3* db = handle(store);
+    CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
+    CHECK(store.list_runs().size() == 1);
+    CHECK(store.run_info(1).patients_stored == 4);
+    CHECK(store.run_info(1).provenance.shard_count == 1);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM run_parts") == 0);
+    return;
+  }
+  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  CHECK(contains(message, file.path()));
+  CHECK(contains(message, "cannot migrate to schema version 5"));
+  CHECK(contains(message, refusal));
+  CHECK(contains(message, "the file is unchanged"));
+  CHECK(message.find('\n') == std::string::npos);
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  std::string after;
+  for (const std::string& row : dump(raw, "SELECT type, name, sql FROM sqlite_schema"))
+    after += row + "\n";
+  after += query_text(raw, "PRAGMA user_version");
+  sqlite3_close(raw);
+  CHECK(after == before);
 }
 
 TEST_CASE("store_events = false writes outcomes but no events") {

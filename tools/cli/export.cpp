@@ -1,18 +1,16 @@
 // `vpgen export`: write one table of one run as CSV or JSON Lines (for use outside SQL).
 #include "command.hpp"
 
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/population/error.hpp"
 #include "vpgen/run/export.hpp"
 #include "vpgen/storage/result_store.hpp"
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
-#include <system_error>
 #include <vector>
 
 namespace vpgen::cli {
@@ -20,8 +18,9 @@ namespace {
 
 class ExportCommand final : public Command {
  public:
-  // To stdout, or to a temporary file renamed over --out at the end: a failed export leaves no
-  // file that looks complete.
+  // To stdout, or to a temporary file created exclusively beside --out and renamed over it at the
+  // end (vpgen/common/safe_file.hpp): a failed export leaves no file that looks complete, and a
+  // symlink planted at a name beside --out is never written through.
   int run(const Invocation&) override {
     require_existing(db_);
     ResultStore store(db_);
@@ -30,22 +29,9 @@ class ExportCommand final : public Command {
       std::cout.flush();
       return kExitSuccess;
     }
-    const std::filesystem::path target(out_);
-    const std::filesystem::path temporary = target.string() + ".partial";
-    try {
-      {
-        std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-        if (!file) throw InputError(fmt::format("--out {}: cannot write here", out_));
-        export_table(store, run_, table_, format_, file);
-        file.close();
-        if (!file) throw Error(fmt::format("--out {}: writing failed", out_));
-      }
-      std::filesystem::rename(temporary, target);
-    } catch (...) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw;
-    }
+    AtomicFile file{std::filesystem::path(out_)};
+    export_table(store, run_, table_, format_, file.stream());
+    file.publish();
     return kExitSuccess;
   }
 

@@ -3,6 +3,7 @@
 #include "command.hpp"
 
 #include "vpgen/common/printable.hpp"
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/population/error.hpp"
 #include "vpgen/report/report_data.hpp"
 #include "vpgen/report/report_html.hpp"
@@ -13,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,10 +23,10 @@ namespace {
 
 // The `vpgen validate --format json` output named by --validation, into `request`.
 void read_validation(const std::string& path, ReportRequest& request) {
-  std::ifstream in(path);
-  if (!in) throw InputError(fmt::format("--validation {}: cannot read", path));
+  // A regular file of at most kMaxInputFileBytes, as every input.
+  const std::string text = read_input_file(path);
   try {
-    request.validation = nlohmann::json::parse(in);
+    request.validation = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(fmt::format("--validation {}: not JSON: {}", path, e.what()));
   }

@@ -58,8 +58,8 @@ class SimulateCommand final : public Command {
                   "0 into --db (implied under mpirun; use --threads 1 with one rank per "
                   "core)");
     cmd->add_option("--resume", request_.resume,
-                    "Finish incomplete run RUN of --db (same scenario files, seed and size): "
-                    "the result equals an uninterrupted run");
+                    "Finish incomplete or failed run RUN of --db (same scenario files, seed and "
+                    "size): the result equals an uninterrupted run");
     add_format_option(*cmd, format_, "Summary format");
     return cmd;
   }

@@ -1,5 +1,6 @@
 #include "vpgen/config/scenario_loader.hpp"
 
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/config/data_path.hpp"
 #include "vpgen/config/population_loader.hpp"
 #include "vpgen/config/toml_reader.hpp"
@@ -9,8 +10,6 @@
 #include <charconv>
 #include <filesystem>
 #include <functional>
-#include <fstream>
-#include <sstream>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -181,14 +180,7 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
 
 }  // namespace
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot open file", path));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw InputError(fmt::format("{}: cannot read file", path));
-  return buffer.str();
-}
+std::string read_text_file(const std::string& path) { return read_input_file(path); }
 
 std::string fingerprint(const std::string& text) {
   // FNV-1a, 64 bit (Fowler, Noll, Vo): a content fingerprint, not a cryptographic hash.

@@ -3,7 +3,9 @@
 #include "vpgen/run/provenance.hpp"
 #include "vpgen/config/scenario_loader.hpp"
 #include "vpgen/population/error.hpp"
+#include "vpgen/storage/database.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -26,16 +28,18 @@ double seconds_since(Clock::time_point start) {
 }
 
 // The run to resume, checked against the request: the same scenario files (fingerprint), seed,
-// cohort size and shard, an incomplete status, and stored patients first .. first + k - 1 of its
-// range. Returns the first patient still to simulate.
+// cohort size and shard, an incomplete or failed status, and stored patients first .. first + k - 1
+// of its range. A failed run is resumable: it failed at a block (a full disk, a lock held too long,
+// a patient that could not be simulated) and each block is stored whole or not at all, so what it
+// holds is a prefix like an interrupted run's. Returns the first patient still to simulate.
 std::uint64_t check_resumable(const SimulateRequest& request, const Scenario& scenario,
                               const RunInfo& info) {
   const std::int64_t id = info.id;
   const RunProvenance& p = info.provenance;
-  if (info.status != "incomplete")
-    throw InputError(
-        fmt::format("--resume {}: run {} in {} is {}; only an incomplete run can be resumed", id,
-                    id, request.db, info.status));
+  if (info.status != "incomplete" && info.status != "failed")
+    throw InputError(fmt::format(
+        "--resume {}: run {} in {} is {}; only an incomplete or failed run can be resumed", id, id,
+        request.db, info.status));
   const std::string fingerprint = config::fingerprint(scenario.source_text);
   if (fingerprint != p.scenario_hash)
     throw InputError(fmt::format(
@@ -82,6 +86,58 @@ void arm_test_kill_hook(RunOptions& options) {
     if (progress) progress(p);
     if (++written == blocks) ::kill(::getpid(), SIGKILL);
   };
+}
+
+// Creates `path` empty and exclusively: true if this process made it (and so may remove it), false
+// if it exists (or cannot be made: opening it reports why).
+bool create_new_file(const std::string& path) {
+  if (path == ":memory:") return false;  // SQLite's name for a database that is no file
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+// Removes a file this process created when it holds no run (its schema creation, or the first
+// run's start, failed: e.g. a full disk), so that a failed `simulate` into a new file leaves no
+// file that looks like a results database. A file another process has written a run into
+// meanwhile is kept.
+void remove_if_runless(const std::string& path) {
+  bool holds_runs = false;
+  try {
+    sql::Database db(path, sql::OpenMode::kReadOnly);
+    sql::Statement has_table(
+        db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'runs'");
+    if (has_table.step() && has_table.column_int64(0) > 0) {
+      has_table.reset();
+      sql::Statement any(db, "SELECT EXISTS (SELECT 1 FROM runs)");
+      holds_runs = any.step() && any.column_int64(0) != 0;
+    }
+  } catch (const Error&) {
+    // Unreadable: not a results file with runs (this process made it moments ago).
+  }
+  if (holds_runs) return;
+  std::error_code ignored;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(path + suffix, ignored);
+}
+
+// `e` with what happened to run `run_id`, and how to finish it: a failure while storing (a full
+// disk, a lock held too long) leaves the blocks stored before it, which --resume completes.
+StorageError with_resume_hint(const StorageError& e, ResultStore& store, const std::string& db,
+                              const std::string& scenario, std::int64_t run_id) {
+  std::string kept;
+  try {
+    const RunInfo info = store.run_info(run_id);
+    kept = fmt::format("run {} is {} with {} of its {} patients stored", run_id, info.status,
+                       info.patients_stored,
+                       info.provenance.end_patient - info.provenance.first_patient);
+  } catch (const Error&) {
+    kept = fmt::format("run {} keeps the patients stored before the failure", run_id);
+  }
+  return StorageError(fmt::format(
+      "{}; {}: once the cause is gone, `vpgen simulate {} --db {} --resume {}` finishes it",
+      e.what(), kept, scenario, db, run_id));
 }
 
 }  // namespace
@@ -163,14 +219,27 @@ std::int64_t simulate_run(const SimulateRequest& request) {
       provenance.shard_index = shard.index;
       provenance.shard_count = shard.count;
     }
-    opened.emplace(request.db);
-    run_id = opened->begin_run(provenance);
+    // A new file that never gets its run is removed (only if this process created it).
+    const bool created = create_new_file(request.db);
+    try {
+      opened.emplace(request.db);
+      run_id = opened->begin_run(provenance);
+    } catch (...) {
+      opened.reset();
+      if (created) remove_if_runless(request.db);
+      throw;
+    }
     options.seed = seed;
     options.first_patient = range.first;
     options.patients = range.end - range.first;
   }
   arm_test_kill_hook(options);
-  fill_run(simulator, *opened, run_id, options);
+  if (request.resume) opened->reopen_run(run_id);  // a failed run becomes incomplete again
+  try {
+    fill_run(simulator, *opened, run_id, options);
+  } catch (const StorageError& e) {
+    throw with_resume_hint(e, *opened, request.db, request.scenario, run_id);
+  }
   return run_id;
 }
 

@@ -73,6 +73,7 @@ class Statement {
  private:
   friend struct Internal;
   [[noreturn]] void fail(int rc);
+  [[noreturn]] void fail(int rc, std::string_view detail);
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;

@@ -199,6 +199,10 @@ class ResultStore {
   std::int64_t begin_run(const RunProvenance& provenance);
   // Marks the run complete (or failed), with end time and wall time.
   void finish_run(std::int64_t run_id, bool success, double wall_seconds);
+  // Makes a failed run incomplete again, so that a RunWriter may add its missing blocks (--resume;
+  // the blocks stored before the failure stay). Nothing to do for an incomplete run. Throws
+  // InputError if there is no such run, StorageError if it is complete.
+  void reopen_run(std::int64_t run_id);
 
   std::vector<RunInfo> list_runs();
   RunInfo run_info(std::int64_t run_id);  // throws InputError if no such run
