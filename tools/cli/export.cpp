@@ -47,7 +47,9 @@ class ExportCommand final : public Command {
         ->required()
         ->check(
             CLI::IsMember(std::vector<std::string>(kExportTables.begin(), kExportTables.end())));
-    cmd->add_option("--format", format_, "csv (RFC 4180, header row) or jsonl")
+    cmd->add_option("--format", format_,
+                    "csv (RFC 4180, header row; a text cell starting with = + - @ TAB or CR, "
+                    "which a spreadsheet would evaluate, gets a leading ') or jsonl")
         ->capture_default_str()
         ->check(CLI::IsMember({"csv", "jsonl"}));
     cmd->add_option("--out", out_, "Output file (default: standard output)");

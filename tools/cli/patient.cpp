@@ -2,6 +2,7 @@
 // what the run stored (exit 1 when they differ).
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/run/patient_view.hpp"
 #include "vpgen/storage/result_store.hpp"
 
@@ -21,7 +22,7 @@ class PatientCommand final : public Command {
     const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     const ReplayResult replay = replay_patient(store, run_, index_);
     if (format_ == "json") fmt::print("{}\n", replay_json(replay).dump(2));
-    else fmt::print("{}", replay_text(replay));
+    else fmt::print("{}", printable_lines(replay_text(replay)));
     return replay.identical ? kExitSuccess : kExitFailure;
   }
 

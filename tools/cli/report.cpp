@@ -2,6 +2,7 @@
 // that can add stored designs and a validation output.
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/common/safe_file.hpp"
 #include "vpgen/population/error.hpp"
 #include "vpgen/report/report_data.hpp"
@@ -45,7 +46,8 @@ class ReportCommand final : public Command {
     if (out_.empty()) {
       if (format == ReportFormat::kMarkdown)
         throw InputError("--format md needs --out PATH (its plots are written beside it)");
-      fmt::print("{}", render_report(store, request, format, "").document);
+      const std::string document = render_report(store, request, format, "").document;
+      fmt::print("{}", format == ReportFormat::kText ? printable_lines(document) : document);
     } else {
       write_report(store, request, format, out_);
     }

@@ -2,6 +2,7 @@
 #include "command.hpp"
 #include "progress_meter.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/report/report.hpp"
 #include "vpgen/run/simulate_run.hpp"
 #include "vpgen/storage/result_store.hpp"
@@ -28,7 +29,7 @@ class SimulateCommand final : public Command {
       ResultStore store(request_.db);
       const RunReport report = build_report(store, run_id);
       if (format_ == "json") fmt::print("{}\n", report_json(report).dump(2));
-      else fmt::print("{}", report_text(report));
+      else fmt::print("{}", printable_lines(report_text(report)));
       return kExitSuccess;
     });
   }

@@ -139,7 +139,7 @@ Spec read_spec(const std::string& path) {
   spec.source_path = path;
   {
     config::TableReader t = root.table("calibration");
-    const std::string targets = t.string("targets");
+    const std::string targets = t.path("targets");
     if (!fs::exists(folder / targets))
       t.fail("targets", fmt::format("file '{}' does not exist", (folder / targets).string()));
     spec.mapping = config::canonical_path((folder / targets).string());
@@ -157,7 +157,7 @@ Spec read_spec(const std::string& path) {
                          spec.algorithm));
     spec.max_evaluations = static_cast<int>(t.integer("max_evaluations", 1, 100000));
     spec.xtol_rel = t.number("xtol_rel", 1e-12, 1.0);
-    const std::string output = t.string("output_dir");
+    const std::string output = t.path("output_dir");
     spec.output_dir = config::canonical_path((folder / output).string());
     t.finish();
   }
@@ -172,7 +172,7 @@ Spec read_spec(const std::string& path) {
                                        "expected a table ([[parameters]])"));
     config::TableReader t(*table, path, prefix);
     Parameter p;
-    p.file = t.string("file");
+    p.file = t.path("file");
     const fs::path file = folder / p.file;
     if (!fs::exists(file)) t.fail("file", fmt::format("file '{}' does not exist", file.string()));
     p.path = config::canonical_path(file.string());
