@@ -239,9 +239,7 @@ std::optional<std::string> sealed_digest(sql::Database& db, std::int64_t run_id)
 
 IntegrityReport check_run_integrity(ResultStore& store, std::int64_t run_id, std::size_t limit) {
   sql::Database& db = StoreAccess::database(store);
-  Statement begin(db, "BEGIN", "starting the read of the run");
-  Statement commit(db, "COMMIT", "ending the read of the run");
-  sql::Transaction transaction(db, begin);  // one snapshot for every read below
+  const ReadSnapshot snapshot(store);  // one state of the file for every read below
   IntegrityReport report;
   report.run_id = run_id;
   Findings findings(report.findings, limit);
@@ -337,7 +335,6 @@ IntegrityReport check_run_integrity(ResultStore& store, std::int64_t run_id, std
   compare_derived(db, run_id, "survival_time_counts", 3,
                   survival_counts_from_rows_sql("WHERE run_id = ?1"), findings);
   findings.close();
-  transaction.commit(commit);
   return report;
 }
 

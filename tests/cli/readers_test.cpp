@@ -78,7 +78,8 @@ std::string as_non_owner() {
 std::vector<std::string> reading_commands(const std::string& db) {
   return {fmt::format("runs --db {}", db), fmt::format("report --db {} --format json", db),
           fmt::format("export --db {} --run 1 --table outcomes", db),
-          fmt::format("patient --db {} --run 1 --patient 0", db)};
+          fmt::format("patient --db {} --run 1 --patient 0", db),
+          fmt::format("verify --db {} --replay 2", db)};
 }
 
 }  // namespace
@@ -301,6 +302,7 @@ TEST_CASE("a reader refuses an older schema version, naming vpgen upgrade, which
         " ALTER TABLE runs DROP COLUMN end_patient; ALTER TABLE runs DROP COLUMN shard_index;"
         " ALTER TABLE runs DROP COLUMN shard_count; ALTER TABLE runs DROP COLUMN patients_stored;"
         " ALTER TABLE runs DROP COLUMN candidates_screened;"
+        " DROP TABLE run_blocks; ALTER TABLE runs DROP COLUMN content_digest;"
         " PRAGMA user_version = 4; UPDATE runs SET schema_version = 4;");
   }
   const FileState before = file_state(db);
@@ -308,17 +310,17 @@ TEST_CASE("a reader refuses an older schema version, naming vpgen upgrade, which
     CAPTURE(args);
     const Result r = run_vpgen(args);
     check_one_line_naming(r, db);
-    CHECK(r.err.find("is schema version 4 and this vpgen reads version 5") != std::string::npos);
+    CHECK(r.err.find("is schema version 4 and this vpgen reads version 6") != std::string::npos);
     CHECK(r.err.find(fmt::format("run `vpgen upgrade --db {}`", db)) != std::string::npos);
     CHECK(file_state(db) == before);
   }
   CHECK(run_vpgen("upgrade --help").out.find("Usage") != std::string::npos);
   Result r = run_vpgen(fmt::format("upgrade --db {}", db));
   CHECK(r.exit_code == 0);
-  CHECK(r.out == fmt::format("{}: migrated from schema version 4 to 5\n", db));
+  CHECK(r.out == fmt::format("{}: migrated from schema version 4 to 6\n", db));
   CHECK_FALSE(fs::exists(db + "-wal"));  // the writer's close folded it in
   CHECK(run_vpgen(fmt::format("runs --db {}", db)).exit_code == 0);
   r = run_vpgen(fmt::format("upgrade --db {}", db));
   CHECK(r.exit_code == 0);
-  CHECK(r.out == fmt::format("{}: already schema version 5; nothing to migrate\n", db));
+  CHECK(r.out == fmt::format("{}: already schema version 6; nothing to migrate\n", db));
 }

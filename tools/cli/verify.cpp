@@ -2,6 +2,7 @@
 // replay sampled patients; exit 0 only when everything agrees, 1 when something differs.
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/run/verify.hpp"
 #include "vpgen/storage/result_store.hpp"
 
@@ -18,14 +19,14 @@ namespace {
 class VerifyCommand final : public Command {
  public:
   int run(const Invocation&) override {
-    require_existing(db_);
     ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // digests, derived tables and replays from one state
     VerifyOptions options;
     if (run_option_->count() > 0) options.run = run_;
     options.replay = replay_;
     const VerifyResult result = verify_store(store, db_, options);
     if (format_ == "json") fmt::print("{}\n", verify_json(result).dump(2));
-    else fmt::print("{}", verify_text(result));
+    else fmt::print("{}", printable_lines(verify_text(result)));
     return result.agrees() ? kExitSuccess : kExitFailure;
   }
 
