@@ -4,6 +4,7 @@
 // shape, a bad nightly file writes nothing, and a second batch into a locked DIR touches nothing.
 // Sizes are tiny (a few hundred patients and replicates) to keep the suite to seconds.
 #include "support/cli_runner.hpp"
+#include "support/configs.hpp"
 #include "vpgen/batch/batch.hpp"
 
 #include "vpgen/population/error.hpp"
@@ -279,12 +280,7 @@ TEST_CASE("two nights with the same inputs give identical figures, exit 0 and no
 TEST_CASE(
     "a broken scenario fails its job only: the others run, exit 1, index and summary say so") {
   // The default scenario with its parameter paths made absolute and one misspelt key.
-  std::string broken = slurp(kSource + "/configs/default.toml");
-  for (const char* file : {"population", "course", "regimens", "life_table"}) {
-    const std::string from = fmt::format("\"model/{}.toml\"", file);
-    const std::string to = fmt::format("\"{}/configs/model/{}.toml\"", kSource, file);
-    broken.replace(broken.find(from), from.size(), to);
-  }
+  std::string broken = vpgen::testing::default_scenario_text();
   broken.replace(broken.find("store_events = true"), 19, "store_event = true");
   const int bad_line = line_of(broken, "store_event = true");
   const std::string nightly = "[batch]\nname = \"one broken\"\nseed = 7\n\n" +

@@ -1,6 +1,7 @@
 // The vpgen executable as a user meets it: help, exit codes, one-line errors that name file, line
 // and key, nothing written on bad input, and a run that is killed staying visibly incomplete.
 #include "support/cli_runner.hpp"
+#include "support/configs.hpp"
 #include "support/db_digest.hpp"
 #include "vpgen/population/error.hpp"
 #include "support/skip.hpp"
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 
 using Result = vpgen::testing::CliResult;
 using vpgen::testing::line_of;
+using vpgen::testing::parse_csv;
 using vpgen::testing::replace_once;
 using vpgen::testing::slurp;
 
@@ -35,44 +37,9 @@ fs::path temp_dir() { return vpgen::testing::test_dir("cli_test"); }
 
 Result run_vpgen(const std::string& args) { return vpgen::testing::run_vpgen_in(temp_dir(), args); }
 
-const std::string kModel = VPGEN_SOURCE_DIR "/configs/model/";
+const std::string kModel = vpgen::testing::kModelDir;
 
-// The default scenario with its parameter paths made absolute, then edited by `edit`.
-std::string scenario_text() {
-  std::string text = slurp(VPGEN_SOURCE_DIR "/configs/default.toml");
-  for (const char* name : {"population", "course", "regimens", "life_table"}) {
-    const std::string from = fmt::format("\"model/{}.toml\"", name);
-    const std::string to = fmt::format("\"{}{}.toml\"", kModel, name);
-    text.replace(text.find(from), from.size(), to);
-  }
-  return text;
-}
-
-// RFC 4180 records (fields in double quotes may hold commas, "" and line breaks; CRLF or LF).
-std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
-  std::vector<std::vector<std::string>> records(1, std::vector<std::string>(1));
-  bool quoted = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    std::string& field = records.back().back();
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') field += text[++i];
-      else if (c == '"') quoted = false;
-      else field += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      records.back().emplace_back();
-    } else if (c == '\r' || c == '\n') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      records.emplace_back(1);
-    } else {
-      field += c;
-    }
-  }
-  if (records.back().size() == 1 && records.back()[0].empty()) records.pop_back();
-  return records;
-}
+std::string scenario_text() { return vpgen::testing::default_scenario_text(); }
 
 fs::path write_scenario(const std::string& name, const std::string& text) {
   const fs::path p = temp_dir() / name;

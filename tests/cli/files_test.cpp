@@ -5,6 +5,7 @@
 // before anything is created. The tests run as whoever runs ctest; as root they stand for the
 // unprivileged case, which the last test also runs as `nobody` where setpriv can drop privileges.
 #include "support/cli_runner.hpp"
+#include "support/configs.hpp"
 #include "support/skip.hpp"
 
 #include <doctest/doctest.h>
@@ -49,18 +50,9 @@ Result run_vpgen(const std::string& args) {
       temp_dir(), fmt::format("timeout -s KILL 60 {} {}", VPGEN_BINARY, args));
 }
 
-const std::string kModel = VPGEN_SOURCE_DIR "/configs/model/";
+const std::string kModel = vpgen::testing::kModelDir;
 
-// The default scenario with its parameter paths made absolute.
-std::string scenario_text() {
-  std::string text = slurp(VPGEN_SOURCE_DIR "/configs/default.toml");
-  for (const char* name : {"population", "course", "regimens", "life_table"}) {
-    const std::string from = fmt::format("\"model/{}.toml\"", name);
-    const std::string to = fmt::format("\"{}{}.toml\"", kModel, name);
-    text.replace(text.find(from), from.size(), to);
-  }
-  return text;
-}
+std::string scenario_text() { return vpgen::testing::default_scenario_text(); }
 
 // A small results file, simulated once per process.
 fs::path small_db() {

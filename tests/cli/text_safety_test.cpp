@@ -4,6 +4,7 @@
 // written, impossible calculator input, unusable paths, a damaged stored scenario, and integer
 // flags that take decimal digits only.
 #include "support/cli_runner.hpp"
+#include "support/configs.hpp"
 #include "support/files.hpp"
 #include "support/skip.hpp"
 
@@ -23,6 +24,7 @@ namespace fs = std::filesystem;
 
 using Result = vpgen::testing::CliResult;
 using vpgen::testing::line_of;
+using vpgen::testing::parse_csv;
 using vpgen::testing::replace_once;
 using vpgen::testing::slurp;
 using vpgen::testing::write_text;
@@ -40,17 +42,9 @@ Result run_vpgen_stdout(const std::string& args, const std::string& stdout_redir
   return vpgen::testing::result_of(std::system(cmd.c_str()), temp_dir() / "none", err);
 }
 
-const std::string kModel = VPGEN_SOURCE_DIR "/configs/model/";
+const std::string kModel = vpgen::testing::kModelDir;
 
-// The default scenario with its parameter paths made absolute.
-std::string scenario_text() {
-  std::string text = slurp(VPGEN_SOURCE_DIR "/configs/default.toml");
-  for (const char* name : {"population", "course", "regimens", "life_table"}) {
-    const std::string from = fmt::format("\"model/{}.toml\"", name);
-    text = replace_once(text, from, fmt::format("\"{}{}.toml\"", kModel, name));
-  }
-  return text;
-}
+std::string scenario_text() { return vpgen::testing::default_scenario_text(); }
 
 fs::path write_scenario(const std::string& name, const std::string& text) {
   const fs::path p = temp_dir() / name;
@@ -60,32 +54,6 @@ fs::path write_scenario(const std::string& name, const std::string& text) {
 
 std::size_t lines_in(const std::string& text) {
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
-}
-
-// RFC 4180 records (fields in double quotes may hold commas, "" and line breaks; CRLF or LF).
-std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
-  std::vector<std::vector<std::string>> records(1, std::vector<std::string>(1));
-  bool quoted = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    std::string& field = records.back().back();
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') field += text[++i];
-      else if (c == '"') quoted = false;
-      else field += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      records.back().emplace_back();
-    } else if (c == '\r' || c == '\n') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      records.emplace_back(1);
-    } else {
-      field += c;
-    }
-  }
-  if (records.back().size() == 1 && records.back()[0].empty()) records.pop_back();
-  return records;
 }
 
 std::size_t column(const std::vector<std::string>& header, const std::string& name) {
