@@ -374,6 +374,8 @@ Case mutated_case(std::uint64_t seed, std::uint64_t index, const std::vector<Tar
   // Each case its own stream: case k is the same whatever ran before it.
   vpgen::fuzz::Mutator m(seed * 0x9E3779B97F4A7C15ULL + index * 0xBF58476D1CE4E5B9ULL + 1);
   const Target& target = m.one_of(all);
+  // Each copy of a [[scenario]] or [[design]] of a nightly file is a whole job.
+  if (target.run.command == "batch") m = vpgen::fuzz::Mutator(m.pick(~0ULL), 3);
   Case c;
   c.name = fmt::format("case-{}-{}", seed, index);
   c.run = target.run;

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
@@ -83,9 +84,22 @@ inline constexpr std::array<std::string_view, 14> kControlInserts = {
     "\x01",    "\t",      "\n",      "\\u001b[2J", "\\n",
     "\\r\\n",  "\\u0007", "\\u202e", "\\u0000"};
 
+// Keys whose value is an amount of work (patients, replicates, evaluations, sample sizes): a valid
+// huge value there is a legitimate request for hours of computing, not a hang, so they get only
+// the extreme values that a check must refuse (or that are small).
+inline constexpr std::array<std::string_view, 9> kWorkKeys = {
+    "patients", "pool_patients",         "min", "max", "batch", "max_evaluations", "n_max",
+    "grid",     "accrual_rate_per_month"};
+inline constexpr std::array<std::string_view, 5> kValidHugeIntegers = {
+    "0x7fffffffffffffff", "9223372036854775807", "4294967296", "2147483648",
+    "99999999999999999999999999999999"};
+
 class Mutator {
  public:
-  explicit Mutator(std::uint64_t seed) : rng_(seed) {}
+  // `max_table_copies`: how often an [[array]] table may be repeated (each copy of a batch job
+  // is a whole run).
+  explicit Mutator(std::uint64_t seed, std::size_t max_table_copies = 1000)
+      : rng_(seed), max_table_copies_(max_table_copies) {}
 
   // A number in [0, n); n > 0.
   std::size_t pick(std::size_t n) { return static_cast<std::size_t>(rng_() % n); }
@@ -134,6 +148,14 @@ class Mutator {
       if (lines[i].find('=') != std::string::npos) found.push_back(i);
     }
     return found;
+  }
+
+  static bool is_work_key(const std::string& line) {
+    const auto first = line.find_first_not_of(" \t");
+    const auto end = line.find_first_of(" \t=", first);
+    if (first == std::string::npos || end == std::string::npos) return false;
+    const std::string_view key(line.data() + first, end - first);
+    return std::find(kWorkKeys.begin(), kWorkKeys.end(), key) != kWorkKeys.end();
   }
 
   std::string deep_nesting() {
@@ -207,7 +229,11 @@ class Mutator {
       case 2:
       case 3: {
         const std::size_t at = value_line();
-        const std::string value(one_of(kExtremeValues));
+        std::string value(one_of(kExtremeValues));
+        if (at < lines.size() && is_work_key(lines[at]))
+          while (std::find(kValidHugeIntegers.begin(), kValidHugeIntegers.end(), value) !=
+                 kValidHugeIntegers.end())
+            value = one_of(kExtremeValues);
         if (!set_value(at, value)) break;
         log += fmt::format("line {}: value {}\n", at + 1, value);
         return join(lines);
@@ -277,7 +303,8 @@ class Mutator {
         while (end < lines.size() && lines[end].rfind("[", 0) != 0) ++end;
         const std::vector<std::string> block(lines.begin() + static_cast<long>(head),
                                              lines.begin() + static_cast<long>(end));
-        const std::size_t copies = one_of(std::array<std::size_t, 3>{2, 50, 1000});
+        const std::size_t copies =
+            std::min(max_table_copies_, one_of(std::array<std::size_t, 3>{2, 50, 1000}));
         for (std::size_t c = 0; c < copies; ++c)
           lines.insert(lines.begin() + static_cast<long>(end), block.begin(), block.end());
         log += fmt::format("line {}: table repeated {} times\n", head + 1, copies);
@@ -332,6 +359,7 @@ class Mutator {
   }
 
   std::mt19937_64 rng_;
+  std::size_t max_table_copies_;
 };
 
 }  // namespace vpgen::fuzz
