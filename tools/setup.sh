@@ -18,7 +18,7 @@ case "$mode" in run|test|build) ;; *) echo "usage: $0 run|test|build" >&2; exit 
 
 packages=(g++ cmake ninja-build pkg-config git sqlite3 libsqlite3-dev libboost-dev libtbb-dev
           libtomlplusplus-dev doctest-dev libcli11-dev libfmt-dev nlohmann-json3-dev
-          librandom123-dev libnlopt-cxx-dev)
+          librandom123-dev libnlopt-cxx-dev libssl-dev)
 # The test suite also checks vpgen against independent software: R's survival package reading the
 # ADaM views, R rpact against `vpgen size`, and headless Chromium loading the HTML report (those
 # tests report Skipped to ctest where the program is absent; `test` installs them).

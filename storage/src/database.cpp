@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <utility>
@@ -17,20 +19,85 @@
 namespace vpgen::sql {
 namespace {
 
-constexpr int kBusyTimeoutMs = 5000;
+// The fault-injection hook (sqlite_internal.hpp). `armed` is the only state read while unarmed.
+std::atomic<bool> fault_armed{false};
+std::atomic<std::int64_t> fault_calls{0};
+std::int64_t fault_at = 0;
+int fault_rc = SQLITE_OK;
+bool fault_persistent = false;
+
+// SQLITE_OK, or the code the hook makes this call fail with.
+int injected_fault() {
+  if (!fault_armed.load(std::memory_order_relaxed)) [[likely]]
+    return SQLITE_OK;
+  const std::int64_t call = fault_calls.fetch_add(1, std::memory_order_relaxed) + 1;
+  return call == fault_at || (fault_persistent && call > fault_at) ? fault_rc : SQLITE_OK;
+}
+
+constexpr std::string_view kInjected = "injected fault (test hook)";
+
+std::string file_of(sqlite3* db) {
+  const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  return file != nullptr && *file != '\0' ? std::string(file) : std::string(":memory:");
+}
 
 }  // namespace
 
-void throw_error(int rc, std::string_view operation, std::string_view detail) {
+namespace fault {
+
+void arm(std::int64_t fail_at, int rc, bool persistent) {
+  fault_at = fail_at;
+  fault_rc = rc;
+  fault_persistent = persistent;
+  fault_calls.store(0, std::memory_order_relaxed);
+  fault_armed.store(true, std::memory_order_relaxed);
+}
+
+std::int64_t disarm() {
+  fault_armed.store(false, std::memory_order_relaxed);
+  return fault_calls.load(std::memory_order_relaxed);
+}
+
+}  // namespace fault
+
+BusyError::BusyError(std::string path, std::string operation, std::string_view consequence)
+    : StorageError(fmt::format(
+          "{} is busy: another process kept it locked for {} s while vpgen was {} (another vpgen "
+          "writing to it?); {}",
+          path, kBusyTimeoutMs / 1000, operation, consequence)),
+      path_(std::move(path)),
+      operation_(std::move(operation)) {}
+
+void throw_error(int rc, std::string_view operation, std::string_view detail, int system_errno) {
   const int primary = rc & 0xff;
   std::string message = fmt::format("sqlite error {} ({}) {}: {}", primary, sqlite3_errstr(primary),
                                     operation, detail);
   if (rc != primary) message += fmt::format(" [extended code {}]", rc);
-  throw StorageError(message);
+  throw SqliteError(message, rc, system_errno);
 }
 
 void throw_error(sqlite3* db, int rc, std::string_view operation) {
-  throw_error(rc, operation, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  throw_error(db, rc, operation, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+void throw_error(sqlite3* db, int rc, std::string_view operation, std::string_view detail) {
+  const int primary = rc & 0xff;
+  if (db != nullptr && (primary == SQLITE_BUSY || primary == SQLITE_LOCKED))
+    throw BusyError(file_of(db), std::string(operation));
+  throw_error(rc, operation, detail, db != nullptr ? sqlite3_system_errno(db) : 0);
+}
+
+std::string file_uri(const std::string& path) {
+  std::string uri = "file:";
+  // "file://x" would name a host; a path that starts with two slashes means the same with one.
+  std::size_t start = 0;
+  while (path.size() - start > 1 && path[start] == '/' && path[start + 1] == '/') ++start;
+  for (std::size_t i = start; i < path.size(); ++i) {
+    const auto c = static_cast<unsigned char>(path[i]);
+    if (c == '%' || c == '?' || c == '#' || c < 0x21 || c >= 0x7f) uri += fmt::format("%{:02X}", c);
+    else uri += static_cast<char>(c);
+  }
+  return uri;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -38,17 +105,26 @@ void throw_error(sqlite3* db, int rc, std::string_view operation) {
 
 Database::Database(const std::string& path, OpenMode mode) {
   int flags = SQLITE_OPEN_READWRITE;
+  std::string name = path;
   if (mode == OpenMode::kReadOnly) flags = SQLITE_OPEN_READONLY;
   if (mode == OpenMode::kCreate) flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (mode == OpenMode::kImmutable) {
+    flags = SQLITE_OPEN_READONLY;
+    name = file_uri(path) + "?immutable=1";
+  }
+  // URI names on every connection (as Debian's build has by default), so that ATTACH can name a
+  // file with open flags (merge attaches its shards "?mode=ro").
+  flags |= SQLITE_OPEN_URI;
   // NOMUTEX: a connection is used by one thread at a time, so SQLite's per-call mutex is waste.
-  const int rc = sqlite3_open_v2(path.c_str(), &db_,
+  const int rc = sqlite3_open_v2(name.c_str(), &db_,
                                  flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
   if (rc != SQLITE_OK) {
     // SQLite allocates a connection even when the open fails; it carries the message.
     const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    const int system_errno = db_ != nullptr ? sqlite3_system_errno(db_) : 0;
     sqlite3_close_v2(db_);
     db_ = nullptr;
-    throw_error(rc, fmt::format("opening {}", path), detail);
+    throw_error(rc, fmt::format("opening {}", path), detail, system_errno);
   }
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
 }
@@ -57,14 +133,46 @@ Database::Database(const std::string& path, OpenMode mode) {
 // database and the statements prepared on it cannot leak or crash.
 Database::~Database() { sqlite3_close_v2(db_); }
 
+Database::Database(Database&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), hook_(std::move(other.hook_)) {}
+
+Database& Database::operator=(Database&& other) noexcept {
+  if (this != &other) {
+    sqlite3_close_v2(db_);
+    db_ = std::exchange(other.db_, nullptr);
+    hook_ = std::move(other.hook_);
+  }
+  return *this;
+}
+
+bool Database::read_only() const { return sqlite3_db_readonly(db_, "main") == 1; }
+
+void Database::set_statement_hook(std::function<void()> hook) {
+  if (!hook) {
+    sqlite3_trace_v2(db_, 0, nullptr, nullptr);
+    hook_.reset();
+    return;
+  }
+  hook_ = std::make_unique<std::function<void()>>(std::move(hook));
+  sqlite3_trace_v2(
+      db_, SQLITE_TRACE_STMT,
+      [](unsigned, void* context, void*, void*) -> int {
+        (*static_cast<std::function<void()>*>(context))();
+        return 0;
+      },
+      hook_.get());
+}
+
 void Database::execute(std::string_view sql, std::string_view operation) {
+  if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]
+    throw_error(db_, injected, operation, kInjected);
   const std::string text(sql);  // sqlite3_exec needs a terminated string
   char* raw_message = nullptr;
   const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &raw_message);
   if (rc != SQLITE_OK) {
     const std::string detail = raw_message != nullptr ? raw_message : sqlite3_errstr(rc);
     sqlite3_free(raw_message);
-    throw_error(rc, operation, detail);
+    throw_error(db_, rc, operation, detail);
   }
 }
 
@@ -84,6 +192,8 @@ std::string Database::filename() const {
 
 Statement::Statement(Database& db, std::string_view sql, const char* operation, bool persistent)
     : db_(db.db_), operation_(operation) {
+  if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]
+    throw_error(db_, injected, fmt::format("preparing the statement for {}", operation), kInjected);
   const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0U;
   const char* tail = nullptr;
   const int rc =
@@ -161,6 +271,8 @@ void Statement::bind_text(int index, std::string_view value) {
 }
 
 bool Statement::step() {
+  if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]
+    fail(injected, kInjected);
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) {
@@ -171,6 +283,8 @@ bool Statement::step() {
 }
 
 void Statement::execute() {
+  if (const int injected = injected_fault(); injected != SQLITE_OK) [[unlikely]]
+    fail(injected, kInjected);
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_DONE || rc == SQLITE_ROW) [[likely]] {
     sqlite3_reset(stmt_);
@@ -184,8 +298,12 @@ void Statement::reset() { sqlite3_reset(stmt_); }
 void Statement::fail(int rc) {
   // The message must be read before the reset, which may replace it.
   const std::string detail = sqlite3_errmsg(db_);
+  fail(rc, detail);
+}
+
+void Statement::fail(int rc, std::string_view detail) {
   sqlite3_reset(stmt_);
-  throw_error(rc, operation_, detail);
+  throw_error(db_, rc, operation_, detail);
 }
 
 int Statement::column_count() const { return sqlite3_column_count(stmt_); }

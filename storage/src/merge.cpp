@@ -1,5 +1,7 @@
 #include "vpgen/storage/merge.hpp"
 
+#include "vpgen/storage/integrity.hpp"
+
 #include "sqlite_internal.hpp"
 #include "vpgen/engine/cluster.hpp"
 #include "vpgen/population/error.hpp"
@@ -8,8 +10,10 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 namespace vpgen {
 namespace {
@@ -107,7 +111,7 @@ class Attached {
  public:
   Attached(sql::Database& db, const std::string& path) : db_(db) {
     Statement attach(db, "ATTACH DATABASE ?1 AS shard", "attaching a shard");
-    attach.bind_text(1, path);
+    attach.bind_text(1, reader_uri(path));  // read-only: a shard is never written
     attach.execute();
   }
   ~Attached() {
@@ -119,6 +123,60 @@ class Attached {
  private:
   sql::Database& db_;
 };
+
+// What the rows of `run` in `db` lack against what its `runs` row declares: every patient of
+// [first_patient, end_patient) once and no other, the stored counts, one outcome per patient and
+// arm and no outcome or event without its patient; empty if they agree. The first gap is named.
+std::string missing_rows(sql::Database& db, const RunInfo& run) {
+  const RunProvenance& p = run.provenance;
+  const auto first = static_cast<std::int64_t>(p.first_patient);
+  const auto end = static_cast<std::int64_t>(p.end_patient);
+  const auto arms = static_cast<std::int64_t>(p.arms.size());
+  const auto one = [&](std::string_view sql) {
+    Statement query(db, sql, "checking a shard's rows");
+    const std::array<std::int64_t, 4> values = {run.id, first, end, arms};
+    for (std::size_t i = 0; i < values.size(); ++i)  // ?1 .. ?4, those the query uses
+      if (sql.find(fmt::format("?{}", i + 1)) != std::string_view::npos)
+        query.bind_int64(static_cast<int>(i) + 1, values[i]);
+    std::optional<std::int64_t> value;
+    if (query.step() && !query.column_is_null(0)) value = query.column_int64(0);
+    return value;
+  };
+  if (const auto outside = one("SELECT MIN(patient_index) FROM patients WHERE run_id = ?1 AND"
+                               " (patient_index < ?2 OR patient_index >= ?3)"))
+    return fmt::format("patient {} lies outside the declared range", *outside);
+  // Patients are keyed by index: with none outside, the count says whether the range is whole,
+  // and only a short one is searched for its first gap.
+  if (one("SELECT COUNT(*) FROM patients WHERE run_id = ?1").value_or(0) != end - first) {
+    if (const auto gap = one("WITH RECURSIVE i(x) AS (SELECT ?2 UNION ALL SELECT x + 1 FROM i"
+                             " WHERE x + 1 < ?3) SELECT MIN(x) FROM i WHERE NOT EXISTS (SELECT 1"
+                             " FROM patients WHERE run_id = ?1 AND patient_index = x)"))
+      return fmt::format("patient {} has no row in patients", *gap);
+  }
+  if (const auto candidates = one("SELECT COALESCE(SUM(candidates_screened), 0) FROM patients"
+                                  " WHERE run_id = ?1");
+      candidates && static_cast<std::uint64_t>(*candidates) != run.candidates_screened)
+    return fmt::format("its patients' candidates_screened sum to {}, not the {} the run declares",
+                       *candidates, run.candidates_screened);
+  if (const auto short_patient =
+          one("SELECT MIN(p.patient_index) FROM patients AS p WHERE p.run_id = ?1 AND"
+              " (SELECT COUNT(*) FROM outcomes AS o WHERE o.run_id = ?1 AND"
+              " o.patient_index = p.patient_index AND o.arm_index >= 0 AND o.arm_index < ?4)"
+              " <> ?4"))
+    return fmt::format("patient {} lacks an outcome row (the run has {} arms)", *short_patient,
+                       arms);
+  if (const auto stray = one("SELECT MIN(o.patient_index) FROM outcomes AS o WHERE o.run_id = ?1"
+                             " AND (o.arm_index < 0 OR o.arm_index >= ?4 OR NOT EXISTS (SELECT 1"
+                             " FROM patients AS p WHERE p.run_id = ?1 AND"
+                             " p.patient_index = o.patient_index))"))
+    return fmt::format("patient {} has an outcome row without its patient or arm", *stray);
+  if (const auto stray = one("SELECT MIN(e.patient_index) FROM events AS e WHERE e.run_id = ?1"
+                             " AND NOT EXISTS (SELECT 1 FROM outcomes AS o WHERE o.run_id = ?1"
+                             " AND o.patient_index = e.patient_index AND"
+                             " o.arm_index = e.arm_index)"))
+    return fmt::format("patient {} has events without their outcome row", *stray);
+  return {};
+}
 
 std::int64_t execute_counted(Statement& statement, sql::Database& db) {
   statement.execute();
@@ -146,15 +204,37 @@ std::vector<ShardFile> check_shards(const std::vector<std::string>& paths) {
   for (const std::string& path : paths) {
     if (!std::filesystem::exists(path)) throw InputError(fmt::format("{}: no such file", path));
     std::vector<RunInfo> runs;
+    std::string missing;
     try {
       ResultStore store(path, ResultStore::Access::kReadOnly);
       runs = store.list_runs();
+      if (runs.size() == 1 && runs.front().status == "complete") {
+        missing = missing_rows(StoreAccess::database(store), runs.front());
+        // Then the digests of its blocks, recomputed from the rows (an edited value, a deleted
+        // event) and its derived counts, which the merged run would otherwise sum as they are.
+        if (missing.empty()) {
+          const IntegrityReport report = check_run_integrity(store, runs.front().id, 1);
+          if (!report.findings.empty()) {
+            const IntegrityFinding& f = report.findings.front();
+            missing = fmt::format("{}{}{}: {} (`vpgen verify --db {}` lists every difference)",
+                                  f.table, f.where.empty() ? "" : ", ", f.where, f.what, path);
+          }
+        }
+      }
     } catch (const StorageError& e) {
       throw InputError(e.what());
     }
     if (runs.size() != 1)
       throw InputError(
           fmt::format("{} holds {} runs; a shard file holds exactly one", path, runs.size()));
+    // Checked, not trusted: the counters of a file whose rows were deleted still look whole.
+    if (!missing.empty()) {
+      const RunProvenance& p = runs.front().provenance;
+      throw InputError(fmt::format(
+          "{}: run {} (shard {}/{}, {}) is damaged: {}; simulate the shard again into a new file",
+          path, runs.front().id, p.shard_index, p.shard_count,
+          range_text({p.first_patient, p.end_patient}), missing));
+    }
     shards.push_back({path, std::move(runs.front())});
   }
   const ShardFile& reference = shards.front();
@@ -278,7 +358,8 @@ MergeResult merge_shards(ResultStore& into, const std::vector<ShardFile>& shards
                                        {"outcomes", false},
                                        {"events", false},
                                        {"subgroup_counts", true},
-                                       {"survival_time_counts", true}}) {
+                                       {"survival_time_counts", true},
+                                       {"run_blocks", false}}) {
         Statement copy(db, copy_sql(db, table, sum), "copying a shard's rows");
         copy.bind_int64(1, run_id);
         copy.bind_int64(2, shard.run.id);
@@ -325,6 +406,34 @@ MergeResult merge_shards(ResultStore& into, const std::vector<ShardFile>& shards
     throw;
   }
   return result;
+}
+
+std::int64_t copy_run(ResultStore& into, const std::string& from, std::int64_t run_id) {
+  sql::Database& db = StoreAccess::database(into);
+  Attached attached(db, from);
+  Statement begin(db, "BEGIN IMMEDIATE", "starting the copy of a run");
+  Statement commit(db, "COMMIT", "committing the copy of a run");
+  Transaction transaction(db, begin);
+  std::vector<std::string> columns = column_names(db, "runs", false);
+  std::erase(columns, std::string("run_id"));
+  Statement insert_run(db,
+                       fmt::format("INSERT INTO main.runs ({0}) SELECT {0} FROM shard.runs WHERE"
+                                   " run_id = ?1",
+                                   joined(columns)),
+                       "copying the run");
+  insert_run.bind_int64(1, run_id);
+  insert_run.execute();
+  if (db.changes() != 1) throw InputError(fmt::format("{} holds no run {}", from, run_id));
+  const std::int64_t copy = db.last_insert_rowid();
+  for (const std::string_view table : {"arms", "run_parts", "run_blocks", "patients", "outcomes",
+                                       "events", "subgroup_counts", "survival_time_counts"}) {
+    Statement rows(db, copy_sql(db, table, false), "copying the run's rows");
+    rows.bind_int64(1, copy);
+    rows.bind_int64(2, run_id);
+    rows.execute();
+  }
+  transaction.commit(commit);
+  return copy;
 }
 
 }  // namespace vpgen

@@ -1,6 +1,7 @@
 // Reading results: runs with their arms, per-arm and subgroup counts, survival times, one
 // patient, the first patients of an arm, the rows of a run for export, a run's content digest,
 // and stored designs. Every read is a key-range read of one run (or design): none loads a cohort.
+// A read of several statements holds a ReadSnapshot, so it sees one state of a file being written.
 #include "vpgen/storage/result_store.hpp"
 
 #include "store_internal.hpp"
@@ -160,6 +161,7 @@ void attach_arms(sql::Database& db, std::vector<RunInfo>& runs, std::optional<st
 }  // namespace
 
 std::vector<RunInfo> ResultStore::list_runs() {
+  const ReadSnapshot snapshot(*this);  // several statements, one state of the file
   std::vector<RunInfo> runs;
   {
     Statement query(db_, fmt::format("{} ORDER BY r.run_id", kRunColumns), "listing the runs");
@@ -170,6 +172,7 @@ std::vector<RunInfo> ResultStore::list_runs() {
 }
 
 RunInfo ResultStore::run_info(std::int64_t run_id) {
+  const ReadSnapshot snapshot(*this);  // several statements, one state of the file
   std::vector<RunInfo> runs;
   {
     Statement query(db_, fmt::format("{} WHERE r.run_id = ?1", kRunColumns), "reading the run");
@@ -188,6 +191,7 @@ std::optional<std::int64_t> ResultStore::latest_run_id() {
 }
 
 std::vector<ArmCounts> ResultStore::arm_counts(std::int64_t run_id) {
+  const ReadSnapshot snapshot(*this);  // several statements, one state of the file
   require_run(db_, run_id);
   // The report reads the same view analysts query, so the two cannot disagree. The sum of squared
   // holds (for the standard error of their mean) is no figure for the view, so it is read here.
@@ -242,6 +246,7 @@ std::vector<ArmCounts> ResultStore::arm_counts(std::int64_t run_id) {
 void ResultStore::survival_times(std::int64_t run_id, std::uint32_t arm_index,
                                  SurvivalEndpoint endpoint,
                                  const std::function<void(const SurvivalTimeRow&)>& visit) {
+  const ReadSnapshot snapshot(*this);  // several statements, one state of the file
   require_run(db_, run_id);
   // survival_counts holds the same observations as the survival_input view (PFS2: the definition
   // in result_store.hpp), already grouped by time.
@@ -268,6 +273,7 @@ void ResultStore::survival_times(std::int64_t run_id, std::uint32_t arm_index,
   }
 }
 StoredPatient ResultStore::patient(std::int64_t run_id, std::uint64_t patient_index) {
+  const ReadSnapshot snapshot(*this);  // several statements, one state of the file
   require_run(db_, run_id);
   const auto not_stored = [&] {
     return InputError(
@@ -480,6 +486,7 @@ std::uint64_t table_digest(sql::Database& db, std::string_view table, std::int64
 }  // namespace
 
 std::uint64_t ResultStore::run_digest(std::int64_t run_id) {
+  const ReadSnapshot snapshot(*this);  // several statements, one state of the file
   std::uint64_t h = table_digest(db_, "patients", run_id, key_order("patients"));
   h ^= table_digest(db_, "outcomes", run_id, key_order("outcomes")) * 31;
   h ^= table_digest(db_, "events", run_id, key_order("events")) * 131;
@@ -498,6 +505,7 @@ std::vector<std::int64_t> ResultStore::design_ids() {
 }
 
 StoredDesign ResultStore::design(std::int64_t design_id) {
+  const ReadSnapshot snapshot(*this);  // several statements, one state of the file
   StoredDesign d;
   d.design_id = design_id;
   {

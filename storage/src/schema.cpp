@@ -24,7 +24,7 @@ static_assert(kEventKindNames.size() == 13, "new EventKind: update the schema an
 static_assert(kCancerTypeCount == 8, "new CancerType: update the schema and kSchemaVersion");
 static_assert(static_cast<std::size_t>(RegimenClass::kCellTherapy) + 1 == kRegimenClassNames.size(),
               "new RegimenClass: update kRegimenClassNames, the schema and kSchemaVersion");
-static_assert(kSchemaVersion == 5, "the schema below is version 5");
+static_assert(kSchemaVersion == 6, "the schema below is version 6");
 
 // CHECK constraints spell enumerations as OR chains, not `x IN ('a', 'b', 'c')`: SQLite codes an IN
 // list of more than two constants as an ephemeral index built on every execution of the
@@ -274,6 +274,21 @@ CREATE TABLE run_parts (
   finished_at   TEXT,
   wall_seconds  REAL,
   PRIMARY KEY (run_id, part_index)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+// Version 6: tamper evidence. One row per block the writer committed (in the block's
+// transaction), or copied from a shard by merge: its patient range, its row count (patients,
+// outcomes and events) and the digest of its rows (content_digest.hpp); runs.content_digest is
+// their sum, set when the run completes.
+constexpr std::string_view kRunBlocksSql = R"sql(
+CREATE TABLE run_blocks (
+  run_id        INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  first_patient INTEGER NOT NULL CHECK (first_patient >= 0),
+  end_patient   INTEGER NOT NULL CHECK (end_patient > first_patient),
+  row_count     INTEGER NOT NULL CHECK (row_count >= end_patient - first_patient),
+  digest        TEXT    NOT NULL CHECK (length(digest) = 64),
+  PRIMARY KEY (run_id, first_patient)
 ) STRICT, WITHOUT ROWID;
 )sql";
 
@@ -529,9 +544,13 @@ const std::array<RunsColumn, 6> kRunsV5Columns = {{
     {"candidates_screened", "INTEGER NOT NULL DEFAULT 0 CHECK (candidates_screened >= 0)"},
 }};
 
-const std::array<SchemaObject, 20> kSchemaObjects = {{
+const RunsColumn kRunsV6Column = {
+    "content_digest", "TEXT CHECK (content_digest IS NULL OR length(content_digest) = 64)"};
+
+const std::array<SchemaObject, 21> kSchemaObjects = {{
     {"table", "runs"},
     {"table", "run_parts"},
+    {"table", "run_blocks"},
     {"table", "arms"},
     {"table", "patients"},
     {"table", "outcomes"},
@@ -586,6 +605,8 @@ std::string_view tables_v4_sql() {
 
 std::string_view tables_v5_sql() { return kRunPartsSql; }
 
+std::string_view tables_v6_sql() { return kRunBlocksSql; }
+
 std::string_view views_sql() { return kViewsSql; }
 
 std::string_view schema_sql() {
@@ -601,6 +622,8 @@ std::string_view schema_sql() {
     for (const RunsColumn& column : kRunsV5Columns) sql += add_runs_column_sql(column);
     sql += tables_v4_sql();
     sql += tables_v5_sql();
+    sql += add_runs_column_sql(kRunsV6Column);
+    sql += tables_v6_sql();
     sql += views_sql();
     return sql;
   }();

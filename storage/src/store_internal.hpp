@@ -5,6 +5,7 @@
 
 #include "vpgen/population/error.hpp"
 #include "vpgen/storage/database.hpp"
+#include "vpgen/storage/result_store.hpp"
 #include "vpgen/storage/tables.hpp"
 
 #include <fmt/format.h>
@@ -26,6 +27,8 @@ inline constexpr std::int64_t kApplicationId = 0x7670676E;
 // The oldest schema version that is migrated on open: versions 2 and 3 have the same tables (3
 // added views), version 4 adds tables and redefines views, and version 5 adds the patient range,
 // the shard and the stored counts to `runs` and the table run_parts: all derivable from the rows.
+// Version 6 adds run_blocks and runs.content_digest, which stay empty for the runs migrated: a
+// digest is only worth what the writer computed from the values it stored.
 inline constexpr std::int64_t kOldestMigratedVersion = 2;
 inline constexpr std::uint64_t kMaxStorable = static_cast<std::uint64_t>(
     std::numeric_limits<std::int64_t>::max());  // SQLite integers are signed 64-bit
@@ -96,6 +99,7 @@ std::string create_table_sql(const Table<Row>& table) {
 // current version (a migrated file gets them anew).
 std::string_view tables_v4_sql();
 std::string_view tables_v5_sql();
+std::string_view tables_v6_sql();  // run_blocks
 std::string_view views_sql();
 // The version-5 columns of `runs`, added by ALTER TABLE in new files as in migrated ones.
 struct RunsColumn {
@@ -103,6 +107,7 @@ struct RunsColumn {
   std::string_view definition;
 };
 extern const std::array<RunsColumn, 6> kRunsV5Columns;
+extern const RunsColumn kRunsV6Column;  // content_digest
 std::string add_runs_column_sql(const RunsColumn& column);
 
 // What a file of this version must contain, checked when an existing file is opened.
@@ -110,7 +115,7 @@ struct SchemaObject {
   std::string_view type;
   std::string_view name;
 };
-extern const std::array<SchemaObject, 20> kSchemaObjects;
+extern const std::array<SchemaObject, 21> kSchemaObjects;
 
 // The count columns of subgroup_counts and survival_time_counts, in table order (after the keys):
 // the writer counts into arrays indexed by these enums, and the SQL of both tables is generated
@@ -162,12 +167,31 @@ std::string subgroup_upsert_sql();
 std::string survival_update_sql();
 std::string survival_insert_sql();
 
+// subgroup_counts and survival_time_counts as computed from the stored rows (the version-4
+// migration fills them with it, verify compares): `where` filters the outcomes (e.g.
+// "WHERE o.run_id = ?1" for the subgroups, "WHERE run_id = ?1" for the survival times) or is
+// empty. The columns are the tables', in order.
+std::string subgroup_counts_from_rows_sql(std::string_view where);
+std::string survival_counts_from_rows_sql(std::string_view where);
+
+// ---------------------------------------------------------------------------------------------
+// Content digests (integrity.cpp)
+
+// The hex sum of run `run_id`'s block digests when its run_blocks rows tile its patient range
+// [first_patient, end_patient) exactly; nullopt otherwise (a run begun before schema 6).
+std::optional<std::string> sealed_digest(sql::Database& db, std::int64_t run_id);
+
 // ---------------------------------------------------------------------------------------------
 // Opening (migrations.cpp)
 
-// Creates the schema in a new (empty) database, migrates a file of an older version in place, or
-// checks an existing one; sets WAL. Returns why the file is refused, if it is; SQLite failures
-// throw. `read_only`: nothing is created, migrated or changed, and an older version is refused.
-std::optional<std::string> open_schema(sql::Database& db, const std::string& path, bool read_only);
+struct OpenedSchema {
+  std::optional<std::string> refused;         // why the file is refused, if it is
+  std::optional<std::int64_t> migrated_from;  // the version before a migration, if one ran
+};
+// Creates the schema in a new (empty) database (kReadWrite only), migrates a file of an older
+// version in place (not kReadOnly), or checks an existing one; sets WAL (not kReadOnly). SQLite
+// failures throw. kReadOnly: nothing is created, migrated or changed, and an older version is
+// refused with the command that migrates it.
+OpenedSchema open_schema(sql::Database& db, const std::string& path, ResultStore::Access access);
 
 }  // namespace vpgen

@@ -3,6 +3,7 @@
 // verbatim, and a file's schema reads as docs/SCHEMA.md prints it.
 #include "vpgen/storage/tables.hpp"
 
+#include "content_digest.hpp"
 #include "store_internal.hpp"
 
 #include <fmt/format.h>
@@ -90,16 +91,35 @@ void read_field(const sql::Statement& statement, int column, Row& row) {
   }
 }
 
+// The digest feed of bind_field: the same value, as the type SQLite stores it.
+template <typename Row, auto Member>
+void feed_field(std::string& out, const Row& row) {
+  const auto& value = row.*Member;
+  using T = std::remove_cvref_t<decltype(value)>;
+  if constexpr (std::is_same_v<T, double>) digest::real(out, value);
+  else if constexpr (std::is_same_v<T, bool>) digest::integer(out, value ? 1 : 0);
+  else if constexpr (std::is_same_v<T, Sex>) digest::text(out, to_string(value));
+  else if constexpr (std::is_enum_v<T>)
+    digest::text(out, checked_name(value, EnumNames<T>::kNames, EnumNames<T>::kWhat));
+  else digest::integer(out, static_cast<std::int64_t>(value));
+}
+
 template <typename Row, auto Member>
 constexpr Column<Row> field(std::string_view name, std::string_view type,
                             std::string_view constraints, std::string_view label = {}) {
-  return {name, type, constraints, label, &bind_field<Row, Member>, &read_field<Row, Member>};
+  return {name,
+          type,
+          constraints,
+          label,
+          &bind_field<Row, Member>,
+          &read_field<Row, Member>,
+          &feed_field<Row, Member>};
 }
 
 // A key column the caller binds (run_id, patient_index, seq).
 template <typename Row>
 constexpr Column<Row> key(std::string_view name, std::string_view constraints) {
-  return {name, "INTEGER", constraints, {}, nullptr, nullptr};
+  return {name, "INTEGER", constraints, {}, nullptr, nullptr, nullptr};
 }
 
 constexpr std::array<Column<Patient>, 17> kPatientColumns = {{
@@ -140,6 +160,12 @@ void bind_dor_event(sql::Statement& statement, int index, const Outcome& o,
   else statement.bind_null(index);
 }
 
+void feed_dor_event(std::string& out, const Outcome& o) {
+  if (o.best_response == Response::kCR || o.best_response == Response::kPR)
+    digest::integer(out, o.dor_event ? 1 : 0);
+  else digest::null(out);
+}
+
 constexpr std::array<Column<Outcome>, 31> kOutcomeColumns = {{
     key<Outcome>("run_id", "NOT NULL"),
     key<Outcome>("patient_index", "NOT NULL"),
@@ -168,7 +194,8 @@ constexpr std::array<Column<Outcome>, 31> kOutcomeColumns = {{
      "CHECK (dor_event IN (0, 1))",
      {},
      &bind_dor_event,
-     &read_field<Outcome, &Outcome::dor_event>},
+     &read_field<Outcome, &Outcome::dor_event>,
+     &feed_dor_event},
     field<Outcome, &Outcome::pfs_months>("pfs_months", "REAL", "NOT NULL"),
     field<Outcome, &Outcome::pfs_event>("pfs_event", "INTEGER",
                                         "NOT NULL CHECK (pfs_event IN (0, 1))"),
@@ -234,6 +261,12 @@ void bind_detail(sql::Statement& statement, int index, const CourseEvent& e,
   else statement.bind_static_text(index, detail);
 }
 
+void feed_detail(std::string& out, const CourseEvent& e) {
+  const std::string_view detail = event_detail(e.kind, e.code);
+  if (detail.empty()) digest::null(out);
+  else digest::text(out, detail);
+}
+
 constexpr std::array<Column<CourseEvent>, 9> kEventColumns = {{
     key<CourseEvent>("run_id", "NOT NULL"),
     key<CourseEvent>("patient_index", "NOT NULL"),
@@ -250,7 +283,7 @@ constexpr std::array<Column<CourseEvent>, 9> kEventColumns = {{
         "                  OR kind = 'eradication')",
         "event kind"),
     field<CourseEvent, &CourseEvent::code>("code", "INTEGER", "NOT NULL"),
-    {"detail", "TEXT", "", {}, &bind_detail, nullptr},
+    {"detail", "TEXT", "", {}, &bind_detail, nullptr, &feed_detail},
     field<CourseEvent, &CourseEvent::value>("value", "REAL", ""),
 }};
 
@@ -326,6 +359,27 @@ void Table<Row>::read(const sql::Statement& statement, Row& row, int first) cons
   int column = first;
   for (const Column<Row>& c : columns)
     if (c.read != nullptr) c.read(statement, column++, row);
+}
+
+template <typename Row>
+std::string Table<Row>::stored_list() const {
+  std::string list;
+  for (const Column<Row>& column : columns) {
+    if (column.name == "run_id") continue;
+    list += fmt::format("{}{}", list.empty() ? "" : ", ", column.name);
+  }
+  return list;
+}
+
+template <typename Row>
+void Table<Row>::feed(std::string& out, const Row& row, std::span<const std::int64_t> keys) const {
+  std::size_t key = 0;
+  for (const Column<Row>& column : columns) {
+    if (column.name == "run_id") continue;
+    if (column.feed != nullptr) column.feed(out, row);
+    else if (key < keys.size()) digest::integer(out, keys[key++]);
+    else throw StorageError(fmt::format("table {}: no value for key {}", name, column.name));
+  }
 }
 
 template struct Table<Patient>;

@@ -2,6 +2,8 @@
 // kept in the same transaction, its end; and `vpgen size` designs.
 #include "vpgen/storage/result_store.hpp"
 
+#include "content_digest.hpp"
+#include "sqlite_internal.hpp"
 #include "store_internal.hpp"
 
 #include <fmt/format.h>
@@ -197,16 +199,38 @@ std::int64_t ResultStore::begin_run(const RunProvenance& provenance) {
 }
 
 void ResultStore::finish_run(std::int64_t run_id, bool success, double wall_seconds) {
+  // A complete run is sealed with the sum of its block digests when they cover its range.
+  const std::optional<std::string> digest = success ? sealed_digest(db_, run_id) : std::nullopt;
   Statement update(db_,
-                   fmt::format("UPDATE runs SET status = ?2, finished_at = {}, wall_seconds = ?3"
-                               " WHERE run_id = ?1",
+                   fmt::format("UPDATE runs SET status = ?2, finished_at = {}, wall_seconds = ?3,"
+                               " content_digest = ?4 WHERE run_id = ?1",
                                kNowUtc),
                    "finishing the run");
   update.bind_int64(1, run_id);
   update.bind_static_text(2, success ? std::string_view("complete") : std::string_view("failed"));
   update.bind_real(3, wall_seconds);
+  if (digest) update.bind_text(4, *digest);
+  else update.bind_null(4);
   update.execute();
   if (db_.changes() == 0) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db_)));
+}
+
+void ResultStore::reopen_run(std::int64_t run_id) {
+  Statement update(db_,
+                   "UPDATE runs SET status = 'incomplete', finished_at = NULL, wall_seconds = NULL"
+                   " WHERE run_id = ?1 AND status = 'failed'",
+                   "reopening the failed run");
+  update.bind_int64(1, run_id);
+  update.execute();
+  if (db_.changes() > 0) return;
+  Statement query(db_, "SELECT status FROM runs WHERE run_id = ?1", "looking up the run");
+  query.bind_int64(1, run_id);
+  if (!query.step()) throw InputError(fmt::format("no run {} in {}", run_id, db_name(db_)));
+  if (query.column_text(0) != "incomplete")
+    throw StorageError(
+        fmt::format("run {} in {} is {}; only a failed or incomplete run can be "
+                    "resumed",
+                    run_id, db_name(db_), query.column_text(0)));
 }
 
 std::int64_t ResultStore::record_design(const DesignRecord& design,
@@ -372,12 +396,16 @@ struct RunWriter::Statements {
   Statement survival_update;
   Statement survival_insert;
   Statement run_counts;
+  Statement block_row;
   int event_seq = 0;  // the parameter of events.seq
   std::uint32_t arm_count = 0;
   std::uint64_t first_patient = 0;  // the run's range: a block outside it is refused
   std::uint64_t end_patient = 0;
   std::map<SubgroupKey, SubgroupCounts> cells;  // of the block being written
   std::map<SurvivalKey, SurvivalCounts> times;  // of the block being written
+  std::string feed;                             // the patient's rows, encoded for its digest
+  digest::Value block_digest{};                 // of the block being written
+  std::int64_t block_rows = 0;
 
   void prepare(sql::Database& db, bool store_events);
   // The patient's row, its outcomes (one per arm, in arm order: the view's n and the replay rely
@@ -404,6 +432,10 @@ void RunWriter::Statements::prepare(sql::Database& db, bool store_events) {
                          "UPDATE runs SET patients_stored = patients_stored + ?2,"
                          " candidates_screened = candidates_screened + ?3 WHERE run_id = ?1",
                          "counting the run's stored patients", true);
+  block_row = Statement(db,
+                        "INSERT INTO run_blocks (run_id, first_patient, end_patient, row_count,"
+                        " digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "recording the block's digest", true);
   if (store_events) {
     event = Statement(db, kEventsTable.insert_sql(), "inserting events", true);
     event_seq = kEventsTable.parameter("seq");
@@ -439,6 +471,11 @@ void RunWriter::Statements::write_patient(std::int64_t run_id, const PatientResu
   patient.bind_int64(1, run_id);
   kPatientsTable.bind(patient, p);
   patient.execute();
+  // The digest is fed the values bound, column by column from the same tables (content_digest.hpp).
+  feed.clear();
+  digest::row(feed, 'p');
+  kPatientsTable.feed(feed, p, {});
+  ++block_rows;
 
   if (result.outcomes.size() != arm_count)
     throw StorageError(fmt::format("the patient has {} outcomes but the run has {} arms",
@@ -459,12 +496,17 @@ void RunWriter::Statements::write_patient(std::int64_t run_id, const PatientResu
     outcome.bind_int64(2, index);
     kOutcomesTable.bind(outcome, o);
     outcome.execute();
+    digest::row(feed, 'o');
+    const std::array<std::int64_t, 1> keys = {index};
+    kOutcomesTable.feed(feed, o, keys);
+    ++block_rows;
     SubgroupKey key = cell;
     key.arm = arm;
     count_outcome(o, cells.try_emplace(key, SubgroupCounts{}).first->second);
     count_times(arm, o, times);
   }
   if (store_events) write_events(run_id, index, result);
+  digest::add(block_digest, digest::sha256(feed));
 }
 
 void RunWriter::Statements::write_events(std::int64_t run_id, std::int64_t index,
@@ -491,6 +533,10 @@ void RunWriter::Statements::write_events(std::int64_t run_id, std::int64_t index
     event.bind_int64(event_seq, seq);
     kEventsTable.bind(event, e);
     event.execute();
+    digest::row(feed, 'e');
+    const std::array<std::int64_t, 2> keys = {index, seq};
+    kEventsTable.feed(feed, e, keys);
+    ++block_rows;
     ++seq;
   }
 }
@@ -534,6 +580,8 @@ void RunWriter::write_block(const Block& block) {
                                      s.first_patient, s.end_patient - 1));
     s.cells.clear();
     s.times.clear();
+    s.block_digest = {};
+    s.block_rows = 0;
     Transaction transaction(store_.db_, s.begin);
     std::int64_t candidates = 0;
     for (const PatientResult& result : block.results) {
@@ -552,7 +600,19 @@ void RunWriter::write_block(const Block& block) {
     s.run_counts.bind_int64(2, static_cast<std::int64_t>(block.results.size()));
     s.run_counts.bind_int64(3, candidates);
     s.run_counts.execute();
+    s.block_row.bind_int64(1, run_id_);
+    s.block_row.bind_int64(2, static_cast<std::int64_t>(block.first_index));
+    s.block_row.bind_int64(3, static_cast<std::int64_t>(last_index + 1));
+    s.block_row.bind_int64(4, s.block_rows);
+    s.block_row.bind_text(5, digest::hex(s.block_digest));
+    s.block_row.execute();
     transaction.commit(s.commit);
+  } catch (const sql::BusyError& e) {
+    throw sql::BusyError(
+        e.path(), e.operation(),
+        fmt::format("patients {}..{} of run {} were not stored (those before them stay), try "
+                    "again when that process has finished",
+                    block.first_index, last_index, run_id_));
   } catch (const Error& e) {
     // The transaction guard has rolled the block back by now.
     throw StorageError(

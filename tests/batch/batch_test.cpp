@@ -861,3 +861,101 @@ TEST_CASE("the example nightly file loads and every file it names exists") {
   CHECK(kinds[b::JobKind::kValidation] == 1);
   CHECK(nightly.jobs.back().kind == b::JobKind::kValidation);
 }
+
+// Issue 17 item 1: anyone who can write into DIR (a shared nightly folder) can plant a symlink at
+// a name the batch writes; the batch must replace or refuse it, never write through it. As root
+// these tests stand for the unprivileged case (the link is planted by the same user).
+TEST_CASE("a batch never writes through a symlink at an output or a .partial name" *
+          doctest::test_suite("cli")) {
+  const Setup s = setup("symlinks",
+                        "[batch]\nname = \"links\"\n\n[[design]]\n"
+                        "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
+  const fs::path victim = s.dir / "victim.txt";
+  const std::string victim_text = "victim: must never change\n";
+  write(victim, victim_text);
+  fs::permissions(victim, fs::perms::owner_read | fs::perms::owner_write);
+  fs::create_directories(s.out / "reports");
+  const std::vector<std::string> names = {"index.html", "summary.json", "reports/design-tiny.html"};
+  for (const std::string& name : names) {
+    fs::create_symlink(victim, s.out / (name + ".partial"));
+    fs::create_symlink(victim, s.out / name);
+  }
+  REQUIRE(run(s) == b::kExitOk);
+  CHECK(slurp(victim) == victim_text);
+  for (const std::string& name : names) {
+    CAPTURE(name);
+    CHECK_FALSE(fs::is_symlink(s.out / name));
+    CHECK(fs::is_regular_file(s.out / name));
+    CHECK(fs::is_symlink(s.out / (name + ".partial")));  // ignored, not followed
+  }
+  CHECK(read_json(s.out / "summary.json").at("jobs")[0].at("status") == "ok");
+  CHECK(slurp(s.out / "reports/design-tiny.html").find("tiny log-rank") != std::string::npos);
+  // No temporary is left: the only .partial names are the planted links.
+  for (const auto& entry : fs::recursive_directory_iterator(s.out))
+    if (entry.path().string().find(".partial") != std::string::npos)
+      CHECK(fs::is_symlink(entry.symlink_status()));
+}
+
+TEST_CASE(
+    "a symlink at DIR/.batch.lock or DIR/batch.log is refused: exit 2, one line, victim kept" *
+    doctest::test_suite("cli")) {
+  for (const std::string name : {".batch.lock", "batch.log"}) {
+    CAPTURE(name);
+    const Setup s = setup(fmt::format("link{}", name),
+                          "[batch]\nname = \"links\"\n\n[[design]]\n"
+                          "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
+    const fs::path victim = s.dir / "victim.txt";
+    const std::string victim_text = "victim: must never change\n";
+    write(victim, victim_text);
+    fs::permissions(victim, fs::perms::owner_read | fs::perms::owner_write);
+    fs::create_directories(s.out);
+    fs::create_symlink(victim, s.out / name);
+    const vpgen::testing::CliResult cli = vpgen::testing::run_vpgen_in(
+        s.dir, fmt::format("batch {} --out {}", s.nightly.string(), s.out.string()));
+    CHECK(cli.exit_code == 2);
+    CHECK(std::count(cli.err.begin(), cli.err.end(), '\n') == 1);
+    CHECK(cli.err.find((s.out / name).string()) != std::string::npos);
+    CHECK(slurp(victim) == victim_text);
+    CHECK_FALSE(fs::exists(s.out / "summary.json"));
+  }
+  // A hard link to a file elsewhere is refused as well (two names: not the batch's own file).
+  const Setup s = setup("hardlink_lock",
+                        "[batch]\nname = \"links\"\n\n[[design]]\n"
+                        "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
+  const fs::path victim = s.dir / "victim.txt";
+  write(victim, "victim\n");
+  fs::create_directories(s.out);
+  fs::create_hard_link(victim, s.out / ".batch.lock");
+  const vpgen::testing::CliResult cli = vpgen::testing::run_vpgen_in(
+      s.dir, fmt::format("batch {} --out {}", s.nightly.string(), s.out.string()));
+  CHECK(cli.exit_code == 2);
+  CHECK(slurp(victim) == "victim\n");
+}
+
+TEST_CASE("a symlink at DIR/results.db or its -wal, -shm or -journal is refused, victim kept" *
+          doctest::test_suite("cli")) {
+  for (const std::string name :
+       {"results.db", "results.db-wal", "results.db-shm", "results.db-journal"}) {
+    CAPTURE(name);
+    const Setup s = setup(fmt::format("dblink{}", name),
+                          "[batch]\nname = \"links\"\n\n[[design]]\n"
+                          "file = \"tiny_design.toml\"\nname = \"tiny\"\n");
+    const fs::path victim = s.dir / "victim.txt";
+    const std::string victim_text = "victim: must never change\n";
+    write(victim, victim_text);
+    fs::permissions(victim, fs::perms::owner_read | fs::perms::owner_write);
+    fs::create_directories(s.out);
+    // results.db as a dangling link (SQLite would create the file it names), the others to the
+    // victim (SQLite would truncate or write it).
+    fs::create_symlink(name == "results.db" ? s.dir / "created_through_link.db" : victim,
+                       s.out / name);
+    const vpgen::testing::CliResult cli = vpgen::testing::run_vpgen_in(
+        s.dir, fmt::format("batch {} --out {}", s.nightly.string(), s.out.string()));
+    CHECK(cli.exit_code == 2);
+    CHECK(std::count(cli.err.begin(), cli.err.end(), '\n') == 1);
+    CHECK(cli.err.find((s.out / name).string()) != std::string::npos);
+    CHECK(slurp(victim) == victim_text);
+    CHECK_FALSE(fs::exists(s.dir / "created_through_link.db"));
+    CHECK_FALSE(fs::exists(s.out / "summary.json"));
+  }
+}

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace {
 
@@ -586,10 +588,134 @@ TEST_CASE("a run killed at any point is resumed to exactly the uninterrupted run
   const Result complete = run_vpgen(
       fmt::format("simulate {} --db {} --resume 1 --quiet", scenario.string(), db.string()));
   CHECK(complete.exit_code == 2);
-  CHECK(complete.err.find("only an incomplete run can be resumed") != std::string::npos);
+  CHECK(complete.err.find("only an incomplete or failed run can be resumed") != std::string::npos);
   CHECK(run_vpgen(
             fmt::format("simulate {} --db {} --resume 7 --quiet", scenario.string(), db.string()))
             .exit_code == 2);
+}
+
+// A db's run `run_id`: its status and stored patients, read-only.
+std::pair<std::string, std::int64_t> run_state(const fs::path& db, int run_id) {
+  vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadOnly);
+  vpgen::sql::Statement st(h, "SELECT status, patients_stored FROM runs WHERE run_id = ?1");
+  st.bind_int64(1, run_id);
+  REQUIRE(st.step());
+  return {std::string(st.column_text(0)), st.column_int64(1)};
+}
+
+// `vpgen ARGS` with at most `bytes` per file it writes (RLIMIT_FSIZE) and SIGXFSZ ignored, so that
+// a write beyond the limit fails as on a full disk instead of killing the process.
+Result run_vpgen_file_limited(std::uint64_t bytes, const std::string& args) {
+  return vpgen::testing::run_command_in(
+      temp_dir(), fmt::format("sh -c \"trap '' XFSZ; exec prlimit --fsize={} {} {}\"", bytes,
+                              VPGEN_BINARY, args));
+}
+
+TEST_CASE(
+    "a run that failed at its first block on a full disk resumes once space is freed, and a "
+    "new file that never got its run is removed" *
+    doctest::test_suite("cli")) {
+  if (!vpgen::testing::have_program("prlimit")) {
+    vpgen::testing::skip_test("prlimit (util-linux) is absent: no way to fill a disk unprivileged");
+    return;
+  }
+  const fs::path scenario = write_scenario("full.toml", scenario_text());
+  const std::string size = "--patients 400 --seed 3 --block-size 200 --quiet";
+  const fs::path reference = temp_dir() / "full_reference.db";
+  remove_db(reference);
+  REQUIRE(
+      run_vpgen(fmt::format("simulate {} --db {} {}", scenario.string(), reference.string(), size))
+          .exit_code == 0);
+  const std::uint64_t expected = vpgen::testing::run_digest(reference.string(), 1);
+
+  // An existing file with one run; the next run's first block does not fit (its schema, run and
+  // arms rows do). SQLite sees a write error; a disk that is full gives SQLITE_FULL, and the run
+  // is then marked failed (finish_run fits where the block did not): both are resumed.
+  for (const bool mark_failed : {false, true}) {
+    CAPTURE(mark_failed);
+    const fs::path db = temp_dir() / "full.db";
+    remove_db(db);
+    REQUIRE(run_vpgen(fmt::format("simulate {} --db {} --patients 20 --quiet", scenario.string(),
+                                  db.string()))
+                .exit_code == 0);
+    const Result full = run_vpgen_file_limited(
+        100000, fmt::format("simulate {} --db {} {}", scenario.string(), db.string(), size));
+    CHECK(full.exit_code == 1);
+    CHECK_MESSAGE(full.err.find(fmt::format("--db {} --resume 2` finishes it", db.string())) !=
+                      std::string::npos,
+                  full.err);
+    CHECK(std::count(full.err.begin(), full.err.end(), '\n') == 1);
+    const auto [status, stored] = run_state(db, 2);
+    CHECK(status != "complete");
+    CHECK(stored == 0);
+    if (mark_failed) {
+      vpgen::sql::Database h(db.string(), vpgen::sql::OpenMode::kReadWrite);
+      h.execute("UPDATE runs SET status = 'failed' WHERE run_id = 2");
+    }
+    const Result resumed = run_vpgen(fmt::format("simulate {} --db {} --resume 2 --threads 1 {}",
+                                                 scenario.string(), db.string(), size));
+    REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.err);
+    CHECK(run_state(db, 2) == std::pair<std::string, std::int64_t>("complete", 400));
+    CHECK(vpgen::testing::run_digest(db.string(), 2) == expected);
+  }
+
+  // A new file on a disk that is full from the start (2 KB: not even the first page fits) or after
+  // a page (60 KB: the schema does not fit): nothing is left behind, not even an empty file.
+  for (const std::uint64_t bytes : {2048, 60000}) {
+    CAPTURE(bytes);
+    const fs::path db = temp_dir() / "full_new.db";
+    remove_db(db);
+    const Result full = run_vpgen_file_limited(
+        bytes, fmt::format("simulate {} --db {} {}", scenario.string(), db.string(), size));
+    CHECK(full.exit_code == 1);
+    CHECK(std::count(full.err.begin(), full.err.end(), '\n') == 1);
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+      CHECK_MESSAGE(!fs::exists(db.string() + suffix), (db.string() + suffix + " was left behind"));
+  }
+}
+
+TEST_CASE(
+    "writers that give up on a file another process keeps locked say it is busy, exit 1, and "
+    "write nothing" *
+    doctest::test_suite("cli")) {
+  const fs::path scenario = write_scenario("locked.toml", scenario_text());
+  const fs::path db = temp_dir() / "locked.db";
+  remove_db(db);
+  REQUIRE(run_vpgen(fmt::format("simulate {} --db {} --patients 20 --quiet", scenario.string(),
+                                db.string()))
+              .exit_code == 0);
+  const std::string before = vpgen::testing::content_dump(db.string());
+  // The lock is held by this process from before both writers start until both have given up
+  // (each waits the 5 s busy timeout, side by side).
+  vpgen::sql::Database holder(db.string(), vpgen::sql::OpenMode::kReadWrite);
+  holder.execute("BEGIN IMMEDIATE");
+  const fs::path dir = temp_dir();
+  const auto command = [&](const std::string& name, const std::string& args) {
+    return fmt::format("( {} {} >{}/{}.out 2>{}/{}.err; echo $? >{}/{}.rc ) &", VPGEN_BINARY, args,
+                       dir.string(), name, dir.string(), name, dir.string(), name);
+  };
+  const std::string both =
+      command("simulate", fmt::format("simulate {} --db {} --patients 20 --seed 4 --quiet",
+                                      scenario.string(), db.string())) +
+      " " +
+      command("size", fmt::format("size --calc simon --p0 0.1 --p1 0.3 --alpha 0.05 --power 0.8 "
+                                  "--db {}",
+                                  db.string())) +
+      " wait";
+  REQUIRE(std::system(both.c_str()) == 0);
+  holder.execute("ROLLBACK");
+  for (const auto& [name, operation] :
+       {std::pair<std::string, std::string>("simulate", "starting a run"),
+        std::pair<std::string, std::string>("size", "storing a design")}) {
+    CAPTURE(name);
+    CHECK(slurp(dir / (name + ".rc")) == "1\n");
+    CHECK(slurp(dir / (name + ".err")) ==
+          fmt::format("vpgen: error: {} is busy: another process kept it locked for 5 s while "
+                      "vpgen was {} (another vpgen writing to it?); nothing was written, try "
+                      "again when that process has finished\n",
+                      db.string(), operation));
+  }
+  CHECK(vpgen::testing::content_dump(db.string()) == before);
 }
 
 TEST_CASE("every SQL query in docs/SCHEMA.md runs on a generated database and gives its answer") {

@@ -6,6 +6,7 @@
 #include "support/files.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -681,4 +682,37 @@ TEST_CASE("the KEYNOTE-024 and TIL scenarios load with their cohorts, arms and c
   CHECK(til.arms[0].regimen.regimen_class == RegimenClass::kCellTherapy);
   CHECK(til.arms[1].name == "ipilimumab");
   CHECK(til.arms[1].regimen.name == "anti_ctla4");
+}
+
+// Issue 17 item 10: every input goes through read_text_file, which reads regular files of at most
+// 16 MiB (the documented cap) and refuses the rest with one line naming the file, before reading
+// more than the cap: /dev/zero would otherwise be read until memory runs out.
+TEST_CASE("read_text_file reads regular files up to the cap and refuses anything else") {
+  constexpr std::size_t kCap = 16u * 1024u * 1024u;
+  const fs::path dir = vpgen::testing::test_dir("config_test") / "read_cap";
+  fs::create_directories(dir);
+  const fs::path at_cap = dir / "at_cap.toml";
+  vpgen::testing::write_text(at_cap, std::string(kCap, 'x'));
+  CHECK(config::read_text_file(at_cap.string()).size() == kCap);
+  const fs::path over = dir / "over.toml";
+  vpgen::testing::write_text(over, std::string(kCap + 1, 'x'));
+  const std::string over_error = error_of([&] { config::read_text_file(over.string()); });
+  CHECK(over_error.rfind(over.string() + ": ", 0) == 0);
+  CHECK(over_error.find("16 MiB") != std::string::npos);
+  const fs::path fifo = dir / "fifo";
+  fs::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  for (const std::string& path : {std::string("/dev/zero"), fifo.string(), dir.string()}) {
+    CAPTURE(path);
+    const std::string error = error_of([&] { config::read_text_file(path); });
+    CHECK(error.rfind(path + ": ", 0) == 0);
+    CHECK(error.find("not a regular file") != std::string::npos);
+    CHECK(error.find('\n') == std::string::npos);
+  }
+  CHECK(error_of([&] {
+          config::read_text_file((dir / "absent.toml").string());
+        }).rfind((dir / "absent.toml").string() + ": ", 0) == 0);
+  // The population loader reads through it too.
+  CHECK(error_of([] { config::load_population("/dev/zero"); }).rfind("/dev/zero: ", 0) == 0);
+  fs::remove_all(dir);  // 32 MiB
 }

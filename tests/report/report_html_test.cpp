@@ -372,6 +372,11 @@ TEST_CASE("svg: text is escaped for XML and bytes XML forbids become U+FFFD") {
   CHECK(escape_xml("\xC0\xAF") == "\uFFFD\uFFFD");            // overlong encoding of '/'
   CHECK(escape_xml("\xED\xA0\x80") == "\uFFFD\uFFFD\uFFFD");  // a UTF-16 surrogate
   CHECK(escape_xml("tab\tand\nline") == "tab\tand\nline");
+  // DEL, C1 controls and the bidi overrides and isolates would act on what a reader sees.
+  CHECK(escape_xml("del\x7F") == "del\uFFFD");
+  CHECK(escape_xml("c1\xC2\x9B") == "c1\uFFFD");
+  CHECK(escape_xml("arm \xE2\x80\xAE"
+                   "evil\xE2\x81\xA6") == "arm \uFFFDevil\uFFFD");
 }
 
 TEST_CASE("svg: nice ticks cover the range at 1, 2 or 5 times a power of ten") {

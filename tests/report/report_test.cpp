@@ -1,4 +1,5 @@
 #include "vpgen/report/report.hpp"
+#include "vpgen/report/report_html.hpp"
 
 #include "vpgen/run/provenance.hpp"
 #include "vpgen/config/scenario_loader.hpp"
@@ -16,6 +17,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/files.hpp"
 #include "vpgen/population/error.hpp"
 
 namespace {
@@ -433,4 +435,79 @@ TEST_CASE("on a simulated cohort the unconfirmed ORR is at least the confirmed O
   // Measurement noise and early relapses make some responses unconfirmed: if none were, the
   // column would be indistinguishable from a copy of best_response.
   CHECK(gained > 0);
+}
+
+namespace {
+
+// A run in a file with patients [0, 7) stored and its writer still open; the reader's statement
+// hook commits the next patient (a block of one) before each of the reader's statements, until
+// all 21 are stored: a report of a run being written, with a commit between any two reads.
+class LiveRun {
+ public:
+  explicit LiveRun(const std::string& tag)
+      : path_((vpgen::testing::test_dir("report_live") / (tag + ".db")).string()),
+        owner_((remove(), path_)),
+        run_id_(owner_.begin_run(provenance())),
+        writer_(owner_, run_id_, false),
+        reader_(path_, vpgen::ResultStore::Access::kReadOnly) {
+    vpgen::Block block;
+    for (std::size_t i = 0; i < 7; ++i) block.results.push_back(patient(i));
+    writer_.write_block(block);
+    reader_.set_statement_hook([this] {
+      if (next_ >= kPatients) return;
+      vpgen::Block one;
+      one.first_index = next_;
+      one.results.push_back(patient(next_++));
+      writer_.write_block(one);
+    });
+  }
+  vpgen::ResultStore& reader() { return reader_; }
+  std::int64_t run_id() const { return run_id_; }
+  std::size_t committed() const { return next_; }
+
+ private:
+  const std::string& remove() const {
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm"})
+      std::filesystem::remove(path_ + suffix, ignored);
+    return path_;
+  }
+  std::string path_;
+  vpgen::ResultStore owner_;
+  std::int64_t run_id_;
+  vpgen::RunWriter writer_;
+  vpgen::ResultStore reader_;
+  std::size_t next_ = 7;
+};
+
+}  // namespace
+
+TEST_CASE("a report of a run being written reads one state of it, whatever commits between reads") {
+  {
+    LiveRun live("build");
+    const vpgen::RunReport report = vpgen::build_report(live.reader(), live.run_id());
+    CHECK(live.committed() > 10);  // patients were committed while the report read
+    const std::uint64_t stored = report.run.patients_stored;
+    CHECK(stored < live.committed());
+    REQUIRE(report.arms.size() == 2);
+    for (const vpgen::ArmReport& arm : report.arms) CHECK(arm.counts.n == stored);
+  }
+  {
+    LiveRun live("json");
+    vpgen::ReportRequest request;
+    request.run_ids = {live.run_id()};
+    const nlohmann::json j = nlohmann::json::parse(
+        vpgen::render_report(live.reader(), request, vpgen::ReportFormat::kJson, "").document);
+    CHECK(live.committed() > 10);
+    const auto stored = j.at("run").at("patients_stored").get<std::uint64_t>();
+    for (const nlohmann::json& arm : j.at("arms"))
+      CHECK(arm.at("n").get<std::uint64_t>() == stored);
+  }
+  {
+    LiveRun live("html");
+    vpgen::ReportRequest request;
+    request.run_ids = {live.run_id()};
+    CHECK_NOTHROW(vpgen::render_report(live.reader(), request, vpgen::ReportFormat::kHtml, ""));
+    CHECK(live.committed() > 10);
+  }
 }

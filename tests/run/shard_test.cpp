@@ -160,8 +160,8 @@ TEST_CASE(
   refused({good[0], rebuilt, good[2]}, "build");
   // A file of another schema version, a file that is not a database, a file that is absent.
   vpgen::sql::Database(rebuilt.string(), vpgen::sql::OpenMode::kReadWrite)
-      .execute("PRAGMA user_version = 6");
-  refused({good[0], rebuilt, good[2]}, "schema version 6");
+      .execute("PRAGMA user_version = 7");
+  refused({good[0], rebuilt, good[2]}, "schema version 7");
   const fs::path text_file = temp_dir() / "notes.txt";
   std::ofstream(text_file) << "not a database\n";
   refused({good[0], text_file, good[2]}, "notes.txt");
@@ -210,6 +210,124 @@ TEST_CASE("a shard killed midway is named by merge with its range, resumed, and 
   REQUIRE(run_vpgen(fmt::format("simulate {} {} --db {} --quiet", kScenario, common, one.string()))
               .exit_code == 0);
   CHECK(dump_file(merged) == dump_file(one));
+}
+
+TEST_CASE(
+    "merge checks each shard's rows, not its counters: a deleted patient or outcome is refused") {
+  constexpr std::uint64_t kPatients = 30;
+  std::vector<fs::path> good;
+  for (std::uint64_t k = 0; k < 3; ++k) good.push_back(simulate_shard("rows", kPatients, 5, k, 3));
+  const fs::path out = temp_dir() / "rows-merged.db";
+  // A copy of shard 1/3 (patients 10..19) with `sql` applied to it: its counters still say whole.
+  const auto damaged = [&](const std::string& tag, const std::string& sql) {
+    const fs::path copy = temp_dir() / fmt::format("rows-{}.db", tag);
+    remove_db(copy);
+    fs::copy_file(good[1], copy);
+    vpgen::sql::Database(copy.string(), vpgen::sql::OpenMode::kReadWrite).execute(sql);
+    return copy;
+  };
+  const auto refused = [&](const fs::path& shard, const std::string& expected) {
+    CAPTURE(expected);
+    remove_db(out);
+    const CliResult r = run_vpgen(fmt::format("merge --into {} {} {} {}", out.string(),
+                                              good[0].string(), shard.string(), good[2].string()));
+    CHECK(r.exit_code == 2);
+    CHECK_MESSAGE(r.err.find(shard.string() + ": run 1 (shard 1/3, patients 10..19) is damaged") !=
+                      std::string::npos,
+                  r.err);
+    CHECK_MESSAGE(r.err.find(expected) != std::string::npos, r.err);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(!fs::exists(out));
+  };
+  refused(damaged("patient",
+                  "DELETE FROM events WHERE patient_index = 13;"
+                  " DELETE FROM outcomes WHERE patient_index = 13;"
+                  " DELETE FROM patients WHERE patient_index = 13"),
+          "patient 13 has no row in patients");
+  refused(damaged("outcome",
+                  "DELETE FROM events WHERE patient_index = 15 AND arm_index = 1;"
+                  " DELETE FROM outcomes WHERE patient_index = 15 AND arm_index = 1"),
+          "patient 15 lacks an outcome row");
+  refused(damaged("moved", "UPDATE patients SET patient_index = 25 WHERE patient_index = 19"),
+          "patient 25 lies outside the declared range");
+  // What the counts cannot see, the block digests do: a deleted event, an edited value.
+  refused(damaged("event",
+                  "DELETE FROM events WHERE patient_index = 12 AND arm_index = 0 AND"
+                  " seq = 1"),
+          "run_blocks, patients 10..");
+  refused(damaged("edited",
+                  "UPDATE outcomes SET pfs_months = pfs_months + 0.5 WHERE"
+                  " patient_index = 17 AND arm_index = 2"),
+          "digest differs");
+  // The untouched shards merge as before.
+  remove_db(out);
+  const CliResult ok = run_vpgen(fmt::format("merge --into {} {} {} {}", out.string(),
+                                             good[0].string(), good[1].string(), good[2].string()));
+  CHECK_MESSAGE(ok.exit_code == 0, ok.err);
+}
+
+// A PID that no process has: a child that has exited and been reaped.
+long dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
+std::vector<std::string> leftovers(const std::string& stem) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(temp_dir()))
+    if (entry.path().filename().string().rfind(stem + ".merging-", 0) == 0)
+      names.push_back(entry.path().filename().string());
+  return names;
+}
+
+TEST_CASE("a merge killed midway leaves its target as it was, and the next merge cleans up") {
+  constexpr std::uint64_t kPatients = 30;
+  std::string shards;
+  for (std::uint64_t k = 0; k < 3; ++k)
+    shards += fmt::format(" {}", simulate_shard("killmerge", kPatients, 8, k, 3).string());
+  const auto killed_merge = [&](const fs::path& into) {
+    return vpgen::testing::run_command_in(
+        temp_dir(), fmt::format("exec env VPGEN_TEST_KILL_AFTER_SHARD=2 {} merge --into {}{}",
+                                VPGEN_BINARY, into.string(), shards));
+  };
+  // Into a new file: no file appears; the temporary stays until the next merge into that name.
+  const fs::path fresh = temp_dir() / "killmerge-new.db";
+  remove_db(fresh);
+  for (const std::string& name : leftovers("killmerge-new.db")) fs::remove(temp_dir() / name);
+  const CliResult killed = killed_merge(fresh);
+  REQUIRE_MESSAGE(killed.signal == SIGKILL, killed.err);
+  CHECK(!fs::exists(fresh));
+  CHECK(!leftovers("killmerge-new.db").empty());
+  // Temporaries of merges that no longer run are removed; one whose PID runs (1) is left alone.
+  const fs::path stale = temp_dir() / fmt::format("killmerge-new.db.merging-{}", dead_pid());
+  std::ofstream(stale.string()) << "left by a killed merge";
+  std::ofstream(stale.string() + "-wal") << "";
+  const fs::path live = temp_dir() / "killmerge-new.db.merging-1";
+  std::ofstream(live.string()) << "a merge that still runs";
+  const CliResult ok = run_vpgen(fmt::format("merge --into {}{} --quiet", fresh.string(), shards));
+  REQUIRE_MESSAGE(ok.exit_code == 0, ok.err);
+  CHECK(leftovers("killmerge-new.db") == std::vector<std::string>{"killmerge-new.db.merging-1"});
+  fs::remove(live);
+  CHECK(query_int(fresh, "SELECT COUNT(*) FROM runs WHERE status = 'complete'") == 1);
+  // Into an existing file: the kill leaves it as it was, with no incomplete run to become latest.
+  const fs::path existing = temp_dir() / "killmerge-existing.db";
+  remove_db(existing);
+  fs::copy_file(fresh, existing);
+  const std::string before = dump_file(existing);
+  const CliResult killed_existing = killed_merge(existing);
+  REQUIRE_MESSAGE(killed_existing.signal == SIGKILL, killed_existing.err);
+  CHECK(dump_file(existing) == before);
+  CHECK(query_int(existing, "SELECT COUNT(*) FROM runs") == 1);
+  const CliResult again =
+      run_vpgen(fmt::format("merge --into {}{} --quiet", existing.string(), shards));
+  REQUIRE_MESSAGE(again.exit_code == 0, again.err);
+  CHECK(query_int(existing, "SELECT COUNT(*) FROM runs WHERE status = 'complete'") == 2);
+  CHECK(leftovers("killmerge-existing.db").empty());
+  CHECK(vpgen::testing::run_digest(existing.string(), 1) ==
+        vpgen::testing::run_digest(existing.string(), 2));
 }
 
 TEST_CASE("--shard is checked: K/N with K below N and no more shards than patients") {

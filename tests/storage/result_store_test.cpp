@@ -1,13 +1,18 @@
+#include "vpgen/storage/integrity.hpp"
 #include "vpgen/storage/result_store.hpp"
 #include "vpgen/storage/merge.hpp"
 #include "vpgen/storage/tables.hpp"
 
 #include "sqlite_internal.hpp"  // storage/src: the store's connection, for injected faults
+#include "store_internal.hpp"   // storage/src: the schema of older versions, for migrations
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -17,7 +22,11 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <grp.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vpgen/population/error.hpp"
@@ -378,7 +387,7 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
   {
     ResultStore store(file.path());
     sqlite3* db = handle(store);
-    CHECK(kSchemaVersion == 5);
+    CHECK(kSchemaVersion == 6);
     CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
     CHECK(query_int(db, "PRAGMA application_id") == 0x7670676E);
     CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
@@ -390,8 +399,8 @@ TEST_CASE("a new database gets the current schema version, the vpgen application
             "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('runs', 'arms',"
             " 'patients', 'outcomes', 'events', 'arm_summary', 'responder_fractions',"
             " 'survival_input', 'adsl', 'adrs', 'adtte', 'adae', 'subgroup_counts',"
-            " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier', 'run_parts')") ==
-        19);
+            " 'designs', 'design_points', 'survival_time_counts', 'survival_counts', 'kaplan_meier', 'run_parts', 'run_blocks')") ==
+        20);
     const std::int64_t run = store.begin_run(make_provenance(2));
     CHECK(query_int(db, fmt::format("SELECT schema_version FROM runs WHERE run_id = {}", run)) ==
           kSchemaVersion);
@@ -832,20 +841,27 @@ TEST_CASE("refuses a vpgen file of a newer schema version and says which") {
   { ResultStore store(file.path()); }
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
-  exec_sql(raw, "PRAGMA user_version = 6");
+  exec_sql(raw, "PRAGMA user_version = 7");
   sqlite3_close(raw);
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 6; this vpgen reads version 5"));
+  CHECK(contains(message, "was written by schema version 7; this vpgen reads version 6"));
   CHECK(contains(message, "use a newer vpgen"));
 }
 
-// Turns a current file into one as vpgen of schema version `version` (2 or 3) wrote it: the same
+// Turns a current file into one as vpgen of schema version `version` (2 to 5) wrote it: the same
 // tables without the version-4 ones; version 2 had only the arm_summary view, version 3 all seven
 // (their old definitions read outcomes; a stand-in is enough, the migration replaces views).
 void make_old_version(const std::string& path, int version) {
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  // Version 6 added run_blocks and runs.content_digest.
+  exec_sql(raw, "DROP TABLE run_blocks; ALTER TABLE runs DROP COLUMN content_digest;");
+  if (version == 5) {
+    exec_sql(raw, "PRAGMA user_version = 5; UPDATE runs SET schema_version = 5;");
+    sqlite3_close(raw);
+    return;
+  }
   // Version 5 added run_parts and six columns of runs.
   exec_sql(raw,
            "DROP TABLE run_parts; ALTER TABLE runs DROP COLUMN first_patient;"
@@ -874,8 +890,8 @@ void make_old_version(const std::string& path, int version) {
   sqlite3_close(raw);
 }
 
-TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuilt, data kept") {
-  for (const int version : {2, 3, 4}) {
+TEST_CASE("version-2 to 5 files are migrated in place: derived counts rebuilt, data kept") {
+  for (const int version : {2, 3, 4, 5}) {
     CAPTURE(version);
     TempDb file(fmt::format("version{}", version));
     constexpr std::uint32_t kArms = 2;
@@ -924,7 +940,118 @@ TEST_CASE("version-2, 3 and 4 files are migrated in place: derived counts rebuil
     CHECK(query_int(db, "SELECT COUNT(*) FROM kaplan_meier") ==
           static_cast<std::int64_t>(times_before.size()));
     CHECK(store.list_runs().size() == 1);
+    // No digest for a run written before version 6, and nothing else to disagree about.
+    CHECK(query_int(db, "SELECT COUNT(*) FROM run_blocks") == 0);
+    CHECK(query_int(db, "SELECT content_digest IS NULL FROM runs") == 1);
+    const IntegrityReport report = check_run_integrity(store, 1);
+    CHECK(!report.digest_recorded);
+    CHECK(report.patients == 16);
+    CHECK(report.findings.empty());
   }
+}
+
+// The findings of `report` as one line each: "table|where|what".
+std::vector<std::string> lines(const IntegrityReport& report) {
+  std::vector<std::string> out;
+  for (const IntegrityFinding& f : report.findings)
+    out.push_back(fmt::format("{}|{}|{}", f.table, f.where, f.what));
+  return out;
+}
+
+bool any_line(const IntegrityReport& report, std::string_view part) {
+  for (const std::string& line : lines(report))
+    if (contains(line, part)) return true;
+  return false;
+}
+
+TEST_CASE("a run begun before schema 6 and finished after it is checked from its first digest") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("begun5");
+  RunProvenance provenance = make_provenance(kArms);
+  provenance.patients = 16;
+  {
+    ResultStore store(file.path());
+    const std::int64_t run = store.begin_run(provenance);
+    RunWriter(store, run, true).write_block(make_block(0, 7, kArms));
+  }
+  make_old_version(file.path(), 5);  // the first block was written by a version-5 vpgen
+  ResultStore store(file.path());
+  {
+    RunWriter writer(store, 1, true);  // --resume
+    writer.write_block(make_block(7, 9, kArms));
+  }
+  store.finish_run(1, true, 1.0);
+  sqlite3* db = handle(store);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM run_blocks") == 1);
+  CHECK(query_int(db, "SELECT content_digest IS NULL FROM runs") == 1);  // not the whole run
+  const IntegrityReport report = check_run_integrity(store, 1);
+  CHECK(report.digest_recorded);
+  CHECK(report.patients == 16);
+  CHECK_MESSAGE(report.findings.empty(), fmt::format("{}", fmt::join(lines(report), "\n")));
+  exec_sql(db, "UPDATE outcomes SET os_months = os_months + 1 WHERE patient_index = 9");
+  CHECK(any_line(check_run_integrity(store, 1), "run_blocks|patients 7..15|digest differs"));
+}
+
+TEST_CASE("each block's digest covers its rows, and the run's does not depend on the blocks") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("digest");
+  ResultStore store(file.path());
+  RunProvenance provenance = make_provenance(kArms);
+  provenance.patients = 10;  // complete with the 10 written
+  const std::int64_t run_a = store.begin_run(provenance);
+  const std::int64_t run_b = store.begin_run(provenance);
+  RunWriter(store, run_a, true).write_block(make_block(0, 10, kArms));
+  {
+    RunWriter writer(store, run_b, true);
+    writer.write_block(make_block(0, 3, kArms));
+    writer.write_block(make_block(3, 3, kArms));
+    writer.write_block(make_block(6, 4, kArms));
+  }
+  store.finish_run(run_a, true, 1.0);
+  store.finish_run(run_b, true, 1.0);
+  sqlite3* db = handle(store);
+  CHECK(query_int(db, "SELECT COUNT(*) FROM run_blocks WHERE run_id = 2") == 3);
+  CHECK(query_int(db, "SELECT SUM(row_count) FROM run_blocks WHERE run_id = 2") ==
+        count_rows(db, "patients", 2) + count_rows(db, "outcomes", 2) +
+            count_rows(db, "events", 2));
+  const std::string digest = query_text(db, "SELECT content_digest FROM runs WHERE run_id = 1");
+  CHECK(digest.size() == 64);
+  CHECK(query_text(db, "SELECT content_digest FROM runs WHERE run_id = 2") == digest);
+  for (const std::int64_t run : {run_a, run_b}) {
+    const IntegrityReport report = check_run_integrity(store, run);
+    CHECK(report.digest_recorded);
+    CHECK(report.patients == 10);
+    CHECK_MESSAGE(report.findings.empty(), fmt::format("{}", fmt::join(lines(report), "\n")));
+  }
+  // An edited value: the block that holds it, and the survival counts that read it.
+  exec_sql(db,
+           "UPDATE outcomes SET os_months = os_months + 0.5 WHERE run_id = 2 AND"
+           " patient_index = 4 AND arm_index = 1");
+  IntegrityReport edited = check_run_integrity(store, run_b);
+  CHECK(any_line(edited, "run_blocks|patients 3..5|digest differs"));
+  CHECK(!any_line(edited, "patients 0..2"));
+  CHECK(any_line(edited, "survival_time_counts|"));
+  // A deleted outcome: its patient is named, the block's row count is short.
+  exec_sql(db, "DELETE FROM outcomes WHERE run_id = 2 AND patient_index = 7 AND arm_index = 0");
+  const IntegrityReport deleted = check_run_integrity(store, run_b);
+  CHECK(any_line(deleted, "outcomes|patient 7|1 outcome rows for 2 arms"));
+  CHECK(any_line(deleted, "run_blocks|patients 6..9|row count stored"));
+  // A stale derived table alone: run 1 is untouched but for one subgroup count.
+  exec_sql(db,
+           "UPDATE subgroup_counts SET n = n + 1, stable_disease = stable_disease + 1"
+           " WHERE (run_id, arm_index, cancer_type, tmb_band, pdl1_band, hot, memory_band,"
+           " line_of_therapy) = (SELECT run_id, arm_index, cancer_type, tmb_band, pdl1_band,"
+           " hot, memory_band, line_of_therapy FROM subgroup_counts WHERE run_id = 1 AND"
+           " arm_index = 0 ORDER BY 3, 4, 5, 6, 7, 8 LIMIT 1)");
+  const IntegrityReport stale = check_run_integrity(store, run_a);
+  CHECK(any_line(stale, "subgroup_counts|0, "));
+  CHECK(any_line(stale, "n: stored"));
+  CHECK(!any_line(stale, "run_blocks"));
+  // A deleted block row: the range is in no block, and the run's digest no longer adds up.
+  exec_sql(db, "DELETE FROM run_blocks WHERE run_id = 2 AND first_patient = 0");
+  const IntegrityReport unsealed = check_run_integrity(store, run_b);
+  CHECK(any_line(unsealed, "run_blocks|patients 0..2|in no block"));
+  CHECK(any_line(unsealed, "runs|content_digest|stored"));
 }
 
 TEST_CASE("subgroup_counts equals counting the stored rows by subgroup, band edges included") {
@@ -977,9 +1104,9 @@ TEST_CASE("refuses a version-1 file, says it is not converted, and leaves it unt
                             "PRAGMA application_id = {}; PRAGMA user_version = 1;",
                             0x7670676E));
   sqlite3_close(raw);
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, file.path()));
-  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 5"));
+  CHECK(contains(message, "was written by schema version 1; this vpgen reads version 6"));
   CHECK(contains(message, "does not convert older files"));
   CHECK(contains(message, "simulate again"));
 
@@ -1161,7 +1288,7 @@ TEST_CASE("refuses a SQLite file that is not a vpgen database and leaves it unto
   exec_sql(raw, "CREATE TABLE runs (x INTEGER); PRAGMA user_version = 1");
   sqlite3_close(raw);
 
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, "is not a vpgen results database"));
   CHECK(contains(message, "application_id 0x0"));
 
@@ -1178,7 +1305,7 @@ TEST_CASE("refuses a vpgen-marked file whose tables are missing") {
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
   exec_sql(raw, "DROP TABLE events");
   sqlite3_close(raw);
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, "has no table 'events'"));
 }
 
@@ -1186,11 +1313,11 @@ TEST_CASE("refuses a file that is not SQLite at all and names the SQLite code") 
   TempDb file("text");
   std::ofstream(file.path()) << "patient,arm,response\n0,0,CR\n1,0,PD\n"
                                 "this is a CSV file and not a database at all\n";
-  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  const std::string message = thrown_message<InputError>([&] { ResultStore store(file.path()); });
   CHECK(contains(message, "sqlite error 26 (file is not a database)"));
   CHECK(contains(message, file.path()));
-  CHECK(contains(thrown_message<StorageError>([] { ResultStore store("/nonexistent/dir/x.db"); }),
-                 "sqlite error 14"));
+  CHECK(contains(thrown_message<InputError>([] { ResultStore store("/nonexistent/dir/x.db"); }),
+                 "/nonexistent/dir/x.db: no such folder /nonexistent/dir"));
 }
 
 TEST_CASE("a failure injected mid-block rolls back the whole block and names the SQLite code") {
@@ -1238,6 +1365,348 @@ TEST_CASE("a failure injected mid-block rolls back the whole block and names the
   writer.write_block(second);
   CHECK(count_rows(db, "patients", run) == 10);
   check_same(store.patient(run, 7).result, second.results[2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults at every statement (SQLite's own approach: sql::fault in sqlite_internal.hpp) and locks
+
+// What a run holds whatever happened to it: its stored counters equal its rows, its patients are
+// first_patient .. first_patient + patients_stored - 1, each with every arm's outcome, and the
+// derived counts count exactly those outcomes.
+void check_counters_match_rows(sqlite3* db, std::int64_t run, std::uint32_t arms) {
+  const std::int64_t stored =
+      query_int(db, fmt::format("SELECT patients_stored FROM runs WHERE run_id = {}", run));
+  CHECK(count_rows(db, "patients", run) == stored);
+  CHECK(count_rows(db, "outcomes", run) == stored * arms);
+  CHECK(query_int(db, fmt::format("SELECT candidates_screened = (SELECT COALESCE(SUM("
+                                  "candidates_screened), 0) FROM patients WHERE run_id = {0})"
+                                  " FROM runs WHERE run_id = {0}",
+                                  run)) == 1);
+  CHECK(query_int(db, fmt::format("SELECT COALESCE(MAX(patient_index) + 1, 0) FROM patients"
+                                  " WHERE run_id = {}",
+                                  run)) == stored);
+  CHECK(query_int(db, fmt::format("SELECT COALESCE(SUM(n), 0) FROM subgroup_counts WHERE"
+                                  " run_id = {}",
+                                  run)) == stored * arms);
+  CHECK(query_int(db, fmt::format("SELECT COALESCE(SUM(os_events + os_censored), 0) FROM"
+                                  " survival_time_counts WHERE run_id = {}",
+                                  run)) == stored * arms);
+}
+
+// A run written as `vpgen simulate` writes one (run::simulate_run and fill_run): begin_run, the
+// blocks, finish_run; on an error the run is marked failed if that still works, and the error is
+// the caller's. Returns the run id (0 if begin_run failed) and whether an error was thrown.
+struct WrittenRun {
+  std::int64_t id = 0;
+  bool threw = false;
+};
+
+WrittenRun write_run(ResultStore& store, const RunProvenance& provenance,
+                     const std::vector<Block>& blocks) {
+  WrittenRun run;
+  try {
+    run.id = store.begin_run(provenance);
+    RunWriter writer(store, run.id, provenance.store_events);
+    for (const Block& block : blocks) writer.write_block(block);
+    store.finish_run(run.id, true, 1.0);
+  } catch (const StorageError&) {
+    run.threw = true;
+    if (run.id != 0) {
+      try {
+        store.finish_run(run.id, false, 1.0);
+      } catch (const StorageError&) {
+        // The run stays incomplete, as fill_run leaves it.
+      }
+    }
+  }
+  return run;
+}
+
+TEST_CASE(
+    "an error injected at any statement of a run's writes leaves earlier runs intact, never a "
+    "complete run with missing rows, and a run that resumes to the uninterrupted content") {
+  constexpr std::uint32_t kArms = 2;
+  constexpr std::uint64_t kPatients = 5;
+  RunProvenance provenance = make_provenance(kArms);
+  provenance.patients = kPatients;
+  const std::vector<Block> blocks = {make_block(0, 2, kArms), make_block(2, 2, kArms),
+                                     make_block(4, 1, kArms)};
+  TempDb base("fault_base");
+  TempDb file("fault");
+  std::int64_t earlier = 0;
+  std::uint64_t earlier_digest = 0;
+  std::uint64_t want_digest = 0;  // of the run written without a fault
+  {
+    ResultStore store(base.path());
+    earlier = write_run(store, make_provenance(kArms), {make_block(0, 3, kArms)}).id;
+    earlier_digest = store.run_digest(earlier);
+  }  // closed: the WAL is checkpointed into the file, which each iteration copies
+  const auto fresh_copy = [&] {
+    for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(file.path() + suffix);
+    std::filesystem::copy_file(base.path(), file.path(),
+                               std::filesystem::copy_options::overwrite_existing);
+  };
+
+  // How many statements the writes make: counted, not assumed (the block write may grow).
+  std::int64_t statements = 0;
+  {
+    fresh_copy();
+    ResultStore store(file.path());
+    sql::fault::arm(std::numeric_limits<std::int64_t>::max(), SQLITE_IOERR);
+    const WrittenRun clean = write_run(store, provenance, blocks);
+    statements = sql::fault::disarm();
+    REQUIRE_FALSE(clean.threw);
+    want_digest = store.run_digest(clean.id);
+    CHECK(store.run_info(clean.id).status == "complete");
+  }
+  REQUIRE(statements > 20);
+  MESSAGE("statements of begin_run, 3 blocks and finish_run: ", statements);
+
+  // One-shot SQLITE_FULL (space freed at once: the run is marked failed) and a persistent
+  // SQLITE_IOERR (the disk stays broken: the run stays incomplete).
+  for (const bool persistent : {false, true}) {
+    for (std::int64_t k = 1; k <= statements; ++k) {
+      CAPTURE(persistent);
+      CAPTURE(k);
+      fresh_copy();
+      ResultStore store(file.path());
+      // No fsync (the injected faults do not reach SQLite's I/O): hundreds of iterations in seconds.
+      exec_sql(handle(store), "PRAGMA synchronous = OFF");
+      sql::fault::arm(k, persistent ? SQLITE_IOERR : SQLITE_FULL, persistent);
+      const WrittenRun faulty = write_run(store, provenance, blocks);
+      sql::fault::disarm();
+      REQUIRE(faulty.threw);
+      sqlite3* db = handle(store);
+      CHECK(sqlite3_get_autocommit(db) != 0);  // no transaction left open
+      CHECK(store.run_digest(earlier) == earlier_digest);
+      CHECK(store.run_info(earlier).status == "complete");
+      if (faulty.id == 0) {
+        // begin_run wrote nothing.
+        CHECK(query_int(db, "SELECT COUNT(*) FROM runs") == 1);
+        CHECK(query_int(db, fmt::format("SELECT COUNT(*) FROM arms WHERE run_id <> {}", earlier)) ==
+              0);
+        const WrittenRun again = write_run(store, provenance, blocks);
+        REQUIRE_FALSE(again.threw);
+        CHECK(store.run_digest(again.id) == want_digest);
+        continue;
+      }
+      const RunInfo info = store.run_info(faulty.id);
+      CHECK(info.status == (persistent ? "incomplete" : "failed"));
+      check_counters_match_rows(db, faulty.id, kArms);
+      // Resumed as `vpgen simulate --resume` does: from the first patient not stored.
+      store.reopen_run(faulty.id);
+      CHECK(store.run_info(faulty.id).status == "incomplete");
+      const std::uint64_t first = info.patients_stored;
+      {
+        RunWriter writer(store, faulty.id, true);
+        if (first < kPatients) writer.write_block(make_block(first, kPatients - first, kArms));
+      }
+      store.finish_run(faulty.id, true, 1.0);
+      CHECK(store.run_info(faulty.id).status == "complete");
+      check_counters_match_rows(db, faulty.id, kArms);
+      CHECK(store.run_digest(faulty.id) == want_digest);
+    }
+  }
+}
+
+TEST_CASE(
+    "a writer that gives up on a locked file says FILE is busy and that nothing was written") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("busy");
+  ResultStore store(file.path());
+  const std::string busy = fmt::format(
+      "{} is busy: another process kept it locked for 5 s while vpgen was ", file.path());
+  const std::string nothing =
+      " (another vpgen writing to it?); nothing was written, try again when that process has "
+      "finished";
+  // A message is the promised line, whichever statement met the lock.
+  const auto check_busy_line = [&](const std::string& message, const std::string& ending) {
+    CAPTURE(message);
+    CHECK(message.rfind(busy, 0) == 0);
+    CHECK(message.size() >= ending.size());
+    CHECK(message.compare(message.size() - ending.size(), ending.size(), ending) == 0);
+    CHECK(message.find('\n') == std::string::npos);
+  };
+  // Every statement of `write`, made to meet a lock in turn (SQLITE_BUSY, as after the 5 s wait).
+  // The statements are counted on `twin`, the same write on a twin of what `write` writes to (a
+  // write that succeeds changes what the next one does).
+  const auto each_statement = [&](const auto& twin, const auto& write, const std::string& ending,
+                                  const auto& check) {
+    sql::fault::arm(std::numeric_limits<std::int64_t>::max(), SQLITE_BUSY);
+    twin();
+    const std::int64_t statements = sql::fault::disarm();
+    REQUIRE(statements > 0);
+    for (std::int64_t k = 1; k <= statements; ++k) {
+      CAPTURE(k);
+      sql::fault::arm(k, SQLITE_BUSY);
+      std::string message;
+      try {
+        write();
+      } catch (const sql::BusyError& e) {
+        message = e.what();
+      } catch (const std::exception& e) {
+        FAIL("not a BusyError: ", e.what());
+      }
+      sql::fault::disarm();
+      check_busy_line(message, ending);
+      check();
+    }
+  };
+
+  // begin_run: no run.
+  const std::int64_t runs_before = query_int(handle(store), "SELECT COUNT(*) FROM runs");
+  std::int64_t run = 0;
+  const auto begin = [&] { run = store.begin_run(make_provenance(kArms)); };
+  each_statement(begin, begin, nothing, [&] {
+    CHECK(query_int(handle(store), "SELECT COUNT(*) FROM runs") == runs_before + 1);
+  });  // the counting pass's run only
+  REQUIRE(run != 0);
+
+  // A block: none of its patients, those before it kept.
+  const std::int64_t twin_run = store.begin_run(make_provenance(kArms));
+  RunWriter twin_writer(store, twin_run, true);
+  twin_writer.write_block(make_block(0, 5, kArms));
+  RunWriter writer(store, run, true);
+  writer.write_block(make_block(0, 5, kArms));
+  each_statement(
+      [&] { twin_writer.write_block(make_block(5, 5, kArms)); },
+      [&] { writer.write_block(make_block(5, 5, kArms)); },
+      fmt::format("; patients 5..9 of run {} were not stored (those before them stay), try again "
+                  "when that process has finished",
+                  run),
+      [&] { CHECK(count_rows(handle(store), "patients", run) == 5); });
+
+  // finish_run: the status stays.
+  const auto finish = [&] { store.finish_run(run, false, 1.0); };
+  each_statement(finish, finish, nothing, [&] {});
+  exec_sql(handle(store),
+           fmt::format("UPDATE runs SET status = 'incomplete' WHERE run_id = {}", run));
+  sql::fault::arm(1, SQLITE_BUSY, true);
+  CHECK_THROWS_AS(store.finish_run(run, true, 1.0), sql::BusyError);
+  sql::fault::disarm();
+  CHECK(store.run_info(run).status == "incomplete");
+
+  // record_design: no design.
+  DesignRecord design;
+  design.name = "busy";
+  design.design_text = "[design]\n";
+  design.design_hash = "abc";
+  design.mode = "calculator";
+  design.endpoint = "orr";
+  design.analysis = "simon";
+  design.result_json = "{}";
+  DesignPointRecord point;
+  point.n_total = 29;
+  std::size_t designs = 0;
+  const auto record = [&] { store.record_design(design, {point}); };
+  each_statement(record, record, nothing, [&] {
+    CHECK(store.design_ids().size() == designs + 1);  // the counting pass's design only
+  });
+  designs = store.design_ids().size();
+  CHECK(designs == 1);
+}
+
+TEST_CASE("a real lock held beyond the busy timeout gives the busy line, not a SQLite code" *
+          doctest::test_suite("unit slow")) {
+  TempDb file("real_lock");
+  ResultStore store(file.path());
+  sql::Database other(file.path(), sql::OpenMode::kReadWrite);
+  other.execute("BEGIN IMMEDIATE");
+  const std::string message =
+      thrown_message<StorageError>([&] { store.begin_run(make_provenance(1)); });
+  other.execute("ROLLBACK");
+  CHECK(message == fmt::format("{} is busy: another process kept it locked for 5 s while vpgen was "
+                               "starting a run (another vpgen writing to it?); nothing was "
+                               "written, try again when that process has finished",
+                               file.path()));
+  CHECK_FALSE(store.latest_run_id().has_value());
+}
+
+TEST_CASE(
+    "a version-4 file that already has run_parts or a version-5 column migrates; one of "
+    "another shape is refused and left as it was") {
+  TempDb file("v4_run_parts");
+  {
+    ResultStore store(file.path());
+    const std::int64_t run = store.begin_run(make_provenance(2));
+    RunWriter(store, run, true).write_block(make_block(0, 4, 2));
+    store.finish_run(run, true, 1.0);
+  }
+  make_old_version(file.path(), 4);
+  std::string extra_sql;
+  bool migrates = true;
+  std::string refusal;
+  SUBCASE("run_parts as version 5 defines it (a migration re-run by hand)") {
+    extra_sql = std::string(tables_v5_sql());
+  }
+  SUBCASE("run_parts written differently (spacing, case), the same shape") {
+    extra_sql =
+        "create table run_parts(run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE "
+        "CASCADE, part_index INTEGER NOT NULL CHECK(part_index>=0), shard_index INTEGER NOT NULL,"
+        " shard_count INTEGER NOT NULL, first_patient INTEGER NOT NULL, end_patient INTEGER NOT"
+        " NULL, source TEXT NOT NULL, source_run_id INTEGER NOT NULL, threads INTEGER NOT NULL,"
+        " block_size INTEGER NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, wall_seconds"
+        " REAL, PRIMARY KEY(run_id, part_index)) STRICT, WITHOUT ROWID;";
+  }
+  SUBCASE("run_parts and two of the version-5 columns of runs") {
+    extra_sql = std::string(tables_v5_sql()) + add_runs_column_sql(kRunsV5Columns[0]) +
+                add_runs_column_sql(kRunsV5Columns[4]);
+  }
+  SUBCASE("a run_parts of another shape") {
+    extra_sql = "CREATE TABLE run_parts (run_id INTEGER, note TEXT);";
+    migrates = false;
+    refusal = "table run_parts exists but not as version 5 defines it";
+  }
+  SUBCASE("a version-5 column of another type") {
+    extra_sql = "ALTER TABLE runs ADD COLUMN shard_count TEXT;";
+    migrates = false;
+    refusal = "column runs.shard_count exists as TEXT";
+  }
+  SUBCASE("a view where version 5 has the table run_parts") {
+    extra_sql = "CREATE VIEW run_parts AS SELECT 1;";
+    migrates = false;
+    refusal = "it has a view named run_parts where version 5 has a table";
+  }
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+    exec_sql(raw, extra_sql);
+    sqlite3_close(raw);
+  }
+  const std::string before = [&] {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+    std::string text;
+    for (const std::string& row : dump(raw, "SELECT type, name, sql FROM sqlite_schema"))
+      text += row + "\n";
+    text += query_text(raw, "PRAGMA user_version");
+    sqlite3_close(raw);
+    return text;
+  }();
+  if (migrates) {
+    ResultStore store(file.path());
+    sqlite3* db = handle(store);
+    CHECK(query_int(db, "PRAGMA user_version") == kSchemaVersion);
+    CHECK(store.list_runs().size() == 1);
+    CHECK(store.run_info(1).patients_stored == 4);
+    CHECK(store.run_info(1).provenance.shard_count == 1);
+    CHECK(query_int(db, "SELECT COUNT(*) FROM run_parts") == 0);
+    return;
+  }
+  const std::string message = thrown_message<StorageError>([&] { ResultStore store(file.path()); });
+  CHECK(contains(message, file.path()));
+  CHECK(contains(message, "cannot migrate to schema version 5"));
+  CHECK(contains(message, refusal));
+  CHECK(contains(message, "the file is unchanged"));
+  CHECK(message.find('\n') == std::string::npos);
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
+  std::string after;
+  for (const std::string& row : dump(raw, "SELECT type, name, sql FROM sqlite_schema"))
+    after += row + "\n";
+  after += query_text(raw, "PRAGMA user_version");
+  sqlite3_close(raw);
+  CHECK(after == before);
 }
 
 TEST_CASE("store_events = false writes outcomes but no events") {
@@ -1505,7 +1974,7 @@ TEST_CASE("record_design stores a design and one row per sample size, NaN as NUL
              "SELECT name, mode, analysis, seed, target_power, recommended_n,"
              " recommended_n_low IS NULL, json_extract(result_json, '$.n'), schema_version"
              " FROM designs") ==
-        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|5|"});
+        std::vector<std::string>{"simon_orr|parametric|simon|7|0.8|29|1|29|6|"});
   CHECK(query_int(db, fmt::format("SELECT COUNT(*) FROM design_points WHERE design_id = {}"
                                   " AND type1_error IS NULL AND pet_p0 = 0.74",
                                   id)) == 2);
@@ -1601,17 +2070,324 @@ TEST_CASE("read-only opening writes nothing and refuses, not migrates, an older 
     CHECK_THROWS_AS(reader.begin_run(make_provenance(2)), StorageError);
   }
   make_old_version(file.path(), 4);
-  const std::string message = thrown_message<StorageError>(
+  const std::string message = thrown_message<InputError>(
       [&] { ResultStore reader(file.path(), ResultStore::Access::kReadOnly); });
   CHECK(contains(message, "is schema version 4"));
-  CHECK(contains(message, "to migrate it"));
+  CHECK(contains(message, fmt::format("run `vpgen upgrade --db {}` to migrate it", file.path())));
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(file.path().c_str(), &raw) == SQLITE_OK);
   CHECK(query_int(raw, "PRAGMA user_version") == 4);  // untouched
   sqlite3_close(raw);
   TempDb empty("readonly_empty");
   { std::ofstream touch(empty.path()); }
-  CHECK(contains(thrown_message<StorageError>(
+  CHECK(contains(thrown_message<InputError>(
                      [&] { ResultStore reader(empty.path(), ResultStore::Access::kReadOnly); }),
                  "is empty"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers: one snapshot, read-only opening, never writing (issue 17 items 2, 3, 4, 8)
+
+namespace {
+
+// A folder of its own in the temp directory, made writable again and removed at the end.
+class TempFolder {
+ public:
+  explicit TempFolder(std::string_view tag)
+      : path_(std::filesystem::temp_directory_path() /
+              fmt::format("vpgen_storage_test_{}_{}", ::getpid(), tag)) {
+    clear();
+    std::filesystem::create_directories(path_);
+    std::filesystem::permissions(path_, std::filesystem::perms(0755));
+  }
+  ~TempFolder() { clear(); }
+  TempFolder(const TempFolder&) = delete;
+  TempFolder& operator=(const TempFolder&) = delete;
+  std::string file(std::string_view name) const { return (path_ / name).string(); }
+  // chmod 555 on the folder and 444 on every file in it.
+  void make_read_only() const {
+    for (const auto& entry : std::filesystem::directory_iterator(path_))
+      std::filesystem::permissions(entry.path(), std::filesystem::perms(0444));
+    std::filesystem::permissions(path_, std::filesystem::perms(0555));
+  }
+
+ private:
+  void clear() const {
+    std::error_code ignored;
+    std::filesystem::permissions(path_, std::filesystem::perms(0755), ignored);
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::filesystem::path path_;
+};
+
+struct ChildResult {
+  int exit_code = -1;  // 0: `body` returned; 1: it threw; 2: could not drop privileges
+  std::string output;  // what `body` returned, or the exception's message
+};
+
+// Runs `body` in a forked child as user nobody (uid and gid 65534, no groups) if this process is
+// root, else as this user: root ignores file modes, so a read-only test run as root would prove
+// nothing. The child reports through a pipe and ends with _exit (no doctest in the child).
+ChildResult run_as_non_owner(const std::function<std::string()>& body) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    int code = 0;
+    std::string text;
+    if (::geteuid() == 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
+      code = 2;
+    } else {
+      try {
+        text = body();
+      } catch (const std::exception& e) {
+        code = 1;
+        text = e.what();
+      }
+    }
+    const char* at = text.data();
+    std::size_t left = text.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fds[1], at, left);
+      if (n <= 0) break;
+      at += n;
+      left -= static_cast<std::size_t>(n);
+    }
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  ChildResult result;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;)
+    result.output.append(buffer, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// A file's bytes and modification time, to show that a reader left it as it was.
+struct FileState {
+  std::string bytes;
+  struct timespec mtime {};
+  bool operator==(const FileState& o) const {
+    return bytes == o.bytes && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec;
+  }
+};
+
+FileState file_state(const std::string& path) {
+  FileState state;
+  std::ifstream in(path, std::ios::binary);
+  state.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  state.mtime = st.st_mtim;
+  return state;
+}
+
+// A complete run of `patients` patients (2 arms) in a new file.
+std::int64_t write_file_run(const std::string& path, std::uint64_t patients) {
+  ResultStore store(path);
+  const std::int64_t run = store.begin_run(make_provenance(2));
+  {
+    RunWriter writer(store, run, true);
+    writer.write_block(make_block(0, patients, 2));
+  }
+  store.finish_run(run, true, 1.0);
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("a ReadSnapshot sees one state of a file that another connection writes between reads") {
+  constexpr std::uint32_t kArms = 2;
+  TempDb file("snapshot");
+  ResultStore writer_store(file.path());
+  const std::int64_t run = writer_store.begin_run(make_provenance(kArms));
+  RunWriter writer(writer_store, run, true);
+  writer.write_block(make_block(0, 4, kArms));
+  ResultStore reader(file.path(), ResultStore::Access::kReadOnly);
+  // Before each statement of the reader, the writer commits one more patient (a block of one).
+  std::uint64_t next = 4;
+  reader.set_statement_hook([&] {
+    if (next < 200) writer.write_block(make_block(next++, 1, kArms));
+  });
+  {
+    const ReadSnapshot snapshot(reader);
+    const std::uint64_t stored = reader.run_info(run).patients_stored;
+    const std::vector<ArmCounts> counts = reader.arm_counts(run);
+    std::uint64_t times = 0;
+    reader.survival_times(run, 1, SurvivalEndpoint::kOs,
+                          [&](const SurvivalTimeRow& row) { times += row.events + row.censored; });
+    {
+      const ReadSnapshot nested(reader);  // inside a snapshot: the same one
+      CHECK(reader.run_info(run).patients_stored == stored);
+    }
+    CHECK(next > stored + 3);  // the writer did commit between the reads
+    REQUIRE(counts.size() == kArms);
+    CHECK(counts[0].n == stored);
+    CHECK(counts[1].n == stored);
+    CHECK(times == stored);
+    CHECK(reader.run_info(run).patients_stored == stored);
+  }
+  reader.set_statement_hook({});
+  // The snapshot has ended: the reader sees the latest state.
+  CHECK(reader.run_info(run).patients_stored == next);
+}
+
+TEST_CASE("a non-owner reads a WAL file in a folder it cannot write, changing nothing") {
+  TempFolder folder("ro_reader");
+  const std::string path = folder.file("results.db");
+  const std::int64_t run = write_file_run(path, 6);
+  REQUIRE_FALSE(std::filesystem::exists(path + "-wal"));  // closed cleanly: all in the file
+  folder.make_read_only();
+  const FileState before = file_state(path);
+  const ChildResult child = run_as_non_owner([&] {
+    ResultStore reader(path, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(reader);
+    return fmt::format("immutable={} runs={} n={} patient={}", reader.immutable(),
+                       reader.list_runs().size(), reader.arm_counts(run).at(1).n,
+                       reader.patient(run, 5).result.patient.index);
+  });
+  INFO(child.output);
+  CHECK(child.exit_code == 0);
+  // SQLite cannot create results.db-shm here, so the file is read as a constant.
+  CHECK(child.output == "immutable=true runs=1 n=6 patient=5");
+  CHECK(file_state(path) == before);
+  CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+  CHECK_FALSE(std::filesystem::exists(path + "-shm"));
+}
+
+TEST_CASE("a non-owner reads a file that its owner is writing, through the owner's -shm") {
+  TempFolder folder("ro_live");
+  const std::string path = folder.file("results.db");
+  ResultStore owner(path);
+  const std::int64_t run = owner.begin_run(make_provenance(2));
+  RunWriter writer(owner, run, true);
+  writer.write_block(make_block(0, 3, 2));
+  REQUIRE(std::filesystem::file_size(path + "-wal") > 0);  // the block is in the WAL only
+  folder.make_read_only();
+  const ChildResult child = run_as_non_owner([&] {
+    ResultStore reader(path, ResultStore::Access::kReadOnly);
+    return fmt::format("immutable={} stored={}", reader.immutable(),
+                       reader.run_info(run).patients_stored);
+  });
+  INFO(child.output);
+  CHECK(child.exit_code == 0);
+  CHECK(child.output == "immutable=false stored=3");
+}
+
+TEST_CASE("a reader refuses, not misreads, a -wal it cannot read, and says what to do") {
+  TempFolder source("ro_walsource");
+  TempFolder folder("ro_wal");
+  const std::string live = source.file("results.db");
+  const std::string path = folder.file("results.db");
+  {
+    ResultStore owner(live);
+    const std::int64_t run = owner.begin_run(make_provenance(2));
+    RunWriter writer(owner, run, true);
+    writer.write_block(make_block(0, 3, 2));
+    // What a killed writer leaves: the file and a -wal that holds committed blocks, no -shm.
+    std::filesystem::copy_file(live, path);
+    std::filesystem::copy_file(live + "-wal", path + "-wal");
+  }
+  folder.make_read_only();
+  const FileState before = file_state(path);
+  const ChildResult child = run_as_non_owner([&] {
+    ResultStore reader(path, ResultStore::Access::kReadOnly);
+    return std::string("opened");
+  });
+  CHECK(child.exit_code == 1);
+  CHECK(contains(child.output,
+                 fmt::format("{}: {}-wal holds changes that are not yet in the file", path, path)));
+  CHECK(contains(child.output, fmt::format("`vpgen upgrade --db {}`", path)));
+  CHECK(file_state(path) == before);
+}
+
+TEST_CASE("readers never create, convert or change a file: missing, empty, folder, URI") {
+  TempFolder folder("never_write");
+  const std::string missing = folder.file("missing.db");
+  const std::string empty = folder.file("empty.db");
+  { std::ofstream touch(empty); }
+  const FileState empty_before = file_state(empty);
+  for (const auto access : {ResultStore::Access::kReadOnly, ResultStore::Access::kWriteExisting}) {
+    CAPTURE(static_cast<int>(access));
+    CHECK(thrown_message<InputError>([&] { ResultStore store(missing, access); }) ==
+          fmt::format("{}: no such file", missing));
+    CHECK_FALSE(std::filesystem::exists(missing));
+    CHECK(thrown_message<InputError>([&] { ResultStore store(empty, access); }) ==
+          fmt::format("{} is empty: not a vpgen results database", empty));
+    CHECK(file_state(empty) == empty_before);
+    CHECK_FALSE(std::filesystem::exists(empty + "-wal"));
+  }
+  for (const auto access : {ResultStore::Access::kReadOnly, ResultStore::Access::kWriteExisting,
+                            ResultStore::Access::kReadWrite}) {
+    CAPTURE(static_cast<int>(access));
+    const std::string dir = folder.file("");
+    CHECK(contains(thrown_message<InputError>([&] { ResultStore store(dir, access); }),
+                   "a folder, not a results database file"));
+    const std::string uri = "file:" + missing + "?mode=memory";
+    CHECK(contains(thrown_message<InputError>([&] { ResultStore store(uri, access); }),
+                   fmt::format("{}: a SQLite URI, not a file path", uri)));
+  }
+  CHECK(thrown_message<InputError>([&] {
+          ResultStore store(folder.file("no/such/folder.db"), ResultStore::Access::kReadWrite);
+        }) == fmt::format("{}: no such folder {}", folder.file("no/such/folder.db"),
+                          folder.file("no/such")));
+  // A writer that must not create (--resume) refuses a SQLite file without tables, unchanged.
+  const std::string blank = folder.file("blank.db");
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(blank.c_str(), &raw) == SQLITE_OK);
+    exec_sql(raw, "CREATE TABLE x (a); DROP TABLE x;");
+    sqlite3_close(raw);
+  }
+  const FileState blank_before = file_state(blank);
+  CHECK(contains(thrown_message<InputError>(
+                     [&] { ResultStore store(blank, ResultStore::Access::kWriteExisting); }),
+                 "holds no tables: not a vpgen results database; refusing to make it one"));
+  CHECK(file_state(blank) == blank_before);
+}
+
+TEST_CASE("a writer refuses a file it cannot write at once, as the user's input") {
+  TempFolder folder("ro_writer");
+  const std::string path = folder.file("results.db");
+  write_file_run(path, 2);
+  folder.make_read_only();
+  const ChildResult child = run_as_non_owner([&] {
+    ResultStore store(path, ResultStore::Access::kWriteExisting);
+    return std::string("opened for writing");
+  });
+  CHECK(child.exit_code == 1);
+  CHECK(contains(child.output, fmt::format("{}: cannot write to it", path)));
+  const ChildResult create = run_as_non_owner([&] {
+    ResultStore store(folder.file("new.db"));
+    return std::string("created");
+  });
+  CHECK(create.exit_code == 1);
+  CHECK(contains(create.output,
+                 fmt::format("{}: cannot write in its folder {}", folder.file("new.db"),
+                             folder.file("new.db").substr(0, folder.file("new.db").rfind('/')))));
+  CHECK_FALSE(std::filesystem::exists(folder.file("new.db")));
+}
+
+TEST_CASE("kWriteExisting migrates an older version in place and says from which") {
+  TempDb file("upgrade");
+  write_file_run(file.path(), 3);
+  {
+    ResultStore current(file.path(), ResultStore::Access::kWriteExisting);
+    CHECK_FALSE(current.migrated_from());
+  }
+  make_old_version(file.path(), 4);
+  {
+    ResultStore upgraded(file.path(), ResultStore::Access::kWriteExisting);
+    REQUIRE(upgraded.migrated_from());
+    CHECK(*upgraded.migrated_from() == 4);
+  }
+  ResultStore reader(file.path(), ResultStore::Access::kReadOnly);
+  CHECK(reader.list_runs().at(0).patients_stored == 3);
 }

@@ -23,16 +23,18 @@ inline std::uint64_t run_digest(const std::string& path, std::int64_t run_id) {
 // The whole content of a results file as text: every table (from sqlite_schema), every row in
 // primary-key order (rowid order for rowid tables), every value with its type; doubles as their
 // exact bits. Excluded, being about when, where and how fast a run was made rather than what it
-// holds: runs.started_at, finished_at, wall_seconds, threads and block_size, and the run_parts
-// table (where each range of a merged run came from).
+// holds: runs.started_at, finished_at, wall_seconds, threads and block_size, the run_parts
+// table (where each range of a merged run came from) and the run_blocks table (how the run was
+// cut into blocks; runs.content_digest, their sum, is kept: it does not depend on the cut).
 inline std::string content_dump(sql::Database& db) {
   const std::set<std::string, std::less<>> excluded_runs = {
       "started_at", "finished_at", "wall_seconds", "threads", "block_size"};
   std::vector<std::string> tables;
   {
-    sql::Statement names(db,
-                         "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
-                         "'sqlite_%' AND name <> 'run_parts' ORDER BY name");
+    sql::Statement names(
+        db,
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
+        "'sqlite_%' AND name <> 'run_parts' AND name <> 'run_blocks' ORDER BY name");
     while (names.step()) tables.emplace_back(names.column_text(0));
   }
   std::string out;

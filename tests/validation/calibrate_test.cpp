@@ -175,3 +175,31 @@ TEST_CASE("load_scenario_with reads a replaced model file from memory") {
   CHECK(changed.course.max_kill_per_month == current * 2.0);
   CHECK(changed.source_text.find(edited) != std::string::npos);
 }
+
+// Issue 17 item 1: a symlink planted at the fitted file's name or at its temporary's name (the
+// output folder may be shared) is replaced or ignored, never written through.
+TEST_CASE("write_fitted never writes through a symlink at the fitted file or its temporary") {
+  const fs::path dir = temp_dir() / "fitted_links";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path victim = dir / "victim.txt";
+  write(victim, "victim: must never change\n");
+  fs::permissions(victim, fs::perms::owner_read | fs::perms::owner_write);
+  for (const char* name : {"course.toml", "course.toml.tmp", "course.toml.partial"})
+    fs::create_symlink(victim, dir / name);
+  c::Spec spec;
+  spec.output_dir = dir.string();
+  c::FitResult result;
+  result.fitted_texts["/somewhere/model/course.toml"] = "[a]\nb = 1\n";
+  const std::vector<std::string> written = c::write_fitted(spec, result, "vpgen calibrate x");
+  REQUIRE(written.size() == 1);
+  CHECK(written[0] == (dir / "course.toml").string());
+  CHECK(vpgen::testing::slurp(victim) == "victim: must never change\n");
+  CHECK_FALSE(fs::is_symlink(dir / "course.toml"));
+  const std::string fitted = vpgen::testing::slurp(dir / "course.toml");
+  CHECK(fitted.rfind("# Fitted by `vpgen calibrate x`", 0) == 0);
+  CHECK(fitted.ends_with("[a]\nb = 1\n"));
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++entries;
+  CHECK(entries == 4);  // victim, the fitted file and the two planted links: no temporary left
+}

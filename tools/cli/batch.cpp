@@ -2,6 +2,7 @@
 // and compare every figure with the previous night's (docs/BATCH.md; exit 0, 1 or 3).
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/batch/batch.hpp"
 #include "vpgen/config/data_path.hpp"
 
@@ -16,7 +17,8 @@ namespace {
 class BatchCommand final : public Command {
  public:
   int run(const Invocation&) override {
-    if (!quiet_) options_.on_log = [](std::string_view line) { fmt::print(stderr, "{}\n", line); };
+    if (!quiet_)
+      options_.on_log = [](std::string_view line) { fmt::print(stderr, "{}\n", printable(line)); };
     options_.nightly_file = config::find_data_file(options_.nightly_file);
     return batch::run_batch(options_);
   }

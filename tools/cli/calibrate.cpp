@@ -2,6 +2,7 @@
 // common random numbers) and write the fitted parameter files.
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/config/data_path.hpp"
 #include "vpgen/validation/calibrate.hpp"
 #include "vpgen/validation/validate.hpp"
@@ -42,8 +43,8 @@ class CalibrateCommand final : public Command {
       out["written"] = written;
       fmt::print("{}\n", out.dump(2));
     } else {
-      fmt::print("{}", c::fit_report_text(spec, result));
-      for (const std::string& path : written) fmt::print("wrote {}\n", path);
+      fmt::print("{}", printable_lines(c::fit_report_text(spec, result)));
+      for (const std::string& path : written) fmt::print("wrote {}\n", printable(path));
     }
     return kExitSuccess;
   }

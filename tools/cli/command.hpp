@@ -16,6 +16,7 @@
 namespace CLI {
 class App;
 class Option;
+class Error;
 }  // namespace CLI
 
 namespace vpgen {
@@ -31,8 +32,30 @@ inline constexpr int kExitInputError = 2;  // bad input: scenario, design, flags
 
 // kExitInputError for an InputError, kExitFailure for any other exception.
 int exit_code_of(const std::exception& e);
-// Prints "vpgen: error: WHAT" on stderr and returns exit_code_of(e).
+// Prints "vpgen: error: WHAT" on stderr, WHAT made printable() (one line whatever a file or
+// database put in it), and returns exit_code_of(e).
 int report_error(const std::exception& e);
+// The line CLI11 prints for a usage error (unknown flag, bad value): "vpgen: error: WHAT; run
+// with --help for more information", one line.
+std::string usage_error_line(const CLI::App* app, const CLI::Error& e);
+
+// Standard output that cannot take what a command writes (a full disk, /dev/full, a closed
+// descriptor, a reader gone) must not end in success. Call guard_standard_streams() first thing
+// in main: a closed descriptor 0, 1 or 2 is opened on /dev/null (stdin, stderr) or /dev/full
+// (stdout, so that any write to it fails), so that no file a command opens takes its place.
+void guard_standard_streams();
+// Flushes std::cout and stdout. If anything written to them was lost, prints "vpgen: error:
+// cannot write to standard output: WHY" and returns kExitFailure (or `code` if that already says
+// failure); otherwise returns `code`.
+int finish_output(int code);
+// For a command that threw `e`: when standard output was lost, that is the one line printed (the
+// exception is its consequence: a failed write); otherwise report_error(e).
+int finish_output_after(const std::exception& e);
+
+// Every integer flag of `app` and its subcommands (CLI11 type INT or UINT) accepts decimal digits
+// only, with a leading - for signed ones, within 64 bits: CLI11 alone reads 0x10 as 16, 0o7 and
+// 0b1 as numbers, and -1 for an unsigned flag as 2^64-1. Call once all commands are defined.
+void accept_decimal_integers_only(CLI::App& app);
 
 // What a parsed command may need besides its own flags.
 struct Invocation {
@@ -73,6 +96,8 @@ std::unique_ptr<Command> make_validate_command();
 std::unique_ptr<Command> make_calibrate_command();
 std::unique_ptr<Command> make_size_command();
 std::unique_ptr<Command> make_batch_command();
+std::unique_ptr<Command> make_upgrade_command();
+std::unique_ptr<Command> make_verify_command();
 
 // Flags that several commands spell alike.
 CLI::Option* add_db_option(CLI::App& command, std::string& db);  // --db, required
@@ -81,8 +106,6 @@ CLI::Option* add_format_option(CLI::App& command, std::string& format,
 CLI::Option* add_threads_option(CLI::App& command, int& threads);
 CLI::Option* add_quiet_flag(CLI::App& command, bool& quiet);
 
-// InputError "--db DB: no such file" unless `db` exists: commands that only read never create it.
-void require_existing(const std::string& db);
 // `run`, or the latest run of `store` (InputError when it holds none).
 std::int64_t run_or_latest(ResultStore& store, const std::string& db,
                            std::optional<std::int64_t> run);

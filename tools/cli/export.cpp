@@ -1,18 +1,16 @@
 // `vpgen export`: write one table of one run as CSV or JSON Lines (for use outside SQL).
 #include "command.hpp"
 
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/population/error.hpp"
 #include "vpgen/run/export.hpp"
 #include "vpgen/storage/result_store.hpp"
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
-#include <system_error>
 #include <vector>
 
 namespace vpgen::cli {
@@ -20,32 +18,20 @@ namespace {
 
 class ExportCommand final : public Command {
  public:
-  // To stdout, or to a temporary file renamed over --out at the end: a failed export leaves no
-  // file that looks complete.
+  // To stdout, or to a temporary file created exclusively beside --out and renamed over it at the
+  // end (vpgen/common/safe_file.hpp): a failed export leaves no file that looks complete, and a
+  // symlink planted at a name beside --out is never written through.
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     if (out_.empty()) {
       export_table(store, run_, table_, format_, std::cout);
       std::cout.flush();
       return kExitSuccess;
     }
-    const std::filesystem::path target(out_);
-    const std::filesystem::path temporary = target.string() + ".partial";
-    try {
-      {
-        std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-        if (!file) throw InputError(fmt::format("--out {}: cannot write here", out_));
-        export_table(store, run_, table_, format_, file);
-        file.close();
-        if (!file) throw Error(fmt::format("--out {}: writing failed", out_));
-      }
-      std::filesystem::rename(temporary, target);
-    } catch (...) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw;
-    }
+    AtomicFile file{std::filesystem::path(out_)};
+    export_table(store, run_, table_, format_, file.stream());
+    file.publish();
     return kExitSuccess;
   }
 
@@ -61,7 +47,9 @@ class ExportCommand final : public Command {
         ->required()
         ->check(
             CLI::IsMember(std::vector<std::string>(kExportTables.begin(), kExportTables.end())));
-    cmd->add_option("--format", format_, "csv (RFC 4180, header row) or jsonl")
+    cmd->add_option("--format", format_,
+                    "csv (RFC 4180, header row; a text cell starting with = + - @ TAB or CR, "
+                    "which a spreadsheet would evaluate, gets a leading ') or jsonl")
         ->capture_default_str()
         ->check(CLI::IsMember({"csv", "jsonl"}));
     cmd->add_option("--out", out_, "Output file (default: standard output)");

@@ -24,7 +24,7 @@ constexpr std::array kCommands = {
     &cli::make_simulate_command, &cli::make_merge_command,     &cli::make_report_command,
     &cli::make_patient_command,  &cli::make_runs_command,      &cli::make_export_command,
     &cli::make_validate_command, &cli::make_calibrate_command, &cli::make_size_command,
-    &cli::make_batch_command,
+    &cli::make_batch_command,    &cli::make_upgrade_command,   &cli::make_verify_command,
 };
 
 std::string version_text() {
@@ -43,6 +43,7 @@ std::string command_line(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cli::guard_standard_streams();
   // MPI starts before anything reads argv (MPI_Init may take its own arguments out).
   std::unique_ptr<vpgen::Cluster> cluster;
   try {
@@ -54,26 +55,30 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(vpgen::config::data_search_help());  // before the subcommands: they inherit it
   app.set_version_flag("--version", version_text);
+  app.failure_message(cli::usage_error_line);  // before the subcommands: they inherit it
   std::vector<std::unique_ptr<cli::Command>> commands;
   for (const auto make : kCommands) {
     commands.push_back(make());
     commands.back()->add_to(app);
   }
+  cli::accept_decimal_integers_only(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // Under mpirun, help, version and usage errors are printed once, by rank 0.
     const int code = cluster->rank() == 0 ? app.exit(e) : e.get_exit_code();
-    return code == 0 ? cli::kExitSuccess : cli::kExitInputError;
+    return cli::finish_output(code == 0 ? cli::kExitSuccess : cli::kExitInputError);
   }
   for (const auto& command : commands) {
     if (!command->chosen()) continue;
     if (!cli::may_run_on(*cluster, *command)) return cli::kExitInputError;
+    int code = cli::kExitFailure;
     try {
-      return command->run({*cluster, command_line(argc, argv)});
+      code = command->run({*cluster, command_line(argc, argv)});
     } catch (const std::exception& e) {
-      return cli::report_error(e);
+      return cli::finish_output_after(e);
     }
+    return cli::finish_output(code);
   }
   return cli::kExitFailure;
 }

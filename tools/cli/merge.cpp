@@ -1,6 +1,7 @@
 // `vpgen merge`: check shard files (`vpgen simulate --shard K/N`) and combine them into one run.
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/run/simulate_run.hpp"
 
 #include <CLI/CLI.hpp>
@@ -26,7 +27,7 @@ class MergeCommand final : public Command {
     });
     if (show) std::fputc('\n', stderr);
     if (format_ == "json") fmt::print("{}\n", merge_json(summary).dump(2));
-    else fmt::print("{}", merge_text(summary));
+    else fmt::print("{}", printable_lines(merge_text(summary)));
     return kExitSuccess;
   }
 

@@ -2,6 +2,7 @@
 // what the run stored (exit 1 when they differ).
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/run/patient_view.hpp"
 #include "vpgen/storage/result_store.hpp"
 
@@ -17,11 +18,11 @@ namespace {
 class PatientCommand final : public Command {
  public:
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     const ReplayResult replay = replay_patient(store, run_, index_);
     if (format_ == "json") fmt::print("{}\n", replay_json(replay).dump(2));
-    else fmt::print("{}", replay_text(replay));
+    else fmt::print("{}", printable_lines(replay_text(replay)));
     return replay.identical ? kExitSuccess : kExitFailure;
   }
 

@@ -2,6 +2,8 @@
 // that can add stored designs and a validation output.
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/population/error.hpp"
 #include "vpgen/report/report_data.hpp"
 #include "vpgen/report/report_html.hpp"
@@ -12,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,10 +23,10 @@ namespace {
 
 // The `vpgen validate --format json` output named by --validation, into `request`.
 void read_validation(const std::string& path, ReportRequest& request) {
-  std::ifstream in(path);
-  if (!in) throw InputError(fmt::format("--validation {}: cannot read", path));
+  // A regular file of at most kMaxInputFileBytes, as every input.
+  const std::string text = read_input_file(path);
   try {
-    request.validation = nlohmann::json::parse(in);
+    request.validation = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(fmt::format("--validation {}: not JSON: {}", path, e.what()));
   }
@@ -35,8 +36,8 @@ void read_validation(const std::string& path, ReportRequest& request) {
 class ReportCommand final : public Command {
  public:
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     ReportRequest request;
     request.run_ids = {run_or_latest(store, db_, run_)};
     request.design_ids = all_designs_ ? list_design_ids(store) : designs_;
@@ -45,7 +46,8 @@ class ReportCommand final : public Command {
     if (out_.empty()) {
       if (format == ReportFormat::kMarkdown)
         throw InputError("--format md needs --out PATH (its plots are written beside it)");
-      fmt::print("{}", render_report(store, request, format, "").document);
+      const std::string document = render_report(store, request, format, "").document;
+      fmt::print("{}", format == ReportFormat::kText ? printable_lines(document) : document);
     } else {
       write_report(store, request, format, out_);
     }

@@ -1,6 +1,7 @@
 // `vpgen runs`: list the runs of a results database with their provenance.
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/run/export.hpp"
 #include "vpgen/storage/result_store.hpp"
 
@@ -17,11 +18,11 @@ namespace {
 class RunsCommand final : public Command {
  public:
   int run(const Invocation&) override {
-    require_existing(db_);
-    ResultStore store(db_);
+    ResultStore store(db_, ResultStore::Access::kReadOnly);
+    const ReadSnapshot snapshot(store);  // everything this command reads, from one state
     const std::vector<RunInfo> runs = store.list_runs();
     if (format_ == "json") fmt::print("{}\n", runs_json(runs).dump(2));
-    else fmt::print("{}", runs_text(runs));
+    else fmt::print("{}", printable_lines(runs_text(runs)));
     return kExitSuccess;
   }
 

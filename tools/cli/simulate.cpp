@@ -2,6 +2,7 @@
 #include "command.hpp"
 #include "progress_meter.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/report/report.hpp"
 #include "vpgen/run/simulate_run.hpp"
 #include "vpgen/storage/result_store.hpp"
@@ -24,10 +25,11 @@ class SimulateCommand final : public Command {
       request_.on_progress = [&](const Progress& p) { meter.update(p); };
       const std::int64_t run_id = simulate_collectively(request_, cluster);
       if (cluster.rank() != 0) return kExitSuccess;
+      // The file this command wrote, opened as its writer did: closing it folds the -wal in.
       ResultStore store(request_.db);
       const RunReport report = build_report(store, run_id);
       if (format_ == "json") fmt::print("{}\n", report_json(report).dump(2));
-      else fmt::print("{}", report_text(report));
+      else fmt::print("{}", printable_lines(report_text(report)));
       return kExitSuccess;
     });
   }
@@ -57,8 +59,8 @@ class SimulateCommand final : public Command {
                   "0 into --db (implied under mpirun; use --threads 1 with one rank per "
                   "core)");
     cmd->add_option("--resume", request_.resume,
-                    "Finish incomplete run RUN of --db (same scenario files, seed and size): "
-                    "the result equals an uninterrupted run");
+                    "Finish incomplete or failed run RUN of --db (same scenario files, seed and "
+                    "size): the result equals an uninterrupted run");
     add_format_option(*cmd, format_, "Summary format");
     return cmd;
   }

@@ -2,6 +2,7 @@
 // the virtual population or of parametric models, or a closed-form sample-size calculator.
 #include "command.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/config/data_path.hpp"
 #include "vpgen/population/error.hpp"
 #include "vpgen/storage/result_store.hpp"
@@ -108,7 +109,7 @@ class SizeCommand final : public Command {
                             td::calculator_points(answer));
       }
       if (root && format_ == "json") fmt::print("{}\n", answer.dump(2));
-      else if (root) fmt::print("{}", td::calculator_text(answer));
+      else if (root) fmt::print("{}", printable_lines(td::calculator_text(answer)));
       return std::nullopt;
     }
     td::Design design = td::read_design(config::find_data_file(design_file_));
@@ -128,7 +129,7 @@ class SizeCommand final : public Command {
       store.record_design(td::design_record(result, json_text), td::design_points(result));
     }
     if (format_ == "json") fmt::print("{}\n", json_text);
-    else fmt::print("{}", td::result_text(result));
+    else fmt::print("{}", printable_lines(td::result_text(result)));
   }
 
   CLI::App* define(CLI::App& app) override {

@@ -3,6 +3,7 @@
 #include "command.hpp"
 #include "progress_meter.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/config/data_path.hpp"
 #include "vpgen/validation/validate.hpp"
 
@@ -36,7 +37,7 @@ class ValidateCommand final : public Command {
       if (!meter || p.scenario != shown_scenario) {
         meter.reset();
         if (!quiet_ && isatty(STDERR_FILENO))
-          fmt::print(stderr, "[{}/{}] {}\n", p.scenario + 1, p.scenarios, p.name);
+          fmt::print(stderr, "[{}/{}] {}\n", p.scenario + 1, p.scenarios, printable(p.name));
         meter.emplace(!quiet_);
         shown_scenario = p.scenario;
       }
@@ -47,8 +48,8 @@ class ValidateCommand final : public Command {
     // "json" is the list of target objects; "json-report" adds the runs and the summary.
     if (format_ == "json") fmt::print("{}\n", v::validation_json(report).at("targets").dump(2));
     else if (format_ == "json-report") fmt::print("{}\n", v::validation_json(report).dump(2));
-    else if (format_ == "md") fmt::print("{}", v::validation_markdown(report));
-    else fmt::print("{}", v::validation_text(report));
+    else if (format_ == "md") fmt::print("{}", printable_lines(v::validation_markdown(report)));
+    else fmt::print("{}", printable_lines(v::validation_text(report)));
     return kExitSuccess;
   }
 

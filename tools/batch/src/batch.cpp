@@ -6,6 +6,7 @@
 #include "batch_internal.hpp"
 #include "vpgen/run/simulate_run.hpp"
 #include "vpgen/common/json_number.hpp"
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/run/provenance.hpp"
 #include "vpgen/report/report.hpp"
 #include "vpgen/report/report_html.hpp"
@@ -30,7 +31,6 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
@@ -81,25 +81,7 @@ std::string utc_timestamp(SystemClock::time_point when) {
 }
 
 void write_file_atomic(const fs::path& path, std::string_view content) {
-  const fs::path partial = path.string() + ".partial";
-  try {
-    {
-      std::ofstream file(partial, std::ios::binary | std::ios::trunc);
-      if (!file) throw Error(fmt::format("{}: cannot write", partial.string()));
-      file.write(content.data(), static_cast<std::streamsize>(content.size()));
-      file.close();
-      if (!file) throw Error(fmt::format("{}: writing failed", partial.string()));
-    }
-    fs::rename(partial, path);
-  } catch (const fs::filesystem_error& e) {
-    std::error_code ignored;
-    fs::remove(partial, ignored);
-    throw Error(fmt::format("{}: {}", path.string(), e.what()));
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(partial, ignored);
-    throw;
-  }
+  vpgen::write_file_atomic(path, content);
 }
 
 std::string escape_html(std::string_view text) {
@@ -151,27 +133,31 @@ std::string host_name() {
   return std::string(buffer.data());
 }
 
-// batch.log: one line per event, "2026-01-05T02:00:00.123Z INFO  text", appended and flushed at
-// once so that an interrupted batch leaves its log up to the interruption.
+// batch.log: one line per event, "2026-01-05T02:00:00.123Z INFO  text", appended with one
+// write(2) each so that an interrupted batch leaves its log up to the interruption. The file is
+// opened as the lock is (open_own_file): never through a symlink planted in DIR, and only if it is
+// a regular file of ours.
 class BatchLog {
  public:
   BatchLog(const fs::path& path, std::function<void(std::string_view)> echo)
-      : file_(path, std::ios::app), echo_(std::move(echo)) {
-    if (!file_) throw InputError(fmt::format("{}: cannot write the batch log", path.string()));
-  }
+      : fd_(open_own_file(path, O_WRONLY | O_APPEND)), echo_(std::move(echo)) {}
+  ~BatchLog() { ::close(fd_); }
+  BatchLog(const BatchLog&) = delete;
+  BatchLog& operator=(const BatchLog&) = delete;
   void write(std::string_view level, std::string_view text) {
     const std::string line =
-        fmt::format("{} {:<5} {}", utc_timestamp(SystemClock::now()), level, one_line(text));
-    file_ << line << '\n';
-    file_.flush();
-    if (echo_) echo_(line);
+        fmt::format("{} {:<5} {}\n", utc_timestamp(SystemClock::now()), level, one_line(text));
+    // The log is a record, not an output: a full disk must not stop the night here (summary.json,
+    // written with checks, reports the failure).
+    [[maybe_unused]] const ssize_t written = ::write(fd_, line.data(), line.size());
+    if (echo_) echo_(std::string_view(line).substr(0, line.size() - 1));
   }
   void info(std::string_view text) { write("INFO", text); }
   void warn(std::string_view text) { write("WARN", text); }
   void error(std::string_view text) { write("ERROR", text); }
 
  private:
-  std::ofstream file_;
+  int fd_;
   std::function<void(std::string_view)> echo_;
 };
 
@@ -180,17 +166,16 @@ class BatchLog {
 // writes. flock(2) locks belong to the open file and are released by the kernel when it is closed,
 // also when the process is killed, so a stale lock cannot outlive its holder. The holder writes
 // its pid into the file for the refusal message. The file is never removed: unlinking a lock file
-// lets a third process lock a new file while the second still holds the old one.
+// lets a third process lock a new file while the second still holds the old one. DIR may be
+// shared: the file is opened without following a symlink and used only if it is a regular file
+// owned by us with one link (open_own_file), and truncated only once the lock is held.
 class DirLock {
  public:
-  // Throws InputError naming DIR and the holder's pid if another process holds the lock; Error if
-  // the lock file cannot be opened.
+  // Throws InputError naming DIR and the holder's pid if another process holds the lock, and
+  // InputError naming the lock file if it cannot be opened or is not a regular file of ours.
   explicit DirLock(const fs::path& dir) {
     const fs::path path = dir / ".batch.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0)
-      throw Error(fmt::format("--out {}: cannot open the lock file {}: {}", dir.string(),
-                              path.string(), std::strerror(errno)));
+    fd_ = open_own_file(path, O_RDWR);
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       const int error = errno;
       const std::string holder = holder_pid();
@@ -651,6 +636,14 @@ int run_batch(const BatchOptions& options) {
         fmt::format("--out {}: cannot create ({})", options.out_dir, created.message()));
   // Before anything else in DIR is touched; held until the batch returns.
   const DirLock lock(out);
+  // Reports are written into reports/ by name, and SQLite opens results.db and its journals by
+  // name, following a symlink (it would create or write the file a planted link names): refuse
+  // a link at any of them before anything in DIR is written.
+  for (const char* name :
+       {"reports", "results.db", "results.db-wal", "results.db-shm", "results.db-journal"})
+    if (fs::is_symlink(out / name))
+      throw InputError(fmt::format("{}: is a symbolic link, refusing to write through it",
+                                   (out / name).string()));
   fs::create_directories(out / "reports", created);
   if (created)
     throw Error(

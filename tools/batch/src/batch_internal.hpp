@@ -18,9 +18,10 @@ std::string file_slug(std::string_view name);
 // ISO 8601 UTC with milliseconds: "2026-01-05T02:00:00.123Z".
 std::string utc_timestamp(std::chrono::system_clock::time_point when);
 
-// Writes `content` to PATH.partial and renames it over `path`: a reader never sees a half-written
-// file, and an interrupted write leaves no file that looks complete. Throws Error on failure
-// (the partial file removed).
+// Writes `content` to a temporary created exclusively beside `path` and renames it over `path`
+// (vpgen::write_file_atomic): a reader never sees a half-written file, an interrupted write leaves
+// no file that looks complete, and a symlink planted in DIR is never written through. Throws
+// Error on a failed write, InputError if `path` cannot be replaced (the temporary removed).
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
 
 // Text for HTML character data and attribute values.

@@ -35,7 +35,7 @@ std::string location(const std::string& file, const toml::node& node) {
 JobSpec read_common(TableReader& t, JobKind kind, const fs::path& folder) {
   JobSpec job;
   job.kind = kind;
-  job.file = t.string("file");
+  job.file = t.path("file");
   if (job.file.empty()) t.fail("file", "must name a file");
   job.path = resolve(folder, job.file);
   job.name = t.has("name") ? t.string("name") : fs::path(job.file).stem().string();
@@ -120,7 +120,7 @@ Nightly read_nightly(const std::string& path) {
     TableReader t = root.table("validation");
     JobSpec job;
     job.kind = JobKind::kValidation;
-    job.file = t.string("mapping");
+    job.file = t.path("mapping");
     if (job.file.empty()) t.fail("mapping", "must name a target mapping file");
     job.path = resolve(folder, job.file);
     job.name = t.has("name") ? t.string("name") : "validation";

@@ -1,11 +1,13 @@
 #include "vpgen/config/data_path.hpp"
 
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
 
 #include <fmt/format.h>
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/population/error.hpp"
 
 // Both set by tools/config/CMakeLists.txt from GNUInstallDirs: the installed data folder, and the
@@ -33,6 +35,29 @@ fs::path data_dir_beside_executable() {
 
 }  // namespace
 
+std::optional<std::string> path_problem(std::string_view path) {
+  if (path.empty()) return "the path is empty";
+  if (path.find('\0') != std::string_view::npos)
+    return fmt::format("the path holds a NUL byte at byte {}", path.find('\0') + 1);
+  const auto start = [&] {
+    constexpr std::size_t kShown = 40;
+    return path.size() <= kShown ? printable(path) : printable(path.substr(0, kShown)) + "...";
+  };
+  if (path.size() >= PATH_MAX)
+    return fmt::format("the path '{}' is {} bytes long; this system allows {}", start(),
+                       path.size(), PATH_MAX - 1);
+  std::size_t begin = 0;
+  while (begin < path.size()) {
+    std::size_t end = path.find('/', begin);
+    if (end == std::string_view::npos) end = path.size();
+    if (end - begin > NAME_MAX)
+      return fmt::format("the path '{}' has a name of {} bytes; this system allows {}", start(),
+                         end - begin, NAME_MAX);
+    begin = end + 1;
+  }
+  return std::nullopt;
+}
+
 std::string installed_data_dir() { return VPGEN_INSTALL_DATA_DIR; }
 
 std::vector<DataCandidate> data_candidates(const std::string& path, const std::string& folder) {
@@ -54,6 +79,7 @@ std::vector<DataCandidate> data_candidates(const std::string& path, const std::s
 }
 
 std::string find_data_file(const std::string& path, const std::string& folder) {
+  if (const auto why = path_problem(path)) throw InputError(*why);
   const std::vector<DataCandidate> candidates = data_candidates(path, folder);
   std::string tried;
   for (const DataCandidate& candidate : candidates) {

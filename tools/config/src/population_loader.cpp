@@ -1,11 +1,10 @@
 #include "vpgen/config/population_loader.hpp"
 
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/config/toml_reader.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -216,13 +215,8 @@ PopulationParams read_population(TableReader& root) {
 }
 
 PopulationParams load_population(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot open the population parameter file", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad())
-    throw InputError(fmt::format("{}: cannot read the population parameter file", path));
-  const toml::table table = parse_file_text(text.str(), path);
+  const std::string text = read_input_file(path, "the population parameter file");
+  const toml::table table = parse_file_text(text, path);
   TableReader root(table, path, "");
   return read_population(root);
 }

@@ -1,15 +1,15 @@
 #include "vpgen/config/scenario_loader.hpp"
 
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/config/data_path.hpp"
 #include "vpgen/config/population_loader.hpp"
 #include "vpgen/config/toml_reader.hpp"
 #include "vpgen/population/error.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <functional>
-#include <fstream>
-#include <sstream>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -109,7 +109,7 @@ RegimenPhase read_phase(TableReader t, RegimenClass regimen_class, bool last) {
 RegimenSpec read_regimen(TableReader t, const std::string& name) {
   RegimenSpec r;
   r.name = name;
-  r.description = t.string("description");
+  r.description = t.text("description");
   r.regimen_class = read_regimen_class(t);
   r.max_duration_months = t.number("max_duration_months", 0.0, 1200.0);
   r.onset_scale = positive(t, "onset_scale", 100.0);
@@ -180,14 +180,7 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
 
 }  // namespace
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot open file", path));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw InputError(fmt::format("{}: cannot read file", path));
-  return buffer.str();
-}
+std::string read_text_file(const std::string& path) { return read_input_file(path); }
 
 std::string fingerprint(const std::string& text) {
   // FNV-1a, 64 bit (Fowler, Noll, Vo): a content fingerprint, not a cryptographic hash.
@@ -318,6 +311,7 @@ std::map<std::string, RegimenSpec> read_regimens(TableReader& root) {
   std::map<std::string, RegimenSpec> regimens;
   for (const auto& [key, node] : root.table()) {
     const std::string name(key.str());
+    root.check_key_name(name);
     regimens.emplace(name, read_regimen(root.table(name), name));
   }
   if (regimens.empty()) throw InputError(fmt::format("{}: defines no regimen", root.file()));
@@ -351,7 +345,7 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
     TableReader t = root.table("scenario");
     scenario.name = t.string("name");
     if (scenario.name.empty()) t.fail("name", "must not be empty");
-    scenario.description = t.string("description");
+    scenario.description = t.text("description");
     scenario.seed =
         static_cast<std::uint64_t>(t.integer("seed", 0, std::numeric_limits<std::int64_t>::max()));
     scenario.patients = static_cast<std::uint64_t>(t.integer("patients", 1, 1'000'000'000'000));
@@ -371,7 +365,7 @@ Scenario load_with(const std::string& path, const std::string& text, const FileP
     };
     auto include = [&](std::string_view key) {
       Included file;
-      const std::string relative = t.string(key);
+      const std::string relative = t.path(key);
       try {
         std::tie(file.name, file.text) = provide(relative);
       } catch (const InputError& e) {
@@ -478,8 +472,17 @@ Scenario load_scenario_bundle(const std::string& bundle) {
         open == std::string::npos || bytes == std::string::npos || bytes < open)
       throw InputError("stored scenario text is not a vpgen scenario bundle");
     const std::string name = header.substr(6, open - 6);
-    const std::size_t size = std::stoull(header.substr(open + 2, bytes - open - 2));
-    if (line_end + 1 + size > bundle.size()) throw InputError("stored scenario text is truncated");
+    const std::string size_text = header.substr(open + 2, bytes - open - 2);
+    std::size_t size = 0;
+    const auto [end, error] =
+        std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+    if (size_text.empty() || error != std::errc() || end != size_text.data() + size_text.size())
+      throw InputError(
+          fmt::format("stored scenario text is damaged: the header of '{}' gives "
+                      "'{}' as its size, not a number of bytes",
+                      name, size_text));
+    if (size > bundle.size() - (line_end + 1))
+      throw InputError("stored scenario text is truncated");
     files[name] = bundle.substr(line_end + 1, size);
     if (first_name.empty()) first_name = name;
     at = line_end + 1 + size + 1;

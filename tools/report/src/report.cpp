@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "vpgen/common/json_number.hpp"
+#include "vpgen/common/printable.hpp"
 #include "vpgen/population/error.hpp"
 
 namespace vpgen {
@@ -147,6 +148,8 @@ std::string mean_text(const MeanEstimate& mean) {
 }  // namespace
 
 RunReport build_report(ResultStore& store, std::int64_t run_id, double ci_level) {
+  // The counts, the survival times and the run's row from one state of a file being written.
+  const ReadSnapshot snapshot(store);
   RunReport report;
   report.run = store.run_info(run_id);
   report.ci_level = ci_level;
@@ -287,20 +290,22 @@ std::string report_text(const RunReport& report) {
     out += '\n';
   };
 
-  line(fmt::format("vpgen report: run {}, scenario '{}' ({}), seed {}", run.id, p.scenario_name,
-                   p.scenario_hash.substr(0, 12), p.seed));
-  line(fmt::format("status {}: {} of {} patients stored, screening ratio {}", run.status,
+  // Text from the database is printable(): a name cannot forge a line or send a terminal escape.
+  line(fmt::format("vpgen report: run {}, scenario '{}' ({}), seed {}", run.id,
+                   printable(p.scenario_name), printable(p.scenario_hash.substr(0, 12)), p.seed));
+  line(fmt::format("status {}: {} of {} patients stored, screening ratio {}", printable(run.status),
                    run.patients_stored, p.patients,
                    run.patients_stored == 0 ? std::string("n/a")
                                             : fmt::format("{:.2f}", screening_ratio(run))));
   line(fmt::format("started {}, finished {}, wall time {:.1f} s, vpgen {} ({}), {} threads",
-                   run.started_at, run.finished_at.empty() ? "-" : run.finished_at,
-                   run.wall_seconds, p.vpgen_version,
-                   p.git_commit.empty() ? "no git commit" : p.git_commit, p.threads));
+                   printable(run.started_at),
+                   run.finished_at.empty() ? "-" : printable(run.finished_at), run.wall_seconds,
+                   printable(p.vpgen_version),
+                   p.git_commit.empty() ? "no git commit" : printable(p.git_commit), p.threads));
   if (run.status != "complete") {
     const std::string warning =
         fmt::format("INCOMPLETE RUN: figures cover {} of {} patients (status: {})",
-                    run.patients_stored, p.patients, run.status);
+                    run.patients_stored, p.patients, printable(run.status));
     line(std::string(warning.size(), '!'));
     line(warning);
     line(std::string(warning.size(), '!'));
@@ -318,7 +323,8 @@ std::string report_text(const RunReport& report) {
   for (const ArmReport& arm : report.arms) {
     const ArmCounts& c = arm.counts;
     line("");
-    line(fmt::format("Arm {} '{}' (regimen {}), n = {}", c.arm_index, c.arm_name, c.regimen, c.n));
+    line(fmt::format("Arm {} '{}' (regimen {}), n = {}", c.arm_index, printable(c.arm_name),
+                     printable(c.regimen), c.n));
     row("Best response",
         fmt::format("CR {}  PR {}  SD {}  PD {}  NE {}", c.cr, c.pr, c.sd, c.pd, c.ne));
     row("ORR (CR+PR)", percent_text(arm.orr, "n/a"));

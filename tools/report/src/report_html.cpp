@@ -1,5 +1,6 @@
 #include "vpgen/report/report_html.hpp"
 
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/report/report_data.hpp"
 #include "svg_plot.hpp"
 #include "vpgen/stats/endpoint.hpp"
@@ -12,7 +13,6 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <utility>
 #include <variant>
@@ -1139,15 +1139,6 @@ Document build_document(ResultStore& store, const ReportRequest& request) {
   return doc;
 }
 
-// Writes `content` to `path` (binary, complete or throws).
-void write_file(const fs::path& path, const std::string& content) {
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  if (!file) throw InputError(fmt::format("{}: cannot write here", path.string()));
-  file.write(content.data(), static_cast<std::streamsize>(content.size()));
-  file.close();
-  if (!file) throw Error(fmt::format("{}: writing failed", path.string()));
-}
-
 }  // namespace
 
 ReportFormat parse_report_format(std::string_view name) {
@@ -1162,6 +1153,8 @@ RenderedReport render_report(ResultStore& store, const ReportRequest& request, R
                              std::string_view figure_prefix) {
   if (!(request.ci_level > 0.0 && request.ci_level < 1.0))
     throw InputError(fmt::format("confidence level {} is not in (0, 1)", request.ci_level));
+  // Every table and figure from one state of a file being written.
+  const ReadSnapshot snapshot(store);
   RenderedReport out;
   if (format == ReportFormat::kJson || format == ReportFormat::kText) {
     if (request.run_ids.size() != 1 || !request.design_ids.empty() || request.validation)
@@ -1199,25 +1192,14 @@ void write_report(ResultStore& store, const ReportRequest& request, ReportFormat
         fmt::format("--out {}: directory {} does not exist", out_path, directory.string()));
   const RenderedReport rendered = render_report(store, request, format, target.stem().string());
 
-  // Everything is written beside its final name first; the document is renamed last, so a
-  // reader who sees it also sees its figures.
-  std::vector<std::pair<fs::path, fs::path>> moves;  // (partial, final)
-  for (const ReportFile& f : rendered.figures)
-    moves.emplace_back(directory / (f.name + ".partial"), directory / f.name);
-  moves.emplace_back(fs::path(out_path + ".partial"), target);
-  std::size_t renamed = 0;
-  try {
-    for (std::size_t i = 0; i < rendered.figures.size(); ++i)
-      write_file(moves[i].first, rendered.figures[i].content);
-    write_file(moves.back().first, rendered.document);
-    for (; renamed < moves.size(); ++renamed)
-      fs::rename(moves[renamed].first, moves[renamed].second);
-  } catch (...) {
-    std::error_code ignored;
-    for (std::size_t i = 0; i < moves.size(); ++i)
-      fs::remove(i < renamed ? moves[i].second : moves[i].first, ignored);
-    throw;
-  }
+  // Everything is written beside its final name first (temporaries created exclusively, never
+  // through a link planted in the folder); the document is renamed last, so a reader who sees it
+  // also sees its figures. All files or none.
+  std::vector<std::pair<fs::path, std::string>> files;
+  files.reserve(rendered.figures.size() + 1);
+  for (const ReportFile& f : rendered.figures) files.emplace_back(directory / f.name, f.content);
+  files.emplace_back(target, rendered.document);
+  write_files_atomic(files);
 }
 
 }  // namespace vpgen

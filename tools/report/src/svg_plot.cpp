@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "vpgen/common/printable.hpp"
+
 namespace vpgen::svg {
 namespace {
 
@@ -337,7 +339,8 @@ std::string escape_xml(std::string_view text) {
         case '"': out += "&quot;"; break;
         case '\'': out += "&#39;"; break;
         default:
-          if (c < 0x20U && c != '\t' && c != '\n' && c != '\r') out += "\xEF\xBF\xBD";
+          if ((c < 0x20U && c != '\t' && c != '\n' && c != '\r') || c == 0x7FU)
+            out += "\xEF\xBF\xBD";
           else out += static_cast<char>(c);
       }
       ++i;
@@ -366,6 +369,13 @@ std::string escape_xml(std::string_view text) {
     if (valid && (code < kMinimum[length] || code > 0x10FFFFU ||
                   (code >= 0xD800U && code <= 0xDFFFU) || code == 0xFFFEU || code == 0xFFFFU))
       valid = false;
+    // C1 controls and the bidi embeddings, overrides and isolates (which would reorder what a
+    // reader sees) are shown as U+FFFD, like C0.
+    if (valid && is_control_character(code)) {
+      out += "\xEF\xBF\xBD";
+      i += length;
+      continue;
+    }
     if (valid) {
       out.append(text.substr(i, length));
       i += length;

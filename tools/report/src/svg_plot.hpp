@@ -32,7 +32,8 @@ inline constexpr std::string_view kGrey = "#999999";
 std::string_view series_colour(std::size_t index);
 
 // Text for XML character data and attribute values: & < > " ' become entities, and characters
-// XML 1.0 forbids (C0 controls other than tab, LF, CR; invalid UTF-8) become U+FFFD.
+// XML 1.0 forbids (C0 controls other than tab, LF, CR; invalid UTF-8), DEL, C1 controls and the
+// Unicode bidi controls (is_control_character) become U+FFFD.
 std::string escape_xml(std::string_view text);
 
 // Axis ticks at multiples of 1, 2 or 5 times a power of ten, the step nearest

@@ -1,5 +1,6 @@
 #include "vpgen/run/export.hpp"
 
+#include "vpgen/common/printable.hpp"
 #include "vpgen/population/error.hpp"
 
 #include <fmt/format.h>
@@ -33,6 +34,18 @@ std::string csv_field(std::string_view text) {
   return out;
 }
 
+std::string csv_text_cell(std::string_view text) {
+  if (text.empty() || std::string_view("=+-@\t\r").find(text.front()) == std::string_view::npos)
+    return csv_field(text);
+  std::string out = "\"'";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
 std::string runs_text(const std::vector<RunInfo>& runs) {
   if (runs.empty()) return "no runs\n";
   std::string out = fmt::format("{:>4}  {:<10}  {:<24}  {:>20}  {:>21}  {:>7}  {:<20}  {:>9}  {}\n",
@@ -43,9 +56,10 @@ std::string runs_text(const std::vector<RunInfo>& runs) {
     const RunProvenance& p = r.provenance;
     const std::uint64_t range = p.end_patient - p.first_patient;
     out += fmt::format("{:>4}  {:<10}  {:<24}  {:>20}  {:>21}  {:>7}  {:<20}  {:>9.1f}  {}\n", r.id,
-                       r.status, p.scenario_name, p.seed,
-                       fmt::format("{}/{}", r.patients_stored, range), p.threads, r.started_at,
-                       r.wall_seconds, p.git_commit.empty() ? "unknown" : p.git_commit);
+                       printable(r.status), printable(p.scenario_name), p.seed,
+                       fmt::format("{}/{}", r.patients_stored, range), p.threads,
+                       printable(r.started_at), r.wall_seconds,
+                       p.git_commit.empty() ? "unknown" : printable(p.git_commit));
     if (p.shard_count > 1)
       shards += fmt::format(
           "run {} is shard {}/{}: patients {}..{} of a cohort of {}{}\n", r.id, p.shard_index,
@@ -96,7 +110,8 @@ std::uint64_t export_table(ResultStore& store, std::int64_t run_id, std::string_
                     table));
   if (format != "csv" && format != "jsonl")
     throw InputError(fmt::format("--format {}: not one of csv, jsonl", format));
-  store.run_info(run_id);  // InputError if the file holds no such run
+  const ReadSnapshot snapshot(store);  // the rows of one state of a file being written
+  store.run_info(run_id);              // InputError if the file holds no such run
   sql::Statement select = store.run_rows(run_id, table);
   const int columns = select.column_count();
   std::vector<std::string> names;
@@ -117,7 +132,7 @@ std::uint64_t export_table(ResultStore& store, std::int64_t run_id, std::string_
           case sql::ValueType::kNull: break;
           case sql::ValueType::kInteger: line += std::to_string(select.column_int64(c)); break;
           case sql::ValueType::kReal: line += real_text(select.column_real(c)); break;
-          default: line += csv_field(select.column_text(c));
+          default: line += csv_text_cell(select.column_text(c));
         }
       }
       out << line << "\r\n";

@@ -1,6 +1,7 @@
 #include "vpgen/run/patient_view.hpp"
 
 #include "vpgen/common/json_number.hpp"
+#include "vpgen/common/printable.hpp"
 #include "vpgen/config/scenario_loader.hpp"
 #include "vpgen/engine/simulator.hpp"
 #include "vpgen/population/error.hpp"
@@ -127,13 +128,30 @@ std::vector<std::string> compare_results(const PatientResult& a, const PatientRe
   return diff;
 }
 
+namespace {
+
+// The scenario stored with a run; a damaged one is an InputError that names the run.
+Scenario stored_scenario(const RunInfo& info) {
+  try {
+    return config::load_scenario_bundle(info.provenance.scenario_text);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("run {}: {}", info.id, e.what()));
+  }
+}
+
+}  // namespace
+
 ReplayResult replay_patient(ResultStore& store, std::int64_t run_id, std::uint64_t index) {
-  const RunInfo info = store.run_info(run_id);
+  RunInfo info;
   ReplayResult replay;
+  {
+    const ReadSnapshot snapshot(store);  // the run and the patient from one state of the file
+    info = store.run_info(run_id);
+    replay.stored = store.patient(run_id, index).result;
+  }
   replay.run_id = run_id;
   for (const ArmSpec& arm : info.provenance.arms) replay.arm_names.push_back(arm.name);
-  replay.stored = store.patient(run_id, index).result;
-  const Simulator simulator(config::load_scenario_bundle(info.provenance.scenario_text));
+  const Simulator simulator(stored_scenario(info));
   replay.replayed = simulator.simulate_patient(info.provenance.seed, index);
   if (replay.replayed.error) throw SimulationError(*replay.replayed.error);
   if (!info.provenance.store_events) replay.stored.events = replay.replayed.events = {};
@@ -229,7 +247,8 @@ std::string replay_text(const ReplayResult& r) {
       p.infiltration, p.hot ? "hot" : "cold", p.memory_capacity, p.tumour_burden_mm,
       p.metastatic_sites, p.candidates_screened);
   for (const Outcome& o : r.replayed.outcomes) {
-    const std::string arm = o.arm_index < r.arm_names.size() ? r.arm_names[o.arm_index] : "?";
+    const std::string arm =
+        o.arm_index < r.arm_names.size() ? printable(r.arm_names[o.arm_index]) : "?";
     out += fmt::format("\narm {} ({})\n", o.arm_index, arm);
     for (const CourseEvent& e : r.replayed.events) {
       if (e.arm_index != o.arm_index) continue;

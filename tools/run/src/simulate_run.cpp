@@ -3,14 +3,19 @@
 #include "vpgen/run/provenance.hpp"
 #include "vpgen/config/scenario_loader.hpp"
 #include "vpgen/population/error.hpp"
+#include "vpgen/storage/database.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
@@ -26,16 +31,18 @@ double seconds_since(Clock::time_point start) {
 }
 
 // The run to resume, checked against the request: the same scenario files (fingerprint), seed,
-// cohort size and shard, an incomplete status, and stored patients first .. first + k - 1 of its
-// range. Returns the first patient still to simulate.
+// cohort size and shard, an incomplete or failed status, and stored patients first .. first + k - 1
+// of its range. A failed run is resumable: it failed at a block (a full disk, a lock held too long,
+// a patient that could not be simulated) and each block is stored whole or not at all, so what it
+// holds is a prefix like an interrupted run's. Returns the first patient still to simulate.
 std::uint64_t check_resumable(const SimulateRequest& request, const Scenario& scenario,
                               const RunInfo& info) {
   const std::int64_t id = info.id;
   const RunProvenance& p = info.provenance;
-  if (info.status != "incomplete")
-    throw InputError(
-        fmt::format("--resume {}: run {} in {} is {}; only an incomplete run can be resumed", id,
-                    id, request.db, info.status));
+  if (info.status != "incomplete" && info.status != "failed")
+    throw InputError(fmt::format(
+        "--resume {}: run {} in {} is {}; only an incomplete or failed run can be resumed", id, id,
+        request.db, info.status));
   const std::string fingerprint = config::fingerprint(scenario.source_text);
   if (fingerprint != p.scenario_hash)
     throw InputError(fmt::format(
@@ -82,6 +89,58 @@ void arm_test_kill_hook(RunOptions& options) {
     if (progress) progress(p);
     if (++written == blocks) ::kill(::getpid(), SIGKILL);
   };
+}
+
+// Creates `path` empty and exclusively: true if this process made it (and so may remove it), false
+// if it exists (or cannot be made: opening it reports why).
+bool create_new_file(const std::string& path) {
+  if (path == ":memory:") return false;  // SQLite's name for a database that is no file
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+// Removes a file this process created when it holds no run (its schema creation, or the first
+// run's start, failed: e.g. a full disk), so that a failed `simulate` into a new file leaves no
+// file that looks like a results database. A file another process has written a run into
+// meanwhile is kept.
+void remove_if_runless(const std::string& path) {
+  bool holds_runs = false;
+  try {
+    sql::Database db(path, sql::OpenMode::kReadOnly);
+    sql::Statement has_table(
+        db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'runs'");
+    if (has_table.step() && has_table.column_int64(0) > 0) {
+      has_table.reset();
+      sql::Statement any(db, "SELECT EXISTS (SELECT 1 FROM runs)");
+      holds_runs = any.step() && any.column_int64(0) != 0;
+    }
+  } catch (const Error&) {
+    // Unreadable: not a results file with runs (this process made it moments ago).
+  }
+  if (holds_runs) return;
+  std::error_code ignored;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(path + suffix, ignored);
+}
+
+// `e` with what happened to run `run_id`, and how to finish it: a failure while storing (a full
+// disk, a lock held too long) leaves the blocks stored before it, which --resume completes.
+StorageError with_resume_hint(const StorageError& e, ResultStore& store, const std::string& db,
+                              const std::string& scenario, std::int64_t run_id) {
+  std::string kept;
+  try {
+    const RunInfo info = store.run_info(run_id);
+    kept = fmt::format("run {} is {} with {} of its {} patients stored", run_id, info.status,
+                       info.patients_stored,
+                       info.provenance.end_patient - info.provenance.first_patient);
+  } catch (const Error&) {
+    kept = fmt::format("run {} keeps the patients stored before the failure", run_id);
+  }
+  return StorageError(fmt::format(
+      "{}; {}: once the cause is gone, `vpgen simulate {} --db {} --resume {}` finishes it",
+      e.what(), kept, scenario, db, run_id));
 }
 
 }  // namespace
@@ -141,9 +200,8 @@ std::int64_t simulate_run(const SimulateRequest& request) {
   options.on_progress = request.on_progress;
   std::optional<ResultStore> opened;
   if (request.resume) {
-    if (::access(request.db.c_str(), F_OK) != 0)
-      throw InputError(fmt::format("--db {}: no such file", request.db));
-    opened.emplace(request.db);
+    // Never creates or converts a file: an empty or foreign one is refused unchanged.
+    opened.emplace(request.db, ResultStore::Access::kWriteExisting);
     const RunInfo info = opened->run_info(*request.resume);
     options.first_patient = check_resumable(request, scenario, info);
     options.seed = info.provenance.seed;
@@ -163,14 +221,27 @@ std::int64_t simulate_run(const SimulateRequest& request) {
       provenance.shard_index = shard.index;
       provenance.shard_count = shard.count;
     }
-    opened.emplace(request.db);
-    run_id = opened->begin_run(provenance);
+    // A new file that never gets its run is removed (only if this process created it).
+    const bool created = create_new_file(request.db);
+    try {
+      opened.emplace(request.db);
+      run_id = opened->begin_run(provenance);
+    } catch (...) {
+      opened.reset();
+      if (created) remove_if_runless(request.db);
+      throw;
+    }
     options.seed = seed;
     options.first_patient = range.first;
     options.patients = range.end - range.first;
   }
   arm_test_kill_hook(options);
-  fill_run(simulator, *opened, run_id, options);
+  if (request.resume) opened->reopen_run(run_id);  // a failed run becomes incomplete again
+  try {
+    fill_run(simulator, *opened, run_id, options);
+  } catch (const StorageError& e) {
+    throw with_resume_hint(e, *opened, request.db, request.scenario, run_id);
+  }
   return run_id;
 }
 
@@ -265,6 +336,71 @@ std::int64_t simulate_collectively(const SimulateRequest& request, Cluster& clus
   return run_id;
 }
 
+namespace {
+
+// The temporary a merge into `into` builds: `into`.merging-PID, beside it (same file system, so
+// the final link is atomic).
+std::string merge_temporary(const std::string& into, long pid) {
+  return fmt::format("{}.merging-{}", into, pid);
+}
+
+void remove_database_files(const std::string& path) {
+  std::error_code ignored;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(path + suffix, ignored);
+}
+
+// Removes the temporaries of merges into `into` that were killed: `into`.merging-PID (with its
+// -wal, -shm, -journal) whose PID is no running process, or is this process (which has not made
+// its own yet). A live PID is left alone, even if it was reused by another program: the cost is a
+// leftover, never a file removed under a running merge. (PIDs are those of this machine: a merge
+// from another host into a shared folder is not told apart.)
+void remove_stale_merge_temporaries(const std::string& into) {
+  namespace fs = std::filesystem;
+  const fs::path target(into);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".merging-";
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(folder, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string_view digits = std::string_view(name).substr(prefix.size());
+    long pid = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    if (ec != std::errc() || end != digits.data() + digits.size() || pid <= 0) continue;
+    if (pid != ::getpid() && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;
+    remove_database_files(merge_temporary(into, pid));
+  }
+}
+
+// Creates `path` empty, exclusively and without following a link planted at its name.
+void create_exclusive(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw InputError(fmt::format("{}: cannot create the merge's temporary file: {}", path,
+                                 std::strerror(errno)));
+  ::close(fd);
+}
+
+// Test hook, not a feature: with VPGEN_TEST_KILL_AFTER_SHARD=k in its environment a merge
+// SIGKILLs itself right after its k-th shard is copied (tests/run/shard_test.cpp).
+std::function<void(const MergeProgress&)> with_merge_kill_hook(
+    std::function<void(const MergeProgress&)> progress) {
+  const char* text = std::getenv("VPGEN_TEST_KILL_AFTER_SHARD");
+  if (text == nullptr) return progress;
+  std::uint64_t shards = 0;
+  const std::string_view value(text);
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), shards);
+  if (ec != std::errc() || end != value.data() + value.size() || value.empty())
+    throw InputError(fmt::format("VPGEN_TEST_KILL_AFTER_SHARD={}: expected a shard count", value));
+  return [progress = std::move(progress), shards](const MergeProgress& p) {
+    if (progress) progress(p);
+    if (p.shards_done == shards) ::kill(::getpid(), SIGKILL);
+  };
+}
+
+}  // namespace
+
 MergeSummary merge_files(const std::string& into, const std::vector<std::string>& shard_paths,
                          const std::function<void(const MergeProgress&)>& progress) {
   namespace fs = std::filesystem;
@@ -276,27 +412,32 @@ MergeSummary merge_files(const std::string& into, const std::vector<std::string>
   MergeSummary summary;
   summary.into = into;
   summary.shards = shards.size();
-  const auto merge_into = [&](const std::string& path) {
-    ResultStore store(path);
-    const MergeResult result = merge_shards(store, shards, progress);
-    summary.run_id = result.run_id;
-    summary.patients = result.patients;
-    summary.rows = result.rows;
-  };  // the store closes on return: the WAL is checkpointed into the file and removed
-  if (fs::exists(into)) {
-    merge_into(into);
-  } else {
-    // Built beside the target (same file system, so the rename is atomic) and renamed when whole.
-    const std::string partial = fmt::format("{}.merging-{}", into, ::getpid());
-    try {
-      merge_into(partial);
-      fs::rename(partial, into);
-    } catch (...) {
-      std::error_code ignored;
-      for (const char* suffix : {"", "-wal", "-shm", "-journal"})
-        fs::remove(partial + suffix, ignored);
-      throw;
+  // Always built in a new temporary beside the target, then put in place in one step: linked to a
+  // new name (which fails rather than replace a file made meanwhile), or copied into an existing
+  // file in one transaction. A merge killed at any point leaves its temporary, which the next
+  // merge into the same target removes, and never a partial run in the target.
+  remove_stale_merge_temporaries(into);
+  const std::string partial = merge_temporary(into, ::getpid());
+  create_exclusive(partial);
+  try {
+    {
+      ResultStore store(partial);
+      const MergeResult result = merge_shards(store, shards, with_merge_kill_hook(progress));
+      summary.run_id = result.run_id;
+      summary.patients = result.patients;
+      summary.rows = result.rows;
+    }  // the store closes: the WAL is checkpointed into the file and removed
+    // link() fails rather than replace a file made meanwhile (EEXIST), and on file systems
+    // without hard links: then the run is copied, in one transaction, into the file as it is or
+    // as ResultStore creates it.
+    if (::link(partial.c_str(), into.c_str()) != 0) {
+      ResultStore store(into);
+      summary.run_id = copy_run(store, partial, summary.run_id);
     }
+    remove_database_files(partial);
+  } catch (...) {
+    remove_database_files(partial);
+    throw;
   }
   summary.seconds = seconds_since(start);
   return summary;

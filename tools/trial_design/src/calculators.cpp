@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 namespace vpgen::trial_design {
 
@@ -190,6 +191,9 @@ void calculate_events(const CalculatorRequest& r, json& out) {
 void calculate_duration(const CalculatorRequest& r, json& out) {
   const double events = positive(r.events, r, "--events");
   if (!r.patients || *r.patients < 1) throw InputError("--calc duration needs --patients (>= 1)");
+  if (*r.patients > std::numeric_limits<int>::max())
+    throw InputError(
+        fmt::format("--patients {}: at most {}", *r.patients, std::numeric_limits<int>::max()));
   const double rate = positive(r.accrual_rate_per_month, r, "--accrual-rate-per-month");
   const double hr = positive(r.hazard_ratio, r, "--hr");
   const std::optional<double> hazard = control_hazard(r);
@@ -210,8 +214,21 @@ void calculate_duration(const CalculatorRequest& r, json& out) {
       "expected events under exponential survival and uniform accrual (Lachin & "
       "Foulkes, Biometrics 1986), inverted by bisection";
   out["accrual_months"] = static_cast<double>(patients) / rate;
-  out["months_to_events"] = number_or_null(
-      design::time_to_events(events, patients, rate, *hazard, hr, r.allocation_ratio, dropout));
+  const double months =
+      design::time_to_events(events, patients, rate, *hazard, hr, r.allocation_ratio, dropout);
+  if (!std::isfinite(months)) {
+    // The plateau of time_to_events: each arm's patients times P(event before dropout).
+    const double hazard_experimental = *hazard * hr;
+    const double control_fraction = 1.0 / (1.0 + r.allocation_ratio);
+    const double ceiling = patients * (control_fraction * *hazard / (*hazard + dropout) +
+                                       (1.0 - control_fraction) * hazard_experimental /
+                                           (hazard_experimental + dropout));
+    throw InputError(fmt::format(
+        "--events {}: {} patients can never be expected to have that many events (at most "
+        "{:.2f}{}); ask for fewer events or more patients",
+        events, patients, ceiling, dropout > 0.0 ? ", as some drop out" : ""));
+  }
+  out["months_to_events"] = months;
   out["n_total"] = patients;
 }
 

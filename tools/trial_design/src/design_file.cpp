@@ -155,7 +155,7 @@ void read_design_table(TableReader& root, Design& d) {
   TableReader t = root.table("design");
   d.name = t.string("name");
   if (d.name.empty()) t.fail("name", "must not be empty");
-  if (t.has("description")) d.description = t.string("description");
+  if (t.has("description")) d.description = t.text("description");
   d.seed =
       static_cast<std::uint64_t>(t.integer("seed", 0, std::numeric_limits<std::int64_t>::max()));
   d.mode = choose<Mode>(t, "mode", kModeNames);
@@ -327,7 +327,7 @@ void check_horizon(TableReader& root, const Design& d) {
 void read_scenario(TableReader& root, Design& d, const std::string& folder) {
   refuse(root, "parametric", "only in parametric mode");
   TableReader t = root.table("scenario");
-  const fs::path scenario_path = fs::path(folder) / t.string("file");
+  const fs::path scenario_path = fs::path(folder) / t.path("file");
   if (!fs::exists(scenario_path))
     t.fail("file", fmt::format("file '{}' does not exist", scenario_path.string()));
   d.scenario_file = scenario_path.string();

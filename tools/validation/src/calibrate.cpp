@@ -1,5 +1,6 @@
 #include "vpgen/validation/calibrate.hpp"
 
+#include "vpgen/common/safe_file.hpp"
 #include "vpgen/config/scenario_loader.hpp"
 #include "vpgen/config/toml_reader.hpp"
 #include "vpgen/population/error.hpp"
@@ -14,7 +15,6 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 namespace vpgen::calibration {
@@ -139,7 +139,7 @@ Spec read_spec(const std::string& path) {
   spec.source_path = path;
   {
     config::TableReader t = root.table("calibration");
-    const std::string targets = t.string("targets");
+    const std::string targets = t.path("targets");
     if (!fs::exists(folder / targets))
       t.fail("targets", fmt::format("file '{}' does not exist", (folder / targets).string()));
     spec.mapping = config::canonical_path((folder / targets).string());
@@ -157,7 +157,7 @@ Spec read_spec(const std::string& path) {
                          spec.algorithm));
     spec.max_evaluations = static_cast<int>(t.integer("max_evaluations", 1, 100000));
     spec.xtol_rel = t.number("xtol_rel", 1e-12, 1.0);
-    const std::string output = t.string("output_dir");
+    const std::string output = t.path("output_dir");
     spec.output_dir = config::canonical_path((folder / output).string());
     t.finish();
   }
@@ -172,7 +172,7 @@ Spec read_spec(const std::string& path) {
                                        "expected a table ([[parameters]])"));
     config::TableReader t(*table, path, prefix);
     Parameter p;
-    p.file = t.string("file");
+    p.file = t.path("file");
     const fs::path file = folder / p.file;
     if (!fs::exists(file)) t.fail("file", fmt::format("file '{}' does not exist", file.string()));
     p.path = config::canonical_path(file.string());
@@ -413,6 +413,7 @@ std::vector<std::string> write_fitted(const Spec& spec, const FitResult& result,
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   std::vector<std::string> written;
+  std::vector<std::pair<fs::path, std::string>> files;
   for (const auto& [path, text] : result.fitted_texts) {
     std::string header = fmt::format(
         "# Fitted by `{}` ({}): seed {}, {} patients per scenario, {}, {} evaluations ({}),\n"
@@ -436,15 +437,12 @@ std::vector<std::string> write_fitted(const Spec& spec, const FitResult& result,
       body = end == std::string::npos ? std::string() : body.substr(end);
     }
     const fs::path target = fs::path(spec.output_dir) / fs::path(path).filename();
-    const fs::path temporary = target.string() + ".tmp";
-    {
-      std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-      out << header << body;
-      if (!out) throw Error(fmt::format("cannot write '{}'", temporary.string()));
-    }
-    fs::rename(temporary, target);  // complete or absent, never half-written
+    files.emplace_back(target, header + body);
     written.push_back(target.string());
   }
+  // All fitted files or none, each complete or absent, through temporaries created exclusively in
+  // output_dir (never through a symlink planted there).
+  write_files_atomic(files);
   return written;
 }
 

@@ -463,7 +463,7 @@ Mapping load_mapping(const std::string& path) {
     target.csv_endpoint = column("endpoint");
     target.unit = column("unit");
 
-    const std::string scenario_path = t.string("scenario");
+    const std::string scenario_path = t.path("scenario");
     const fs::path resolved = (folder / scenario_path).lexically_normal();
     if (!fs::is_regular_file(resolved))
       t.fail("scenario", fmt::format("no such file '{}'", resolved.string()));
@@ -542,7 +542,7 @@ Mapping load_mapping(const std::string& path) {
     else if (tolerance == "ci_only") target.tolerance = ToleranceMode::kCiOnly;
     else t.fail("tolerance", fmt::format("'{}' is not default or ci_only", tolerance));
 
-    if (t.has("note")) target.note = t.string("note");
+    if (t.has("note")) target.note = t.text("note");
     t.finish();
 
     target.published =

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -18,6 +20,11 @@ enum class OpenMode {
   kReadOnly,   // an existing file, never written
   kReadWrite,  // an existing file
   kCreate,     // read-write, created if missing (":memory:" allowed)
+  // An existing file read as a constant (SQLite's `immutable=1`): no locks, no -shm, and its
+  // -wal and -journal files are ignored, so what they hold is not seen and a change made while
+  // it is open may be read half-made. For files that this user cannot read otherwise (a
+  // read-only folder or mount); ResultStore uses it only when no -wal or -journal has content.
+  kImmutable,
 };
 
 // The storage class of a value in a result row (SQLite's five).
@@ -73,6 +80,7 @@ class Statement {
  private:
   friend struct Internal;
   [[noreturn]] void fail(int rc);
+  [[noreturn]] void fail(int rc, std::string_view detail);
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
@@ -84,11 +92,14 @@ class Statement {
 // unless `PRAGMA foreign_keys = ON` is executed, as in SQLite.
 class Database {
  public:
-  // Throws StorageError if the file cannot be opened in `mode`.
+  // Throws StorageError if the file cannot be opened in `mode`. `path` is a file name; one that
+  // begins with "file:" is read as a SQLite URI (ResultStore refuses such names from users).
   Database(const std::string& path, OpenMode mode);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
+  Database(Database&& other) noexcept;
+  Database& operator=(Database&& other) noexcept;
 
   // Runs SQL without results (DDL, pragmas, updates), possibly several statements.
   void execute(std::string_view sql, std::string_view operation = "running SQL");
@@ -99,11 +110,19 @@ class Database {
   bool autocommit() const;
   // The file's path; empty for an in-memory database.
   std::string filename() const;
+  // True if the connection cannot write (opened read-only, immutable, or a file or place that
+  // SQLite found write-protected when it opened it read-write).
+  bool read_only() const;
+  // For tests: `hook` runs as each statement on this connection starts, before it takes its
+  // locks (empty: none). Tests use it to commit on another connection between a reader's
+  // statements. The hook must not use this connection.
+  void set_statement_hook(std::function<void()> hook);
 
  private:
   friend class Statement;
   friend struct Internal;
   sqlite3* db_ = nullptr;
+  std::unique_ptr<std::function<void()>> hook_;  // on the heap: SQLite keeps its address
 };
 
 // A write transaction: begins on construction, rolls back on destruction unless committed. The

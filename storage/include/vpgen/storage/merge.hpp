@@ -33,7 +33,10 @@ struct ShardFile {
 };
 
 // Opens every file read-only and checks that together they are one run: each holds exactly one
-// run, of the current schema version, complete with every patient of its declared range stored;
+// run, of the current schema version, complete with every patient of its declared range stored
+// (checked in the rows: each index of the range has its patient row and one outcome per arm, no
+// row lies outside it, no outcome or event lacks its patient, candidates_screened adds up; then
+// check_run_integrity: its block digests and derived counts agree with its rows);
 // all share the scenario (fingerprint), seed, cohort size, shard count, events setting and build
 // (vpgen version, git commit, compiler, Boost, RNG scheme); their ranges tile 0 .. patients - 1
 // without overlap. Throws InputError with a one-line reason otherwise: it names the file, and for
@@ -56,10 +59,17 @@ struct MergeResult {
 
 // Copies checked shards (from check_shards) into `into` as one new run covering the whole cohort:
 // rows copied in patient order, subgroup and survival-time counts summed, one run_parts row per
-// shard. One transaction per shard; the run is 'incomplete' until the last one commits and is
-// deleted again if any step fails (the error is rethrown), so a failed merge leaves nothing that
-// looks like a run. `progress` is called after each shard.
+// shard, and the shards' run_blocks rows (so the run's content_digest, set when it completes, is
+// the one-process run's). One transaction per shard; the run is 'incomplete' until the last one
+// commits and is deleted again if any step fails (the error is rethrown). Killed midway, it stays
+// 'incomplete': merge_files therefore builds a merge in a new file of its own and copies it into
+// an existing file with copy_run. `progress` is called after each shard.
 MergeResult merge_shards(ResultStore& into, const std::vector<ShardFile>& shards,
                          const std::function<void(const MergeProgress&)>& progress = {});
+
+// Copies run `run_id` of the results file `from` (same schema version) into `into` as a new run,
+// every row of it, in one transaction: the run appears whole or not at all. Returns its id in
+// `into`. Throws InputError if `from` has no such run, StorageError if SQLite fails.
+std::int64_t copy_run(ResultStore& into, const std::string& from, std::int64_t run_id);
 
 }  // namespace vpgen

@@ -22,7 +22,7 @@
 
 namespace vpgen {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // The SQL that creates schema version kSchemaVersion (tables, views) on a new file; docs/SCHEMA.md
 // describes it.
@@ -184,21 +184,49 @@ struct StoredDesign {
 
 class ResultStore {
  public:
-  enum class Access { kReadWrite, kReadOnly };
-  // Opens or creates `path` (":memory:" allowed), creates or checks the schema (migrating an older
-  // version in place), sets WAL. kReadOnly opens an existing file without writing anything to it,
-  // and refuses a file of another schema version instead of migrating it. Throws StorageError
-  // (with the SQLite code) if the file is not a vpgen database of a known schema version.
+  enum class Access {
+    // Opens `path`, creating it if missing (":memory:" allowed); creates the schema in an empty
+    // file, migrates an older version in place, sets WAL. For commands that add results.
+    kReadWrite,
+    // Opens an existing vpgen file and writes nothing to it, ever: SQLITE_OPEN_READONLY, or, where
+    // SQLite cannot create or open the -shm file (a read-only folder or mount, a file of another
+    // user), the file read as a constant (`immutable=1`) provided no -wal or -journal beside it
+    // holds anything; else refused. A file of an older schema version is refused with the
+    // command that migrates it (`vpgen upgrade`), never migrated. For report, runs, export,
+    // patient, verify and merge inputs.
+    kReadOnly,
+    // Opens an existing vpgen file for writing, migrating an older version in place; never
+    // creates a file or a schema (an empty or foreign file is refused unchanged). For --resume
+    // and `vpgen upgrade`.
+    kWriteExisting,
+  };
+  // Throws InputError, naming the file and the problem in one line, for what the user can fix:
+  // an empty path, a "file:" URI, a folder, a missing file (kReadOnly, kWriteExisting) or folder,
+  // an empty file where one is required to exist, a file that is not SQLite or not vpgen's, a
+  // damaged or unknown schema version, no permission, a read-only place for a writer. Throws
+  // StorageError (with the SQLite code) for other failures (I/O errors, a file kept busy).
   explicit ResultStore(const std::string& path, Access access = Access::kReadWrite);
   ~ResultStore();
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;
+
+  // True if the file is read as a constant (kReadOnly fallback; see Access).
+  bool immutable() const { return immutable_; }
+  // The schema version the file had before this open migrated it; nullopt if it was not migrated
+  // (new, current, or read-only).
+  std::optional<std::int64_t> migrated_from() const { return migrated_from_; }
+  // For tests: `hook` runs as each SQL statement of this store starts (sql::Database).
+  void set_statement_hook(std::function<void()> hook);
 
   // Inserts the `runs` and `arms` rows with status "incomplete" and returns the run id. Throws
   // InputError if there are no arms or a regimen value cannot be stored (e.g. not finite).
   std::int64_t begin_run(const RunProvenance& provenance);
   // Marks the run complete (or failed), with end time and wall time.
   void finish_run(std::int64_t run_id, bool success, double wall_seconds);
+  // Makes a failed run incomplete again, so that a RunWriter may add its missing blocks (--resume;
+  // the blocks stored before the failure stay). Nothing to do for an incomplete run. Throws
+  // InputError if there is no such run, StorageError if it is complete.
+  void reopen_run(std::int64_t run_id);
 
   std::vector<RunInfo> list_runs();
   RunInfo run_info(std::int64_t run_id);  // throws InputError if no such run
@@ -245,8 +273,32 @@ class ResultStore {
 
  private:
   friend class RunWriter;
+  friend class ReadSnapshot;
   friend struct StoreAccess;  // storage/src
+  bool immutable_ = false;    // before db_: opening db_ sets it
   sql::Database db_;
+  std::optional<std::int64_t> migrated_from_;
+};
+
+// One consistent view of a store for as long as it lives: BEGIN DEFERRED and a first read, which
+// fixes the WAL snapshot that every later read of the store sees, so a reader of a run that is
+// being written never mixes two states of it (counts of one block with times of the next).
+// Nestable: inside another snapshot or any open transaction it does nothing, and the outer one
+// decides. Ends the read transaction on destruction (never throws). A reader that makes
+// several reads (a report, an export, a listing, a patient view, verify) holds one for all of
+// them. It blocks no writer; a checkpoint cannot pass it, so the -wal grows while it lives.
+// Not thread-safe (as its store).
+class ReadSnapshot {
+ public:
+  // Throws StorageError if the first read fails.
+  explicit ReadSnapshot(ResultStore& store);
+  ~ReadSnapshot();
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  sql::Database& db_;
+  bool began_ = false;  // false when nested: the outer snapshot or transaction ends it
 };
 
 // Writes the blocks of one run. One transaction per block: a block is stored whole or not at all.

@@ -29,6 +29,9 @@ struct Column {
   // Reads result column `column` into `row`. nullptr: not read back. Throws StorageError for a
   // value the struct cannot hold (an unknown enum name).
   void (*read)(const sql::Statement& statement, int column, Row& row) = nullptr;
+  // Appends the value `bind` stores, in the canonical encoding of a block's content digest
+  // (docs/SCHEMA.md, run_blocks). nullptr exactly where `bind` is: a key the caller feeds.
+  void (*feed)(std::string& out, const Row& row) = nullptr;
 };
 
 template <typename Row>
@@ -48,6 +51,11 @@ struct Table {
   void bind(sql::Statement& statement, const Row& row) const;
   // Reads the columns of read_list() from result column `first` on.
   void read(const sql::Statement& statement, Row& row, int first = 0) const;
+  // Every column but run_id, comma-separated, in table order: what a content digest covers.
+  std::string stored_list() const;
+  // Appends the encoding of every column but run_id, in table order, as stored: `keys` are the
+  // values of the other key columns the caller binds, in table order (events: patient_index, seq).
+  void feed(std::string& out, const Row& row, std::span<const std::int64_t> keys) const;
 };
 
 // patients: the caller binds run_id. Reads fill every Patient field (index = patient_index).

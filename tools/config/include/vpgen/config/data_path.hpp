@@ -4,7 +4,9 @@
 // Thread-safe: reads the environment and the file system, keeps no state.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vpgen::config {
@@ -29,10 +31,15 @@ struct DataCandidate {
 // Places that coincide are listed once. An absolute `path` has one candidate: itself.
 std::vector<DataCandidate> data_candidates(const std::string& path, const std::string& folder = "");
 
+// Why `path` cannot name a file on this system, or nothing: it is empty, holds a NUL byte, is
+// PATH_MAX bytes or longer, or has a component longer than NAME_MAX bytes. The reason is one line
+// and shows at most the start of a long path.
+std::optional<std::string> path_problem(std::string_view path);
+
 // The first candidate of data_candidates(path, folder) that exists. From place 1 it returns the
 // same string vpgen always used (`path` itself when `folder` is empty), so the names in messages
 // and stored runs do not change. Throws InputError "file 'P' not found; tried A (place), ..." (one
-// line) if none exists.
+// line) if none exists, and InputError "path 'P': why" if path_problem(path) has a reason.
 std::string find_data_file(const std::string& path, const std::string& folder = "");
 
 // CMAKE_INSTALL_FULL_DATADIR/vpgen of this build, where `cmake --install` puts configs/.

@@ -49,7 +49,8 @@ LifeTable read_life_table(TableReader& root);
 // "file:line: key 'name.phases[i].key': why" otherwise.
 std::map<std::string, RegimenSpec> read_regimens(TableReader& root);
 
-// Reads a whole file; InputError if it cannot be read.
+// Reads a whole input file through vpgen::read_input_file (vpgen/common/safe_file.hpp): a regular
+// file of at most kMaxInputFileBytes (16 MiB); InputError "PATH: why" otherwise.
 std::string read_text_file(const std::string& path);
 
 // Content fingerprint of a scenario's text: FNV-1a 64-bit, 16 hex digits.

@@ -4,6 +4,8 @@
 // Not thread-safe (one reader per table, on one thread).
 #pragma once
 
+#include "vpgen/common/printable.hpp"
+#include "vpgen/config/data_path.hpp"
 #include "vpgen/population/error.hpp"
 
 #include <fmt/format.h>
@@ -156,11 +158,38 @@ class TableReader {
     return *b;
   }
 
+  // A name or label (what is printed in tables, reports and messages): printable text only, no
+  // control characters (is_control_character) nor bytes that are not UTF-8.
   std::string string(std::string_view key) {
-    const toml::node& node = require(key);
-    auto s = node.value_exact<std::string>();
-    if (!s) fail(key, fmt::format("expected a string, found {}", type_name(node)));
-    return *s;
+    std::string s = raw_string(key);
+    refuse_unprintable(key, s, "a name or label");
+    return s;
+  }
+
+  // Free text (descriptions, notes, sources): as string(), but line breaks and tabs are allowed.
+  std::string text(std::string_view key) {
+    std::string s = raw_string(key);
+    std::size_t at = 0;
+    while (const auto u = find_unprintable(s, at)) {
+      if (!u->utf8 || (u->code != '\n' && u->code != '\r' && u->code != '\t'))
+        fail(key, unprintable_message(*u, "text (line breaks and tabs aside)"));
+      at = u->at + u->length;
+    }
+    return s;
+  }
+
+  // A file or folder path: not empty, no NUL, within the system's PATH_MAX and NAME_MAX, and
+  // printable text.
+  std::string path(std::string_view key) {
+    std::string s = raw_string(key);
+    if (const auto why = path_problem(s)) fail(key, *why);
+    refuse_unprintable(key, s, "a path");
+    return s;
+  }
+
+  // Refuses a name that is a key of this table (regimen names, ...) unless it is printable text.
+  void check_key_name(std::string_view key) const {
+    if (const auto u = find_unprintable(key)) fail(key, unprintable_message(*u, "a name"));
   }
 
   // A sub-table; its own unknown keys are checked by its own finish().
@@ -201,6 +230,7 @@ class TableReader {
     return out;
   }
 
+  // Array of names (each as string()).
   std::vector<std::string> strings(std::string_view key) {
     const toml::array& a = array(key);
     std::vector<std::string> out;
@@ -209,6 +239,9 @@ class TableReader {
       if (!s)
         throw InputError(located(file_, element.source(), key_path(key),
                                  fmt::format("expected strings, found {}", type_name(element))));
+      if (const auto u = find_unprintable(*s))
+        throw InputError(located(file_, element.source(), key_path(key),
+                                 unprintable_message(*u, "a name or label")));
       out.push_back(*s);
     }
     return out;
@@ -217,7 +250,7 @@ class TableReader {
   // The `source` key every parameter table carries: where its values come from, or
   // "assumption: why". Blank is refused: sources are part of the data.
   void require_source() {
-    if (string("source").find_first_not_of(" \t") == std::string::npos)
+    if (text("source").find_first_not_of(" \t\r\n") == std::string::npos)
       fail("source", "must name the source or assumption");
   }
 
@@ -262,6 +295,23 @@ class TableReader {
   }
 
  private:
+  std::string raw_string(std::string_view key) {
+    const toml::node& node = require(key);
+    auto s = node.value_exact<std::string>();
+    if (!s) fail(key, fmt::format("expected a string, found {}", type_name(node)));
+    return *s;
+  }
+
+  static std::string unprintable_message(const Unprintable& u, std::string_view what) {
+    return fmt::format("{} {} at byte {}: {} must be printable text",
+                       u.utf8 ? "control character" : "byte that is not UTF-8",
+                       escaped_character(u), u.at + 1, what);
+  }
+
+  void refuse_unprintable(std::string_view key, std::string_view s, std::string_view what) const {
+    if (const auto u = find_unprintable(s)) fail(key, unprintable_message(*u, what));
+  }
+
   const toml::node& require(std::string_view key) {
     seen_.insert(std::string(key));
     const toml::node* node = table_.get(key);

@@ -64,10 +64,12 @@ RenderedReport render_report(ResultStore& store, const ReportRequest& request, R
                              std::string_view figure_prefix);
 
 // Renders and writes to `out_path` (Markdown: its SVG files beside it, named after its stem).
-// Every file is written as NAME.partial and renamed when all are complete; on any failure the
-// partial files are removed and no output file is left (an existing file of the same name is
-// replaced only on success). Throws InputError if the directory cannot be written, the errors of
-// render_report, and Error on a write failure.
+// Every file is written to a temporary NAME.<random>.partial created exclusively in the folder
+// (never through a symlink planted there; vpgen/common/safe_file.hpp) and renamed when all are
+// complete; on any failure the temporaries are removed and no output file is left (an existing
+// file of the same name is replaced only on success). Throws InputError if the directory cannot
+// be written or a target cannot be replaced, the errors of render_report, and Error on a write
+// failure.
 void write_report(ResultStore& store, const ReportRequest& request, ReportFormat format,
                   const std::string& out_path);
 

@@ -34,13 +34,15 @@ struct SimulateRequest {
   int threads = 0;
   std::uint64_t block_size = 2048;
   std::optional<std::string> shard;    // "K/N": only shard K of N of the cohort
-  std::optional<std::int64_t> resume;  // finish this incomplete run of `db`
+  std::optional<std::int64_t> resume;  // finish this incomplete or failed run of `db`
   std::function<void(const Progress&)> on_progress;
 };
 
 // Simulates (or resumes) the run into request.db and returns its run id, complete. Everything that
 // can be wrong with the input is checked before the database is touched. On a failure the run is
-// marked failed (a killed process leaves it incomplete, resumable) and the error rethrown.
+// marked failed (a killed process leaves it incomplete; both resumable) and the error rethrown, a
+// storage error with the --resume command that finishes the run; a new file that never got its
+// run is removed (only one this call created). Throws InputError for bad input.
 std::int64_t simulate_run(const SimulateRequest& request);
 
 // The same run over the ranks of `cluster` (collective; a cluster of one is simulate_run). Rank r
@@ -66,9 +68,10 @@ struct MergeSummary {
   double seconds = 0.0;
 };
 
-// Checks the shard files and merges them into `into` as one run. A new file is built under a
-// temporary name beside it and renamed when complete, so a failure leaves no file at `into`; in an
-// existing file the new run is deleted again on failure.
+// Checks the shard files and merges them into `into` as one run, built in a temporary beside it
+// (`into`.merging-PID, created exclusively, never through a link) and then linked to `into` if it
+// does not exist, or copied into it in one transaction if it does: a failure or a kill -9 leaves
+// `into` as it was. Temporaries of killed merges (PID no longer running) are removed first.
 MergeSummary merge_files(const std::string& into, const std::vector<std::string>& shard_paths,
                          const std::function<void(const MergeProgress&)>& progress = {});
 

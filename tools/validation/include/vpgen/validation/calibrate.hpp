@@ -86,6 +86,8 @@ FitResult fit(const Spec& spec, const validation::Mapping& mapping,
 
 // Writes each fitted model file into spec.output_dir under its own name, with a header that
 // records the command line, seed, patients, algorithm, objective and date; returns the paths.
+// All files or none (vpgen::write_files_atomic: temporaries created exclusively in output_dir,
+// renamed into place). Throws InputError if output_dir refuses, Error on a failed write.
 std::vector<std::string> write_fitted(const Spec& spec, const FitResult& result,
                                       const std::string& command_line);
 
