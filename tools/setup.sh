@@ -7,6 +7,9 @@
 # programs are installed, so a skip means something is broken), then builds a second tree
 # (build-asan, VPGEN_SANITIZE=ON) and runs the suite there, failing on any sanitizer report.
 # VPGEN_SANITIZER_CTEST_ARGS (e.g. "-LE slow"; empty: every test) narrows the sanitizer pass.
+# Both passes include the configuration fuzzer (fuzz_tests, label fuzz): 50 mutated configurations
+# in Release, the full bounded number under the sanitizers (VPGEN_FUZZ_CASES and VPGEN_FUZZ_SEED
+# override; tests/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

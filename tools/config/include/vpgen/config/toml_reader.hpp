@@ -32,8 +32,66 @@ inline std::string located(const std::string& file, const toml::source_region& w
   return fmt::format("{}: key '{}': {}", file, key, message);
 }
 
+// toml++ builds a dotted key or table header (`[a.b.c...]`, `a.b.c... = 1`) recursively, so some
+// tens of thousands of parts overflow the stack: a 200 kB file crashed vpgen (found by
+// tests/fuzz). No vpgen file needs more than a few parts; longer keys are refused before parsing.
+inline constexpr std::size_t kMaxKeyParts = 64;
+
+// Throws InputError "file:line: ..." at the first key of more than kMaxKeyParts dotted parts.
+// Strings are skipped (a dot inside quotes is text); a quoted part (`"a"."b"`) counts as a part.
+inline void refuse_deep_keys(const std::string& text, const std::string& file) {
+  enum class Last { kOther, kPart, kDot };
+  Last last = Last::kOther;
+  std::size_t parts = 0;
+  std::size_t line = 1;
+  const auto bare = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  };
+  const auto part = [&] {
+    parts = last == Last::kDot ? parts + 1 : 1;
+    last = Last::kPart;
+    if (parts > kMaxKeyParts)
+      throw InputError(fmt::format("{}:{}: a key or table name of more than {} dotted parts", file,
+                                   line, kMaxKeyParts));
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      last = Last::kOther;
+    } else if (c == ' ' || c == '\t') {
+      continue;
+    } else if (c == '#') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      const bool triple = text.compare(i, 3, std::string(3, c)) == 0;
+      const std::string close = triple ? std::string(3, c) : std::string(1, c);
+      std::size_t j = i + close.size();
+      while (j < text.size() && text.compare(j, close.size(), close) != 0) {
+        if (c == '"' && text[j] == '\\') ++j;  // an escaped character, in basic strings only
+        if (j < text.size() && text[j] == '\n') {
+          ++line;
+          if (!triple) break;  // an unterminated one-line string: the parser reports it
+        }
+        ++j;
+      }
+      i = std::min(j + close.size() - 1, text.size());
+      part();
+    } else if (bare(c)) {
+      while (i + 1 < text.size() && bare(text[i + 1])) ++i;
+      part();
+    } else if (c == '.') {
+      last = last == Last::kPart ? Last::kDot : Last::kOther;
+    } else {
+      last = Last::kOther;
+    }
+  }
+}
+
 // Parses a TOML document; a syntax error becomes InputError "file:line:col: message".
 inline toml::table parse_file_text(const std::string& text, const std::string& file) {
+  refuse_deep_keys(text, file);
   try {
     return toml::parse(text, file);
   } catch (const toml::parse_error& e) {
