@@ -279,8 +279,9 @@ TEST_CASE(
   const fs::path out = shared / "arms.csv";
   fs::create_symlink(victim, out.string() + ".partial");  // planted by root, "another user"
   const Result r = vpgen::testing::run_command_in(
-      temp_dir(), fmt::format("{} {} export --db {} --run 1 --table arms --out {}", nobody,
-                              VPGEN_BINARY, db.string(), out.string()));
+      temp_dir(),
+      fmt::format("{} {} export --db {} --run 1 --table arms --out {}", nobody,
+                  vpgen::testing::vpgen_binary_for_others(), db.string(), out.string()));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(slurp(victim) == kVictimText);
   struct stat info {};

@@ -213,7 +213,8 @@ void check_reads(const std::string& prefix, const std::string& db, bool has_run)
   for (const std::string& args : commands) {
     CAPTURE(args);
     const Result r = vpgen::testing::run_command_in(
-        temp_dir(), fmt::format("{}{} {}", prefix, VPGEN_BINARY, args));
+        temp_dir(),
+        fmt::format("{}{} {}", prefix, vpgen::testing::vpgen_binary_for_others(), args));
     INFO("stderr: " << r.err);
     CHECK(r.exit_code == 0);
     CHECK(!r.out.empty());
@@ -277,8 +278,9 @@ TEST_CASE("merge reads shards that a non-owner cannot write, in a read-only fold
   const FileState before = file_state(shards[0]);
   const std::string merged = (out_dir / "merged.db").string();
   const Result r = vpgen::testing::run_command_in(
-      temp_dir(), fmt::format("{}{} merge --into {} {} {} --quiet --format json", as_non_owner(),
-                              VPGEN_BINARY, merged, shards[0], shards[1]));
+      temp_dir(),
+      fmt::format("{}{} merge --into {} {} {} --quiet --format json", as_non_owner(),
+                  vpgen::testing::vpgen_binary_for_others(), merged, shards[0], shards[1]));
   INFO("stderr: " << r.err);
   CHECK(r.exit_code == 0);
   CHECK(fs::exists(merged));

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -26,6 +27,40 @@ inline CliResult result_of(int status, const std::filesystem::path& out,
                            const std::filesystem::path& err) {
   return CliResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err),
                    WIFSIGNALED(status) ? WTERMSIG(status) : 0};
+}
+
+// The vpgen binary as another user (`nobody`, through setpriv) can run it: VPGEN_BINARY itself
+// when it and every folder above it let others in, else a copy in a folder of the system's
+// temporary folder (a checkout under /root, mode 0700, keeps nobody out of the build tree). The
+// binary links no library of the build tree, so a copy runs alike. Made once per process.
+inline std::string vpgen_binary_for_others() {
+  namespace fs = std::filesystem;
+  static const std::string binary = [] {
+    const fs::path original = fs::absolute(VPGEN_BINARY);
+    bool reachable =
+        (fs::status(original).permissions() & fs::perms::others_exec) != fs::perms::none;
+    for (fs::path dir = original.parent_path(); reachable && !dir.empty();
+         dir = dir.parent_path()) {
+      reachable = (fs::status(dir).permissions() & fs::perms::others_exec) != fs::perms::none;
+      if (dir == dir.root_path()) break;
+    }
+    if (reachable) return original.string();
+    const fs::path dir = fs::temp_directory_path() / fmt::format("vpgen_binary_{}", ::getpid());
+    fs::create_directories(dir);
+    fs::permissions(dir, fs::perms(0755));
+    const fs::path copy = dir / "vpgen";
+    fs::copy_file(original, copy, fs::copy_options::overwrite_existing);
+    fs::permissions(copy, fs::perms(0755));
+    static const struct RemoveAtExit {
+      fs::path dir;
+      ~RemoveAtExit() {
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
+      }
+    } remove_at_exit{dir};
+    return copy.string();
+  }();
+  return binary;
 }
 
 // Runs `vpgen ARGS` with stdin closed; stdout and stderr go through files in `dir`.
